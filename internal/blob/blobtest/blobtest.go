@@ -1,0 +1,215 @@
+// Package blobtest is the shared contract suite every blob.Store backend runs:
+// a backend joins by calling Run with a constructor for an empty store.
+package blobtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/chartroom/chartroom/internal/blob"
+)
+
+// Run exercises every method of the blob.Store contract against stores made by newStore.
+func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
+	ctx := context.Background()
+	content := []byte("hello, chartroom")
+	d := digest.FromBytes(content)
+	d512 := digest.SHA512.FromBytes(content)
+
+	t.Run("put stat open delete", func(t *testing.T) {
+		s := newStore(t)
+		if _, err := s.Stat(ctx, d); !errors.Is(err, blob.ErrNotFound) {
+			t.Fatalf("stat missing: got %v, want ErrNotFound", err)
+		}
+		info, err := s.Put(ctx, d, int64(len(content)), bytes.NewReader(content))
+		if err != nil || info.Size != int64(len(content)) {
+			t.Fatalf("put: %v %+v", err, info)
+		}
+		if info, err := s.Stat(ctx, d); err != nil || info.Size != int64(len(content)) {
+			t.Fatalf("stat: %v %+v", err, info)
+		}
+		if got := read(t, s, d, 0); !bytes.Equal(got, content) {
+			t.Fatalf("open: got %q", got)
+		}
+		if got := read(t, s, d, 7); !bytes.Equal(got, content[7:]) {
+			t.Fatalf("open at 7: got %q", got)
+		}
+		if err := s.Delete(ctx, d); err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		if err := s.Delete(ctx, d); !errors.Is(err, blob.ErrNotFound) {
+			t.Fatalf("second delete: got %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("put sha512", func(t *testing.T) {
+		s := newStore(t)
+		if _, err := s.Put(ctx, d512, -1, bytes.NewReader(content)); err != nil {
+			t.Fatalf("put: %v", err)
+		}
+		if got := read(t, s, d512, 0); !bytes.Equal(got, content) {
+			t.Fatalf("open: got %q", got)
+		}
+	})
+
+	t.Run("put refuses wrong digest or size and stores nothing", func(t *testing.T) {
+		s := newStore(t)
+		if _, err := s.Put(ctx, d, -1, strings.NewReader("other bytes")); !errors.Is(err, blob.ErrDigestMismatch) {
+			t.Fatalf("wrong digest: got %v", err)
+		}
+		if _, err := s.Put(ctx, d, 3, bytes.NewReader(content)); !errors.Is(err, blob.ErrSizeMismatch) {
+			t.Fatalf("wrong size: got %v", err)
+		}
+		if _, err := s.Stat(ctx, d); !errors.Is(err, blob.ErrNotFound) {
+			t.Fatalf("after refused puts: got %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("put is idempotent", func(t *testing.T) {
+		s := newStore(t)
+		for i := 0; i < 2; i++ {
+			if _, err := s.Put(ctx, d, -1, bytes.NewReader(content)); err != nil {
+				t.Fatalf("put %d: %v", i, err)
+			}
+		}
+	})
+
+	t.Run("malformed digests are refused", func(t *testing.T) {
+		s := newStore(t)
+		for _, bad := range []digest.Digest{"", "sha256:abc", "md5:d41d8cd98f00b204e9800998ecf8427e", "sha256:../../../etc/passwd"} {
+			if _, err := s.Stat(ctx, bad); !errors.Is(err, blob.ErrUnsupportedDigest) {
+				t.Errorf("stat %q: got %v, want ErrUnsupportedDigest", bad, err)
+			}
+		}
+	})
+
+	for _, tc := range []struct {
+		name string
+		d    digest.Digest
+	}{{"sha256", d}, {"sha512", d512}} {
+		t.Run("chunked upload "+tc.name, func(t *testing.T) {
+			s := newStore(t)
+			const id = "upload-1"
+			if err := s.CreateUpload(ctx, id); err != nil {
+				t.Fatalf("create: %v", err)
+			}
+			n, err := s.AppendUpload(ctx, id, 0, bytes.NewReader(content[:5]))
+			if err != nil || n != 5 {
+				t.Fatalf("append 1: %d %v", n, err)
+			}
+			if _, err := s.AppendUpload(ctx, id, 3, bytes.NewReader(content[3:])); !errors.Is(err, blob.ErrUploadOffset) {
+				t.Fatalf("append at wrong offset: got %v", err)
+			}
+			if size, err := s.UploadSize(ctx, id); err != nil || size != 5 {
+				t.Fatalf("size after refused append: %d %v", size, err)
+			}
+			n, err = s.AppendUpload(ctx, id, 5, bytes.NewReader(content[5:]))
+			if err != nil || n != int64(len(content)) {
+				t.Fatalf("append 2: %d %v", n, err)
+			}
+			if _, err := s.CommitUpload(ctx, id, tc.d); err != nil {
+				t.Fatalf("commit: %v", err)
+			}
+			if got := read(t, s, tc.d, 0); !bytes.Equal(got, content) {
+				t.Fatalf("open: got %q", got)
+			}
+			if _, err := s.UploadSize(ctx, id); !errors.Is(err, blob.ErrUploadNotFound) {
+				t.Fatalf("upload after commit: got %v", err)
+			}
+		})
+	}
+
+	t.Run("failed append keeps previous size", func(t *testing.T) {
+		s := newStore(t)
+		const id = "upload-2"
+		if err := s.CreateUpload(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AppendUpload(ctx, id, 0, bytes.NewReader(content[:4])); err != nil {
+			t.Fatal(err)
+		}
+		broken := io.MultiReader(bytes.NewReader([]byte("xyz")), errReader{})
+		if _, err := s.AppendUpload(ctx, id, 4, broken); err == nil {
+			t.Fatal("append from a failing reader succeeded")
+		}
+		if size, err := s.UploadSize(ctx, id); err != nil || size != 4 {
+			t.Fatalf("size after failed append: %d %v", size, err)
+		}
+		if _, err := s.AppendUpload(ctx, id, 4, bytes.NewReader(content[4:])); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CommitUpload(ctx, id, d); err != nil {
+			t.Fatalf("commit after recovered append: %v", err)
+		}
+	})
+
+	t.Run("commit with wrong digest stores nothing", func(t *testing.T) {
+		s := newStore(t)
+		const id = "upload-3"
+		if err := s.CreateUpload(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AppendUpload(ctx, id, 0, strings.NewReader("not it")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CommitUpload(ctx, id, d); !errors.Is(err, blob.ErrDigestMismatch) {
+			t.Fatalf("commit: got %v, want ErrDigestMismatch", err)
+		}
+		if _, err := s.Stat(ctx, d); !errors.Is(err, blob.ErrNotFound) {
+			t.Fatalf("stat: got %v", err)
+		}
+	})
+
+	t.Run("abort and unknown uploads", func(t *testing.T) {
+		s := newStore(t)
+		if err := s.CreateUpload(ctx, "upload-4"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AbortUpload(ctx, "upload-4"); err != nil {
+			t.Fatalf("abort: %v", err)
+		}
+		for _, id := range []string{"upload-4", "never", "../escape"} {
+			if _, err := s.UploadSize(ctx, id); !errors.Is(err, blob.ErrUploadNotFound) {
+				t.Errorf("size of %q: got %v, want ErrUploadNotFound", id, err)
+			}
+		}
+	})
+
+	t.Run("empty blob", func(t *testing.T) {
+		s := newStore(t)
+		empty := digest.FromBytes(nil)
+		if err := s.CreateUpload(ctx, "upload-5"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CommitUpload(ctx, "upload-5", empty); err != nil {
+			t.Fatalf("commit empty: %v", err)
+		}
+		if info, err := s.Stat(ctx, empty); err != nil || info.Size != 0 {
+			t.Fatalf("stat empty: %v %+v", err, info)
+		}
+	})
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+
+func read(t *testing.T, s blob.Store, d digest.Digest, offset int64) []byte {
+	t.Helper()
+	rc, err := s.Open(context.Background(), d, offset)
+	if err != nil {
+		t.Fatalf("open %s: %v", d, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("read %s: %v", d, err)
+	}
+	return b
+}

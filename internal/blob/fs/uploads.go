@@ -1,0 +1,223 @@
+package fs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/chartroom/chartroom/internal/blob"
+)
+
+// An upload is <root>/uploads/<id>/data plus <id>/state: the size that is known good and the
+// running sha256 state at that size, so that finishing an upload does not re-read it.
+// If a crash leaves data longer than state says, the tail is cut off on the next append.
+
+var uploadIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+func (s *Store) uploadDir(id string) (string, error) {
+	if !uploadIDPattern.MatchString(id) {
+		return "", fmt.Errorf("upload %q: %w", id, blob.ErrUploadNotFound)
+	}
+	return filepath.Join(s.root, "uploads", id), nil
+}
+
+// lock serialises operations on one upload within this process.
+func (s *Store) lock(id string) func() {
+	s.mu.Lock()
+	m, ok := s.uploads[id]
+	if !ok {
+		m = &sync.Mutex{}
+		s.uploads[id] = m
+	}
+	s.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+func (s *Store) forget(id string) {
+	s.mu.Lock()
+	delete(s.uploads, id)
+	s.mu.Unlock()
+}
+
+// CreateUpload implements blob.Uploader.
+func (s *Store) CreateUpload(_ context.Context, id string) error {
+	dir, err := s.uploadDir(id)
+	if err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return fmt.Errorf("create upload %s: %w", id, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "data"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("create upload %s: %w", id, err)
+	}
+	f.Close()
+	if err := writeState(dir, 0, sha256.New()); err != nil {
+		return fmt.Errorf("create upload %s: %w", id, err)
+	}
+	return nil
+}
+
+// UploadSize implements blob.Uploader.
+func (s *Store) UploadSize(_ context.Context, id string) (int64, error) {
+	dir, err := s.uploadDir(id)
+	if err != nil {
+		return 0, err
+	}
+	size, _, err := readState(dir)
+	if err != nil {
+		return 0, fmt.Errorf("upload %s: %w", id, err)
+	}
+	return size, nil
+}
+
+// AppendUpload implements blob.Uploader.
+func (s *Store) AppendUpload(ctx context.Context, id string, offset int64, r io.Reader) (int64, error) {
+	dir, err := s.uploadDir(id)
+	if err != nil {
+		return 0, err
+	}
+	defer s.lock(id)()
+	size, h, err := readState(dir)
+	if err != nil {
+		return 0, fmt.Errorf("append to upload %s: %w", id, err)
+	}
+	if offset != size {
+		return size, fmt.Errorf("append to upload %s at %d: %w (it ends at %d)", id, offset, blob.ErrUploadOffset, size)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "data"), os.O_WRONLY, 0)
+	if err != nil {
+		return 0, fmt.Errorf("append to upload %s: %w", id, err)
+	}
+	defer f.Close()
+	// Cut off anything a crashed or failed append left past the known-good size.
+	if err := f.Truncate(size); err != nil {
+		return 0, fmt.Errorf("append to upload %s: %w", id, err)
+	}
+	if _, err := f.Seek(size, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("append to upload %s: %w", id, err)
+	}
+	n, err := copyBuffered(ctx, io.MultiWriter(f, h), r)
+	if err == nil {
+		err = writeState(dir, size+n, h)
+	}
+	if err != nil {
+		_ = f.Truncate(size)
+		return size, fmt.Errorf("append to upload %s: %w", id, err)
+	}
+	return size + n, nil
+}
+
+// CommitUpload implements blob.Uploader.
+func (s *Store) CommitUpload(ctx context.Context, id string, d digest.Digest) (blob.Info, error) {
+	dir, err := s.uploadDir(id)
+	if err != nil {
+		return blob.Info{}, err
+	}
+	final, err := s.path(d)
+	if err != nil {
+		return blob.Info{}, err
+	}
+	defer s.lock(id)()
+	defer s.forget(id)
+	size, h, err := readState(dir)
+	if err != nil {
+		return blob.Info{}, fmt.Errorf("commit upload %s: %w", id, err)
+	}
+	data := filepath.Join(dir, "data")
+	f, err := os.OpenFile(data, os.O_RDWR, 0)
+	if err != nil {
+		return blob.Info{}, fmt.Errorf("commit upload %s: %w", id, err)
+	}
+	err = f.Truncate(size)
+	if err == nil && d.Algorithm() != digest.SHA256 {
+		// The running state is sha256 only; other algorithms hash the data once here.
+		h = d.Algorithm().Hash()
+		_, err = copyBuffered(ctx, h, io.NewSectionReader(f, 0, size))
+	}
+	if err == nil {
+		err = checkWritten(d, -1, size, h)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, blob.ErrDigestMismatch) {
+		_ = os.RemoveAll(dir)
+	}
+	if err != nil {
+		return blob.Info{}, fmt.Errorf("commit upload %s as %s: %w", id, d, err)
+	}
+	if err := s.install(data, final); err != nil {
+		return blob.Info{}, fmt.Errorf("commit upload %s as %s: %w", id, d, err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return blob.Info{}, fmt.Errorf("commit upload %s: clean up: %w", id, err)
+	}
+	return blob.Info{Digest: d, Size: size}, nil
+}
+
+// AbortUpload implements blob.Uploader.
+func (s *Store) AbortUpload(_ context.Context, id string) error {
+	dir, err := s.uploadDir(id)
+	if err != nil {
+		return err
+	}
+	defer s.lock(id)()
+	defer s.forget(id)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("abort upload %s: %w", id, blob.ErrUploadNotFound)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("abort upload %s: %w", id, err)
+	}
+	return nil
+}
+
+// writeState records size and hash state atomically (temporary file + rename).
+func writeState(dir string, size int64, h hash.Hash) error {
+	st, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return err
+	}
+	buf := binary.BigEndian.AppendUint64(nil, uint64(size))
+	buf = append(buf, st...)
+	tmp := filepath.Join(dir, "state.tmp")
+	if err := os.WriteFile(tmp, buf, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, "state"))
+}
+
+func readState(dir string) (int64, hash.Hash, error) {
+	buf, err := os.ReadFile(filepath.Join(dir, "state"))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil, blob.ErrUploadNotFound
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(buf) < 8 {
+		return 0, nil, fmt.Errorf("corrupt upload state")
+	}
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(buf[8:]); err != nil {
+		return 0, nil, fmt.Errorf("corrupt upload state: %w", err)
+	}
+	return int64(binary.BigEndian.Uint64(buf[:8])), h, nil
+}

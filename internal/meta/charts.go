@@ -1,0 +1,205 @@
+package meta
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// ChartVersion is one published version of a chart: the row behind index.yaml entries and
+// the immutability rule.
+type ChartVersion struct {
+	Repository     string // e.g. team/charts/myapp
+	Namespace      string // e.g. team/charts ("" for the root namespace)
+	Name           string
+	Version        string
+	ManifestDigest digest.Digest
+	ChartDigest    digest.Digest // the .tgz archive
+	ChartSize      int64
+	ProvDigest     digest.Digest // "" without provenance
+	AppVersion     string
+	Description    string
+	Metadata       []byte // Chart.yaml as JSON (helm's OCI config)
+	Created        time.Time
+	PushedBy       string
+	Deleted        bool
+}
+
+// ChartConflictError means the chart version is already published (or tombstoned) with
+// different content.
+type ChartConflictError struct {
+	Existing ChartVersion
+}
+
+func (e *ChartConflictError) Error() string {
+	state := "is already published"
+	if e.Existing.Deleted {
+		state = "was published and deleted"
+	}
+	return fmt.Sprintf("%s %s %s with chart digest %s", e.Existing.Name, e.Existing.Version, state, e.Existing.ChartDigest)
+}
+
+const chartColumns = `r.name, c.namespace, c.name, c.version, c.manifest_digest, c.chart_digest, c.chart_size, c.prov_digest,
+	c.app_version, c.description, c.metadata, c.created_at, c.pushed_by, c.deleted_at`
+
+func scanChart(row interface{ Scan(...any) error }) (*ChartVersion, error) {
+	c := &ChartVersion{}
+	var created int64
+	var deleted sql.NullInt64
+	var metadata string
+	err := row.Scan(&c.Repository, &c.Namespace, &c.Name, &c.Version, &c.ManifestDigest, &c.ChartDigest, &c.ChartSize, &c.ProvDigest,
+		&c.AppVersion, &c.Description, &metadata, &created, &c.PushedBy, &deleted)
+	if err != nil {
+		return nil, err
+	}
+	c.Metadata = []byte(metadata)
+	c.Created = time.Unix(0, created).UTC()
+	c.Deleted = deleted.Valid
+	return c, nil
+}
+
+// publishChart inserts c unless its version exists. The primary key decides the race: of two
+// transactions publishing the same version, exactly one inserts.
+func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *ChartVersion) (*ChartVersion, error) {
+	now := db.now()
+	if c.Created.IsZero() {
+		c.Created = now
+	}
+	res, err := tx.ExecContext(ctx, db.q(`
+		INSERT INTO chart_versions (repository_id, namespace, name, version, manifest_digest, chart_digest, chart_size, prov_digest,
+			app_version, description, metadata, created_at, pushed_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, version) DO NOTHING`),
+		repoID, c.Namespace, c.Name, c.Version, c.ManifestDigest.String(), c.ChartDigest.String(), c.ChartSize, c.ProvDigest.String(),
+		c.AppVersion, c.Description, string(c.Metadata), c.Created.UnixNano(), c.PushedBy)
+	if err != nil {
+		return nil, err
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return c, db.bumpNamespace(ctx, tx, c.Namespace)
+	}
+	existing, err := scanChart(tx.QueryRowContext(ctx, db.q(`SELECT `+chartColumns+` FROM chart_versions c
+		JOIN repositories r ON r.id = c.repository_id WHERE c.repository_id = ? AND c.version = ?`), repoID, c.Version))
+	if err != nil {
+		return nil, err
+	}
+	if existing.ChartDigest != c.ChartDigest {
+		return nil, &ChartConflictError{Existing: *existing}
+	}
+	if !existing.Deleted {
+		return existing, nil
+	}
+	// The same bytes come back after a delete: the tombstone allows exactly this.
+	_, err = tx.ExecContext(ctx, db.q(`
+		UPDATE chart_versions SET manifest_digest = ?, prov_digest = ?, created_at = ?, pushed_by = ?, deleted_at = NULL
+		WHERE repository_id = ? AND version = ?`),
+		c.ManifestDigest.String(), c.ProvDigest.String(), c.Created.UnixNano(), c.PushedBy, repoID, c.Version)
+	if err != nil {
+		return nil, err
+	}
+	return c, db.bumpNamespace(ctx, tx, c.Namespace)
+}
+
+// tombstone marks the chart version published by manifest d (and, when a tag is given,
+// tagged by it) as deleted.
+func (db *DB) tombstone(ctx context.Context, tx *sql.Tx, repo string, d digest.Digest, tag ...string) error {
+	query := `UPDATE chart_versions SET deleted_at = ?
+		WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND manifest_digest = ? AND deleted_at IS NULL`
+	args := []any{db.now().UnixNano(), repo, d.String()}
+	if len(tag) > 0 {
+		query += ` AND replace(version, '+', '_') = ?`
+		args = append(args, tag[0])
+	}
+	query += ` RETURNING namespace`
+	var ns string
+	err := tx.QueryRowContext(ctx, db.q(query), args...).Scan(&ns)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return db.bumpNamespace(ctx, tx, ns)
+}
+
+func (db *DB) bumpNamespace(ctx context.Context, tx *sql.Tx, ns string) error {
+	_, err := tx.ExecContext(ctx, db.q(`
+		INSERT INTO namespaces (name, generation, updated_at) VALUES (?, 1, ?)
+		ON CONFLICT (name) DO UPDATE SET generation = namespaces.generation + 1, updated_at = excluded.updated_at`),
+		ns, db.now().UnixNano())
+	return err
+}
+
+// Namespace is a namespace's change counter: it rises with every publish and delete.
+type Namespace struct {
+	Name       string
+	Generation int64
+	Updated    time.Time
+}
+
+// NamespaceState returns the namespace's change counter (generation 0 when it never had a chart).
+func (db *DB) NamespaceState(ctx context.Context, ns string) (Namespace, error) {
+	n := Namespace{Name: ns}
+	var updated int64
+	err := db.r.QueryRowContext(ctx, db.q(`SELECT generation, updated_at FROM namespaces WHERE name = ?`), ns).Scan(&n.Generation, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return n, nil
+	}
+	if err != nil {
+		return n, fmt.Errorf("namespace %q: %w", ns, err)
+	}
+	n.Updated = time.Unix(0, updated).UTC()
+	return n, nil
+}
+
+// ChartVersions returns the live (not deleted) chart versions of a namespace, optionally of
+// one chart, with the namespace state they were read at.
+func (db *DB) ChartVersions(ctx context.Context, ns, name string) ([]ChartVersion, Namespace, error) {
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, Namespace{}, fmt.Errorf("chart versions of %q: %w", ns, err)
+	}
+	defer tx.Rollback()
+	state := Namespace{Name: ns}
+	var updated int64
+	err = tx.QueryRowContext(ctx, db.q(`SELECT generation, updated_at FROM namespaces WHERE name = ?`), ns).Scan(&state.Generation, &updated)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, state, fmt.Errorf("chart versions of %q: %w", ns, err)
+	}
+	state.Updated = time.Unix(0, updated).UTC()
+	query := `SELECT ` + chartColumns + ` FROM chart_versions c JOIN repositories r ON r.id = c.repository_id
+		WHERE c.namespace = ? AND c.deleted_at IS NULL`
+	args := []any{ns}
+	if name != "" {
+		query += ` AND c.name = ?`
+		args = append(args, name)
+	}
+	rows, err := tx.QueryContext(ctx, db.q(query+` ORDER BY c.name`), args...)
+	if err != nil {
+		return nil, state, fmt.Errorf("chart versions of %q: %w", ns, err)
+	}
+	defer rows.Close()
+	var out []ChartVersion
+	for rows.Next() {
+		c, err := scanChart(rows)
+		if err != nil {
+			return nil, state, fmt.Errorf("chart versions of %q: %w", ns, err)
+		}
+		out = append(out, *c)
+	}
+	return out, state, rows.Err()
+}
+
+// GetChartVersion returns one chart version, tombstones included (Deleted set).
+// ErrNotFound when it was never published.
+func (db *DB) GetChartVersion(ctx context.Context, ns, name, version string) (*ChartVersion, error) {
+	c, err := scanChart(db.r.QueryRowContext(ctx, db.q(`SELECT `+chartColumns+` FROM chart_versions c
+		JOIN repositories r ON r.id = c.repository_id WHERE c.namespace = ? AND c.name = ? AND c.version = ?`), ns, name, version))
+	if err != nil {
+		return nil, fmt.Errorf("chart %s %s: %w", name, version, notFound(err))
+	}
+	return c, nil
+}

@@ -1,0 +1,354 @@
+package meta
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Manifest is a stored manifest and what the registry derived from it.
+type Manifest struct {
+	Repository      string
+	Digest          digest.Digest
+	MediaType       string
+	ArtifactType    string // artifactType, or the config media type of an image manifest
+	ConfigMediaType string
+	Subject         digest.Digest // "" when the manifest has no subject
+	Annotations     map[string]string
+	Size            int64
+	Content         []byte // nil when fetched without content
+	Created         time.Time
+}
+
+// PutManifest is one manifest push: the manifest, the tags to point at it, what it must find
+// in the repository, and the chart version it publishes, if it is a chart.
+type PutManifest struct {
+	Manifest Manifest
+	Tags     []string
+	// Blobs and Manifests the repository must already hold (config/layers, index children).
+	Blobs     []digest.Digest
+	Manifests []digest.Digest
+	// References are recorded for garbage collection whether or not they are required.
+	References []digest.Digest
+	// Chart is set when the manifest is a Helm chart.
+	Chart *ChartVersion
+	// ImmutableTags refuses to move an existing tag to another manifest.
+	ImmutableTags bool
+}
+
+// MissingError lists what a manifest references that the repository does not hold.
+type MissingError struct {
+	Blobs     []digest.Digest
+	Manifests []digest.Digest
+}
+
+func (e *MissingError) Error() string {
+	var parts []string
+	if len(e.Blobs) > 0 {
+		parts = append(parts, "blobs "+joinDigests(e.Blobs))
+	}
+	if len(e.Manifests) > 0 {
+		parts = append(parts, "manifests "+joinDigests(e.Manifests))
+	}
+	return "the repository does not hold " + strings.Join(parts, " and ")
+}
+
+// TagConflictError means a tag may not move: it names a published chart version or the
+// repository's tags are immutable.
+type TagConflictError struct {
+	Tag      string
+	Existing digest.Digest
+}
+
+func (e *TagConflictError) Error() string {
+	return fmt.Sprintf("tag %s already points to %s and is immutable", e.Tag, e.Existing)
+}
+
+func joinDigests(ds []digest.Digest) string {
+	s := make([]string, len(ds))
+	for i, d := range ds {
+		s[i] = d.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// PutManifest stores a manifest, its tags and its chart version in one transaction.
+// It returns the chart version as stored: for a re-push of identical chart content, the
+// version published first (its tag keeps pointing at the first manifest).
+// Errors: *MissingError, *ChartConflictError, *TagConflictError.
+func (db *DB) PutManifest(ctx context.Context, p PutManifest) (*ChartVersion, error) {
+	m := p.Manifest
+	var stored *ChartVersion
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		stored = nil
+		repoID, err := db.ensureRepository(ctx, tx, m.Repository)
+		if err != nil {
+			return err
+		}
+		if err := db.checkPresent(ctx, tx, repoID, p.Blobs, p.Manifests); err != nil {
+			return err
+		}
+		annotations, err := marshalAnnotations(m.Annotations)
+		if err != nil {
+			return err
+		}
+		now := db.now().UnixNano()
+		_, err = tx.ExecContext(ctx, db.q(`
+			INSERT INTO manifests (repository_id, digest, media_type, artifact_type, config_media_type, subject, annotations, size, content, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, digest) DO NOTHING`),
+			repoID, m.Digest.String(), m.MediaType, m.ArtifactType, m.ConfigMediaType, nullString(m.Subject.String()),
+			annotations, len(m.Content), m.Content, now)
+		if err != nil {
+			return err
+		}
+		for _, ref := range p.References {
+			if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO manifest_references (repository_id, manifest_digest, child_digest) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
+				repoID, m.Digest.String(), ref.String()); err != nil {
+				return err
+			}
+		}
+		tags := p.Tags
+		if p.Chart != nil {
+			c := *p.Chart
+			c.ManifestDigest = m.Digest
+			published, err := db.publishChart(ctx, tx, repoID, &c)
+			if err != nil {
+				return err
+			}
+			stored = published
+			if published.ManifestDigest != m.Digest {
+				// Identical content pushed again under another manifest: the version's tag stays.
+				tags = without(tags, ChartTag(c.Version))
+			}
+		}
+		for _, tag := range tags {
+			if err := db.setTag(ctx, tx, repoID, tag, m.Digest, p.ImmutableTags, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("put manifest %s@%s: %w", m.Repository, m.Digest, err)
+	}
+	return stored, nil
+}
+
+// ChartTag is the OCI tag of a chart version: SemVer build metadata's "+" is not allowed in
+// tags, so helm writes it as "_".
+func ChartTag(version string) string { return strings.ReplaceAll(version, "+", "_") }
+
+func without(list []string, s string) []string {
+	var out []string
+	for _, x := range list {
+		if x != s {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (db *DB) checkPresent(ctx context.Context, tx *sql.Tx, repoID int64, blobs, manifests []digest.Digest) error {
+	missing := &MissingError{}
+	for _, d := range blobs {
+		var n int
+		if err := tx.QueryRowContext(ctx, db.q(`SELECT count(*) FROM repository_blobs WHERE repository_id = ? AND digest = ?`), repoID, d.String()).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			missing.Blobs = append(missing.Blobs, d)
+		}
+	}
+	for _, d := range manifests {
+		var n int
+		if err := tx.QueryRowContext(ctx, db.q(`SELECT count(*) FROM manifests WHERE repository_id = ? AND digest = ?`), repoID, d.String()).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			missing.Manifests = append(missing.Manifests, d)
+		}
+	}
+	if len(missing.Blobs) > 0 || len(missing.Manifests) > 0 {
+		return missing
+	}
+	return nil
+}
+
+// setTag points tag at d. A tag naming a published chart version never moves.
+func (db *DB) setTag(ctx context.Context, tx *sql.Tx, repoID int64, tag string, d digest.Digest, immutable bool, now int64) error {
+	var existing string
+	err := tx.QueryRowContext(ctx, db.q(`SELECT manifest_digest FROM tags WHERE repository_id = ? AND name = ?`), repoID, tag).Scan(&existing)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES (?, ?, ?, ?)`), repoID, tag, d.String(), now)
+		return err
+	case err != nil:
+		return err
+	case existing == d.String():
+		return nil
+	}
+	if !immutable {
+		var charts int
+		err := tx.QueryRowContext(ctx, db.q(`SELECT count(*) FROM chart_versions WHERE repository_id = ? AND manifest_digest = ? AND deleted_at IS NULL`), repoID, existing).Scan(&charts)
+		if err != nil {
+			return err
+		}
+		immutable = charts > 0
+	}
+	if immutable {
+		return &TagConflictError{Tag: tag, Existing: digest.Digest(existing)}
+	}
+	_, err = tx.ExecContext(ctx, db.q(`UPDATE tags SET manifest_digest = ?, updated_at = ? WHERE repository_id = ? AND name = ?`), d.String(), now, repoID, tag)
+	return err
+}
+
+const manifestColumns = `m.digest, m.media_type, m.artifact_type, m.config_media_type, m.subject, m.annotations, m.size, m.created_at`
+
+// GetManifest returns the manifest that reference (a digest, or a tag when byTag) names in
+// repo, with its content when withContent. ErrNotFound when there is none.
+func (db *DB) GetManifest(ctx context.Context, repo, reference string, byTag, withContent bool) (*Manifest, error) {
+	cols := manifestColumns
+	if withContent {
+		cols += ", m.content"
+	}
+	var query string
+	if byTag {
+		query = `SELECT ` + cols + ` FROM tags t
+			JOIN repositories r ON r.id = t.repository_id
+			JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
+			WHERE r.name = ? AND t.name = ?`
+	} else {
+		query = `SELECT ` + cols + ` FROM manifests m
+			JOIN repositories r ON r.id = m.repository_id
+			WHERE r.name = ? AND m.digest = ?`
+	}
+	m := &Manifest{Repository: repo}
+	dest := []any{}
+	var subject, annotations sql.NullString
+	var created int64
+	dest = append(dest, &m.Digest, &m.MediaType, &m.ArtifactType, &m.ConfigMediaType, &subject, &annotations, &m.Size, &created)
+	if withContent {
+		dest = append(dest, &m.Content)
+	}
+	if err := db.r.QueryRowContext(ctx, db.q(query), repo, reference).Scan(dest...); err != nil {
+		return nil, fmt.Errorf("manifest %s:%s: %w", repo, reference, notFound(err))
+	}
+	m.Subject = digest.Digest(subject.String)
+	m.Created = time.Unix(0, created).UTC()
+	if annotations.Valid {
+		if err := json.Unmarshal([]byte(annotations.String), &m.Annotations); err != nil {
+			return nil, fmt.Errorf("manifest %s:%s: annotations: %w", repo, reference, err)
+		}
+	}
+	return m, nil
+}
+
+// DeleteManifest deletes the manifest d from repo with the tags pointing at it. A chart
+// version published by it becomes a tombstone. ErrNotFound when repo has no such manifest.
+func (db *DB) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM manifests WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`), repo, d.String())
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return db.tombstone(ctx, tx, repo, d)
+	})
+	if err != nil {
+		return fmt.Errorf("delete manifest %s@%s: %w", repo, d, err)
+	}
+	return nil
+}
+
+// DeleteTag removes a tag. When the tag is a chart version's, that version becomes a
+// tombstone (its manifest stays reachable by digest). ErrNotFound when there is no such tag.
+func (db *DB) DeleteTag(ctx context.Context, repo, tag string) error {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var d string
+		err := tx.QueryRowContext(ctx, db.q(`
+			DELETE FROM tags WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?
+			RETURNING manifest_digest`), repo, tag).Scan(&d)
+		if err != nil {
+			return notFound(err)
+		}
+		return db.tombstone(ctx, tx, repo, digest.Digest(d), tag)
+	})
+	if err != nil {
+		return fmt.Errorf("delete tag %s:%s: %w", repo, tag, err)
+	}
+	return nil
+}
+
+// Tags lists repo's tags in lexical order after last, at most n (n ≤ 0: all).
+// ErrNotFound when the repository does not exist.
+func (db *DB) Tags(ctx context.Context, repo string, n int, last string) ([]string, error) {
+	exists, err := db.RepositoryExists(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	if !exists {
+		return nil, fmt.Errorf("tags of %s: %w", repo, ErrNotFound)
+	}
+	tags, err := db.names(ctx, `SELECT name FROM tags WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name > ? ORDER BY name LIMIT ?`, n, last, repo)
+	if err != nil {
+		return nil, fmt.Errorf("tags of %s: %w", repo, err)
+	}
+	return tags, nil
+}
+
+// Referrers lists the manifests in repo whose subject is d, optionally only those of one
+// artifact type, oldest first.
+func (db *DB) Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string) ([]Manifest, error) {
+	query := `SELECT ` + manifestColumns + ` FROM manifests m
+		JOIN repositories r ON r.id = m.repository_id
+		WHERE r.name = ? AND m.subject = ?`
+	args := []any{repo, d.String()}
+	if artifactType != "" {
+		query += ` AND m.artifact_type = ?`
+		args = append(args, artifactType)
+	}
+	query += ` ORDER BY m.created_at, m.digest`
+	rows, err := db.r.QueryContext(ctx, db.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("referrers of %s@%s: %w", repo, d, err)
+	}
+	defer rows.Close()
+	var out []Manifest
+	for rows.Next() {
+		m := Manifest{Repository: repo}
+		var subject, annotations sql.NullString
+		var created int64
+		if err := rows.Scan(&m.Digest, &m.MediaType, &m.ArtifactType, &m.ConfigMediaType, &subject, &annotations, &m.Size, &created); err != nil {
+			return nil, err
+		}
+		m.Subject = digest.Digest(subject.String)
+		m.Created = time.Unix(0, created).UTC()
+		if annotations.Valid {
+			if err := json.Unmarshal([]byte(annotations.String), &m.Annotations); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func marshalAnnotations(a map[string]string) (sql.NullString, error) {
+	if len(a) == 0 {
+		return sql.NullString{}, nil
+	}
+	b, err := json.Marshal(a)
+	return sql.NullString{String: string(b), Valid: true}, err
+}
+
+func nullString(s string) sql.NullString {
+	return sql.NullString{String: s, Valid: s != ""}
+}

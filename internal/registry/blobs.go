@@ -1,0 +1,266 @@
+package registry
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/chartroom/chartroom/internal/blob"
+	"github.com/chartroom/chartroom/internal/meta"
+)
+
+var emptyDigest = digest.FromBytes(nil)
+
+func isNotFound(err error) bool {
+	return errors.Is(err, blob.ErrNotFound) || errors.Is(err, meta.ErrNotFound)
+}
+
+// mapBlobErr turns storage errors into domain errors, keeping the detail.
+func mapBlobErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, blob.ErrDigestMismatch):
+		return fmt.Errorf("%w: %v", ErrDigestInvalid, err)
+	case errors.Is(err, blob.ErrSizeMismatch):
+		return fmt.Errorf("%w: %v", ErrSizeInvalid, err)
+	case errors.Is(err, blob.ErrUploadOffset):
+		return fmt.Errorf("%w: %v", ErrRangeInvalid, err)
+	case errors.Is(err, blob.ErrUploadNotFound):
+		return fmt.Errorf("%w: %v", ErrUploadUnknown, err)
+	case errors.Is(err, blob.ErrUnsupportedDigest):
+		return fmt.Errorf("%w: %v", ErrDigestInvalid, err)
+	case errors.Is(err, blob.ErrTooLarge):
+		return fmt.Errorf("%w: %v", ErrTooLarge, err)
+	case isNotFound(err):
+		return fmt.Errorf("%w: %v", ErrBlobUnknown, err)
+	}
+	return err
+}
+
+// StatBlob returns the size of blob d in repo.
+func (r *Registry) StatBlob(ctx context.Context, repo string, d digest.Digest) (int64, error) {
+	if err := ValidateName(repo); err != nil {
+		return 0, err
+	}
+	if err := blob.Validate(d); err != nil {
+		return 0, mapBlobErr(err)
+	}
+	size, err := r.db.RepositoryBlob(ctx, repo, d)
+	return size, mapBlobErr(err)
+}
+
+// OpenBlob returns blob d of repo from offset on, and the blob's full size.
+// The reader may be an *os.File (so the HTTP server can use sendfile).
+func (r *Registry) OpenBlob(ctx context.Context, repo string, d digest.Digest, offset int64) (io.ReadCloser, int64, error) {
+	size, err := r.StatBlob(ctx, repo, d)
+	if err != nil {
+		return nil, 0, err
+	}
+	if offset < 0 || offset > size {
+		return nil, 0, fmt.Errorf("%w: offset %d is outside the blob's %d bytes", ErrRangeInvalid, offset, size)
+	}
+	rc, err := r.blobs.Open(ctx, d, offset)
+	if err != nil {
+		return nil, 0, mapBlobErr(err)
+	}
+	return rc, size, nil
+}
+
+// DeleteBlob makes blob d unreadable in repo.
+func (r *Registry) DeleteBlob(ctx context.Context, repo string, d digest.Digest) error {
+	if _, err := r.StatBlob(ctx, repo, d); err != nil {
+		return err
+	}
+	return mapBlobErr(r.db.UnlinkBlob(ctx, repo, d))
+}
+
+// MountBlob makes blob d, held by repository from, readable in repo without copying it.
+// With from empty, any repository's copy is mounted. It returns the blob's size, or
+// ErrBlobUnknown when there is nothing to mount (the caller then starts an upload).
+// Whether the caller may read from is the caller's check.
+func (r *Registry) MountBlob(ctx context.Context, repo, from string, d digest.Digest) (int64, error) {
+	if err := ValidateName(repo); err != nil {
+		return 0, err
+	}
+	if err := blob.Validate(d); err != nil {
+		return 0, mapBlobErr(err)
+	}
+	var size int64
+	var err error
+	if from == "" {
+		size, err = r.db.Blob(ctx, d)
+	} else {
+		if err := ValidateName(from); err != nil {
+			return 0, err
+		}
+		size, err = r.db.RepositoryBlob(ctx, from, d)
+	}
+	if err != nil {
+		return 0, mapBlobErr(err)
+	}
+	return size, mapBlobErr(r.db.LinkBlob(ctx, repo, d, size))
+}
+
+// PutBlob stores a whole blob sent in one request. size is the announced length (-1: unknown).
+func (r *Registry) PutBlob(ctx context.Context, repo string, d digest.Digest, size int64, body io.Reader) (int64, error) {
+	if err := ValidateName(repo); err != nil {
+		return 0, err
+	}
+	if err := blob.Validate(d); err != nil {
+		return 0, mapBlobErr(err)
+	}
+	if err := r.checkBlobSize(size); err != nil {
+		return 0, err
+	}
+	info, err := r.blobs.Put(ctx, d, size, r.limit(body))
+	if err != nil {
+		return 0, mapBlobErr(err)
+	}
+	return info.Size, mapBlobErr(r.db.LinkBlob(ctx, repo, d, info.Size))
+}
+
+func (r *Registry) checkBlobSize(size int64) error {
+	if r.opts.MaxBlobSize > 0 && size > r.opts.MaxBlobSize {
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, size, r.opts.MaxBlobSize)
+	}
+	return nil
+}
+
+// limit caps a body at MaxBlobSize, failing with ErrTooLarge past it.
+func (r *Registry) limit(body io.Reader) io.Reader {
+	if r.opts.MaxBlobSize <= 0 {
+		return body
+	}
+	return &limitedReader{r: body, left: r.opts.MaxBlobSize, max: r.opts.MaxBlobSize}
+}
+
+type limitedReader struct {
+	r         io.Reader
+	left, max int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return 0, fmt.Errorf("%w: the limit is %d bytes", blob.ErrTooLarge, l.max)
+	}
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return n, fmt.Errorf("%w: the limit is %d bytes", blob.ErrTooLarge, l.max)
+	}
+	return n, err
+}
+
+// Uploads. An upload id is random bytes plus an HMAC binding them to the repository, so any
+// replica can check, without a lookup, that a PATCH or PUT continues an upload of that repository.
+
+func (r *Registry) uploadMAC(repo, nonce string) string {
+	m := hmac.New(sha256.New, r.uploadKey)
+	m.Write([]byte(repo))
+	m.Write([]byte{0})
+	m.Write([]byte(nonce))
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+func (r *Registry) checkUpload(repo, id string) error {
+	if err := ValidateName(repo); err != nil {
+		return err
+	}
+	if len(id) != 65 || id[32] != '-' || !hmac.Equal([]byte(id[33:]), []byte(r.uploadMAC(repo, id[:32]))) {
+		return fmt.Errorf("%w: %q is not an upload of %s; start a new upload with POST", ErrUploadUnknown, id, repo)
+	}
+	return nil
+}
+
+// StartUpload opens an upload session in repo and returns its id.
+func (r *Registry) StartUpload(ctx context.Context, repo string) (string, error) {
+	if err := ValidateName(repo); err != nil {
+		return "", err
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	nonce := hex.EncodeToString(b[:])
+	id := nonce + "-" + r.uploadMAC(repo, nonce)
+	if err := r.blobs.CreateUpload(ctx, id); err != nil {
+		return "", fmt.Errorf("start upload in %s: %w", repo, err)
+	}
+	return id, nil
+}
+
+// UploadOffset returns how many bytes the upload holds.
+func (r *Registry) UploadOffset(ctx context.Context, repo, id string) (int64, error) {
+	if err := r.checkUpload(repo, id); err != nil {
+		return 0, err
+	}
+	n, err := r.blobs.UploadSize(ctx, id)
+	return n, mapBlobErr(err)
+}
+
+// AppendUpload appends a chunk at offset (-1: wherever the upload ends) and returns the new size.
+func (r *Registry) AppendUpload(ctx context.Context, repo, id string, offset int64, body io.Reader) (int64, error) {
+	cur, err := r.UploadOffset(ctx, repo, id)
+	if err != nil {
+		return 0, err
+	}
+	if offset < 0 {
+		offset = cur
+	}
+	if r.opts.MaxBlobSize > 0 {
+		body = &limitedReader{r: body, left: r.opts.MaxBlobSize - offset, max: r.opts.MaxBlobSize}
+	}
+	n, err := r.blobs.AppendUpload(ctx, id, offset, body)
+	return n, mapBlobErr(err)
+}
+
+// FinishUpload appends the final chunk (body may be nil) and commits the upload as blob d,
+// which must match the bytes. offset is where body starts (-1: wherever the upload ends).
+// It returns the blob's size.
+func (r *Registry) FinishUpload(ctx context.Context, repo, id string, d digest.Digest, offset int64, body io.Reader) (int64, error) {
+	cur, err := r.UploadOffset(ctx, repo, id)
+	if err != nil {
+		return 0, err
+	}
+	if err := blob.Validate(d); err != nil {
+		return 0, mapBlobErr(err)
+	}
+	if body != nil && cur == 0 && offset <= 0 {
+		// Monolithic upload (POST, then PUT with everything): write the blob in one pass.
+		info, err := r.blobs.Put(ctx, d, -1, r.limit(body))
+		_ = r.blobs.AbortUpload(ctx, id)
+		if err != nil {
+			return 0, mapBlobErr(err)
+		}
+		return info.Size, mapBlobErr(r.db.LinkBlob(ctx, repo, d, info.Size))
+	}
+	if body != nil {
+		if _, err := r.AppendUpload(ctx, repo, id, offset, body); err != nil {
+			return 0, err
+		}
+	}
+	info, err := r.blobs.CommitUpload(ctx, id, d)
+	if err != nil {
+		return 0, mapBlobErr(err)
+	}
+	return info.Size, mapBlobErr(r.db.LinkBlob(ctx, repo, d, info.Size))
+}
+
+// CancelUpload discards an upload.
+func (r *Registry) CancelUpload(ctx context.Context, repo, id string) error {
+	if err := r.checkUpload(repo, id); err != nil {
+		return err
+	}
+	return mapBlobErr(r.blobs.AbortUpload(ctx, id))
+}

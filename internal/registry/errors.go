@@ -1,0 +1,40 @@
+package registry
+
+import "errors"
+
+// Domain errors. Callers match them with errors.Is; the wrapped message says what was wrong
+// and what to do. Each protocol maps them to its status codes in one place.
+var (
+	// ErrNameInvalid: the repository name breaks the OCI name grammar.
+	ErrNameInvalid = errors.New("invalid repository name")
+	// ErrNameUnknown: the repository does not exist.
+	ErrNameUnknown = errors.New("repository not found")
+	// ErrBlobUnknown: the blob is not in the repository.
+	ErrBlobUnknown = errors.New("blob unknown to registry")
+	// ErrUploadUnknown: the upload session does not exist or belongs to another repository.
+	ErrUploadUnknown = errors.New("blob upload unknown to registry")
+	// ErrUploadInvalid: a chunk was out of order or the upload is otherwise unusable.
+	ErrUploadInvalid = errors.New("blob upload invalid")
+	// ErrRangeInvalid: a chunk's Content-Range does not continue the upload.
+	ErrRangeInvalid = errors.New("requested range not satisfiable")
+	// ErrDigestInvalid: the digest is malformed, of an unsupported algorithm, or does not match the content.
+	ErrDigestInvalid = errors.New("provided digest did not match uploaded content")
+	// ErrSizeInvalid: the content length does not match what was announced.
+	ErrSizeInvalid = errors.New("provided length did not match content length")
+	// ErrManifestInvalid: the manifest is malformed or breaks a rule (charts included).
+	ErrManifestInvalid = errors.New("manifest invalid")
+	// ErrManifestUnknown: no manifest under that tag or digest.
+	ErrManifestUnknown = errors.New("manifest unknown")
+	// ErrManifestBlobUnknown: the manifest references blobs or manifests the repository lacks.
+	ErrManifestBlobUnknown = errors.New("manifest references unknown content")
+	// ErrTagInvalid: the tag breaks the OCI tag grammar.
+	ErrTagInvalid = errors.New("invalid tag")
+	// ErrTooLarge: the body exceeds a configured limit.
+	ErrTooLarge = errors.New("content too large")
+	// ErrUnsupported: the operation or media type is not supported.
+	ErrUnsupported = errors.New("unsupported")
+	// ErrImmutable: a published chart version or immutable tag would change. Publish a new version instead.
+	ErrImmutable = errors.New("published content is immutable")
+	// ErrDenied: the caller may not do this.
+	ErrDenied = errors.New("requested access to the resource is denied")
+)
