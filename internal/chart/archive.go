@@ -1,0 +1,239 @@
+package chart
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+)
+
+var drivePathRE = regexp.MustCompile(`^[a-zA-Z]:`)
+
+// LoadArchive reads a chart archive (.tgz) from r and returns the chart,
+// refusing anything Helm would refuse and more. It never writes to disk;
+// decompressed content is held in memory within lim.
+//
+// The archive must be a gzip-compressed tar whose entries all live in one
+// top-level directory (the chart's), with a valid Chart.yaml there. Each
+// refusal is an [*ArchiveError] wrapping [ErrInvalidArchive] that names
+// the entry and says what to do. Refused, as Helm does: absolute paths,
+// ".." components, drive letters, decompressed sizes beyond the limits,
+// files outside the top-level directory, a missing or invalid Chart.yaml,
+// an unparsable values.yaml or Chart.lock, invalid subcharts. Refused,
+// stricter than Helm: backslashes, "." or empty path components, more than
+// one top-level directory, duplicate entries, a file also used as a
+// directory, symbolic and hard links (Helm reads them as empty files),
+// device and FIFO entries, a truncated or corrupt gzip stream (Helm stops
+// reading at the tar end marker and never checks the gzip checksum).
+//
+// As Helm does, a UTF-8 byte order mark is stripped from every file.
+func LoadArchive(r io.Reader, lim Limits) (*Chart, error) {
+	return loadArchive(r, newBudget(lim), 0)
+}
+
+// maxNesting bounds charts/*.tgz inside charts/*.tgz.
+const maxNesting = 16
+
+func loadArchive(r io.Reader, b *budget, depth int) (*Chart, error) {
+	root, files, err := readArchive(r, b)
+	if err != nil {
+		return nil, err
+	}
+	return buildChart(root, files, b, depth, "")
+}
+
+// readArchive decompresses and checks every entry; it returns the
+// top-level directory name and the regular files, relative to it.
+func readArchive(r io.Reader, b *budget) (string, []*File, error) {
+	br := bufio.NewReader(r)
+	head, _ := br.Peek(512)
+	if len(head) < 3 || head[0] != 0x1f || head[1] != 0x8b || head[2] != 8 {
+		return "", nil, &ArchiveError{Problem: notGzipProblem(head)}
+	}
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return "", nil, &ArchiveError{Problem: "the gzip header is corrupt: package the chart again with `helm package` or `chartroom package`", Err: err}
+	}
+	defer zr.Close()
+
+	tr := tar.NewReader(zr)
+	var (
+		root  string
+		files []*File
+		seen  = map[string]byte{} // rel path → 'f' file, 'd' directory
+	)
+	for {
+		hd, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", nil, streamError(err, len(seen) == 0)
+		}
+		if hd.Typeflag == tar.TypeXGlobalHeader {
+			continue // PAX global header: metadata only, as Helm skips it
+		}
+		b.entries++
+		if b.entries > b.lim.MaxEntries {
+			return "", nil, archiveErr("", "more than %d entries: raise the entry limit or remove files (use .helmignore)", b.lim.MaxEntries)
+		}
+		name := hd.Name
+		isDir := hd.Typeflag == tar.TypeDir
+		if isDir {
+			name = strings.TrimSuffix(name, "/")
+		}
+		parts, perr := checkEntryPath(name)
+		if perr != "" {
+			return "", nil, archiveErr(hd.Name, "%s", perr)
+		}
+		switch hd.Typeflag {
+		case tar.TypeReg, tar.TypeDir:
+		case tar.TypeSymlink, tar.TypeLink:
+			return "", nil, archiveErr(hd.Name, "is a link (to %q): chart archives must contain only regular files; package the chart with `helm package` or `chartroom package`, which store the linked content", hd.Linkname)
+		case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+			return "", nil, archiveErr(hd.Name, "is a device or FIFO: chart archives must contain only regular files")
+		default:
+			return "", nil, archiveErr(hd.Name, "has unsupported tar entry type %q: chart archives must contain only regular files and directories", string(hd.Typeflag))
+		}
+
+		if root == "" {
+			root = parts[0]
+		} else if parts[0] != root {
+			return "", nil, archiveErr(hd.Name, "is outside the chart directory %q: an archive must hold exactly one top-level directory, the chart", root)
+		}
+		rel := strings.Join(parts[1:], "/")
+		if rel == "" {
+			if !isDir {
+				return "", nil, archiveErr(hd.Name, "is a file at the top level: an archive must hold exactly one top-level directory, the chart")
+			}
+			continue
+		}
+		kind := byte('f')
+		if isDir {
+			kind = 'd'
+		}
+		if prev, dup := seen[rel]; dup {
+			if prev == 'd' && kind == 'd' {
+				continue // a repeated directory entry carries no content
+			}
+			return "", nil, archiveErr(hd.Name, "appears more than once: an archive must list each path once")
+		}
+		seen[rel] = kind
+		if isDir {
+			continue
+		}
+
+		if hd.Size > b.lim.MaxFileSize {
+			return "", nil, archiveErr(hd.Name, "decompresses to %d bytes, more than the per-file limit of %d: keep large files out of charts (.helmignore)", hd.Size, b.lim.MaxFileSize)
+		}
+		if hd.Size > b.remaining {
+			return "", nil, archiveErr(hd.Name, "the chart decompresses to more than the total limit of %d bytes: keep large files out of charts (.helmignore)", b.lim.MaxTotalSize)
+		}
+		data := make([]byte, hd.Size)
+		if _, err := io.ReadFull(tr, data); err != nil {
+			return "", nil, streamError(err, false)
+		}
+		b.remaining -= hd.Size
+		files = append(files, &File{Name: rel, Data: bytes.TrimPrefix(data, utf8BOM)})
+	}
+
+	// Read to the end of the gzip stream so its checksum and length are
+	// verified: a truncated upload must not pass for a chart.
+	n, err := io.Copy(io.Discard, io.LimitReader(zr, b.remaining+1))
+	if err != nil {
+		return "", nil, streamError(err, false)
+	}
+	if n > b.remaining {
+		return "", nil, archiveErr("", "data after the end of the tar archive exceeds the total limit of %d bytes", b.lim.MaxTotalSize)
+	}
+
+	for rel := range seen {
+		for p := parentDir(rel); p != ""; p = parentDir(p) {
+			if seen[p] == 'f' {
+				return "", nil, archiveErr(root+"/"+p, "is a file but %q is inside it: an archive cannot use one path as both file and directory", root+"/"+rel)
+			}
+		}
+	}
+	if len(files) == 0 {
+		return "", nil, archiveErr("", "the archive holds no files: a chart needs at least Chart.yaml")
+	}
+	return root, files, nil
+}
+
+func parentDir(p string) string {
+	i := strings.LastIndexByte(p, '/')
+	if i < 0 {
+		return ""
+	}
+	return p[:i]
+}
+
+// checkEntryPath splits a tar entry name and returns a problem for
+// anything but a clean relative path.
+func checkEntryPath(name string) ([]string, string) {
+	switch {
+	case name == "":
+		return nil, "has an empty name"
+	case strings.ContainsRune(name, '\\'):
+		return nil, "contains a backslash: paths in chart archives use '/' (was the archive made on Windows by a non-Helm tool?)"
+	case strings.HasPrefix(name, "/"):
+		return nil, "is an absolute path: entries must be relative to the archive root"
+	case drivePathRE.MatchString(name):
+		return nil, "starts with a drive letter: entries must be relative to the archive root"
+	}
+	parts := strings.Split(name, "/")
+	for _, p := range parts {
+		switch p {
+		case "..":
+			return nil, "refers to a parent directory (\"..\"): entries must stay inside the chart directory"
+		case ".", "":
+			return nil, "is not a clean path (\".\" or empty component): package the chart with `helm package` or `chartroom package`"
+		}
+		if strings.ContainsRune(p, 0) {
+			return nil, "contains a NUL byte"
+		}
+	}
+	return parts, ""
+}
+
+// streamError classifies a read error of the gzip/tar stream.
+func streamError(err error, atStart bool) error {
+	var ce flate.CorruptInputError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		if atStart {
+			return &ArchiveError{Problem: "the gzip data is not a tar archive, or is truncated", Err: err}
+		}
+		return &ArchiveError{Problem: "the archive is truncated: upload or download it again", Err: err}
+	case errors.Is(err, tar.ErrHeader):
+		if atStart {
+			return &ArchiveError{Problem: "the gzip data is not a tar archive: a chart is a .tgz made by `helm package`", Err: err}
+		}
+		return &ArchiveError{Problem: "a tar header is corrupt", Err: err}
+	case errors.Is(err, gzip.ErrChecksum), errors.Is(err, gzip.ErrHeader), errors.As(err, &ce):
+		return &ArchiveError{Problem: "the gzip data is corrupt: upload or download it again", Err: err}
+	}
+	return &ArchiveError{Problem: "cannot read the archive", Err: err}
+}
+
+// notGzipProblem explains what the bytes look like instead of gzip.
+func notGzipProblem(head []byte) string {
+	const want = "a chart archive must be a gzip-compressed tar (.tgz) made by `helm package` or `chartroom package`"
+	switch {
+	case len(head) == 0:
+		return "the archive is empty: " + want
+	case len(head) >= 262 && string(head[257:262]) == "ustar":
+		return "this is an uncompressed tar: " + want
+	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
+		return "this is a zip file: " + want
+	case bytes.Contains(head, []byte("apiVersion:")) || bytes.Contains(head, []byte("name:")):
+		return "this looks like a YAML file: " + want
+	}
+	return fmt.Sprintf("not gzip data (starts with %q): %s", head[:min(len(head), 8)], want)
+}

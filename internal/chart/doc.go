@@ -1,0 +1,24 @@
+// Package chart reads, validates and writes Helm chart archives the way
+// Helm v3 does, with stricter safety rules at the door.
+//
+// It covers:
+//
+//   - Chart.yaml: [Metadata], [ParseMetadata], [Metadata.Validate], the
+//     OCI config blob [ConfigJSON] and manifest annotations [OCIAnnotations]
+//     that `helm push` produces;
+//   - safe loading of untrusted archives ([LoadArchive]) with decompression
+//     limits ([Limits]) and a typed error ([ErrInvalidArchive]);
+//   - loading chart directories honouring .helmignore ([LoadDir],
+//     [IgnoreRules]);
+//   - reproducible packaging ([Package], [PackageToDir], [WriteFileAtomic]);
+//   - Chart.lock ([Lock], [ParseLock], [LockDigest], [CheckLock]);
+//   - in-place edits of Chart.yaml that keep comments ([SetChartYAMLValue]);
+//   - strict SemVer helpers ([ParseVersion], [SortVersions]).
+//
+// Behaviour is modelled on Helm v3.22.0 (pkg/chart, pkg/chart/loader,
+// pkg/chartutil, pkg/ignore, internal/resolver, pkg/registry). Where this
+// package is deliberately stricter than Helm, the doc comment says so.
+//
+// The package imports only the standard library, Masterminds semver and
+// YAML libraries, so every part of chartroom can use it.
+package chart

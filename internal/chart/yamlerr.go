@@ -1,0 +1,219 @@
+package chart
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	yaml3 "go.yaml.in/yaml/v3"
+)
+
+// YAMLError is a parse error in a chart's YAML file, positioned at a line
+// when the position is known.
+type YAMLError struct {
+	// File is the file name, e.g. "Chart.yaml".
+	File string
+	// Line is the 1-based line, 0 when unknown.
+	Line int
+	// Msg says what is wrong.
+	Msg string
+}
+
+// Error renders "Chart.yaml:7: msg" (or "Chart.yaml: msg" without a line).
+func (e *YAMLError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// Unwrap makes a Chart.yaml parse error match [ErrInvalidMetadata].
+func (e *YAMLError) Unwrap() error {
+	if e.File == "Chart.yaml" {
+		return ErrInvalidMetadata
+	}
+	return nil
+}
+
+var (
+	yamlLineRE     = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	yamlTypeLineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
+)
+
+// parseNode parses data into a yaml.v3 node tree (for positions) and
+// refuses duplicate mapping keys. An empty document yields a nil node.
+func parseNode(data []byte) (*yaml3.Node, error) {
+	var doc yaml3.Node
+	if err := yaml3.Unmarshal(data, &doc); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		if m := yamlTypeLineRE.FindStringSubmatch(msg); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, &posError{line, m[2]}
+		}
+		// yaml.v3 leaves the line out when it is the first one.
+		return nil, &posError{1, msg}
+	}
+	if len(doc.Content) == 0 {
+		return nil, nil
+	}
+	root := doc.Content[0]
+	if err := checkDuplicateKeys(root); err != nil {
+		return nil, err
+	}
+	return root, nil
+}
+
+type posError struct {
+	line int
+	msg  string
+}
+
+func (e *posError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
+
+func checkDuplicateKeys(n *yaml3.Node) error {
+	if n.Kind == yaml3.MappingNode {
+		seen := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind == yaml3.ScalarNode && k.Value != "<<" {
+				if first, ok := seen[k.Value]; ok {
+					return &posError{k.Line, fmt.Sprintf("key %q is defined twice (first at line %d): keep one", k.Value, first)}
+				}
+				seen[k.Value] = k.Line
+			}
+		}
+	}
+	for _, c := range n.Content {
+		if err := checkDuplicateKeys(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// yamlError turns an error from yaml.v3 or sigs.k8s.io/yaml into a
+// *YAMLError with a line number when one can be found (root locates the
+// field of a JSON type error).
+func yamlError(file string, err error, root *yaml3.Node) error {
+	var pe *posError
+	if errors.As(err, &pe) {
+		return &YAMLError{File: file, Line: pe.line, Msg: pe.msg}
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		line := 0
+		if n := findPath(root, te.Field); n != nil {
+			line = n.Line
+		}
+		field := te.Field
+		if field == "" {
+			return &YAMLError{File: file, Line: line, Msg: fmt.Sprintf("the document must be a mapping of keys to values, not a %s", te.Value)}
+		}
+		return &YAMLError{File: file, Line: line, Msg: fmt.Sprintf("%s: expected %s, got %s", field, describeGoType(te.Type.String()), te.Value)}
+	}
+	var ye *yaml3.TypeError
+	if errors.As(err, &ye) && len(ye.Errors) > 0 {
+		msg := ye.Errors[0]
+		if m := yamlTypeLineRE.FindStringSubmatch(msg); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return &YAMLError{File: file, Line: line, Msg: m[2]}
+		}
+		return &YAMLError{File: file, Msg: msg}
+	}
+	msg := err.Error()
+	for _, p := range []string{"error converting YAML to JSON: ", "error unmarshaling JSON: ", "while decoding JSON: "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &YAMLError{File: file, Line: line, Msg: m[2]}
+	}
+	return &YAMLError{File: file, Msg: strings.TrimPrefix(msg, "yaml: ")}
+}
+
+func describeGoType(t string) string {
+	switch {
+	case t == "string":
+		return "a string"
+	case t == "bool":
+		return "true or false"
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	case strings.HasPrefix(t, "map[") || strings.HasPrefix(t, "chart.") || strings.HasPrefix(t, "*chart."):
+		return "a mapping"
+	}
+	return t
+}
+
+// findPath follows a JSON field path ("maintainers.0.name") through a node
+// tree, matching keys case-insensitively like encoding/json, and returns the
+// deepest node reached.
+func findPath(n *yaml3.Node, path string) *yaml3.Node {
+	if n == nil || path == "" {
+		return n
+	}
+	cur := n
+	for _, part := range strings.Split(path, ".") {
+		next := (*yaml3.Node)(nil)
+		switch cur.Kind {
+		case yaml3.MappingNode:
+			for i := 0; i+1 < len(cur.Content); i += 2 {
+				if strings.EqualFold(cur.Content[i].Value, part) {
+					next = cur.Content[i+1]
+				}
+			}
+		case yaml3.SequenceNode:
+			if idx, err := strconv.Atoi(part); err == nil && idx >= 0 && idx < len(cur.Content) {
+				next = cur.Content[idx]
+			} else if len(cur.Content) > 0 {
+				// encoding/json omits indexes: search the elements.
+				for _, el := range cur.Content {
+					if m := findPath(el, part); m != el {
+						next = m
+						break
+					}
+				}
+			}
+		}
+		if next == nil {
+			return cur
+		}
+		cur = next
+	}
+	return cur
+}
+
+// requireStringScalars refuses top-level keys whose value YAML reads as a
+// number or boolean: Helm would silently turn version: 1.10 into "1.1".
+func requireStringScalars(file string, root *yaml3.Node, keys ...string) error {
+	if root == nil || root.Kind != yaml3.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		for _, want := range keys {
+			if k.Value != want || v.Kind != yaml3.ScalarNode {
+				continue
+			}
+			switch v.Tag {
+			case "!!int", "!!float", "!!bool":
+				return &YAMLError{File: file, Line: v.Line, Msg: fmt.Sprintf(
+					"%s must be a string, but YAML reads %s as a %s (Helm would store it as %q); quote it: %s: %q",
+					want, v.Value, strings.TrimPrefix(v.Tag, "!!"), helmScalarString(v.Value), want, v.Value)}
+			}
+		}
+	}
+	return nil
+}
+
+// helmScalarString shows what sigs.k8s.io/yaml makes of a numeric scalar
+// decoded into a string field.
+func helmScalarString(s string) string {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return s
+}
