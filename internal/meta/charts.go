@@ -24,6 +24,8 @@ type ChartVersion struct {
 	AppVersion     string
 	Description    string
 	Metadata       []byte // Chart.yaml as JSON (helm's OCI config)
+	IndexYAML      []byte // the index entry, rendered at publish (internal/repoindex)
+	IndexJSON      []byte
 	Created        time.Time
 	PushedBy       string
 	Deleted        bool
@@ -71,10 +73,10 @@ func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *Cha
 	}
 	res, err := tx.ExecContext(ctx, db.q(`
 		INSERT INTO chart_versions (repository_id, namespace, name, version, manifest_digest, chart_digest, chart_size, prov_digest,
-			app_version, description, metadata, created_at, pushed_by)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, version) DO NOTHING`),
+			app_version, description, metadata, index_yaml, index_json, created_at, pushed_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, version) DO NOTHING`),
 		repoID, c.Namespace, c.Name, c.Version, c.ManifestDigest.String(), c.ChartDigest.String(), c.ChartSize, c.ProvDigest.String(),
-		c.AppVersion, c.Description, string(c.Metadata), c.Created.UnixNano(), c.PushedBy)
+		c.AppVersion, c.Description, string(c.Metadata), nonNil(c.IndexYAML), nonNil(c.IndexJSON), c.Created.UnixNano(), c.PushedBy)
 	if err != nil {
 		return nil, err
 	}
@@ -94,9 +96,9 @@ func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *Cha
 	}
 	// The same bytes come back after a delete: the tombstone allows exactly this.
 	_, err = tx.ExecContext(ctx, db.q(`
-		UPDATE chart_versions SET manifest_digest = ?, prov_digest = ?, created_at = ?, pushed_by = ?, deleted_at = NULL
+		UPDATE chart_versions SET manifest_digest = ?, prov_digest = ?, index_yaml = ?, index_json = ?, created_at = ?, pushed_by = ?, deleted_at = NULL
 		WHERE repository_id = ? AND version = ?`),
-		c.ManifestDigest.String(), c.ProvDigest.String(), c.Created.UnixNano(), c.PushedBy, repoID, c.Version)
+		c.ManifestDigest.String(), c.ProvDigest.String(), nonNil(c.IndexYAML), nonNil(c.IndexJSON), c.Created.UnixNano(), c.PushedBy, repoID, c.Version)
 	if err != nil {
 		return nil, err
 	}
@@ -202,4 +204,53 @@ func (db *DB) GetChartVersion(ctx context.Context, ns, name, version string) (*C
 		return nil, fmt.Errorf("chart %s %s: %w", name, version, notFound(err))
 	}
 	return c, nil
+}
+
+// IndexEntry is what an index needs of one live chart version.
+type IndexEntry struct {
+	Name, Version string
+	ChartDigest   digest.Digest
+	ProvDigest    digest.Digest
+	IndexYAML     []byte
+	IndexJSON     []byte
+}
+
+// IndexEntries returns the index entries of a namespace's live chart versions and the
+// namespace state they were read at (one consistent snapshot).
+func (db *DB) IndexEntries(ctx context.Context, ns string) ([]IndexEntry, Namespace, error) {
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, Namespace{}, fmt.Errorf("index of %q: %w", ns, err)
+	}
+	defer tx.Rollback()
+	state := Namespace{Name: ns}
+	var updated int64
+	err = tx.QueryRowContext(ctx, db.q(`SELECT generation, updated_at FROM namespaces WHERE name = ?`), ns).Scan(&state.Generation, &updated)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, state, fmt.Errorf("index of %q: %w", ns, err)
+	}
+	state.Updated = time.Unix(0, updated).UTC()
+	rows, err := tx.QueryContext(ctx, db.q(`SELECT name, version, chart_digest, prov_digest, index_yaml, index_json
+		FROM chart_versions WHERE namespace = ? AND deleted_at IS NULL`), ns)
+	if err != nil {
+		return nil, state, fmt.Errorf("index of %q: %w", ns, err)
+	}
+	defer rows.Close()
+	var out []IndexEntry
+	for rows.Next() {
+		var e IndexEntry
+		if err := rows.Scan(&e.Name, &e.Version, &e.ChartDigest, &e.ProvDigest, &e.IndexYAML, &e.IndexJSON); err != nil {
+			return nil, state, fmt.Errorf("index of %q: %w", ns, err)
+		}
+		out = append(out, e)
+	}
+	return out, state, rows.Err()
+}
+
+// nonNil stores a missing byte slice as empty rather than NULL.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/chartroom/chartroom/internal/meta"
+	"github.com/chartroom/chartroom/internal/repoindex"
 )
 
 // Helm's OCI media types (helm.sh/helm/v3/pkg/registry).
@@ -87,6 +89,13 @@ func (r *Registry) chartVersion(ctx context.Context, repo, reference string, doc
 	}
 	if c.ChartDigest == "" {
 		return nil, invalid("the chart manifest has no chart layer (%s)", ChartLayerMediaType)
+	}
+	if c.ChartDigest.Algorithm() != digest.SHA256 {
+		return nil, invalid("the chart layer's digest is %s; chart archives are addressed by sha256 (chart repository indexes name them so)", c.ChartDigest.Algorithm())
+	}
+	c.Created = time.Now().UTC()
+	if c.IndexYAML, c.IndexJSON, err = repoindex.Render(raw, c.Created, c.ChartDigest.Encoded()); err != nil {
+		return nil, invalid("%v", err)
 	}
 	return c, nil
 }

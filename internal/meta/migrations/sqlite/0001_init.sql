@@ -72,6 +72,9 @@ CREATE TABLE chart_versions (
     app_version     TEXT    NOT NULL DEFAULT '',
     description     TEXT    NOT NULL DEFAULT '',
     metadata        TEXT    NOT NULL,
+    -- The version's index.yaml entry, rendered once at publish (see internal/repoindex).
+    index_yaml      BLOB    NOT NULL DEFAULT '',
+    index_json      BLOB    NOT NULL DEFAULT '',
     created_at      INTEGER NOT NULL,
     pushed_by       TEXT    NOT NULL DEFAULT '',
     deleted_at      INTEGER,

@@ -1,0 +1,172 @@
+// Package repoindex writes Helm chart repository indexes (index.yaml and its JSON form)
+// the way helm reads them, fast enough for namespaces with tens of thousands of versions.
+//
+// The expensive part, turning one version's Chart.yaml metadata into an index entry, is done
+// once per version (Render), when it is published; writing an index is then a sort and a
+// concatenation of ready-made entries (Write), linear in bytes, with no YAML encoding.
+package repoindex
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"sigs.k8s.io/yaml"
+)
+
+// Entry is one chart version, rendered: its index entry in both formats, without urls.
+type Entry struct {
+	Name    string
+	Version string
+	// YAML is the entry as a YAML list item, indented for its place under entries.<name>,
+	// ending in a newline and lacking only the urls key.
+	YAML []byte
+	// JSON is the entry as a JSON object lacking its closing brace and the urls key.
+	JSON []byte
+	// URL is where the archive downloads from (relative to the index, or absolute).
+	URL string
+}
+
+// Render builds an Entry from a chart's metadata (Chart.yaml as JSON, as helm's OCI config
+// holds it), its creation time and the hex sha256 of its archive: the fields helm's
+// `helm repo index` writes (the metadata plus created and digest).
+func Render(metadata []byte, created time.Time, digestHex string) (yamlEntry, jsonEntry []byte, err error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(metadata, &fields); err != nil {
+		return nil, nil, fmt.Errorf("index entry: chart metadata is not a JSON object: %w", err)
+	}
+	delete(fields, "urls")
+	fields["created"], _ = json.Marshal(created.UTC().Format(time.RFC3339Nano))
+	fields["digest"], _ = json.Marshal(digestHex)
+	obj, err := json.Marshal(fields) // sorted keys, as helm writes them
+	if err != nil {
+		return nil, nil, err
+	}
+	y, err := yaml.JSONToYAML(obj)
+	if err != nil {
+		return nil, nil, fmt.Errorf("index entry: %w", err)
+	}
+	var b bytes.Buffer
+	for i, line := range bytes.SplitAfter(y, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		if i == 0 {
+			b.WriteString("  - ")
+		} else {
+			b.WriteString("    ")
+		}
+		b.Write(line)
+	}
+	return b.Bytes(), obj[:len(obj)-1], nil
+}
+
+// Sort orders entries as helm does: by chart name, then newest version first (SemVer
+// precedence; versions that do not parse sort last, by string).
+func Sort(entries []Entry) {
+	keys := make([]*semver.Version, len(entries))
+	for i := range entries {
+		keys[i], _ = semver.NewVersion(entries[i].Version)
+	}
+	idx := make([]int, len(entries))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		ea, eb := &entries[idx[a]], &entries[idx[b]]
+		if ea.Name != eb.Name {
+			return ea.Name < eb.Name
+		}
+		va, vb := keys[idx[a]], keys[idx[b]]
+		switch {
+		case va != nil && vb != nil:
+			return va.GreaterThan(vb)
+		case va != nil:
+			return true
+		case vb != nil:
+			return false
+		}
+		return ea.Version > eb.Version
+	})
+	sorted := make([]Entry, len(entries))
+	for i, j := range idx {
+		sorted[i] = entries[j]
+	}
+	copy(entries, sorted)
+}
+
+// WriteYAML writes index.yaml from sorted entries. generated is the index's generation time.
+func WriteYAML(w io.Writer, entries []Entry, generated time.Time) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.WriteString("apiVersion: v1\n")
+	if len(entries) == 0 {
+		bw.WriteString("entries: {}\n")
+	} else {
+		bw.WriteString("entries:\n")
+	}
+	for i := range entries {
+		e := &entries[i]
+		if i == 0 || entries[i-1].Name != e.Name {
+			bw.WriteString("  ")
+			bw.WriteString(yamlKey(e.Name))
+			bw.WriteString(":\n")
+		}
+		bw.Write(e.YAML)
+		bw.WriteString("    urls:\n    - ")
+		bw.WriteString(strconv.Quote(e.URL))
+		bw.WriteString("\n")
+	}
+	bw.WriteString("generated: \"")
+	bw.WriteString(generated.UTC().Format(time.RFC3339Nano))
+	bw.WriteString("\"\n")
+	return bw.Flush()
+}
+
+// WriteJSON writes the index in JSON form (the same document as index.yaml).
+func WriteJSON(w io.Writer, entries []Entry, generated time.Time) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.WriteString(`{"apiVersion":"v1","entries":{`)
+	for i := range entries {
+		e := &entries[i]
+		first := i == 0 || entries[i-1].Name != e.Name
+		if first {
+			if i > 0 {
+				bw.WriteString("]")
+				bw.WriteString(",")
+			}
+			name, _ := json.Marshal(e.Name)
+			bw.Write(name)
+			bw.WriteString(":[")
+		} else {
+			bw.WriteString(",")
+		}
+		bw.Write(e.JSON)
+		url, _ := json.Marshal(e.URL)
+		bw.WriteString(`,"urls":[`)
+		bw.Write(url)
+		bw.WriteString("]}")
+	}
+	if len(entries) > 0 {
+		bw.WriteString("]")
+	}
+	bw.WriteString(`},"generated":`)
+	gen, _ := json.Marshal(generated.UTC().Format(time.RFC3339Nano))
+	bw.Write(gen)
+	bw.WriteString("}\n")
+	return bw.Flush()
+}
+
+// yamlKey quotes a chart name when YAML would read it as something other than a string.
+func yamlKey(name string) string {
+	b, err := yaml.Marshal(map[string]int{name: 0})
+	if err != nil {
+		return strconv.Quote(name)
+	}
+	return string(bytes.TrimSuffix(b, []byte(": 0\n")))
+}
