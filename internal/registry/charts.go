@@ -38,7 +38,7 @@ type chartConfig struct {
 // the config is Chart.yaml as JSON, its name is the repository's last component, its version
 // strict SemVer 2 matching the tag (helm writes "+" as "_" in tags); one chart layer and at
 // most one provenance layer.
-func (r *Registry) chartVersion(ctx context.Context, repo, reference string, doc *manifestDoc) (*meta.ChartVersion, error) {
+func (r *Registry) chartVersion(ctx context.Context, repo, reference string, doc *manifestDoc, verifyLayer bool) (*meta.ChartVersion, error) {
 	ns, name := SplitRepository(repo)
 	raw, err := r.readSmallBlob(ctx, repo, doc.Config.Digest, maxChartConfigSize)
 	if err != nil {
@@ -92,6 +92,11 @@ func (r *Registry) chartVersion(ctx context.Context, repo, reference string, doc
 	}
 	if c.ChartDigest.Algorithm() != digest.SHA256 {
 		return nil, invalid("the chart layer's digest is %s; chart archives are addressed by sha256 (chart repository indexes name them so)", c.ChartDigest.Algorithm())
+	}
+	if verifyLayer {
+		if err := r.verifyChartLayer(ctx, repo, c); err != nil {
+			return nil, err
+		}
 	}
 	c.Created = time.Now().UTC()
 	if c.IndexYAML, c.IndexJSON, err = repoindex.Render(raw, c.Created, c.ChartDigest.Encoded()); err != nil {

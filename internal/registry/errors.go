@@ -38,3 +38,7 @@ var (
 	// ErrDenied: the caller may not do this.
 	ErrDenied = errors.New("requested access to the resource is denied")
 )
+
+// ErrChartInvalid: a chart archive or its provenance file is refused at the door
+// (not gzip/tar, unsafe paths, bad Chart.yaml, .prov for another archive, …).
+var ErrChartInvalid = errors.New("invalid chart")

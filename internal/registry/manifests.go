@@ -37,6 +37,9 @@ type PutManifestRequest struct {
 	Tags []string
 	// Actor is who pushes, recorded with chart versions.
 	Actor string
+
+	// chartVerified is set by PublishChart, which has already loaded the archive.
+	chartVerified bool
 }
 
 // PutManifestResult says what a push stored.
@@ -138,7 +141,7 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (*Pu
 		}
 	}
 	if doc.Config != nil && doc.Config.MediaType == ChartConfigMediaType {
-		chart, err := r.chartVersion(ctx, repo, req.Reference, doc)
+		chart, err := r.chartVersion(ctx, repo, req.Reference, doc, !req.chartVerified)
 		if err != nil {
 			return nil, err
 		}

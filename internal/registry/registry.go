@@ -30,6 +30,9 @@ type Options struct {
 	MaxManifestSize int64
 	// MaxBlobSize bounds one blob; 0 means no limit.
 	MaxBlobSize int64
+	// MaxChartSize bounds a chart archive uploaded over the classic API; 0 means
+	// DefaultMaxChartSize.
+	MaxChartSize int64
 }
 
 // Registry is the core service. It is safe for concurrent use.
@@ -44,6 +47,9 @@ type Registry struct {
 func New(ctx context.Context, db *meta.DB, blobs blob.Store, opts Options) (*Registry, error) {
 	if opts.MaxManifestSize <= 0 {
 		opts.MaxManifestSize = DefaultMaxManifestSize
+	}
+	if opts.MaxChartSize <= 0 {
+		opts.MaxChartSize = DefaultMaxChartSize
 	}
 	for _, p := range opts.ImmutableTags {
 		if _, err := path.Match(p, ""); err != nil {

@@ -1,0 +1,177 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/chartroom/chartroom/internal/chart"
+	"github.com/chartroom/chartroom/internal/meta"
+	"github.com/chartroom/chartroom/internal/provenance"
+)
+
+// DefaultMaxChartSize bounds an uploaded chart archive when Options.MaxChartSize is zero.
+const DefaultMaxChartSize = 20 << 20
+
+// maxProvSize bounds a provenance file.
+const maxProvSize = 1 << 20
+
+// PublishChartRequest is a chart archive uploaded over the classic repository API.
+type PublishChartRequest struct {
+	// Namespace receives the chart: it is published as repository <Namespace>/<name>.
+	Namespace string
+	// Archive is the .tgz.
+	Archive io.Reader
+	// FileName is the archive's name as the client sent it ("" if none); when given it must
+	// be <name>-<version>.tgz of the chart inside.
+	FileName string
+	// Prov is the provenance file, nil without one.
+	Prov []byte
+	// Actor is who publishes.
+	Actor string
+}
+
+// PublishChart validates an archive (and its .prov) and publishes it as the OCI manifest
+// `helm push` would have made: config = Chart.yaml as JSON, layers = archive (+ provenance),
+// tagged with the version. Both protocols then serve the identical bytes.
+func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*meta.ChartVersion, error) {
+	if req.Namespace != "" {
+		if err := ValidateName(req.Namespace); err != nil {
+			return nil, err
+		}
+	}
+	spool, sum, size, err := r.spoolArchive(req.Archive)
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(spool.Name())
+	defer spool.Close()
+	c, err := chart.LoadArchive(io.NewSectionReader(spool, 0, size), chart.Limits{})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrChartInvalid, err)
+	}
+	md := c.Metadata
+	archiveName := md.Name + "-" + md.Version + ".tgz"
+	if req.FileName != "" && req.FileName != archiveName {
+		return nil, fmt.Errorf("%w: the file is named %q but holds chart %s version %s: name it %s", ErrChartInvalid, req.FileName, md.Name, md.Version, archiveName)
+	}
+	repo := md.Name
+	if req.Namespace != "" {
+		repo = req.Namespace + "/" + md.Name
+	}
+	if err := ValidateName(repo); err != nil {
+		return nil, fmt.Errorf("%w: chart name %q cannot be a repository name: %v", ErrChartInvalid, md.Name, err)
+	}
+	if len(req.Prov) > maxProvSize {
+		return nil, fmt.Errorf("%w: the provenance file has %d bytes, at most %d are accepted", ErrChartInvalid, len(req.Prov), maxProvSize)
+	}
+	if req.Prov != nil {
+		if err := provenance.CheckFiles(req.Prov, archiveName, hex.EncodeToString(sum)); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrChartInvalid, err)
+		}
+	}
+	config, err := chart.ConfigJSON(md)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrChartInvalid, err)
+	}
+
+	chartDesc := ocispec.Descriptor{MediaType: ChartLayerMediaType, Digest: digest.NewDigestFromBytes(digest.SHA256, sum), Size: size}
+	configDesc := ocispec.Descriptor{MediaType: ChartConfigMediaType, Digest: digest.FromBytes(config), Size: int64(len(config))}
+	layers := []ocispec.Descriptor{chartDesc}
+	if _, err := r.PutBlob(ctx, repo, chartDesc.Digest, size, io.NewSectionReader(spool, 0, size)); err != nil {
+		return nil, err
+	}
+	if _, err := r.PutBlob(ctx, repo, configDesc.Digest, configDesc.Size, bytes.NewReader(config)); err != nil {
+		return nil, err
+	}
+	if req.Prov != nil {
+		provDesc := ocispec.Descriptor{MediaType: ChartProvLayerMediaType, Digest: digest.FromBytes(req.Prov), Size: int64(len(req.Prov))}
+		if _, err := r.PutBlob(ctx, repo, provDesc.Digest, provDesc.Size, bytes.NewReader(req.Prov)); err != nil {
+			return nil, err
+		}
+		layers = append(layers, provDesc)
+	}
+	sort.Slice(layers, func(i, j int) bool { return layers[i].Digest < layers[j].Digest }) // as helm push does
+	manifest, err := json.Marshal(ocispec.Manifest{
+		Versioned:   specs.Versioned{SchemaVersion: 2},
+		Config:      configDesc,
+		Layers:      layers,
+		Annotations: chart.OCIAnnotations(md, time.Now()),
+	})
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.PutManifest(ctx, PutManifestRequest{
+		Repository:  repo,
+		Reference:   meta.ChartTag(md.Version),
+		ContentType: ocispec.MediaTypeImageManifest,
+		Body:        manifest,
+		Actor:       req.Actor,
+
+		chartVerified: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res.Chart, nil
+}
+
+// spoolArchive copies an upload to a temporary file (bodies are never held whole in
+// memory), hashing it and enforcing MaxChartSize.
+func (r *Registry) spoolArchive(body io.Reader) (*os.File, []byte, int64, error) {
+	if body == nil {
+		return nil, nil, 0, fmt.Errorf("%w: no chart archive was sent", ErrChartInvalid)
+	}
+	max := r.opts.MaxChartSize
+	f, err := os.CreateTemp("", "chartroom-upload-*.tgz")
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(body, max+1))
+	if err == nil && n > max {
+		err = fmt.Errorf("%w: the archive exceeds %d bytes; package a smaller chart or raise --max-chart-size", ErrTooLarge, max)
+	}
+	if err == nil && n == 0 {
+		err = fmt.Errorf("%w: the body is empty; send the .tgz made by helm package or chartroom package", ErrChartInvalid)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, nil, 0, err
+	}
+	return f, h.Sum(nil), n, nil
+}
+
+// verifyChartLayer reads a pushed chart layer and checks it is a valid archive of the
+// chart the config describes.
+func (r *Registry) verifyChartLayer(ctx context.Context, repo string, c *meta.ChartVersion) error {
+	rc, _, err := r.OpenBlob(ctx, repo, c.ChartDigest, 0)
+	if err != nil {
+		return fmt.Errorf("%w: chart layer %s is not in %s; push it before the manifest", ErrManifestBlobUnknown, c.ChartDigest, repo)
+	}
+	defer rc.Close()
+	loaded, err := chart.LoadArchive(rc, chart.Limits{})
+	if err != nil {
+		if errors.Is(err, chart.ErrInvalidArchive) {
+			return invalid("the chart layer is not a valid chart archive: %v", err)
+		}
+		return err
+	}
+	if loaded.Metadata.Name != c.Name || loaded.Metadata.Version != c.Version {
+		return invalid("the chart layer holds %s %s but the config says %s %s", loaded.Metadata.Name, loaded.Metadata.Version, c.Name, c.Version)
+	}
+	return nil
+}
