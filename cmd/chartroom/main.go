@@ -1,3 +1,6 @@
+// Command chartroom is a Helm chart registry and release toolchain in one binary.
 package main
 
-func main() {}
+import "github.com/chartroom/chartroom/internal/cli"
+
+func main() { cli.Main() }

@@ -1,0 +1,96 @@
+// Package cli builds chartroom's commands: one file per command, each parsing flags,
+// calling a package that does the work, and printing the result.
+//
+// Exit codes, for every command: 0 success, 1 a check failed (verify, lock --check,
+// check), 2 usage, input or I/O error. Errors are one line on stderr: what is wrong and
+// what to do; never a stack trace.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes.
+const (
+	ExitOK          = 0
+	ExitCheckFailed = 1
+	ExitError       = 2
+)
+
+// Version is the chartroom version, set at build time with
+// -ldflags "-X github.com/chartroom/chartroom/internal/cli.Version=v1.2.3".
+var Version = "dev"
+
+// CheckFailedError is returned by commands whose check did not pass (exit 1): the
+// command ran correctly and found a problem, as opposed to failing to run (exit 2).
+type CheckFailedError struct{ Err error }
+
+func (e *CheckFailedError) Error() string { return e.Err.Error() }
+func (e *CheckFailedError) Unwrap() error { return e.Err }
+
+// checkFailed wraps err as a failed check (exit 1).
+func checkFailed(format string, args ...any) error {
+	return &CheckFailedError{Err: fmt.Errorf(format, args...)}
+}
+
+// commands lists the constructors of every top-level command, in help order.
+// Add a command by writing <name>.go with a constructor and listing it here.
+var commands = []func() *cobra.Command{}
+
+// NewRoot builds the root command.
+func NewRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "chartroom",
+		Short: "A Helm chart registry and release toolchain in one binary",
+		Long: `chartroom serves Helm charts over OCI and as a classic chart repository from one
+content-addressed store, and packages, signs, checks, versions and publishes them.
+
+Exit codes: 0 ok, 1 a check failed, 2 usage, input or I/O error.`,
+		Version:       Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
+	})
+	for _, c := range commands {
+		root.AddCommand(c())
+	}
+	return root
+}
+
+// usageError marks command-line mistakes.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// Execute runs chartroom with args and returns the process exit code.
+func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := NewRoot()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	msg := strings.TrimSpace(err.Error())
+	fmt.Fprintf(stderr, "chartroom: %s\n", msg)
+	var failed *CheckFailedError
+	if errors.As(err, &failed) {
+		return ExitCheckFailed
+	}
+	return ExitError
+}
+
+// Main is the whole program: it runs chartroom with os.Args and exits.
+func Main() {
+	os.Exit(Execute(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
