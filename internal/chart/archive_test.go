@@ -124,7 +124,7 @@ func TestLoadArchiveRefuses(t *testing.T) {
 		{"bad values", makeTgz(t, chartYAML, reg("demo/values.yaml", "a: [\n")), Limits{}, "values.yaml"},
 		{"bad lock", makeTgz(t, chartYAML, reg("demo/Chart.lock", "generated: notatime\n")), Limits{}, "Chart.lock"},
 		{"bad subchart", makeTgz(t, chartYAML, reg("demo/charts/sub/values.yaml", "a: 1\n")), Limits{}, "invalid subchart"},
-		{"stray file in charts", makeTgz(t, chartYAML, reg("demo/charts/README.md", "hi")), Limits{}, "invalid subchart"},
+		{"stray file in charts", makeTgz(t, chartYAML, reg("demo/charts/README.md", "hi")), Limits{}, "is not a chart"},
 		{"bad nested archive", makeTgz(t, chartYAML, reg("demo/charts/sub-1.0.0.tgz", "not gzip")), Limits{}, "not gzip"},
 		{"file over per-file limit", makeTgz(t, chartYAML, reg("demo/big", strings.Repeat("x", 2000))), Limits{MaxFileSize: 1000}, "per-file limit"},
 		{"total over limit", makeTgz(t, chartYAML, reg("demo/a", strings.Repeat("x", 600)), reg("demo/b", strings.Repeat("x", 600))), Limits{MaxTotalSize: 1000}, "total limit"},

@@ -208,7 +208,7 @@ func checkBundledDependencies(ch *Chart) error {
 		}
 		if !slices.ContainsFunc(have, func(h string) bool { return versionMatches(h, want, wantRange) }) {
 			if want != "" {
-				problems = append(problems, fmt.Sprintf("%s: charts/ has %s but %s locks %s", d.Name, strings.Join(have, ", "), ch.LockFile, want))
+				problems = append(problems, fmt.Sprintf("%s: charts/ has %s but %s locks %q", d.Name, strings.Join(have, ", "), ch.LockFile, want))
 			} else {
 				problems = append(problems, fmt.Sprintf("%s: charts/ has %s, outside %q from Chart.yaml", d.Name, strings.Join(have, ", "), wantRange))
 			}
@@ -220,15 +220,19 @@ func checkBundledDependencies(ch *Chart) error {
 	return nil
 }
 
-// versionMatches: have equals the locked version, or (no lock) lies in the range.
+// versionMatches: have equals the locked version or, when the lock holds a
+// range (Helm locks charts kept in charts/ with their Chart.yaml range) or
+// there is no lock, lies in that range.
 func versionMatches(have, locked, rng string) bool {
 	hv, err := semver.NewVersion(have)
 	if locked != "" {
 		if have == locked {
 			return true
 		}
-		lv, err2 := semver.NewVersion(locked)
-		return err == nil && err2 == nil && hv.Equal(lv)
+		if lv, err2 := semver.StrictNewVersion(locked); err2 == nil {
+			return err == nil && hv.Equal(lv)
+		}
+		rng = locked
 	}
 	if rng == "" {
 		return true

@@ -23,7 +23,7 @@ func ParseVersion(s string) (*semver.Version, error) {
 			hint = fmt.Sprintf("drop the leading v: %s", s[1:])
 		}
 	} else if lv, err2 := semver.NewVersion(s); err2 == nil {
-		hint = fmt.Sprintf("write it in full: %s", lv.String())
+		hint = fmt.Sprintf("write it as %s", lv.String())
 	}
 	return nil, fmt.Errorf("%q is not a strict SemVer 2 version: %s", s, hint)
 }

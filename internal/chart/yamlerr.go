@@ -105,7 +105,7 @@ func yamlError(file string, err error, root *yaml3.Node) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		line := 0
-		if n := findPath(root, te.Field); n != nil {
+		if n := findPath(root, te.Field, te.Value); n != nil {
 			line = n.Line
 		}
 		field := te.Field
@@ -148,42 +148,69 @@ func describeGoType(t string) string {
 	return t
 }
 
-// findPath follows a JSON field path ("maintainers.0.name") through a node
-// tree, matching keys case-insensitively like encoding/json, and returns the
-// deepest node reached.
-func findPath(n *yaml3.Node, path string) *yaml3.Node {
-	if n == nil || path == "" {
-		return n
+// findPath follows a JSON field path ("maintainers.name"; encoding/json
+// leaves list indexes out) through a node tree, matching keys
+// case-insensitively like encoding/json. Among the nodes the path reaches
+// it prefers one whose YAML kind is jsonKind ("array", "object",
+// "string", "number", "bool"), the kind the decoder complained about.
+func findPath(n *yaml3.Node, path, jsonKind string) *yaml3.Node {
+	if n == nil {
+		return nil
 	}
-	cur := n
-	for _, part := range strings.Split(path, ".") {
-		next := (*yaml3.Node)(nil)
-		switch cur.Kind {
-		case yaml3.MappingNode:
-			for i := 0; i+1 < len(cur.Content); i += 2 {
-				if strings.EqualFold(cur.Content[i].Value, part) {
-					next = cur.Content[i+1]
-				}
+	cur := []*yaml3.Node{n}
+	if path != "" {
+		for _, part := range strings.Split(path, ".") {
+			var next []*yaml3.Node
+			for _, c := range cur {
+				next = append(next, children(c, part)...)
 			}
-		case yaml3.SequenceNode:
-			if idx, err := strconv.Atoi(part); err == nil && idx >= 0 && idx < len(cur.Content) {
-				next = cur.Content[idx]
-			} else if len(cur.Content) > 0 {
-				// encoding/json omits indexes: search the elements.
-				for _, el := range cur.Content {
-					if m := findPath(el, part); m != el {
-						next = m
-						break
-					}
-				}
+			if len(next) == 0 {
+				break
+			}
+			cur = next
+		}
+	}
+	for _, c := range cur {
+		if nodeKind(c) == jsonKind {
+			return c
+		}
+	}
+	return cur[0]
+}
+
+// children returns the values under key part of a mapping, looking
+// through sequences (whose indexes JSON paths omit).
+func children(n *yaml3.Node, part string) []*yaml3.Node {
+	var out []*yaml3.Node
+	switch n.Kind {
+	case yaml3.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if strings.EqualFold(n.Content[i].Value, part) {
+				out = append(out, n.Content[i+1])
 			}
 		}
-		if next == nil {
-			return cur
+	case yaml3.SequenceNode:
+		for _, el := range n.Content {
+			out = append(out, children(el, part)...)
 		}
-		cur = next
 	}
-	return cur
+	return out
+}
+
+func nodeKind(n *yaml3.Node) string {
+	switch n.Kind {
+	case yaml3.SequenceNode:
+		return "array"
+	case yaml3.MappingNode:
+		return "object"
+	}
+	switch n.Tag {
+	case "!!int", "!!float":
+		return "number"
+	case "!!bool":
+		return "bool"
+	}
+	return "string"
 }
 
 // requireStringScalars refuses top-level keys whose value YAML reads as a
