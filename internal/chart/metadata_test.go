@@ -188,7 +188,9 @@ func TestValidate(t *testing.T) {
 		}, nil},
 		{"bad alias", func(m *Metadata) { m.Dependencies = []*Dependency{{Name: "a", Alias: "a.b"}} }, []string{"dependencies[0] (a).alias"}},
 		{"duplicate dependency", func(m *Metadata) { m.Dependencies = []*Dependency{{Name: "a"}, {Name: "a"}} }, []string{"dependencies[1] (a)"}},
-		{"aliases make duplicates fine", func(m *Metadata) { m.Dependencies = []*Dependency{{Name: "a", Alias: "one"}, {Name: "a", Alias: "two"}} }, nil},
+		{"aliases make duplicates fine", func(m *Metadata) {
+			m.Dependencies = []*Dependency{{Name: "a", Alias: "one"}, {Name: "a", Alias: "two"}}
+		}, nil},
 		{"several problems", func(m *Metadata) { m.Name = ""; m.Version = "x"; m.Type = "y" }, []string{"name", "version", "type"}},
 	}
 	for _, tc := range tests {
