@@ -32,6 +32,9 @@ var drivePathRE = regexp.MustCompile(`^[a-zA-Z]:`)
 // device and FIFO entries, a truncated or corrupt gzip stream (Helm stops
 // reading at the tar end marker and never checks the gzip checksum).
 //
+// The top chart's version must be strict SemVer ([Metadata.Validate]);
+// subcharts get Helm's looser rule ("v0.1.0" is accepted there).
+//
 // As Helm does, a UTF-8 byte order mark is stripped from every file.
 func LoadArchive(r io.Reader, lim Limits) (*Chart, error) {
 	return loadArchive(r, newBudget(lim), 0)

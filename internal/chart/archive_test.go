@@ -49,6 +49,17 @@ func TestLoadArchiveAccepts(t *testing.T) {
 	}
 }
 
+func TestLoadArchiveSubchartVersionsAreLenient(t *testing.T) {
+	data := makeTgz(t, reg("demo/Chart.yaml", minimalChartYAML), reg("demo/charts/dev/Chart.yaml", "apiVersion: v2\nname: dev\nversion: v0.1.0\n"))
+	if _, err := LoadArchive(bytes.NewReader(data), Limits{}); err != nil {
+		t.Errorf("subchart with a Helm-accepted version refused: %v", err)
+	}
+	data = makeTgz(t, reg("demo/Chart.yaml", minimalChartYAML), reg("demo/charts/dev/Chart.yaml", "apiVersion: v2\nname: dev\nversion: latest\n"))
+	if _, err := LoadArchive(bytes.NewReader(data), Limits{}); !errors.Is(err, ErrInvalidMetadata) {
+		t.Errorf("subchart with an invalid version: %v", err)
+	}
+}
+
 func TestLoadArchiveV1Defaults(t *testing.T) {
 	data := makeTgz(t,
 		reg("old/Chart.yaml", "name: old\nversion: 0.1.0\n"),

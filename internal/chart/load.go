@@ -120,7 +120,9 @@ func buildChart(root string, files []*File, b *budget, depth int, at string) (*C
 	}
 
 	md.Sanitize()
-	if err := md.Validate(); err != nil {
+	// Only the top chart's version must be strict SemVer: it names the
+	// published artifact. Subcharts get Helm's rule.
+	if err := md.validate(depth == 0); err != nil {
 		return nil, &ArchiveError{Entry: entryAt(at, ChartfileName), Err: err}
 	}
 

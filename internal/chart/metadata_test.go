@@ -86,8 +86,7 @@ func TestConfigJSONDefaultsAPIVersion(t *testing.T) {
 }
 
 func TestOCIAnnotations(t *testing.T) {
-	md, _ := ParseMetadata([]byte(fullChartYAML + "  org.opencontainers.image.title: hijack\n"))
-	md, _ = ParseMetadata([]byte(strings.Replace(fullChartYAML, "  a: b\n", "  a: b\n  org.opencontainers.image.title: hijack\n  org.opencontainers.image.source: https://override\n", 1)))
+	md, _ := ParseMetadata([]byte(strings.Replace(fullChartYAML, "  a: b\n", "  a: b\n  org.opencontainers.image.title: hijack\n  org.opencontainers.image.source: https://override\n", 1)))
 	got := OCIAnnotations(md, time.Date(2024, 5, 6, 7, 8, 9, 0, time.FixedZone("x", 3600)))
 	want := map[string]string{
 		"org.opencontainers.image.description": "A <b>chart</b> & more",

@@ -51,7 +51,12 @@ var (
 //     (Helm only fails on them at install or dependency-update time);
 //   - dependency names are required and repositories must be a URL
 //     (http, https, oci, file), "@repo", "alias:repo" or empty.
-func (md *Metadata) Validate() error {
+//
+// Subcharts inside a chart are checked with Helm's looser version rule
+// instead (see [LoadArchive]): they are never published on their own.
+func (md *Metadata) Validate() error { return md.validate(true) }
+
+func (md *Metadata) validate(strictVersion bool) error {
 	if md == nil {
 		return &FieldError{Field: "(document)", Problem: "Chart.yaml is empty: it needs at least apiVersion, name and version"}
 	}
@@ -72,8 +77,12 @@ func (md *Metadata) Validate() error {
 
 	if md.Version == "" {
 		add("version", "is required: set a SemVer 2 version such as 0.1.0")
-	} else if _, err := ParseVersion(md.Version); err != nil {
-		add("version", "%v", err)
+	} else if strictVersion {
+		if _, err := ParseVersion(md.Version); err != nil {
+			add("version", "%v", err)
+		}
+	} else if _, err := semver.NewVersion(md.Version); err != nil {
+		add("version", "%q is not a SemVer version: use MAJOR.MINOR.PATCH, e.g. 1.2.3", md.Version)
 	}
 
 	switch md.Type {
