@@ -1,0 +1,201 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chartroom/chartroom/internal/server"
+)
+
+// serveOptions is what `chartroom serve` is told: the server's config and how to log.
+type serveOptions struct {
+	cfg       server.Config
+	logFormat string // "json", "text", or "" for json unless stderr is a terminal
+}
+
+func (o *serveOptions) settings() settings {
+	c := &o.cfg
+	str := func(p *string) func(any) { return func(v any) { *p = v.(string) } }
+	boolean := func(p *bool) func(any) { return func(v any) { *p = v.(bool) } }
+	size := func(p *int64) func(any) { return func(v any) { *p = v.(int64) } }
+	return settings{
+		{name: "listen", typ: "addr", def: server.DefaultListen,
+			usage: "address to serve on, host:port",
+			parse: parseListen, store: str(&c.Listen)},
+		{name: "data-dir", typ: "dir", def: server.DefaultDataDir,
+			usage: "directory of the SQLite database (chartroom.db) and blobs (blobs/), created on first start",
+			parse: parseNonEmpty("a directory path"), store: str(&c.DataDir)},
+		{name: "anonymous-read", typ: "bool", def: "false", boolean: true,
+			usage: "let requests without credentials pull and list",
+			parse: parseBool, store: boolean(&c.AnonymousRead)},
+		{name: "allow-sparse-manifests", typ: "bool", def: "false", boolean: true,
+			usage: "accept image manifests that reference content the repository lacks (mirrors); charts are never sparse",
+			parse: parseBool, store: boolean(&c.AllowSparseManifests)},
+		{name: "immutable-tags", typ: "pattern", list: true,
+			usage: "repository pattern whose tags never move once set, e.g. 'prod/*'; repeatable (env: comma-separated)",
+			parse: parsePattern,
+			store: func(v any) { c.ImmutableTags = append(c.ImmutableTags, v.(string)) },
+			clear: func() { c.ImmutableTags = nil }},
+		{name: "max-blob-size", typ: "size", def: "unlimited",
+			usage: "largest blob accepted, e.g. 10GiB; 0 or unlimited for no limit",
+			parse: parseSize(true), store: size(&c.MaxBlobSize)},
+		{name: "max-manifest-size", typ: "size", def: server.FormatSize(server.DefaultConfig().MaxManifestSize),
+			usage: "largest manifest accepted",
+			parse: parseSize(false), store: size(&c.MaxManifestSize)},
+		{name: "shutdown-timeout", typ: "duration", def: server.DefaultShutdownTimeout.String(),
+			usage: "on SIGTERM/SIGINT, how long in-flight requests (uploads) may still run",
+			parse: parseDuration, store: func(v any) { c.ShutdownTimeout = v.(time.Duration) }},
+		{name: "log-format", typ: "format", def: "json unless stderr is a terminal",
+			usage: "log format: json or text",
+			parse: parseOneOf("json", "text"), store: str(&o.logFormat)},
+		{name: "external-url", typ: "url",
+			usage: "URL clients reach this server at, e.g. https://charts.example.com (used by the classic chart repository)",
+			parse: parseExternalURL, store: str(&c.ExternalURL)},
+	}
+}
+
+func newServeCmd() *cobra.Command {
+	getenv := os.LookupEnv
+	o := &serveOptions{cfg: server.DefaultConfig()}
+	ss := o.settings()
+	var configPath string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the registry: OCI API under /v2/, /healthz, /readyz, /metrics",
+		Long: `Run the chartroom server on the embedded store (SQLite + blobs in --data-dir).
+
+Every flag can also be set by the environment variable CHARTROOM_<FLAG> (upper case,
+dashes as underscores) or by the YAML file given to --config, whose keys are the flag
+names. A flag beats the environment, which beats the file, which beats the default.
+
+On first start with an empty database, user admin is created with the password in
+CHARTROOM_ADMIN_PASSWORD, or with a random one printed once to the log.
+
+SIGTERM or SIGINT stops accepting connections and lets in-flight requests finish within
+--shutdown-timeout; a second signal exits at once.`,
+		Example: `  chartroom serve
+  CHARTROOM_ADMIN_PASSWORD=s3cret chartroom serve --listen 127.0.0.1:8080 --data-dir /var/lib/chartroom
+  chartroom serve --config /etc/chartroom.yaml --anonymous-read --immutable-tags 'prod/*'`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			path := configPath
+			if !c.Flags().Changed("config") {
+				path, _ = getenv("CHARTROOM_CONFIG")
+			}
+			if err := ss.resolve(c.Flags(), getenv, path); err != nil {
+				return usageError{err}
+			}
+			if err := o.cfg.Validate(); err != nil {
+				return usageError{err}
+			}
+			o.cfg.AdminPassword, _ = getenv("CHARTROOM_ADMIN_PASSWORD")
+			o.cfg.Version = buildVersion()
+			log := newLogger(c.ErrOrStderr(), o.logFormat)
+
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			go func() {
+				<-ctx.Done()
+				stop() // a second signal gets the default behaviour: exit at once
+			}()
+			return server.Run(ctx, o.cfg, log)
+		},
+	}
+	ss.register(cmd.Flags())
+	cmd.Flags().StringVar(&configPath, "config", "", "YAML file of settings, keys named like the flags (env CHARTROOM_CONFIG)")
+	cmd.Flags().SortFlags = false
+	return cmd
+}
+
+// newLogger builds the process logger: JSON, or text when asked or when w is a terminal.
+func newLogger(w io.Writer, format string) *slog.Logger {
+	if format == "" {
+		format = "json"
+		if isTerminal(w) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func parseListen(v string) (any, error) {
+	if v == "" {
+		return nil, fmt.Errorf("expected an address such as :8080 or 127.0.0.1:8080")
+	}
+	if _, _, err := splitHostPort(v); err != nil {
+		return nil, fmt.Errorf("%q is not an address: expected host:port such as :8080 or 127.0.0.1:8080", v)
+	}
+	return v, nil
+}
+
+func splitHostPort(v string) (host string, port int, err error) {
+	host, p, err := net.SplitHostPort(v)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err = strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("port %q is not a number from 0 to 65535", p)
+	}
+	return host, port, nil
+}
+
+func parseNonEmpty(what string) func(string) (any, error) {
+	return func(v string) (any, error) {
+		if v == "" {
+			return nil, fmt.Errorf("expected %s", what)
+		}
+		return v, nil
+	}
+}
+
+func parsePattern(v string) (any, error) {
+	if err := server.ValidatePattern(v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func parseExternalURL(v string) (any, error) {
+	if err := server.ValidateExternalURL(v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func parseSize(zeroOK bool) func(string) (any, error) {
+	return func(v string) (any, error) {
+		if zeroOK && v == "unlimited" {
+			return int64(0), nil
+		}
+		n, err := server.ParseSize(v)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 && !zeroOK {
+			return nil, fmt.Errorf("%q is not allowed: expected a size above 0, such as 4MiB", v)
+		}
+		return n, nil
+	}
+}
