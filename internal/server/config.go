@@ -1,0 +1,163 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chartroom/chartroom/internal/registry"
+)
+
+// Config is everything `chartroom serve` can be told. The zero value is not usable: start
+// from DefaultConfig.
+type Config struct {
+	// Listen is the TCP address to serve on, e.g. ":8080" or "127.0.0.1:0".
+	Listen string
+	// DataDir holds the SQLite database (chartroom.db) and the blob store (blobs/); it is
+	// created on first start.
+	DataDir string
+	// AnonymousRead lets requests without credentials pull and list.
+	AnonymousRead bool
+	// AllowSparseManifests accepts manifests that reference content the repository lacks.
+	AllowSparseManifests bool
+	// ImmutableTags lists repository patterns (path.Match syntax) whose tags never move.
+	ImmutableTags []string
+	// MaxBlobSize bounds one blob in bytes; 0 means unlimited.
+	MaxBlobSize int64
+	// MaxManifestSize bounds one manifest in bytes.
+	MaxManifestSize int64
+	// ShutdownTimeout is how long in-flight requests may run after SIGTERM/SIGINT.
+	ShutdownTimeout time.Duration
+	// ExternalURL is the URL clients reach this server at (used by the classic chart
+	// repository for absolute links); "" means derive it from each request.
+	ExternalURL string
+
+	// AdminPassword is the password of the admin user created on first start (from
+	// CHARTROOM_ADMIN_PASSWORD, never from a flag or file); "" means generate one and log it.
+	AdminPassword string
+	// Version is the build's version, reported in logs and metrics.
+	Version string
+}
+
+// Defaults of Config.
+const (
+	DefaultListen          = ":8080"
+	DefaultDataDir         = "./chartroom-data"
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		Listen:          DefaultListen,
+		DataDir:         DefaultDataDir,
+		MaxManifestSize: registry.DefaultMaxManifestSize,
+		ShutdownTimeout: DefaultShutdownTimeout,
+	}
+}
+
+// Validate reports the first setting that cannot work, naming it, on one line.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Listen == "" {
+		errs = append(errs, errors.New("listen: expected an address such as :8080 or 127.0.0.1:8080"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data-dir: expected a directory path"))
+	}
+	if c.MaxBlobSize < 0 {
+		errs = append(errs, errors.New("max-blob-size: expected a size ≥ 0 (0 means unlimited)"))
+	}
+	if c.MaxManifestSize <= 0 {
+		errs = append(errs, errors.New("max-manifest-size: expected a size > 0"))
+	}
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, errors.New("shutdown-timeout: expected a duration ≥ 0"))
+	}
+	for _, p := range c.ImmutableTags {
+		if err := ValidatePattern(p); err != nil {
+			errs = append(errs, fmt.Errorf("immutable-tags: %w", err))
+		}
+	}
+	if c.ExternalURL != "" {
+		if err := ValidateExternalURL(c.ExternalURL); err != nil {
+			errs = append(errs, fmt.Errorf("external-url: %w", err))
+		}
+	}
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+// ValidatePattern checks a repository pattern of ImmutableTags.
+func ValidatePattern(p string) error {
+	if p == "" {
+		return errors.New("expected a repository pattern such as prod/* (empty given)")
+	}
+	if _, err := path.Match(p, ""); err != nil {
+		return fmt.Errorf("pattern %q is malformed: expected path.Match syntax such as prod/*", p)
+	}
+	return nil
+}
+
+// ValidateExternalURL checks an ExternalURL value.
+func ValidateExternalURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL: expected e.g. https://charts.example.com", s)
+	}
+	return nil
+}
+
+var sizeUnits = map[string]float64{
+	"": 1, "b": 1,
+	"k": 1 << 10, "kb": 1e3, "kib": 1 << 10,
+	"m": 1 << 20, "mb": 1e6, "mib": 1 << 20,
+	"g": 1 << 30, "gb": 1e9, "gib": 1 << 30,
+	"t": 1 << 40, "tb": 1e12, "tib": 1 << 40,
+}
+
+// ParseSize reads a byte size: a number with an optional unit, decimal (kB, MB, GB, TB) or
+// binary (KiB, MiB, GiB, TiB; K, M, G, T are binary too), case-insensitive: "4MiB", "10GiB",
+// "1.5GB", "1048576".
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
+		i++
+	}
+	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
+	mult, ok := sizeUnits[unit]
+	if num == "" || !ok {
+		return 0, fmt.Errorf("%q is not a size: expected bytes with an optional unit, such as 4MiB or 10GiB", s)
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a size: expected bytes with an optional unit, such as 4MiB or 10GiB", s)
+	}
+	v := f * mult
+	if v >= math.MaxInt64 {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return int64(math.Round(v)), nil
+}
+
+// FormatSize writes n bytes the way ParseSize reads them, in the largest binary unit that
+// divides n exactly.
+func FormatSize(n int64) string {
+	for _, u := range []struct {
+		name string
+		v    int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n != 0 && n%u.v == 0 {
+			return strconv.FormatInt(n/u.v, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}

@@ -1,0 +1,92 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/chartroom/chartroom/internal/server/httpx"
+)
+
+// routeOther is the route label of requests no handler named.
+const routeOther = "other"
+
+// observer is the outermost middleware: it gives handlers an httpx.Info to fill in, turns a
+// panic into a 500 JSON error (the stack goes to the log, never to the client), logs one line
+// per request and records the request's metrics.
+type observer struct {
+	next    http.Handler
+	log     *slog.Logger
+	metrics *metrics
+	// inFlight lets shutdown wait for handlers whose connections it had to close.
+	inFlight *sync.WaitGroup
+}
+
+func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	o.inFlight.Add(1)
+	defer o.inFlight.Done()
+	o.metrics.inFlight.Inc()
+	defer o.metrics.inFlight.Dec()
+
+	r, info := httpx.WithInfo(r)
+	var body *countingBody
+	if r.Body != nil && r.Body != http.NoBody {
+		body = &countingBody{ReadCloser: r.Body}
+		r.Body = body
+	}
+	rw := &responseWriter{w: w}
+
+	defer func() {
+		p := recover()
+		if p != nil && p != http.ErrAbortHandler {
+			o.log.LogAttrs(r.Context(), slog.LevelError, "panic serving request",
+				slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.String("panic", fmt.Sprint(p)), slog.String("stack", string(debug.Stack())))
+			if rw.status == 0 {
+				httpx.WriteError(rw, http.StatusInternalServerError,
+					"internal server error: the failure was logged; retry, and report it if it persists")
+			} else {
+				// Too late for an error status: break the connection so the client sees a
+				// truncated response rather than a complete-looking one.
+				rw.status = http.StatusInternalServerError
+				p = http.ErrAbortHandler
+			}
+		}
+		o.finish(r, info, rw, body, start)
+		if p == http.ErrAbortHandler {
+			panic(p)
+		}
+	}()
+	o.next.ServeHTTP(rw, r)
+}
+
+func (o *observer) finish(r *http.Request, info *httpx.Info, rw *responseWriter, body *countingBody, start time.Time) {
+	d := time.Since(start)
+	route := info.Route
+	if route == "" {
+		route = routeOther
+	}
+	status := rw.statusOrOK()
+	in, out := body.count(), rw.n.Load()
+	o.metrics.observe(route, r.Method, status, in, out, d)
+
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	o.log.LogAttrs(r.Context(), level, "request",
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path), // never the query: upload URLs carry signed state
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Int64("bytes_in", in),
+		slog.Int64("bytes_out", out),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+		slog.String("user", info.User),
+		slog.String("remote", r.RemoteAddr),
+	)
+}
