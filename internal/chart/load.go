@@ -12,14 +12,14 @@ import (
 
 // Well-known file names inside a chart.
 const (
-	ChartfileName        = "Chart.yaml"
-	LockfileName         = "Chart.lock"
-	ValuesfileName       = "values.yaml"
-	SchemafileName       = "values.schema.json"
-	RequirementsName     = "requirements.yaml" // apiVersion v1 dependencies
-	RequirementsLockName = "requirements.lock" // apiVersion v1 lock
-	ChartsDir            = "charts"
-	TemplatesDir         = "templates"
+	ChartfileName        = "Chart.yaml"         // the chart's metadata
+	LockfileName         = "Chart.lock"         // resolved dependencies (apiVersion v2)
+	ValuesfileName       = "values.yaml"        // default values
+	SchemafileName       = "values.schema.json" // JSON Schema of the values
+	RequirementsName     = "requirements.yaml"  // dependencies (apiVersion v1)
+	RequirementsLockName = "requirements.lock"  // resolved dependencies (apiVersion v1)
+	ChartsDir            = "charts"             // subcharts, as directories or .tgz
+	TemplatesDir         = "templates"          // templates rendered by Helm
 )
 
 // File is one file of a chart.

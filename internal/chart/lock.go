@@ -98,10 +98,12 @@ func (e *LockError) Unwrap() error { return ErrLockOutOfSync }
 
 // CheckLock reports whether lock (nil: no lock file) still matches md's
 // dependencies, comparing digests as `helm dependency build` does (for
-// apiVersion v1 the Helm 2 digest is accepted too). A mismatch is a
-// [*LockError] listing each difference; if the digests differ but no
-// field difference is found (e.g. a changed condition or import-values,
-// or an aliased repository), it says so.
+// apiVersion v1 the Helm 2 digest is accepted too). A repository given
+// as "@name" or "alias:name" is taken to stand for the URL the lock
+// records, as Helm resolves it from the user's repositories.yaml. A
+// mismatch is a [*LockError] listing each difference; if the digests
+// differ but no field difference is found (e.g. a changed condition or
+// import-values), it says so.
 func CheckLock(md *Metadata, lock *Lock) error {
 	file := LockfileName
 	if md.APIVersion == APIVersionV1 || md.APIVersion == "" {
@@ -117,6 +119,14 @@ func CheckLock(md *Metadata, lock *Lock) error {
 	if sum, err := LockDigest(req, lock.Dependencies); err == nil && sum == lock.Digest {
 		return nil
 	}
+	// Helm hashes "@name"/"alias:name" repositories after replacing them by
+	// the URL from the user's repositories.yaml, and writes that URL into
+	// the lock: take the lock's URL for them and hash again.
+	if resolved, ok := resolveAliases(req, lock.Dependencies); ok {
+		if sum, err := LockDigest(resolved, lock.Dependencies); err == nil && sum == lock.Digest {
+			return nil
+		}
+	}
 	if file == RequirementsLockName {
 		if sum, err := LockDigestV2(req); err == nil && sum == lock.Digest {
 			return nil
@@ -127,6 +137,24 @@ func CheckLock(md *Metadata, lock *Lock) error {
 		diffs = []string{fmt.Sprintf("the digest in %s (%s) does not match Chart.yaml: a dependency's condition, tags, alias, import-values or order changed, or a repository is given as @name/alias:name", file, lock.Digest)}
 	}
 	return &LockError{File: file, Differences: diffs}
+}
+
+func isRepoAlias(repo string) bool {
+	return strings.HasPrefix(repo, "@") || strings.HasPrefix(repo, "alias:")
+}
+
+// resolveAliases returns req with alias repositories replaced by the
+// repository of the lock entry at the same position and with the same name.
+func resolveAliases(req, locked []*Dependency) ([]*Dependency, bool) {
+	out := cloneDeps(req)
+	changed := false
+	for i, d := range out {
+		if d != nil && isRepoAlias(d.Repository) && i < len(locked) && locked[i] != nil && locked[i].Name == d.Name {
+			d.Repository = locked[i].Repository
+			changed = true
+		}
+	}
+	return out, changed
 }
 
 func lockDifferences(req, locked []*Dependency, file string) []string {
@@ -155,7 +183,7 @@ func lockDifferences(req, locked []*Dependency, file string) []string {
 		}
 		used[j] = true
 		l := locked[j]
-		if l.Repository != r.Repository {
+		if l.Repository != r.Repository && !isRepoAlias(r.Repository) {
 			diffs = append(diffs, fmt.Sprintf("%s: repository is %q in Chart.yaml but %q in %s", r.Name, r.Repository, l.Repository, file))
 		}
 		if c, err := semver.NewConstraint(r.Version); r.Version != "" && err == nil {

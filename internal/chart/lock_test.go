@@ -137,6 +137,15 @@ func TestCheckLockDifferences(t *testing.T) {
 			}
 		})
 	}
+	t.Run("repository alias resolved by Helm", func(t *testing.T) {
+		// helm dependency update hashes the URL that @stable stands for.
+		r, l := req(), locked()
+		digest, _ := LockDigest(r, l)
+		r[1].Repository = "@stable"
+		if err := CheckLock(&Metadata{APIVersion: "v2", Dependencies: r}, &Lock{Digest: digest, Dependencies: l}); err != nil {
+			t.Errorf("alias repository: %v", err)
+		}
+	})
 	if err := CheckLock(&Metadata{APIVersion: "v2", Dependencies: req()}, nil); !errors.Is(err, ErrLockOutOfSync) {
 		t.Errorf("missing lock: %v", err)
 	}
@@ -153,5 +162,21 @@ func TestLockMarshalRoundTrip(t *testing.T) {
 	}
 	if string(out) != helmLock {
 		t.Errorf("Marshal:\n%s\nwant (as helm writes):\n%s", out, helmLock)
+	}
+}
+
+// A Chart.lock written by `helm dependency update` (v3.22.0) for a
+// dependency on "@localrepo", a repository added with `helm repo add`.
+func TestCheckLockHelmAliasRepository(t *testing.T) {
+	md, err := ParseMetadata([]byte("apiVersion: v2\nname: aliaschart\nversion: 0.1.0\ndependencies:\n- name: libdep\n  version: \"~0.3.0\"\n  repository: \"@localrepo\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock, err := ParseLock([]byte("dependencies:\n- name: libdep\n  repository: http://127.0.0.1:18765\n  version: 0.3.1\ndigest: sha256:670c33ce443da0a1c8b8927603df3c8dea67293844248ee25e79651fbae56edc\ngenerated: \"2026-11-26T01:26:56.026766282Z\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckLock(md, lock); err != nil {
+		t.Error(err)
 	}
 }
