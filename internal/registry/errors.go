@@ -35,6 +35,9 @@ var (
 	ErrUnsupported = errors.New("unsupported")
 	// ErrImmutable: a published chart version or immutable tag would change. Publish a new version instead.
 	ErrImmutable = errors.New("published content is immutable")
+	// ErrVersionExists: the chart version is already published with the very same bytes and
+	// the caller asked to be told (PublishChartRequest.RefuseExisting).
+	ErrVersionExists = errors.New("chart version already exists")
 	// ErrDenied: the caller may not do this.
 	ErrDenied = errors.New("requested access to the resource is denied")
 )

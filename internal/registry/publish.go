@@ -41,6 +41,10 @@ type PublishChartRequest struct {
 	Prov []byte
 	// Actor is who publishes.
 	Actor string
+	// RefuseExisting makes an upload of a version that is already published with the same
+	// bytes fail with ErrVersionExists instead of succeeding without change (ChartMuseum's
+	// API answers 409 to it). A version published with other bytes is always ErrImmutable.
+	RefuseExisting bool
 }
 
 // PublishChart validates an archive (and its .prov) and publishes it as the OCI manifest
@@ -86,8 +90,11 @@ func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrChartInvalid, err)
 	}
-
 	chartDesc := ocispec.Descriptor{MediaType: ChartLayerMediaType, Digest: digest.NewDigestFromBytes(digest.SHA256, sum), Size: size}
+	if err := r.checkPublishable(ctx, req.Namespace, md.Name, md.Version, chartDesc.Digest, req.RefuseExisting); err != nil {
+		return nil, err
+	}
+
 	configDesc := ocispec.Descriptor{MediaType: ChartConfigMediaType, Digest: digest.FromBytes(config), Size: int64(len(config))}
 	layers := []ocispec.Descriptor{chartDesc}
 	if _, err := r.PutBlob(ctx, repo, chartDesc.Digest, size, io.NewSectionReader(spool, 0, size)); err != nil {
@@ -126,6 +133,25 @@ func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*
 		return nil, err
 	}
 	return res.Chart, nil
+}
+
+// checkPublishable answers early, before any blob is written, when the version is taken: by
+// other bytes (ErrImmutable, also after a delete: the tombstone keeps the digest), or by these
+// very bytes when refuseExisting (ErrVersionExists). It only improves the answer: the database
+// constraint still decides races between concurrent publishers.
+func (r *Registry) checkPublishable(ctx context.Context, ns, name, version string, d digest.Digest, refuseExisting bool) error {
+	existing, err := r.db.GetChartVersion(ctx, ns, name, version)
+	switch {
+	case errors.Is(err, meta.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("publish %s %s: %w", name, version, err)
+	case existing.ChartDigest != d:
+		return mapMetaErr(&meta.ChartConflictError{Existing: *existing})
+	case refuseExisting && !existing.Deleted:
+		return fmt.Errorf("%w: %s %s is already published with these bytes (%s); versions are immutable: publish a new version", ErrVersionExists, name, version, d)
+	}
+	return nil
 }
 
 // spoolArchive copies an upload to a temporary file (bodies are never held whole in

@@ -181,3 +181,29 @@ func TestConcurrentPublishOneWinner(t *testing.T) {
 		t.Fatalf("index lists %+v, want the winner's digest", entries)
 	}
 }
+
+func TestPublishChartRefuseExisting(t *testing.T) {
+	ctx := context.Background()
+	r := newTestRegistry(t, Options{})
+	tgz := archive(t, "myapp", "1.0.0", "")
+	req := func() PublishChartRequest {
+		return PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(tgz), RefuseExisting: true}
+	}
+	if _, err := r.PublishChart(ctx, req()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.PublishChart(ctx, req()); !errors.Is(err, ErrVersionExists) {
+		t.Fatalf("identical re-upload with RefuseExisting: %v", err)
+	}
+	state, _ := r.NamespaceState(ctx, "team")
+	if state.Generation != 1 {
+		t.Fatalf("refused re-upload changed the namespace: generation %d", state.Generation)
+	}
+	// After a delete the tombstone lets exactly these bytes back.
+	if err := r.DeleteChartVersion(ctx, "team", "myapp", "1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.PublishChart(ctx, req()); err != nil {
+		t.Fatalf("re-publish of the same bytes after delete: %v", err)
+	}
+}
