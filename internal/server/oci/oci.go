@@ -1,7 +1,17 @@
-// Package oci serves the OCI Distribution Spec v1.1 API under /v2/.
+// Package oci serves the OCI Distribution Spec v1.1 API under /v2/: pulling and pushing blobs
+// and manifests (monolithic, chunked and streamed uploads, cross-repository mounts), tags,
+// the catalog and the referrers API.
+//
+// The handlers only translate HTTP to calls on registry.Registry and back: names, digests,
+// manifest validation, chart rules and immutability live in the registry, so the classic chart
+// repository API obeys the same rules. Every route is in one table (routes.go); every handler is
+// a func(w, r) error behind one wrapper; every error answer is written by one function from one
+// code table (errors.go).
 package oci
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 
 	"github.com/chartroom/chartroom/internal/registry"
@@ -9,9 +19,38 @@ import (
 )
 
 // Options tune the OCI API. The zero value is the default of each field.
-type Options struct{}
+type Options struct {
+	// Logger receives what a client must not see: the detail of every unexpected (500) error.
+	// nil means slog.Default().
+	Logger *slog.Logger
+}
 
-// New returns the handler for every path under /v2/.
+// New returns the handler for every path under /v2/ (including /v2 and /v2/).
 func New(reg *registry.Registry, authz *auth.Service, opts Options) http.Handler {
-	return http.NotFoundHandler()
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	h := &handler{reg: reg, authz: authz, log: opts.Logger}
+	h.routes = h.routeTable()
+	return h
+}
+
+// handler serves the API. It holds no per-request state.
+type handler struct {
+	reg    *registry.Registry
+	authz  *auth.Service
+	log    *slog.Logger
+	routes map[routeKey]route
+}
+
+type principalKey struct{}
+
+// principal returns who the request was authorized as.
+func principal(r *http.Request) auth.Principal {
+	p, _ := r.Context().Value(principalKey{}).(auth.Principal)
+	return p
+}
+
+func withPrincipal(r *http.Request, p auth.Principal) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
 }

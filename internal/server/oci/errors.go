@@ -1,0 +1,163 @@
+package oci
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/chartroom/chartroom/internal/registry"
+	"github.com/chartroom/chartroom/internal/server/auth"
+)
+
+// errorCode is one row of the error table: the code a client reads (OCI Distribution Spec v1.1,
+// "Error Codes"), the HTTP status that code answers with, and its default message. A row is
+// identified by its pointer, so one OCI code can have two rows when the spec asks for two
+// statuses (MANIFEST_INVALID is 400, or 413 for a manifest over the size limit).
+type errorCode struct {
+	Code    string
+	Status  int
+	Message string
+}
+
+// The error table. Every error answer of this package uses one of these rows.
+var (
+	codeBlobUnknown         = &errorCode{"BLOB_UNKNOWN", http.StatusNotFound, "blob unknown to registry"}
+	codeBlobUploadInvalid   = &errorCode{"BLOB_UPLOAD_INVALID", http.StatusBadRequest, "blob upload invalid"}
+	codeBlobUploadUnknown   = &errorCode{"BLOB_UPLOAD_UNKNOWN", http.StatusNotFound, "blob upload unknown to registry"}
+	codeDigestInvalid       = &errorCode{"DIGEST_INVALID", http.StatusBadRequest, "provided digest did not match uploaded content"}
+	codeManifestBlobUnknown = &errorCode{"MANIFEST_BLOB_UNKNOWN", http.StatusBadRequest, "manifest references a manifest or blob unknown to registry"}
+	codeManifestInvalid     = &errorCode{"MANIFEST_INVALID", http.StatusBadRequest, "manifest invalid"}
+	codeManifestTooLarge    = &errorCode{"MANIFEST_INVALID", http.StatusRequestEntityTooLarge, "manifest exceeds the size limit"}
+	codeManifestUnknown     = &errorCode{"MANIFEST_UNKNOWN", http.StatusNotFound, "manifest unknown to registry"}
+	codeNameInvalid         = &errorCode{"NAME_INVALID", http.StatusBadRequest, "invalid repository name"}
+	codeNameUnknown         = &errorCode{"NAME_UNKNOWN", http.StatusNotFound, "repository name not known to registry"}
+	codeSizeInvalid         = &errorCode{"SIZE_INVALID", http.StatusBadRequest, "provided length did not match content length"}
+	codeTooLarge            = &errorCode{"SIZE_INVALID", http.StatusRequestEntityTooLarge, "content exceeds the size limit"}
+	codeTagInvalid          = &errorCode{"TAG_INVALID", http.StatusBadRequest, "invalid tag"}
+	codeUnauthorized        = &errorCode{"UNAUTHORIZED", http.StatusUnauthorized, "authentication required"}
+	codeDenied              = &errorCode{"DENIED", http.StatusForbidden, "requested access to the resource is denied"}
+	codeImmutable           = &errorCode{"DENIED", http.StatusConflict, "published content is immutable; publish a new version"}
+	codeUnsupported         = &errorCode{"UNSUPPORTED", http.StatusMethodNotAllowed, "the operation is unsupported"}
+	codeNotFound            = &errorCode{"UNSUPPORTED", http.StatusNotFound, "no such endpoint"}
+	codeTooManyRequests     = &errorCode{"TOOMANYREQUESTS", http.StatusTooManyRequests, "too many requests"}
+	codeRangeInvalid        = &errorCode{"RANGE_INVALID", http.StatusRequestedRangeNotSatisfiable, "requested range not satisfiable"}
+	codePaginationInvalid   = &errorCode{"PAGINATION_NUMBER_INVALID", http.StatusBadRequest, "invalid number of results requested"}
+	codeUnknown             = &errorCode{"UNKNOWN", http.StatusInternalServerError, "unknown error"}
+)
+
+// codeMethodNotAllowed answers a method an endpoint does not serve.
+var codeMethodNotAllowed = codeUnsupported
+
+// sentinels maps the registry's and auth's errors to rows, first match wins. Errors wrapping
+// several sentinels are decided by order (a too-large manifest is ErrManifestInvalid and
+// ErrTooLarge, answered 413).
+var sentinels = []struct {
+	err  error
+	code *errorCode
+}{
+	{auth.ErrUnauthenticated, codeUnauthorized},
+	{auth.ErrForbidden, codeDenied},
+	{registry.ErrDenied, codeDenied},
+	{registry.ErrImmutable, codeImmutable},
+	{errManifestTooLarge, codeManifestTooLarge},
+	{registry.ErrTooLarge, codeTooLarge},
+	{registry.ErrNameInvalid, codeNameInvalid},
+	{registry.ErrNameUnknown, codeNameUnknown},
+	{registry.ErrBlobUnknown, codeBlobUnknown},
+	{registry.ErrUploadUnknown, codeBlobUploadUnknown},
+	{registry.ErrUploadInvalid, codeBlobUploadInvalid},
+	{registry.ErrRangeInvalid, codeRangeInvalid},
+	{registry.ErrDigestInvalid, codeDigestInvalid},
+	{registry.ErrSizeInvalid, codeSizeInvalid},
+	{registry.ErrManifestBlobUnknown, codeManifestBlobUnknown},
+	{registry.ErrManifestInvalid, codeManifestInvalid},
+	{registry.ErrChartInvalid, codeManifestInvalid},
+	{registry.ErrManifestUnknown, codeManifestUnknown},
+	{registry.ErrTagInvalid, codeTagInvalid},
+	{registry.ErrUnsupported, codeUnsupported},
+	{errRequestBody, codeBlobUploadInvalid},
+}
+
+// errRequestBody marks a failure to read the request body: the client's fault, not the registry's.
+var errRequestBody = errors.New("reading the request body failed")
+
+// errManifestTooLarge marks a manifest body over the registry's MaxManifestSize.
+var errManifestTooLarge = errors.New("manifest too large")
+
+// ociError is an error this package raises itself, with its row.
+type ociError struct {
+	code *errorCode
+	err  error
+}
+
+func (e *ociError) Error() string { return e.err.Error() }
+func (e *ociError) Unwrap() error { return e.err }
+
+// newError builds an error answered with code; the message says what was wrong.
+func newError(code *errorCode, format string, args ...any) error {
+	return &ociError{code: code, err: fmt.Errorf(format, args...)}
+}
+
+// classify maps an error to its row of the error table: the one place where domain errors
+// become OCI codes and statuses. nil means the error was not expected (a 500).
+func classify(err error) *errorCode {
+	var oe *ociError
+	if errors.As(err, &oe) {
+		return oe.code
+	}
+	for _, s := range sentinels {
+		if errors.Is(err, s.err) {
+			return s.code
+		}
+	}
+	return nil
+}
+
+// errorBody is the error answer of OCI Distribution Spec v1.1.
+type errorBody struct {
+	Errors []errorEntry `json:"errors"`
+}
+
+type errorEntry struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Detail  any    `json:"detail,omitempty"`
+}
+
+// writeError is the single exit point of every error answer. The message is the error's own
+// text, which says what was wrong and what to do (clients such as helm print it as is); an
+// unexpected error is logged and answered with a generic message, never its detail.
+func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := classify(err)
+	msg := err.Error()
+	if code == nil {
+		code = codeUnknown
+		msg = "internal server error: the registry could not complete the request; its log has the details"
+		level := h.log.Error
+		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+			level = h.log.Debug // the client went away
+		}
+		level("oci: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if code == codeUnauthorized {
+		h.authz.Challenge(w)
+	}
+	writeJSON(w, code.Status, "application/json; charset=utf-8", errorBody{Errors: []errorEntry{{Code: code.Code, Message: msg}}})
+}
+
+// writeJSON answers v as JSON with a Content-Length.
+func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "internal server error", http.StatusInternalServerError)
+		return
+	}
+	b = append(b, '\n')
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
