@@ -105,6 +105,45 @@ func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *Cha
 	return c, db.bumpNamespace(ctx, tx, c.Namespace)
 }
 
+// AttachChartProvenance records a provenance file added to a live chart version published
+// without one. m is the version's manifest old plus the provenance layer prov (whose blob the
+// repository must hold); in one transaction it is stored, the version and its tag move from
+// old to m, and old stays reachable by digest. The archive, and so the index entry, do not
+// change. ErrNotFound when the version is not live, already has a provenance file, or no longer
+// has manifest old.
+func (db *DB) AttachChartProvenance(ctx context.Context, m Manifest, references []digest.Digest, version string, old, prov digest.Digest) error {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var repoID int64
+		err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM repositories WHERE name = ?`), m.Repository).Scan(&repoID)
+		if err != nil {
+			return notFound(err)
+		}
+		if err := db.checkPresent(ctx, tx, repoID, []digest.Digest{prov}, nil); err != nil {
+			return err
+		}
+		now := db.now().UnixNano()
+		if err := db.insertManifest(ctx, tx, repoID, m, references, now); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, db.q(`UPDATE chart_versions SET manifest_digest = ?, prov_digest = ?
+			WHERE repository_id = ? AND version = ? AND manifest_digest = ? AND prov_digest = '' AND deleted_at IS NULL`),
+			m.Digest.String(), prov.String(), repoID, version, old.String())
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		_, err = tx.ExecContext(ctx, db.q(`UPDATE tags SET manifest_digest = ?, updated_at = ? WHERE repository_id = ? AND name = ? AND manifest_digest = ?`),
+			m.Digest.String(), now, repoID, ChartTag(version), old.String())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("attach provenance to %s %s: %w", m.Repository, version, err)
+	}
+	return nil
+}
+
 // tombstone marks the chart version published by manifest d (and, when a tag is given,
 // tagged by it) as deleted.
 func (db *DB) tombstone(ctx context.Context, tx *sql.Tx, repo string, d digest.Digest, tag ...string) error {

@@ -94,24 +94,9 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifest) (*ChartVersion, er
 		if err := db.checkPresent(ctx, tx, repoID, p.Blobs, p.Manifests); err != nil {
 			return err
 		}
-		annotations, err := marshalAnnotations(m.Annotations)
-		if err != nil {
-			return err
-		}
 		now := db.now().UnixNano()
-		_, err = tx.ExecContext(ctx, db.q(`
-			INSERT INTO manifests (repository_id, digest, media_type, artifact_type, config_media_type, subject, annotations, size, content, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, digest) DO NOTHING`),
-			repoID, m.Digest.String(), m.MediaType, m.ArtifactType, m.ConfigMediaType, nullString(m.Subject.String()),
-			annotations, len(m.Content), m.Content, now)
-		if err != nil {
+		if err := db.insertManifest(ctx, tx, repoID, m, p.References, now); err != nil {
 			return err
-		}
-		for _, ref := range p.References {
-			if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO manifest_references (repository_id, manifest_digest, child_digest) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
-				repoID, m.Digest.String(), ref.String()); err != nil {
-				return err
-			}
 		}
 		tags := p.Tags
 		if p.Chart != nil {
@@ -138,6 +123,29 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifest) (*ChartVersion, er
 		return nil, fmt.Errorf("put manifest %s@%s: %w", m.Repository, m.Digest, err)
 	}
 	return stored, nil
+}
+
+// insertManifest stores m (unless repoID holds it already) and what it references.
+func (db *DB) insertManifest(ctx context.Context, tx *sql.Tx, repoID int64, m Manifest, references []digest.Digest, now int64) error {
+	annotations, err := marshalAnnotations(m.Annotations)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, db.q(`
+		INSERT INTO manifests (repository_id, digest, media_type, artifact_type, config_media_type, subject, annotations, size, content, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, digest) DO NOTHING`),
+		repoID, m.Digest.String(), m.MediaType, m.ArtifactType, m.ConfigMediaType, nullString(m.Subject.String()),
+		annotations, len(m.Content), m.Content, now)
+	if err != nil {
+		return err
+	}
+	for _, ref := range references {
+		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO manifest_references (repository_id, manifest_digest, child_digest) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
+			repoID, m.Digest.String(), ref.String()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ChartTag is the OCI tag of a chart version: SemVer build metadata's "+" is not allowed in

@@ -1,0 +1,102 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/chartroom/chartroom/internal/provenance"
+)
+
+func sign(t *testing.T, e *openpgp.Entity, tgz []byte, name string) []byte {
+	t.Helper()
+	prov, err := provenance.Sign(bytes.NewReader(tgz), name, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return prov
+}
+
+func TestAttachProvenance(t *testing.T) {
+	ctx := context.Background()
+	r := newTestRegistry(t, Options{})
+	e, err := openpgp.NewEntity("Chart Signer", "", "signer@example.com", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgz := archive(t, "myapp", "1.0.0", "")
+	other := archive(t, "myapp", "1.0.0", "other bytes")
+	prov := sign(t, e, tgz, "myapp-1.0.0.tgz")
+
+	if _, err := r.AttachProvenance(ctx, AttachProvenanceRequest{Namespace: "team", Prov: prov}); !errors.Is(err, ErrChartUnknown) {
+		t.Fatalf("prov before its chart: %v", err)
+	}
+	published, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(tgz)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, _ := r.NamespaceState(ctx, "team")
+
+	cases := []struct {
+		name string
+		prov []byte
+		want error
+	}{
+		{"not a signed message", []byte("hello"), ErrChartInvalid},
+		{"prov for other bytes", sign(t, e, other, "myapp-1.0.0.tgz"), ErrChartInvalid},
+		{"prov naming another file", sign(t, e, tgz, "myapp-9.9.9.tgz"), ErrChartInvalid},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := r.AttachProvenance(ctx, AttachProvenanceRequest{Namespace: "team", Prov: tc.prov}); !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+
+	c, err := r.AttachProvenance(ctx, AttachProvenanceRequest{Namespace: "team", Prov: prov})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ManifestDigest == published.ManifestDigest || c.ProvDigest == "" {
+		t.Fatalf("attached: %+v", c)
+	}
+	rc, _, _, err := r.OpenChart(ctx, "team", "myapp", "1.0.0", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if !bytes.Equal(got, prov) {
+		t.Fatal("served .prov differs from the upload")
+	}
+	m, err := r.GetManifest(ctx, "team/myapp", "1.0.0", true)
+	if err != nil || m.Digest != c.ManifestDigest {
+		t.Fatalf("tag 1.0.0 points at %v (%v), want %s", m, err, c.ManifestDigest)
+	}
+	var doc ocispec.Manifest
+	_ = json.Unmarshal(m.Content, &doc)
+	if len(doc.Layers) != 2 || doc.Layers[0].Digest > doc.Layers[1].Digest {
+		t.Fatalf("layers %+v", doc.Layers)
+	}
+	if _, err := r.GetManifest(ctx, "team/myapp", published.ManifestDigest.String(), false); err != nil {
+		t.Fatalf("the first manifest is no longer reachable by digest: %v", err)
+	}
+	if after, _ := r.NamespaceState(ctx, "team"); after.Generation != state.Generation {
+		t.Fatal("attaching a .prov changed the index generation; the index does not change")
+	}
+
+	if _, err := r.AttachProvenance(ctx, AttachProvenanceRequest{Namespace: "team", Prov: prov}); !errors.Is(err, ErrVersionExists) {
+		t.Fatalf("same prov again: %v", err)
+	}
+	e2, _ := openpgp.NewEntity("Someone Else", "", "else@example.com", nil)
+	if _, err := r.AttachProvenance(ctx, AttachProvenanceRequest{Namespace: "team", Prov: sign(t, e2, tgz, "myapp-1.0.0.tgz")}); !errors.Is(err, ErrImmutable) {
+		t.Fatalf("another prov: %v", err)
+	}
+}
