@@ -70,7 +70,10 @@ func (db *DB) RepositoryBlob(ctx context.Context, repo string, d digest.Digest) 
 // Blob returns the size of blob d if any repository holds it, or ErrNotFound.
 func (db *DB) Blob(ctx context.Context, d digest.Digest) (int64, error) {
 	var size int64
-	err := db.r.QueryRowContext(ctx, db.q(`SELECT size FROM blobs WHERE digest = ?`), d.String()).Scan(&size)
+	// The blobs row outlives the last link (garbage collection removes it), so ask for a link.
+	err := db.r.QueryRowContext(ctx, db.q(`
+		SELECT b.size FROM blobs b
+		WHERE b.digest = ? AND EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest)`), d.String()).Scan(&size)
 	if err != nil {
 		return 0, fmt.Errorf("blob %s: %w", d, notFound(err))
 	}
