@@ -38,6 +38,11 @@ type env struct {
 
 func newEnv(t *testing.T, opts registry.Options) *env {
 	t.Helper()
+	return newEnvAuth(t, opts, auth.Options{})
+}
+
+func newEnvAuth(t *testing.T, opts registry.Options, authOpts auth.Options) *env {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, err := meta.OpenSQLite(ctx, filepath.Join(dir, "chartroom.db"))
@@ -55,7 +60,7 @@ func newEnv(t *testing.T, opts registry.Options) *env {
 	}
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	authz := auth.New(db, auth.Options{})
+	authz := auth.New(db, authOpts)
 	if err := authz.Bootstrap(ctx, testPassword, log); err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,9 @@ type routeKey struct {
 
 // routeTable lists every route of the API. HEAD is served by the GET route where a route has
 // no HEAD row of its own (net/http drops the body).
+//
+// Reads need pull, writes push, deletes delete; an upload session is part of a push, so all of
+// its requests (status and cancel included) need push, as in the CNCF distribution registry.
 func (h *handler) routeTable() map[routeKey]route {
 	rows := []route{
 		{epBase, http.MethodGet, "oci.base", auth.Pull, h.ping},
@@ -62,7 +65,7 @@ func (h *handler) routeTable() map[routeKey]route {
 		{epUpload, http.MethodGet, "oci.upload.status", auth.Push, h.uploadStatus},
 		{epUpload, http.MethodPatch, "oci.upload.patch", auth.Push, h.patchUpload},
 		{epUpload, http.MethodPut, "oci.upload.finish", auth.Push, h.finishUpload},
-		{epUpload, http.MethodDelete, "oci.upload.cancel", auth.Delete, h.cancelUpload},
+		{epUpload, http.MethodDelete, "oci.upload.cancel", auth.Push, h.cancelUpload},
 		{epReferrers, http.MethodGet, "oci.referrers", auth.Pull, h.referrers},
 	}
 	table := make(map[routeKey]route, len(rows))

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/chartroom/chartroom/internal/registry"
+	"github.com/chartroom/chartroom/internal/server/auth"
 )
 
 func TestParsePath(t *testing.T) {
@@ -116,6 +117,29 @@ func TestAuthorization(t *testing.T) {
 	}
 	// The blob is still there: nothing above went through.
 	e.do("HEAD", "/v2/team/app/blobs/"+d.String(), nil).expect(t, http.StatusOK, "")
+}
+
+func TestAnonymousRead(t *testing.T) {
+	e := newEnvAuth(t, registry.Options{}, auth.Options{AnonymousRead: true})
+	m := e.pushImage("team/app", "layer", nil)
+	e.putManifest("team/app", "v1", m).expect(t, http.StatusCreated, "")
+	tests := []struct {
+		name, method, path string
+		status             int
+		code               string
+	}{
+		{"ping", "GET", "/v2/", http.StatusOK, ""},
+		{"pull manifest", "GET", "/v2/team/app/manifests/v1", http.StatusOK, ""},
+		{"list tags", "GET", "/v2/team/app/tags/list", http.StatusOK, ""},
+		{"catalog", "GET", "/v2/_catalog", http.StatusOK, ""},
+		{"push still needs credentials", "POST", "/v2/team/app/blobs/uploads/", http.StatusUnauthorized, "UNAUTHORIZED"},
+		{"delete still needs credentials", "DELETE", "/v2/team/app/manifests/v1", http.StatusUnauthorized, "UNAUTHORIZED"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.send(request{method: tt.method, path: tt.path, anonymous: true}).expect(t, tt.status, tt.code)
+		})
+	}
 }
 
 func TestInvalidNames(t *testing.T) {

@@ -295,3 +295,13 @@ func TestMount(t *testing.T) {
 		e.do("POST", "/v2/team/f/blobs/uploads/?mount=sha256:zz&from=team/source", nil).expect(t, http.StatusBadRequest, "DIGEST_INVALID")
 	})
 }
+
+func TestMountAfterDelete(t *testing.T) {
+	e := newEnv(t, registry.Options{})
+	data := randomBytes(t, 100)
+	d := e.pushBlob("team/source", data)
+	e.do("DELETE", "/v2/team/source/blobs/"+d.String(), nil).expect(t, http.StatusAccepted, "")
+	// No repository holds the blob any more: there is nothing to mount, an upload starts.
+	e.do("POST", "/v2/team/target/blobs/uploads/?mount="+d.String(), nil).expect(t, http.StatusAccepted, "")
+	e.do("HEAD", "/v2/team/target/blobs/"+d.String(), nil).expect(t, http.StatusNotFound, "")
+}
