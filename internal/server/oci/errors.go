@@ -40,16 +40,13 @@ var (
 	codeUnauthorized        = &errorCode{"UNAUTHORIZED", http.StatusUnauthorized, "authentication required"}
 	codeDenied              = &errorCode{"DENIED", http.StatusForbidden, "requested access to the resource is denied"}
 	codeImmutable           = &errorCode{"DENIED", http.StatusConflict, "published content is immutable; publish a new version"}
-	codeUnsupported         = &errorCode{"UNSUPPORTED", http.StatusMethodNotAllowed, "the operation is unsupported"}
+	codeUnsupported         = &errorCode{"UNSUPPORTED", http.StatusMethodNotAllowed, "the operation is unsupported"} // also: a method an endpoint does not serve
 	codeNotFound            = &errorCode{"UNSUPPORTED", http.StatusNotFound, "no such endpoint"}
-	codeTooManyRequests     = &errorCode{"TOOMANYREQUESTS", http.StatusTooManyRequests, "too many requests"}
+	codeTooManyRequests     = &errorCode{"TOOMANYREQUESTS", http.StatusTooManyRequests, "too many requests"} // for rate limits
 	codeRangeInvalid        = &errorCode{"RANGE_INVALID", http.StatusRequestedRangeNotSatisfiable, "requested range not satisfiable"}
 	codePaginationInvalid   = &errorCode{"PAGINATION_NUMBER_INVALID", http.StatusBadRequest, "invalid number of results requested"}
-	codeUnknown             = &errorCode{"UNKNOWN", http.StatusInternalServerError, "unknown error"}
+	codeUnknown             = &errorCode{"UNKNOWN", http.StatusInternalServerError, "internal server error: the registry could not complete the request; its log has the details"}
 )
-
-// codeMethodNotAllowed answers a method an endpoint does not serve.
-var codeMethodNotAllowed = codeUnsupported
 
 // sentinels maps the registry's and auth's errors to rows, first match wins. Errors wrapping
 // several sentinels are decided by order (a too-large manifest is ErrManifestInvalid and
@@ -134,13 +131,15 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	code := classify(err)
 	msg := err.Error()
 	if code == nil {
-		code = codeUnknown
-		msg = "internal server error: the registry could not complete the request; its log has the details"
+		code, msg = codeUnknown, codeUnknown.Message
 		level := h.log.Error
 		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 			level = h.log.Debug // the client went away
 		}
 		level("oci: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if msg == "" {
+		msg = code.Message
 	}
 	if code == codeUnauthorized {
 		h.authz.Challenge(w)

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/chartroom/chartroom/internal/registry"
@@ -99,7 +99,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		httpx.SetRoute(r, "oci.unknown")
 		w.Header().Set("Allow", h.allowed(t.endpoint))
-		h.writeError(w, r, newError(codeMethodNotAllowed, "%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, h.allowed(t.endpoint)))
+		h.writeError(w, r, newError(codeUnsupported, "%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, h.allowed(t.endpoint)))
 		return
 	}
 	httpx.SetRoute(r, rt.name)
@@ -134,18 +134,8 @@ func (h *handler) allowed(ep endpoint) string {
 			}
 		}
 	}
-	sort.Strings(methods)
-	return strings.Join(compact(methods), ", ")
-}
-
-func compact(sorted []string) []string {
-	out := sorted[:0]
-	for i, s := range sorted {
-		if i == 0 || s != sorted[i-1] {
-			out = append(out, s)
-		}
-	}
-	return out
+	slices.Sort(methods)
+	return strings.Join(slices.Compact(methods), ", ")
 }
 
 // parsePath recognises an endpoint from the escaped URL path. Repository names may hold "/",
