@@ -1,0 +1,224 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/retry"
+)
+
+// Options configure a [Client]. The zero value talks HTTPS with the system's certificate
+// authorities and the logins stored by chartroom login, helm registry login and docker
+// login, draws no progress and uses the documented limits.
+type Options struct {
+	// Username and Password, when either is set, are sent to every registry host this
+	// client talks to instead of the stored login (flags, or CHARTROOM_USERNAME and
+	// CHARTROOM_PASSWORD in CI). A chart repository's archive links to another host never
+	// receive them.
+	Username, Password string
+	// PlainHTTP talks to oci:// registries over plain HTTP (local registries). Classic
+	// repositories are plain HTTP when their URL says http://.
+	PlainHTTP bool
+	// InsecureSkipTLSVerify accepts any server certificate.
+	InsecureSkipTLSVerify bool
+	// CAFile adds the PEM certificate authorities in this file to the system's.
+	CAFile string
+	// Credentials holds stored logins; nil opens the default files ([NewCredentialStore]).
+	Credentials *CredentialStore
+	// RepositoryConfig is helm's repositories.yaml, for "@name" dependency repositories,
+	// "repo/chart" references and their credentials; "" means
+	// [DefaultHelmRepositoryConfig], "-" means none.
+	RepositoryConfig string
+	// Progress receives progress bars of transfers (a terminal); nil draws none.
+	Progress io.Writer
+	// Transport carries the requests; nil means a transport built from the TLS options.
+	Transport http.RoundTripper
+	// MaxChartSize bounds a downloaded chart archive; ≤ 0 means [DefaultMaxChartSize].
+	MaxChartSize int64
+	// UserAgent is sent with every request; "" means "chartroom".
+	UserAgent string
+}
+
+// Limits of what a registry may send.
+const (
+	// DefaultMaxChartSize bounds a downloaded chart archive.
+	DefaultMaxChartSize int64 = 100 << 20
+	// maxIndexSize bounds a repository's index.yaml.
+	maxIndexSize int64 = 256 << 20
+	// maxManifestSize bounds an OCI manifest.
+	maxManifestSize int64 = 4 << 20
+	// maxProvSize bounds a provenance file.
+	maxProvSize int64 = 1 << 20
+	// maxErrorBody bounds an error answer read for its message.
+	maxErrorBody int64 = 64 << 10
+)
+
+// Client pushes and pulls charts. It is safe for concurrent use.
+type Client struct {
+	opts  Options
+	store *CredentialStore
+	repos helmRepos
+	http  *http.Client // classic repositories: retries, no auth
+	oci   *auth.Client // OCI registries: retries, auth challenges, token cache
+
+	mu      sync.Mutex
+	sources map[string]string // host → where the credential sent to it came from
+	indexes map[string]*indexFile
+}
+
+// New builds a client. It reads the credential stores and helm's repositories.yaml.
+func New(opts Options) (*Client, error) {
+	if opts.MaxChartSize <= 0 {
+		opts.MaxChartSize = DefaultMaxChartSize
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = "chartroom"
+	}
+	store := opts.Credentials
+	if store == nil {
+		var err error
+		if store, err = NewCredentialStore(CredentialPaths{}); err != nil {
+			return nil, err
+		}
+	}
+	repoConfig := opts.RepositoryConfig
+	switch repoConfig {
+	case "":
+		repoConfig = DefaultHelmRepositoryConfig()
+	case "-":
+		repoConfig = ""
+	}
+	repos, err := loadHelmRepos(repoConfig)
+	if err != nil {
+		return nil, err
+	}
+	opts.RepositoryConfig = repoConfig
+	base := opts.Transport
+	if base == nil {
+		if base, err = newTransport(opts); err != nil {
+			return nil, err
+		}
+	}
+	hc := &http.Client{Transport: &retry.Transport{Base: base, Policy: retryPolicy}}
+	c := &Client{
+		opts:    opts,
+		store:   store,
+		repos:   repos,
+		http:    hc,
+		sources: map[string]string{},
+		indexes: map[string]*indexFile{},
+	}
+	c.oci = &auth.Client{Client: hc, Cache: auth.NewCache(), Credential: c.credentialFunc}
+	c.oci.SetUserAgent(opts.UserAgent)
+	return c, nil
+}
+
+// retryPolicy retries 5xx, 429 and dial timeouts a few times: a registry that is down is
+// reported within seconds rather than a minute.
+func retryPolicy() retry.Policy {
+	return &retry.GenericPolicy{
+		Retryable: retry.DefaultPredicate,
+		Backoff:   retry.DefaultBackoff,
+		MinWait:   200 * time.Millisecond,
+		MaxWait:   2 * time.Second,
+		MaxRetry:  3,
+	}
+}
+
+// newTransport is http.DefaultTransport's settings with the TLS options and a short dial
+// timeout.
+func newTransport(opts Options) (http.RoundTripper, error) {
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if opts.InsecureSkipTLSVerify {
+		tlsConf.InsecureSkipVerify = true
+	}
+	if opts.CAFile != "" {
+		pem, err := os.ReadFile(opts.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read --ca-file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", opts.CAFile)
+		}
+		tlsConf.RootCAs = pool
+	}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: 1 * time.Second,
+		TLSClientConfig:       tlsConf,
+	}, nil
+}
+
+// explicit reports whether credentials were given for every host.
+func (c *Client) explicit() bool { return c.opts.Username != "" || c.opts.Password != "" }
+
+// credential returns the credential for host and records where it came from (for error
+// messages): the explicit one, a stored login, or a helm repository's (repoURL, for
+// classic repositories only).
+func (c *Client) credential(ctx context.Context, host, repoURL string) (auth.Credential, error) {
+	var cred auth.Credential
+	var source string
+	switch {
+	case c.explicit():
+		cred, source = auth.Credential{Username: c.opts.Username, Password: c.opts.Password}, "the given --username/--password"
+	default:
+		var err error
+		cred, source, err = c.store.Get(ctx, host)
+		if err != nil {
+			return auth.EmptyCredential, err
+		}
+		if source != "" {
+			source = "the login stored in " + source
+		} else if r := c.repos.byURL(repoURL); repoURL != "" && r != nil && (r.Username != "" || r.Password != "") {
+			cred = auth.Credential{Username: r.Username, Password: r.Password}
+			source = "the credentials of helm repository " + r.Name
+		}
+	}
+	c.mu.Lock()
+	c.sources[host] = source
+	c.mu.Unlock()
+	return cred, nil
+}
+
+// credentialFunc is the OCI client's credential callback.
+func (c *Client) credentialFunc(ctx context.Context, hostport string) (auth.Credential, error) {
+	return c.credential(ctx, hostport, "")
+}
+
+// credentialSource says where the credential last sent to host came from ("" for none).
+func (c *Client) credentialSource(host string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sources[host]
+}
+
+// repository returns the OCI repository host/name.
+func (c *Client) repository(host, name string) (*remote.Repository, error) {
+	repo, err := remote.NewRepository(host + "/" + name)
+	if err != nil {
+		return nil, fmt.Errorf("oci://%s/%s is not a valid repository reference: %v", host, name, err)
+	}
+	repo.PlainHTTP = c.opts.PlainHTTP
+	repo.Client = c.oci
+	repo.SkipReferrersGC = true
+	return repo, nil
+}

@@ -1,0 +1,202 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/auth"
+
+	"github.com/chartroom/chartroom/internal/chart"
+)
+
+// annotationCreated is the manifest annotation helm push sets to the archive's mtime.
+const annotationCreated = "org.opencontainers.image.created"
+
+// helmManifest builds the manifest `helm push` builds for an archive: config = Chart.yaml
+// as JSON, the archive and provenance layers sorted by digest, helm's annotations with
+// created = the archive file's modification time in RFC 3339 (local time, as helm formats
+// it). It returns the manifest bytes and the config blob.
+func helmManifest(md *chart.Metadata, archive, prov ocispec.Descriptor, mtime time.Time) (manifest, config []byte, err error) {
+	config, err = chart.ConfigJSON(md)
+	if err != nil {
+		return nil, nil, err
+	}
+	layers := []ocispec.Descriptor{archive}
+	if prov.Digest != "" {
+		layers = append(layers, prov)
+	}
+	sort.Slice(layers, func(i, j int) bool { return layers[i].Digest < layers[j].Digest })
+	annotations := chart.OCIAnnotations(md, mtime)
+	if _, own := md.Annotations[annotationCreated]; !own {
+		annotations[annotationCreated] = mtime.Format(time.RFC3339)
+	}
+	manifest, err = json.Marshal(ocispec.Manifest{
+		Versioned:   specs.Versioned{SchemaVersion: 2},
+		Config:      ocispec.Descriptor{MediaType: chart.ConfigMediaType, Digest: digest.FromBytes(config), Size: int64(len(config))},
+		Layers:      layers,
+		Annotations: annotations,
+	})
+	return manifest, config, err
+}
+
+// pushOCI uploads an archive (and its .prov) as the artifact helm push makes, tagged with
+// the chart's version. Blobs the repository already has are not sent again.
+func (c *Client) pushOCI(ctx context.Context, loc location, a *localArchive, f failure) (*PushResult, error) {
+	md := a.chart.Metadata
+	repo, err := c.repository(loc.host, loc.repoName(md.Name))
+	if err != nil {
+		return nil, &Error{Op: f.op, Msg: err.Error()}
+	}
+	chartDesc := ocispec.Descriptor{MediaType: chart.ChartLayerMediaType, Digest: digest.Digest("sha256:" + a.sha256), Size: a.size}
+	var provDesc ocispec.Descriptor
+	if a.prov != nil {
+		provDesc = ocispec.Descriptor{MediaType: chart.ProvLayerMediaType, Digest: digest.FromBytes(a.prov), Size: int64(len(a.prov))}
+	}
+	manifest, config, err := helmManifest(md, chartDesc, provDesc, a.mtime)
+	if err != nil {
+		return nil, &Error{Op: f.op, Msg: err.Error()}
+	}
+	ctx = auth.AppendRepositoryScope(ctx, repo.Reference, auth.ActionPull, auth.ActionPush)
+	blobs := []struct {
+		desc ocispec.Descriptor
+		open func() io.Reader
+		name string
+	}{
+		{ocispec.Descriptor{MediaType: chart.ConfigMediaType, Digest: digest.FromBytes(config), Size: int64(len(config))}, func() io.Reader { return bytes.NewReader(config) }, "config"},
+		{chartDesc, a.open, md.ArchiveName()},
+	}
+	if a.prov != nil {
+		blobs = append(blobs, struct {
+			desc ocispec.Descriptor
+			open func() io.Reader
+			name string
+		}{provDesc, func() io.Reader { return bytes.NewReader(a.prov) }, md.ArchiveName() + ".prov"})
+	}
+	for _, b := range blobs {
+		exists, err := repo.Exists(ctx, b.desc)
+		if err != nil {
+			return nil, c.fail(f, err)
+		}
+		if exists {
+			continue
+		}
+		r, done := io.Reader(nil), func() {}
+		if b.desc.MediaType == chart.ChartLayerMediaType {
+			r, done = c.track(b.open(), b.name, b.desc.Size)
+		} else {
+			r = b.open()
+		}
+		err = repo.Push(ctx, b.desc, r)
+		done()
+		if err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+			return nil, c.fail(f, err)
+		}
+	}
+	mdesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(manifest), Size: int64(len(manifest))}
+	if err := repo.PushReference(ctx, mdesc, bytes.NewReader(manifest), tagOf(md.Version)); err != nil {
+		return nil, c.fail(f, err)
+	}
+	return &PushResult{
+		Name: md.Name, Version: md.Version, Ref: loc.ociRef(md.Name, md.Version),
+		Digest: chartDesc.Digest.String(), ManifestDigest: mdesc.Digest.String(), Prov: a.prov != nil,
+	}, nil
+}
+
+// ociVersions lists the chart versions of an OCI repository newest first: its tags that are
+// SemVer versions ('_' read as '+'), as helm lists them. A repository that does not exist
+// has none.
+func (c *Client) ociVersions(ctx context.Context, repo *remote.Repository) ([]string, error) {
+	var vs []*semver.Version
+	err := repo.Tags(ctx, "", func(tags []string) error {
+		for _, t := range tags {
+			if v, err := semver.StrictNewVersion(versionOfTag(t)); err == nil {
+				vs = append(vs, v)
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errdef.ErrNotFound) && !isStatus(err, 404) {
+		return nil, err
+	}
+	sort.Sort(sort.Reverse(semver.Collection(vs)))
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.String()
+	}
+	return out, nil
+}
+
+// ociChart is a chart version's manifest, read.
+type ociChart struct {
+	repo     *remote.Repository
+	manifest ocispec.Descriptor
+	chart    ocispec.Descriptor
+	prov     *ocispec.Descriptor
+}
+
+// ociManifest fetches the manifest a chart version's tag names and finds its layers. It
+// refuses artifacts that are not Helm charts.
+func (c *Client) ociManifest(ctx context.Context, repo *remote.Repository, tag string) (*ociChart, error) {
+	desc, rc, err := repo.FetchReference(ctx, tag)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if desc.Size > maxManifestSize {
+		return nil, fmt.Errorf("the manifest of %s:%s has %d bytes; a chart's has a few hundred", repo.Reference.Repository, tag, desc.Size)
+	}
+	data, err := content.ReadAll(rc, desc)
+	if err != nil {
+		return nil, err
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("the manifest of %s:%s is not an OCI image manifest: %v", repo.Reference.Repository, tag, err)
+	}
+	if m.Config.MediaType != chart.ConfigMediaType {
+		return nil, fmt.Errorf("%s:%s is not a Helm chart (its config is %q, not %s)", repo.Reference.Repository, tag, m.Config.MediaType, chart.ConfigMediaType)
+	}
+	out := &ociChart{repo: repo, manifest: desc}
+	for i, l := range m.Layers {
+		switch l.MediaType {
+		case chart.ChartLayerMediaType, chart.LegacyChartLayerMediaType:
+			out.chart = l
+		case chart.ProvLayerMediaType:
+			out.prov = &m.Layers[i]
+		}
+	}
+	if out.chart.Digest == "" {
+		return nil, fmt.Errorf("%s:%s is a Helm chart manifest without a chart layer", repo.Reference.Repository, tag)
+	}
+	return out, nil
+}
+
+// fetchBlob streams a blob, verifying its size and digest as it is read.
+func (c *Client) fetchBlob(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, into func(io.Reader) error) error {
+	rc, err := repo.Fetch(ctx, desc)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	vr := content.NewVerifyReader(rc, desc)
+	if err := into(vr); err != nil {
+		return err
+	}
+	if err := vr.Verify(); err != nil {
+		return fmt.Errorf("the download of %s does not match its digest or size (%v): try again", desc.Digest, err)
+	}
+	return nil
+}
