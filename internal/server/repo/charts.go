@@ -1,0 +1,202 @@
+package repo
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/chartroom/chartroom/internal/chart"
+	"github.com/chartroom/chartroom/internal/meta"
+	"github.com/chartroom/chartroom/internal/repoindex"
+	"github.com/chartroom/chartroom/internal/server/httpx"
+)
+
+// Reading and deleting over the API, with ChartMuseum's JSON: a chart version is its index
+// entry (Chart.yaml metadata, urls, created, digest); a chart is a list of versions, newest
+// first; the list of a namespace maps chart names to charts.
+
+// listCharts serves GET /api/<ns>/charts[?offset=N&limit=M] (offset and limit page over chart
+// names in lexical order, as ChartMuseum's).
+func (h *handler) listCharts(w http.ResponseWriter, r *http.Request, t target) error {
+	offset, limit, err := page(r)
+	if err != nil {
+		return err
+	}
+	rows, _, err := h.reg.IndexEntries(r.Context(), t.ns)
+	if err != nil {
+		return err
+	}
+	entries := make([]repoindex.Entry, len(rows))
+	for i, e := range rows {
+		entries[i] = repoindex.Entry{Name: e.Name, Version: e.Version, JSON: e.IndexJSON, URL: h.chartURL(t.ns, archiveName(e.Name, e.Version))}
+	}
+	repoindex.Sort(entries)
+	var b bytes.Buffer
+	b.WriteByte('{')
+	n, first := -1, true
+	for i := range entries {
+		e := &entries[i]
+		newChart := i == 0 || entries[i-1].Name != e.Name
+		if newChart {
+			n++
+		}
+		if n < offset || limit >= 0 && n >= offset+limit {
+			continue
+		}
+		if newChart {
+			if !first {
+				b.WriteString("],")
+			}
+			first = false
+			writeJSONString(&b, e.Name)
+			b.WriteString(":[")
+		} else {
+			b.WriteByte(',')
+		}
+		writeVersion(&b, e.JSON, e.URL)
+	}
+	if !first {
+		b.WriteByte(']')
+	}
+	b.WriteString("}\n")
+	writeRawJSON(w, http.StatusOK, b.Bytes())
+	return nil
+}
+
+// page reads ChartMuseum's offset and limit parameters; limit -1 means all.
+func page(r *http.Request) (offset, limit int, err error) {
+	q := r.URL.Query()
+	limit = -1
+	if s := q.Get("offset"); q.Has("offset") {
+		if offset, err = strconv.Atoi(s); err != nil || offset < 0 {
+			return 0, 0, badRequest("offset is not a valid non-negative integer")
+		}
+	}
+	if s := q.Get("limit"); q.Has("limit") {
+		if limit, err = strconv.Atoi(s); err != nil || limit <= 0 {
+			return 0, 0, badRequest("limit is not a valid positive integer")
+		}
+	}
+	return offset, limit, nil
+}
+
+// getChart serves GET|HEAD /api/<ns>/charts/<name>: the chart's versions, newest first.
+func (h *handler) getChart(w http.ResponseWriter, r *http.Request, t target) error {
+	versions, err := h.versions(r, t)
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	b.WriteByte('[')
+	for i := range versions {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if err := h.writeChartVersion(&b, t.ns, &versions[i]); err != nil {
+			return err
+		}
+	}
+	b.WriteString("]\n")
+	writeRawJSON(w, http.StatusOK, b.Bytes())
+	return nil
+}
+
+// getVersion serves GET|HEAD /api/<ns>/charts/<name>/<version> ("latest": the highest
+// version, stable ones first, as helm picks).
+func (h *handler) getVersion(w http.ResponseWriter, r *http.Request, t target) error {
+	var c *meta.ChartVersion
+	if t.version == latest {
+		versions, err := h.versions(r, t)
+		if err != nil {
+			return err
+		}
+		c = &versions[0]
+		for i := range versions {
+			if v, err := semver.NewVersion(versions[i].Version); err == nil && v.Prerelease() == "" {
+				c = &versions[i]
+				break
+			}
+		}
+	} else {
+		var err error
+		if c, err = h.reg.ChartVersion(r.Context(), t.ns, t.name, t.version); err != nil {
+			return err
+		}
+	}
+	var b bytes.Buffer
+	if err := h.writeChartVersion(&b, t.ns, c); err != nil {
+		return err
+	}
+	b.WriteByte('\n')
+	writeRawJSON(w, http.StatusOK, b.Bytes())
+	return nil
+}
+
+// deleteVersion serves DELETE /api/<ns>/charts/<name>/<version>. The version leaves a
+// tombstone: it can be published again only with the same bytes.
+func (h *handler) deleteVersion(w http.ResponseWriter, r *http.Request, t target) error {
+	if t.version == latest {
+		return badRequest("delete names a version: DELETE /api/…/charts/%s/<version>", t.name)
+	}
+	if err := h.reg.DeleteChartVersion(r.Context(), t.ns, t.name, t.version); err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]bool{"deleted": true})
+	return nil
+}
+
+// versions returns a chart's live versions, newest first; 404 when it has none.
+func (h *handler) versions(r *http.Request, t target) ([]meta.ChartVersion, error) {
+	versions, err := h.reg.ChartVersions(r.Context(), t.ns, t.name)
+	if err != nil {
+		return nil, err
+	}
+	if len(versions) == 0 {
+		return nil, notFound("chart not found: %s has no chart %s", nsLabel(t.ns), t.name)
+	}
+	keys := make([]string, len(versions))
+	byVersion := make(map[string]meta.ChartVersion, len(versions))
+	for i, v := range versions {
+		keys[i] = v.Version
+		byVersion[v.Version] = v
+	}
+	chart.SortVersions(keys)
+	for i, k := range keys {
+		versions[i] = byVersion[k]
+	}
+	return versions, nil
+}
+
+// writeChartVersion writes one version as ChartMuseum's API does: its index entry.
+func (h *handler) writeChartVersion(b *bytes.Buffer, ns string, c *meta.ChartVersion) error {
+	_, entry, err := repoindex.Render(c.Metadata, c.Created, c.ChartDigest.Encoded())
+	if err != nil {
+		return err
+	}
+	writeVersion(b, entry, h.chartURL(ns, archiveName(c.Name, c.Version)))
+	return nil
+}
+
+// writeVersion completes a rendered JSON entry (which lacks its urls and closing brace).
+func writeVersion(b *bytes.Buffer, entry []byte, url string) {
+	b.Write(entry)
+	b.WriteString(`,"urls":[`)
+	writeJSONString(b, url)
+	b.WriteString("]}")
+}
+
+func writeJSONString(b *bytes.Buffer, s string) {
+	q, _ := json.Marshal(s)
+	b.Write(q)
+}
+
+// writeRawJSON answers a JSON document already encoded.
+func writeRawJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

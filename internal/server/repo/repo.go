@@ -1,0 +1,93 @@
+// Package repo serves the classic Helm chart repository, one per namespace, and an upload API
+// compatible with ChartMuseum's:
+//
+//	GET|HEAD /<namespace>/index.yaml                  the index helm reads (also index.json)
+//	GET|HEAD /<namespace>/charts/<name>-<version>.tgz the archive (.tgz.prov: its provenance)
+//	PUT      /<namespace>/charts/<name>-<version>.tgz upload, the name in the URL checked
+//	POST     /api/<namespace>/charts                  upload (raw body, or multipart chart + prov)
+//	POST     /api/<namespace>/prov                    provenance for a published version
+//	GET      /api/<namespace>/charts                  all charts: name → versions
+//	GET|HEAD /api/<namespace>/charts/<name>           one chart's versions
+//	GET|HEAD /api/<namespace>/charts/<name>/<version> one version ("latest": the highest)
+//	DELETE   /api/<namespace>/charts/<name>/<version> delete, leaving a tombstone
+//
+// The root namespace ("") is served without a prefix (/index.yaml, /api/charts), as a
+// single-tenant ChartMuseum is. Paths are parsed by their grammars (see routes.go).
+//
+// Handlers only translate HTTP to calls on registry.Registry: validation, immutability and
+// tombstones live there, so a chart published here is the OCI artifact `helm push` makes and
+// a chart pushed over OCI is listed here, with the same bytes and digest.
+//
+// The index is served from memory (index.go): a request reads one database row, the
+// namespace's generation, and rebuilds the index from pre-rendered entries only when it moved.
+package repo
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/chartroom/chartroom/internal/registry"
+	"github.com/chartroom/chartroom/internal/server/auth"
+)
+
+// DefaultIndexCacheBytes bounds the index cache when Options.IndexCacheBytes is zero.
+const DefaultIndexCacheBytes = 256 << 20
+
+// Options tune the repository. The zero value is the documented default of each field.
+type Options struct {
+	// ExternalURL, e.g. https://charts.example.com, makes index urls absolute
+	// (<ExternalURL>/<namespace>/charts/<file>); "" keeps them relative (charts/<file>),
+	// which works behind any proxy that preserves paths.
+	ExternalURL string
+	// IndexCacheBytes bounds the memory of rendered indexes (plain and gzip, least recently
+	// used evicted first); 0 means DefaultIndexCacheBytes, negative disables the cache.
+	IndexCacheBytes int64
+	// Logger receives what a client must not see: the detail of every unexpected (500)
+	// error. nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// New returns the handler for the classic repository: every path that is not /v2/…,
+// /healthz, /readyz or /metrics.
+func New(reg *registry.Registry, authz *auth.Service, opts Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.IndexCacheBytes == 0 {
+		opts.IndexCacheBytes = DefaultIndexCacheBytes
+	}
+	opts.ExternalURL = strings.TrimRight(opts.ExternalURL, "/")
+	h := &handler{
+		reg:   reg,
+		authz: authz,
+		log:   opts.Logger,
+		opts:  opts,
+		index: newIndexCache(opts.IndexCacheBytes),
+	}
+	h.routes = h.routeTable()
+	return h
+}
+
+// handler serves the repository. It holds no per-request state.
+type handler struct {
+	reg    *registry.Registry
+	authz  *auth.Service
+	log    *slog.Logger
+	opts   Options
+	index  *indexCache
+	routes map[routeKey]route
+}
+
+type principalKey struct{}
+
+// principal returns who the request was authorized as.
+func principal(r *http.Request) auth.Principal {
+	p, _ := r.Context().Value(principalKey{}).(auth.Principal)
+	return p
+}
+
+func withPrincipal(r *http.Request, p auth.Principal) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+}

@@ -1,0 +1,221 @@
+package repo
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+
+	"github.com/chartroom/chartroom/internal/registry"
+	"github.com/chartroom/chartroom/internal/server/httpx"
+)
+
+// Uploads, as ChartMuseum's API takes them (and `helm cm-push` sends them):
+//
+//	POST /api/<ns>/charts  body: the .tgz                      → 201 {"saved":true}
+//	POST /api/<ns>/charts  multipart: chart=<.tgz> [prov=<.prov>] → 201 {"saved":true}
+//	POST /api/<ns>/prov    body: the .prov of a published version → 201 {"saved":true}
+//
+// A version that exists answers 409, also with ?force: versions are immutable. Bad input
+// answers 400 saying what is wrong, and nothing is stored.
+
+// Multipart field names (ChartMuseum's defaults, used by helm cm-push).
+const (
+	fieldChart = "chart"
+	fieldProv  = "prov"
+)
+
+// maxProvSize bounds a provenance file read here (the registry holds the same limit).
+const maxProvSize = 1 << 20
+
+// multipartOverhead is what a multipart body may carry beyond its files.
+const multipartOverhead = 1 << 20
+
+var savedBody = map[string]bool{"saved": true}
+
+// publishInput is one upload: the archive, the file name a URL gave it, its provenance.
+type publishInput struct {
+	archive  io.Reader
+	fileName string
+	prov     []byte
+}
+
+// postChart serves POST /api/<ns>/charts.
+func (h *handler) postChart(w http.ResponseWriter, r *http.Request, t target) error {
+	body := h.limitBody(w, r)
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "multipart/form-data" {
+		return h.publish(w, r, t.ns, publishInput{archive: body})
+	}
+	in, cleanup, err := h.readMultipart(r)
+	defer cleanup()
+	if err != nil {
+		return err
+	}
+	return h.publish(w, r, t.ns, in)
+}
+
+// publish hands an upload to the registry and answers 201.
+func (h *handler) publish(w http.ResponseWriter, r *http.Request, ns string, in publishInput) error {
+	_, err := h.reg.PublishChart(r.Context(), registry.PublishChartRequest{
+		Namespace:      ns,
+		Archive:        in.archive,
+		FileName:       in.fileName,
+		Prov:           in.prov,
+		Actor:          principal(r).Name,
+		RefuseExisting: true,
+	})
+	if err != nil {
+		if r.URL.Query().Has("force") && (errors.Is(err, registry.ErrImmutable) || errors.Is(err, registry.ErrVersionExists)) {
+			return fmt.Errorf("?force cannot overwrite a published version: %w", err)
+		}
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusCreated, savedBody)
+	return nil
+}
+
+// limitBody bounds the request body (r.Body, which it replaces and returns): the largest
+// archive, its provenance and multipart framing.
+func (h *handler) limitBody(w http.ResponseWriter, r *http.Request) io.Reader {
+	if r.Body == nil {
+		r.Body = http.NoBody
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, h.reg.Options().MaxChartSize+maxProvSize+multipartOverhead)
+	return r.Body
+}
+
+// readMultipart reads the chart and prov fields of a multipart upload, streaming: the chart is
+// spooled to a temporary file (removed by cleanup), the provenance read into memory. Other
+// fields are ignored, as ChartMuseum does.
+func (h *handler) readMultipart(r *http.Request) (in publishInput, cleanup func(), err error) {
+	var spool *os.File
+	cleanup = func() {
+		if spool != nil {
+			spool.Close()
+			os.Remove(spool.Name())
+		}
+	}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return in, cleanup, badRequest("the multipart body cannot be read: %v; send -F chart=@myapp-1.0.0.tgz", err)
+	}
+	maxChart := h.reg.Options().MaxChartSize
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return in, cleanup, multipartError(err)
+		}
+		switch part.FormName() {
+		case fieldChart:
+			if spool != nil {
+				return in, cleanup, badRequest("the multipart body has two %q fields: upload one chart per request", fieldChart)
+			}
+			if spool, err = os.CreateTemp("", "chartroom-multipart-*.tgz"); err != nil {
+				return in, cleanup, err
+			}
+			n, err := io.Copy(spool, io.LimitReader(part, maxChart+1))
+			if err != nil {
+				return in, cleanup, multipartError(err)
+			}
+			if n > maxChart {
+				return in, cleanup, fmt.Errorf("%w: the archive exceeds %d bytes; package a smaller chart or raise --max-chart-size", registry.ErrTooLarge, maxChart)
+			}
+		case fieldProv:
+			if in.prov != nil {
+				return in, cleanup, badRequest("the multipart body has two %q fields: send one provenance file", fieldProv)
+			}
+			b, err := io.ReadAll(io.LimitReader(part, maxProvSize+1))
+			if err != nil {
+				return in, cleanup, multipartError(err)
+			}
+			if len(b) > maxProvSize {
+				return in, cleanup, badRequest("the provenance file exceeds %d bytes; a .prov made by helm package --sign is a few kilobytes", maxProvSize)
+			}
+			in.prov = b
+		default:
+			if _, err := io.Copy(io.Discard, part); err != nil {
+				return in, cleanup, multipartError(err)
+			}
+		}
+	}
+	if spool == nil {
+		return in, cleanup, badRequest("the multipart body has no %q field: send the archive as -F chart=@myapp-1.0.0.tgz "+
+			"(and its provenance as -F prov=@myapp-1.0.0.tgz.prov), or the archive alone as the raw body", fieldChart)
+	}
+	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+		return in, cleanup, err
+	}
+	in.archive = spool
+	return in, cleanup, nil
+}
+
+// multipartError turns a failure reading a multipart body into its answer: 413 past the body
+// limit, else 400.
+func multipartError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return err
+	}
+	return badRequest("the multipart body is malformed: %v", err)
+}
+
+// postProv serves POST /api/<ns>/prov: the provenance file of a version published without
+// one (raw body, or a multipart prov field). The .prov names its archive and that archive's
+// sha256; both must match a published version of the namespace.
+func (h *handler) postProv(w http.ResponseWriter, r *http.Request, t target) error {
+	body := h.limitBody(w, r)
+	var prov []byte
+	var err error
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		prov, err = readProvField(r)
+	} else {
+		prov, err = io.ReadAll(io.LimitReader(body, maxProvSize+1))
+		if err != nil {
+			err = multipartError(err)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(prov) == 0:
+		return badRequest("the body is empty: send the .prov made by helm package --sign")
+	case len(prov) > maxProvSize:
+		return badRequest("the provenance file exceeds %d bytes; a .prov made by helm package --sign is a few kilobytes", maxProvSize)
+	}
+	if _, err := h.reg.AttachProvenance(r.Context(), registry.AttachProvenanceRequest{Namespace: t.ns, Prov: prov, Actor: principal(r).Name}); err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusCreated, savedBody)
+	return nil
+}
+
+// readProvField reads the prov field of a multipart body.
+func readProvField(r *http.Request) ([]byte, error) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, badRequest("the multipart body cannot be read: %v", err)
+	}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return nil, badRequest("the multipart body has no %q field: send -F prov=@myapp-1.0.0.tgz.prov", fieldProv)
+		}
+		if err != nil {
+			return nil, multipartError(err)
+		}
+		if part.FormName() == fieldProv {
+			b, err := io.ReadAll(io.LimitReader(part, maxProvSize+1))
+			if err != nil {
+				return nil, multipartError(err)
+			}
+			return b, nil
+		}
+	}
+}
