@@ -8,14 +8,14 @@ import (
 
 	"github.com/chartroom/chartroom/internal/server/httpx"
 	"github.com/chartroom/chartroom/internal/server/oci"
+	"github.com/chartroom/chartroom/internal/server/repo"
 )
 
 // Route names of the endpoints this package serves (see httpx.SetRoute).
 const (
-	routeHealthz  = "healthz"
-	routeReadyz   = "readyz"
-	routeMetrics  = "metrics"
-	routeNotFound = "notfound"
+	routeHealthz = "healthz"
+	routeReadyz  = "readyz"
+	routeMetrics = "metrics"
 )
 
 // readyTimeout bounds one readiness check of storage and database.
@@ -41,10 +41,10 @@ func (s *Server) routes() http.Handler {
 		}
 	})
 
-	// The classic chart repository (internal/server/repo) mounts here, per namespace:
-	//   /<namespace>/index.yaml, /<namespace>/charts/<name>-<version>.tgz[.prov], /api/<namespace>/…
-	// Its handler takes the paths below; until it exists they answer 404.
-	mux.HandleFunc("/", s.notFound)
+	// The classic chart repository, per namespace: /<namespace>/index.yaml,
+	// /<namespace>/charts/<name>-<version>.tgz[.prov], /api/<namespace>/…; it answers 404 to
+	// every other path.
+	mux.Handle("/", repo.New(s.reg, s.auth, repo.Options{ExternalURL: s.cfg.ExternalURL, Logger: s.log}))
 
 	return &observer{next: mux, log: s.log, metrics: s.metrics, inFlight: &s.handlers}
 }
@@ -86,12 +86,4 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
-
-// notFound answers every path no handler serves.
-func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
-	httpx.SetRoute(r, routeNotFound)
-	httpx.WriteError(w, http.StatusNotFound, fmt.Sprintf(
-		"no such endpoint: %s %s; chartroom serves the OCI API under /v2/, and /healthz, /readyz, /metrics",
-		r.Method, r.URL.Path))
 }

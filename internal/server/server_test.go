@@ -139,7 +139,7 @@ func TestRoutes(t *testing.T) {
 		{"post healthz", "POST", "/healthz", 405, `{"error":"POST /healthz is not supported`, "healthz"},
 		{"unknown path", "GET", "/nope", 404, `{"error":"no such endpoint: GET /nope`, "notfound"},
 		{"root", "GET", "/", 404, `"error"`, "notfound"},
-		{"future classic repository", "GET", "/team/charts/index.yaml", 404, `"error"`, "notfound"},
+		{"classic repository", "GET", "/team/charts/index.yaml", 401, `"error"`, "repo.index"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -73,7 +73,7 @@ func (h *handler) routeTable() map[routeKey]route {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t, ok := parsePath(r.Method, r.URL.EscapedPath())
 	if !ok {
-		httpx.SetRoute(r, "repo.notfound")
+		httpx.SetRoute(r, "notfound") // the label of paths no handler serves
 		httpx.WriteError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s; chart repositories serve "+
 			"/<namespace>/index.yaml and /<namespace>/charts/<name>-<version>.tgz, the upload API is under /api/<namespace>/charts, "+
 			"the OCI API under /v2/", r.Method, r.URL.Path))
