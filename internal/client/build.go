@@ -46,7 +46,7 @@ type BuiltChart struct {
 // outdated chart archives in charts/ are removed.
 func (c *Client) BuildDependencies(ctx context.Context, dir string, opts BuildOptions) (*BuildResult, error) {
 	op := "build the dependencies of " + dir
-	ch, md, err := c.chartDir(ctx, dir, op)
+	ch, md, err := c.chartDir(ctx, dir, op, false)
 	if err != nil {
 		return nil, err
 	}

@@ -30,15 +30,19 @@ type LockResult struct {
 	Dependencies []*chart.Dependency `json:"dependencies"`
 }
 
-// chartDir loads the chart in dir and returns it with its dependencies as helm computes
-// the lock digest from them: "@name" and "alias:name" repositories replaced by the URLs of
-// helm's repositories.yaml.
-func (c *Client) chartDir(ctx context.Context, dir, op string) (*chart.Chart, *chart.Metadata, error) {
+// chartDir loads the chart in dir. With resolve, it returns its metadata with the
+// dependencies as helm computes the lock digest from them: "@name" and "alias:name"
+// repositories replaced by the URLs of helm's repositories.yaml. Without, the metadata is
+// Chart.yaml's: checking a lock needs no repositories.yaml, since the lock records the URLs.
+func (c *Client) chartDir(ctx context.Context, dir, op string, resolve bool) (*chart.Chart, *chart.Metadata, error) {
 	ch, err := chart.LoadDir(ctx, dir, chart.Limits{})
 	if err != nil {
 		return nil, nil, &Error{Op: op, Msg: oneLine(err), Err: err}
 	}
 	md := ch.Metadata.Clone()
+	if !resolve {
+		return ch, md, nil
+	}
 	for _, d := range md.Dependencies {
 		if d == nil {
 			continue
@@ -62,7 +66,7 @@ func lockFileName(md *chart.Metadata) string {
 // build does. It returns the lock file's path; a difference is a [*chart.LockError]
 // listing them.
 func (c *Client) CheckLock(ctx context.Context, dir string) (string, error) {
-	ch, md, err := c.chartDir(ctx, dir, "check the lock of "+dir)
+	ch, md, err := c.chartDir(ctx, dir, "check the lock of "+dir, false)
 	if err != nil {
 		return "", err
 	}
@@ -76,7 +80,7 @@ func (c *Client) CheckLock(ctx context.Context, dir string) (string, error) {
 // charts kept in charts/ (no repository) with their constraint.
 func (c *Client) Lock(ctx context.Context, dir string) (*LockResult, error) {
 	op := "lock " + dir
-	ch, md, err := c.chartDir(ctx, dir, op)
+	ch, md, err := c.chartDir(ctx, dir, op, true)
 	if err != nil {
 		return nil, err
 	}

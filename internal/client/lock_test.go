@@ -111,6 +111,10 @@ func TestLockAndBuild(t *testing.T) {
 	if _, err := c.CheckLock(ctx, fx.app); err != nil {
 		t.Errorf("check after lock: %v", err)
 	}
+	// Offline, on a machine that never ran helm repo add: the lock records @mydeps' URL.
+	if _, err := fx.env.client(t, Options{RepositoryConfig: "-"}).CheckLock(ctx, fx.app); err != nil {
+		t.Errorf("check without repositories.yaml: %v", err)
+	}
 
 	// Resolving again finds the same: the file is left alone.
 	before := readFile(t, res.File)

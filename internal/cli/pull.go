@@ -1,0 +1,152 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/chartroom/chartroom/internal/client"
+	"github.com/chartroom/chartroom/internal/provenance"
+)
+
+// clientVerifyFlags are --verify and --keyring, as helm names them.
+type clientVerifyFlags struct {
+	verify  bool
+	keyring string
+}
+
+func (v *clientVerifyFlags) register(fs *pflag.FlagSet, what string) {
+	fs.BoolVar(&v.verify, "verify", false, "verify "+what+" against its provenance file (.prov) before writing anything")
+	fs.StringVar(&v.keyring, "keyring", clientDefaultKeyring(), "public keys used by --verify")
+}
+
+// clientDefaultKeyring is helm's default keyring: $GNUPGHOME/pubring.gpg or
+// ~/.gnupg/pubring.gpg.
+func clientDefaultKeyring() string {
+	if v, ok := os.LookupEnv("GNUPGHOME"); ok {
+		return filepath.Join(v, "pubring.gpg")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".gnupg", "pubring.gpg")
+}
+
+// verifier loads the keyring when --verify is given (nil otherwise).
+func (v *clientVerifyFlags) verifier() (client.VerifyFunc, error) {
+	if !v.verify {
+		return nil, nil
+	}
+	f, err := os.Open(v.keyring)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("--keyring %s: no such file; export the publisher's public key (gpg --export KEYID > pubring.gpg) and pass it with --keyring", v.keyring)
+		}
+		return nil, fmt.Errorf("--keyring: %w", err)
+	}
+	defer f.Close()
+	keyring, err := provenance.LoadKeyring(f)
+	if err != nil {
+		return nil, fmt.Errorf("--keyring %s: %w", v.keyring, err)
+	}
+	return func(archive io.Reader, name string, prov []byte) (string, error) {
+		res, err := provenance.Verify(archive, name, prov, keyring)
+		if err != nil {
+			return "", err
+		}
+		return res.Signer(), nil
+	}, nil
+}
+
+func newPullCmd() *cobra.Command {
+	var (
+		f       clientFlags
+		v       clientVerifyFlags
+		version string
+		repo    string
+		dest    string
+		prov    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "pull CHART [NAME]",
+		Short: "Download a chart version from an OCI namespace or a chart repository",
+		Long: `Download a chart version as NAME-VERSION.tgz (and NAME-VERSION.tgz.prov when the chart
+has a provenance file) into --destination. Nothing is written unless the whole archive
+arrived, matches its digest, is a valid chart of that name and version, and (with
+--verify) carries a valid signature by a key in --keyring.
+
+CHART is one of
+  oci://HOST/NAMESPACE/NAME[:VERSION]   an OCI repository
+  https://HOST/NAMESPACE NAME           a chart repository and a chart name
+  NAME --repo https://HOST/NAMESPACE    the same, spelled as helm pull spells it
+  REPO/NAME                             a repository added with helm repo add
+
+--version takes a version or a constraint (^1.2, ~1.4.0, ">=1.0 <2"); without it the
+newest version that is not a prerelease is pulled.
+
+Credentials: --username with --password-stdin (or --password), else CHARTROOM_USERNAME
+and CHARTROOM_PASSWORD, else the login stored for HOST (chartroom login, helm registry
+login, docker login), else a helm repo add entry's credentials.
+
+Exit codes: 0 downloaded, 1 verification failed (bad signature, unknown key, altered
+archive, or no provenance file with --verify), 2 usage, I/O, authentication or registry
+error.`,
+		Example: `  chartroom pull oci://charts.example.com/team/myapp --version 1.4.2
+  chartroom pull https://charts.example.com/team myapp --version '^1.4'
+  chartroom pull myapp --repo https://charts.example.com/team -d charts/
+  chartroom pull oci://charts.example.com/team/myapp --version 1.4.2 --verify --keyring pubring.gpg
+  chartroom pull oci://localhost:8080/team/myapp --plain-http -o json`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := f.checkOutput(); err != nil {
+				return err
+			}
+			verify, err := v.verifier()
+			if err != nil {
+				return err
+			}
+			user, pass, err := f.credentials(c)
+			if err != nil {
+				return err
+			}
+			cl, err := f.newClient(c, user, pass)
+			if err != nil {
+				return err
+			}
+			ref, err := cl.ParseChartRef(args, repo)
+			if err != nil {
+				return usageError{err}
+			}
+			res, err := cl.Pull(c.Context(), ref, client.PullOptions{Version: version, DestDir: dest, Verify: verify, RequireProv: prov})
+			if err != nil {
+				return clientError(err)
+			}
+			out := c.OutOrStdout()
+			if f.output == "json" {
+				return writeClientJSON(out, res)
+			}
+			fmt.Fprintf(out, "Pulled: %s\n", res.Source)
+			fmt.Fprintf(out, "Digest: %s\n", res.Digest)
+			fmt.Fprintf(out, "Saved: %s\n", res.Path)
+			if res.ProvPath != "" {
+				fmt.Fprintf(out, "Saved: %s\n", res.ProvPath)
+			}
+			if res.Verified {
+				fmt.Fprintf(out, "Signed by: %s\n", res.SignedBy)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&version, "version", "", "version or constraint (^1.2, ~1.4.0); default: the newest non-prerelease version")
+	fl.StringVar(&repo, "repo", "", "chart repository URL, as in helm pull NAME --repo URL")
+	fl.StringVarP(&dest, "destination", "d", ".", "directory to write the chart to (created if missing)")
+	fl.BoolVar(&prov, "prov", false, "fail unless the chart has a provenance file (it is always saved when present)")
+	v.register(fl, "the chart")
+	f.register(fl, true, true)
+	return cmd
+}
