@@ -47,6 +47,12 @@ func checkFailed(format string, args ...any) error {
 var commands = []func() *cobra.Command{
 	newServeCmd,
 	newVersionCmd,
+	newLoginCmd,
+	newLogoutCmd,
+	newPushCmd,
+	newPullCmd,
+	newLockCmd,
+	newDependencyCmd,
 }
 
 // NewRoot builds the root command.
