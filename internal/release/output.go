@@ -1,0 +1,123 @@
+package release
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+)
+
+// WriteJSON writes the report as one indented JSON document.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+var sectionTitles = map[Severity]string{
+	Major: "major (breaking)",
+	Minor: "minor (new features)",
+	Patch: "patch (fixes and other changes)",
+}
+
+// WriteText writes the report for people: changes grouped by severity,
+// then the problems and the verdict with the required bump.
+func (r *Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	src := ""
+	if r.Source != "" {
+		src = " (" + r.Source + ")"
+	}
+	fmt.Fprintf(&b, "%s %s against %s%s\n", r.Chart, r.Current, r.Baseline, src)
+	if len(r.Changes) == 0 {
+		b.WriteString("\nno changes: the content is identical\n")
+	}
+	for _, s := range []Severity{Major, Minor, Patch} {
+		var rows []Change
+		for _, c := range r.Changes {
+			if c.Severity == s {
+				rows = append(rows, c)
+			}
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "\n%s: %d\n", sectionTitles[s], len(rows))
+		for _, c := range rows {
+			fmt.Fprintf(&b, "  %s%s\n", c.String(), where(c.File, c.Line, "  ("))
+		}
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "\nnote: %s", n)
+	}
+	if len(r.Notes) > 0 {
+		b.WriteString("\n")
+	}
+	b.WriteString("\n")
+	for _, p := range r.Problems {
+		loc := where(p.File, p.Line, "")
+		if loc != "" {
+			loc = strings.TrimSuffix(loc, ")") + ": "
+		}
+		fmt.Fprintf(&b, "%s: %s%s\n", p.Level, loc, p.Message)
+	}
+	fmt.Fprintf(&b, "required bump: %s (smallest valid version: %s)\n", r.Required, r.Suggested)
+	fmt.Fprintf(&b, "verdict: %s\n", r.Verdict)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func where(file string, line int, open string) string {
+	switch {
+	case file == "":
+		return ""
+	case line > 0:
+		return fmt.Sprintf("%s%s:%d)", open, file, line)
+	}
+	return open + file + ")"
+}
+
+// WriteGitHub writes GitHub Actions workflow commands: an error or
+// warning annotation per problem, an error per change the version bump
+// does not cover ([Report.Bump]), a notice per other change, each on its file and line in
+// the pull request. dir is the chart directory relative to the
+// repository root ("charts/web"), prefixed to chart-relative file names.
+func (r *Report) WriteGitHub(w io.Writer, dir string) error {
+	var b strings.Builder
+	for _, p := range r.Problems {
+		b.WriteString(annotation(p.Level, dir, p.File, p.Line, "chartroom check: "+p.Rule, p.Message))
+	}
+	for _, c := range r.Changes {
+		level := "notice"
+		if r.Required > r.Bump && c.Severity > r.Bump {
+			level = LevelError
+		}
+		b.WriteString(annotation(level, dir, c.File, c.Line, "chartroom check: "+c.Severity.String()+" change", c.String()))
+	}
+	fmt.Fprintf(&b, "%s %s against %s: %d changes, required bump %s, smallest valid version %s, verdict %s\n",
+		r.Chart, r.Current, r.Baseline, len(r.Changes), r.Required, r.Suggested, r.Verdict)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// annotation formats one workflow command, escaped as GitHub requires.
+func annotation(level, dir, file string, line int, title, msg string) string {
+	var props []string
+	if file != "" {
+		props = append(props, "file="+escapeProperty(path.Join(dir, file)))
+		if line > 0 {
+			props = append(props, fmt.Sprintf("line=%d", line))
+		}
+	}
+	props = append(props, "title="+escapeProperty(title))
+	return fmt.Sprintf("::%s %s::%s\n", level, strings.Join(props, ","), escapeData(msg))
+}
+
+func escapeData(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+}
+
+func escapeProperty(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
+}
