@@ -71,7 +71,9 @@ registry error.`,
 			if err != nil {
 				return err
 			}
-			res, err := cl.BuildDependencies(c.Context(), dir, client.BuildOptions{Verify: verify})
+			ctx, stop := interruptible(c)
+			defer stop()
+			res, err := cl.BuildDependencies(ctx, dir, client.BuildOptions{Verify: verify})
 			var le *chart.LockError
 			if errors.As(err, &le) {
 				if f.output == "json" {

@@ -70,7 +70,9 @@ I/O, registry error or no version satisfying a constraint.`,
 			if check {
 				return lockCheck(c, cl, dir, f.output)
 			}
-			res, err := cl.Lock(c.Context(), dir)
+			ctx, stop := interruptible(c)
+			defer stop()
+			res, err := cl.Lock(ctx, dir)
 			if err != nil {
 				return clientError(err)
 			}

@@ -2,12 +2,15 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -111,6 +114,16 @@ func (f *clientFlags) newClient(c *cobra.Command, user, pass string) (*client.Cl
 	})
 }
 
+// interruptible is the command's context, cancelled by SIGINT or SIGTERM, so that an
+// interrupted transfer removes its temporary files and exits with one line.
+func interruptible(c *cobra.Command) (context.Context, context.CancelFunc) {
+	ctx := c.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+}
+
 // writeClientJSON writes v as indented JSON.
 func writeClientJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
@@ -167,7 +180,9 @@ Exit codes: 0 logged in, 2 wrong credentials, unreachable host or other error.`,
 			if err != nil {
 				return err
 			}
-			path, err := cl.Login(c.Context(), host, user, pass)
+			ctx, stop := interruptible(c)
+			defer stop()
+			path, err := cl.Login(ctx, host, user, pass)
 			if err != nil {
 				return err
 			}

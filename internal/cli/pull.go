@@ -121,7 +121,9 @@ error.`,
 			if err != nil {
 				return usageError{err}
 			}
-			res, err := cl.Pull(c.Context(), ref, client.PullOptions{Version: version, DestDir: dest, Verify: verify, RequireProv: prov})
+			ctx, stop := interruptible(c)
+			defer stop()
+			res, err := cl.Pull(ctx, ref, client.PullOptions{Version: version, DestDir: dest, Verify: verify, RequireProv: prov})
 			if err != nil {
 				return clientError(err)
 			}
@@ -130,7 +132,10 @@ error.`,
 				return writeClientJSON(out, res)
 			}
 			fmt.Fprintf(out, "Pulled: %s\n", res.Source)
-			fmt.Fprintf(out, "Digest: %s\n", res.Digest)
+			if res.ManifestDigest != "" {
+				fmt.Fprintf(out, "Digest: %s\n", res.ManifestDigest)
+			}
+			fmt.Fprintf(out, "Chart digest: %s\n", res.Digest)
 			fmt.Fprintf(out, "Saved: %s\n", res.Path)
 			if res.ProvPath != "" {
 				fmt.Fprintf(out, "Saved: %s\n", res.ProvPath)

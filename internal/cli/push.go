@@ -50,7 +50,9 @@ exists with other content).`,
 			if err != nil {
 				return err
 			}
-			res, err := cl.Push(c.Context(), args[0], args[1])
+			ctx, stop := interruptible(c)
+			defer stop()
+			res, err := cl.Push(ctx, args[0], args[1])
 			if err != nil {
 				return clientError(err)
 			}

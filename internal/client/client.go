@@ -63,6 +63,10 @@ const (
 	maxErrorBody int64 = 64 << 10
 )
 
+// responseHeaderTimeout bounds the wait for a registry's answer once a request is sent (a
+// hung registry fails instead of hanging the command); bodies may take as long as they need.
+const responseHeaderTimeout = 2 * time.Minute
+
 // Client pushes and pulls charts. It is safe for concurrent use.
 type Client struct {
 	opts  Options
@@ -164,6 +168,7 @@ func newTransport(opts Options) (http.RoundTripper, error) {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: 1 * time.Second,
+		ResponseHeaderTimeout: responseHeaderTimeout,
 		TLSClientConfig:       tlsConf,
 	}, nil
 }

@@ -97,6 +97,10 @@ func (p *progress) drawLocked() {
 	if len(label) > 40 {
 		label = "…" + label[len(label)-39:]
 	}
+	if p.total <= 0 {
+		fmt.Fprintf(p.w, "\r%-40s %s\x1b[K", label, humanBytes(p.done))
+		return
+	}
 	fmt.Fprintf(p.w, "\r%-40s [%s] %3.0f%% %s/%s\x1b[K", label, bar, frac*100, humanBytes(p.done), humanBytes(p.total))
 }
 

@@ -46,6 +46,8 @@ type PullResult struct {
 	ProvPath string `json:"provPath,omitempty"`
 	// Digest is the archive's "sha256:<hex>".
 	Digest string `json:"digest"`
+	// ManifestDigest is the OCI manifest's digest ("" from a classic repository).
+	ManifestDigest string `json:"manifestDigest,omitempty"`
 	// Source is where it came from: an OCI reference or the archive's URL.
 	Source string `json:"source"`
 	// Verified tells whether Verify accepted it; SignedBy is then the signer.
@@ -82,7 +84,7 @@ func (c *Client) Pull(ctx context.Context, ref ChartRef, opts PullOptions) (*Pul
 		return nil, err
 	}
 	defer d.discard()
-	res := &PullResult{Name: ref.Name, Version: version, Path: d.archive.dest, Digest: "sha256:" + d.archive.sha256, Source: d.source}
+	res := &PullResult{Name: ref.Name, Version: version, Path: d.archive.dest, Digest: "sha256:" + d.archive.sha256, ManifestDigest: d.manifest, Source: d.source}
 	if d.prov == nil && (opts.RequireProv || opts.Verify != nil) {
 		return nil, &Error{Op: op, Kind: ErrVerifyFailed, Msg: fmt.Sprintf("%s %s has no provenance file: it was published unsigned; sign it (chartroom package --sign) and publish it again, or pull without --verify", ref.Name, version)}
 	}
@@ -152,6 +154,7 @@ type downloaded struct {
 	prov     *tempFile // nil without a provenance file
 	provData []byte
 	source   string
+	manifest string // the OCI manifest's digest
 }
 
 func (d *downloaded) discard() {
@@ -225,6 +228,7 @@ func (c *Client) downloadOCI(ctx context.Context, loc location, name, version st
 	if err != nil {
 		return c.fail(f, err)
 	}
+	d.manifest = m.manifest.Digest.String()
 	if m.chart.Size > c.opts.MaxChartSize {
 		return &Error{Op: op, Msg: fmt.Sprintf("the chart layer has %s, more than the %s a chart may have", humanBytes(m.chart.Size), humanBytes(c.opts.MaxChartSize))}
 	}
