@@ -53,6 +53,7 @@ var commands = []func() *cobra.Command{
 	newPullCmd,
 	newLockCmd,
 	newDependencyCmd,
+	newCheckCmd,
 }
 
 // NewRoot builds the root command.
