@@ -119,6 +119,8 @@ func lockCheck(c *cobra.Command, cl *client.Client, dir, output string) error {
 		if err := writeClientJSON(out, res); err != nil {
 			return err
 		}
+	} else if res.File == "" {
+		fmt.Fprintln(out, "Chart.yaml declares no dependencies: nothing to check")
 	} else if res.InSync {
 		fmt.Fprintf(out, "%s matches Chart.yaml\n", res.File)
 	} else {

@@ -63,12 +63,15 @@ func lockFileName(md *chart.Metadata) string {
 }
 
 // CheckLock compares the chart's lock file with its Chart.yaml, offline, as helm dependency
-// build does. It returns the lock file's path; a difference is a [*chart.LockError]
-// listing them.
+// build does. It returns the lock file's path ("" when Chart.yaml declares no
+// dependencies); a difference is a [*chart.LockError] listing them.
 func (c *Client) CheckLock(ctx context.Context, dir string) (string, error) {
 	ch, md, err := c.chartDir(ctx, dir, "check the lock of "+dir, false)
 	if err != nil {
 		return "", err
+	}
+	if len(md.Dependencies) == 0 {
+		return "", nil
 	}
 	return filepath.Join(dir, lockFileName(md)), chart.CheckLock(md, ch.Lock)
 }
