@@ -237,8 +237,14 @@ func (db *DB) ChartVersions(ctx context.Context, ns, name string) ([]ChartVersio
 // GetChartVersion returns one chart version, tombstones included (Deleted set).
 // ErrNotFound when it was never published.
 func (db *DB) GetChartVersion(ctx context.Context, ns, name, version string) (*ChartVersion, error) {
+	// By the primary key (repository, version): the (namespace, name) index would scan every
+	// version of the chart, and this runs on every upload and download.
+	repo := name
+	if ns != "" {
+		repo = ns + "/" + name
+	}
 	c, err := scanChart(db.r.QueryRowContext(ctx, db.q(`SELECT `+chartColumns+` FROM chart_versions c
-		JOIN repositories r ON r.id = c.repository_id WHERE c.namespace = ? AND c.name = ? AND c.version = ?`), ns, name, version))
+		JOIN repositories r ON r.id = c.repository_id WHERE r.name = ? AND c.version = ?`), repo, version))
 	if err != nil {
 		return nil, fmt.Errorf("chart %s %s: %w", name, version, notFound(err))
 	}
