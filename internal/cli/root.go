@@ -54,6 +54,11 @@ var commands = []func() *cobra.Command{
 	newLockCmd,
 	newDependencyCmd,
 	newCheckCmd,
+	newPackageCmd,
+	newSignCmd,
+	newVerifyCmd,
+	newIndexCmd,
+	newBumpCmd,
 }
 
 // NewRoot builds the root command.

@@ -1,0 +1,329 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/spf13/cobra"
+	yaml3 "go.yaml.in/yaml/v3"
+	"sigs.k8s.io/yaml"
+
+	"github.com/chartroom/chartroom/internal/chart"
+)
+
+// bumpKinds are bump's first argument.
+var bumpKinds = []string{"major", "minor", "patch", "prerelease"}
+
+func newBumpCmd() *cobra.Command {
+	var appVersion, preid, output string
+	c := &cobra.Command{
+		Use:   "bump major|minor|patch|prerelease [DIR]",
+		Short: "Raise the chart's version in Chart.yaml, keeping its comments",
+		Long: `Raise the version in DIR/Chart.yaml (default: the current directory) and optionally
+set appVersion, editing the file in place: comments, key order, quoting and the rest of
+the file stay byte for byte. appVersion is written as a quoted string (an unquoted
+appVersion such as 1.10 would otherwise be read as the number 1.1).
+
+The version must be strict SemVer (MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD]). The bump
+follows the semver tools (npm semver, semver-tool); build metadata is dropped:
+
+  major       1.4.2 → 2.0.0        2.0.0-rc.1 → 2.0.0 (releases the prerelease)
+  minor       1.4.2 → 1.5.0        1.5.0-rc.1 → 1.5.0
+  patch       1.4.2 → 1.4.3        1.4.3-rc.1 → 1.4.3
+  prerelease  1.4.2 → 1.4.3-rc.0   1.5.0-rc.1 → 1.5.0-rc.2, 1.5.0-beta → 1.5.0-beta.0
+              --preid beta: 1.4.2 → 1.4.3-beta.0, 1.5.0-rc.1 → 1.5.0-beta.0
+
+It prints: myapp 1.4.2 → 1.5.0 (appVersion 2.3.0 → 2.3.1).` + exitCodesHelp,
+		Example: `  chartroom bump minor ./mychart --app-version 2.3.1
+  chartroom bump prerelease --preid beta
+  chartroom bump patch ./mychart -o json | jq -r .version`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) < 1 || len(args) > 2 {
+				return usageError{fmt.Errorf("bump takes major, minor, patch or prerelease, then optionally the chart directory; got %d arguments (see %s --help)", len(args), c.CommandPath())}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutputFormat(output); err != nil {
+				return err
+			}
+			kind, dir := args[0], "."
+			if len(args) == 2 {
+				dir = args[1]
+			}
+			if !slices.Contains(bumpKinds, kind) {
+				return usageError{fmt.Errorf("bump %q: say which part to raise: major, minor, patch or prerelease", kind)}
+			}
+			if cmd.Flags().Changed("preid") && kind != "prerelease" {
+				return usageError{errors.New("--preid applies to bump prerelease only")}
+			}
+			if !preidRE.MatchString(preid) {
+				return usageError{fmt.Errorf("--preid %q: use letters, digits and '-' (e.g. rc, beta, alpha)", preid)}
+			}
+			res, err := bumpChart(cmd, dir, kind, preid, appVersion, cmd.Flags().Changed("app-version"))
+			if err != nil {
+				return toolErr(err)
+			}
+			out := cmd.OutOrStdout()
+			if output == "json" {
+				return writeJSONResult(out, res)
+			}
+			fmt.Fprintf(out, "%s %s → %s", res.Name, res.OldVersion, res.Version)
+			if res.OldAppVersion != res.AppVersion {
+				fmt.Fprintf(out, " (appVersion %s → %s)", orNone(res.OldAppVersion), res.AppVersion)
+			}
+			fmt.Fprintln(out)
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&appVersion, "app-version", "", "also set appVersion (written quoted)")
+	f.StringVar(&preid, "preid", "rc", "prerelease identifier for bump prerelease")
+	addOutputFlag(c, &output)
+	return c
+}
+
+// bumpResult is bump's --output json.
+type bumpResult struct {
+	File          string `json:"file"`
+	Name          string `json:"name"`
+	OldVersion    string `json:"oldVersion"`
+	Version       string `json:"version"`
+	OldAppVersion string `json:"oldAppVersion,omitempty"`
+	AppVersion    string `json:"appVersion,omitempty"`
+}
+
+var preidRE = regexp.MustCompile(`^[0-9A-Za-z-]+$`)
+
+func bumpChart(cmd *cobra.Command, dir, kind, preid, appVersion string, setApp bool) (*bumpResult, error) {
+	file := filepath.Join(dir, chart.ChartfileName)
+	fi, err := os.Stat(file)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if _, derr := os.Stat(dir); derr != nil {
+			return nil, fmt.Errorf("bump: %s does not exist: give the chart's directory", dir)
+		}
+		return nil, fmt.Errorf("bump: %s has no Chart.yaml: give a chart's directory", dir)
+	case err != nil:
+		return nil, fmt.Errorf("bump: %w", unwrapPathError(err))
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("bump: %w", unwrapPathError(err))
+	}
+	fields, err := topLevelScalars(raw)
+	if err != nil {
+		return nil, fmt.Errorf("bump: %s", positioned(dir, err))
+	}
+	res := &bumpResult{File: file}
+	for key, p := range map[string]*string{"name": &res.Name, "version": &res.OldVersion, "appVersion": &res.OldAppVersion} {
+		if n := fields[key]; n != nil {
+			*p = n.Value
+		}
+	}
+	if res.OldVersion == "" {
+		return nil, fmt.Errorf("bump: %s has no version: add e.g. version: 0.1.0", file)
+	}
+	v, err := chart.ParseVersion(res.OldVersion)
+	if err != nil {
+		return nil, fmt.Errorf("bump: %s: version %w", file, err)
+	}
+	res.Version, err = bumpVersion(v, kind, preid, cmd.Flags().Changed("preid"))
+	if err != nil {
+		return nil, fmt.Errorf("bump: %s: %w", file, err)
+	}
+
+	out, err := chart.SetChartYAMLValue(raw, "version", res.Version)
+	if err != nil {
+		return nil, fmt.Errorf("bump: %s: %w", file, err)
+	}
+	res.AppVersion = res.OldAppVersion
+	if setApp {
+		if appVersion == "" {
+			return nil, usageError{errors.New("--app-version is empty: give the application's version, e.g. 2.3.1")}
+		}
+		if out, err = chart.SetChartYAMLValue(out, "appVersion", appVersion); err != nil {
+			return nil, fmt.Errorf("bump: %s: %w", file, err)
+		}
+		res.AppVersion = appVersion
+	}
+	if out, err = quoteAppVersion(out); err != nil {
+		return nil, fmt.Errorf("bump: %s: %w", file, err)
+	}
+	err = chart.WriteFileAtomic(cmd.Context(), file, fi.Mode().Perm(), func(w io.Writer) error {
+		_, err := w.Write(out)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bump: %w", err)
+	}
+	return res, nil
+}
+
+// bumpVersion raises v as npm semver's inc does (see bump --help); build metadata is dropped.
+func bumpVersion(v *semver.Version, kind, preid string, preidGiven bool) (string, error) {
+	maj, mnr, pat, pre := v.Major(), v.Minor(), v.Patch(), v.Prerelease()
+	switch kind {
+	case "major":
+		if pre == "" || mnr != 0 || pat != 0 {
+			maj, mnr, pat = maj+1, 0, 0
+		}
+		pre = ""
+	case "minor":
+		if pre == "" || pat != 0 {
+			mnr, pat = mnr+1, 0
+		}
+		pre = ""
+	case "patch":
+		if pre == "" {
+			pat++
+		}
+		pre = ""
+	case "prerelease":
+		ids := strings.Split(pre, ".")
+		switch {
+		case pre == "":
+			pat++
+			pre = preid + ".0"
+		case preidGiven && ids[0] != preid:
+			pre = preid + ".0"
+		default:
+			i := len(ids) - 1
+			for ; i >= 0; i-- {
+				if isNumeric(ids[i]) {
+					break
+				}
+			}
+			if i < 0 {
+				pre += ".0"
+				break
+			}
+			n, err := strconv.ParseUint(ids[i], 10, 64)
+			if err != nil || n == ^uint64(0) {
+				return "", fmt.Errorf("prerelease number %q cannot be raised", ids[i])
+			}
+			ids[i] = strconv.FormatUint(n+1, 10)
+			pre = strings.Join(ids, ".")
+		}
+	}
+	s := fmt.Sprintf("%d.%d.%d", maj, mnr, pat)
+	if pre != "" {
+		s += "-" + pre
+	}
+	if _, err := chart.ParseVersion(s); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+func isNumeric(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// topLevelScalars parses Chart.yaml and returns its top-level scalar values by key.
+func topLevelScalars(raw []byte) (map[string]*yaml3.Node, error) {
+	var doc yaml3.Node
+	if err := yaml3.Unmarshal(raw, &doc); err != nil {
+		if _, perr := chart.ParseMetadata(raw); perr != nil {
+			return nil, perr // positioned: Chart.yaml:7: …
+		}
+		return nil, fmt.Errorf("%s: %w", chart.ChartfileName, err)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml3.MappingNode {
+		return nil, fmt.Errorf("%s: not a mapping of keys (name: …, version: …)", chart.ChartfileName)
+	}
+	root := doc.Content[0]
+	out := map[string]*yaml3.Node{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if k, v := root.Content[i], root.Content[i+1]; v.Kind == yaml3.ScalarNode {
+			out[k.Value] = v
+		}
+	}
+	return out, nil
+}
+
+// positioned prefixes "Chart.yaml:7: …" with the chart directory.
+func positioned(dir string, err error) string {
+	msg := err.Error()
+	if strings.HasPrefix(msg, chart.ChartfileName) {
+		return filepath.Join(dir, msg)
+	}
+	return msg
+}
+
+// quoteAppVersion rewrites an unquoted appVersion as a double-quoted string with the same
+// text, so that YAML never reads it as a number; the rest of the file is kept.
+func quoteAppVersion(raw []byte) ([]byte, error) {
+	var doc yaml3.Node
+	if err := yaml3.Unmarshal(raw, &doc); err != nil || len(doc.Content) == 0 {
+		return raw, nil
+	}
+	root := doc.Content[0]
+	var n *yaml3.Node
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "appVersion" {
+			n = root.Content[i+1]
+		}
+	}
+	if n == nil || n.Kind != yaml3.ScalarNode || n.Style != 0 || n.Tag == "!!null" {
+		return raw, nil
+	}
+	start, ok := byteOffset(raw, n.Line, n.Column)
+	if !ok || !bytes.HasPrefix(raw[start:], []byte(n.Value)) {
+		return nil, fmt.Errorf("cannot quote appVersion on line %d: write it as a quoted string by hand", n.Line)
+	}
+	quoted, _ := json.Marshal(n.Value) // JSON strings are YAML double-quoted scalars
+	out := append(append(append([]byte{}, raw[:start]...), quoted...), raw[start+len(n.Value):]...)
+	var check map[string]any
+	if err := yaml.Unmarshal(out, &check); err != nil || check["appVersion"] != n.Value {
+		return nil, fmt.Errorf("cannot quote appVersion on line %d: write it as a quoted string by hand", n.Line)
+	}
+	return out, nil
+}
+
+// byteOffset converts a yaml.v3 position (1-based line, column in characters) to an offset.
+func byteOffset(raw []byte, line, col int) (int, bool) {
+	off := 0
+	for l := 1; l < line; l++ {
+		i := bytes.IndexByte(raw[off:], '\n')
+		if i < 0 {
+			return 0, false
+		}
+		off += i + 1
+	}
+	for c := 1; c < col; c++ {
+		if off >= len(raw) || raw[off] == '\n' {
+			return 0, false
+		}
+		_, size := utf8.DecodeRune(raw[off:])
+		off += size
+	}
+	return off, true
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
