@@ -13,14 +13,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 
 	helmchart "helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
-	"helm.sh/helm/v3/pkg/releaseutil"
 	"sigs.k8s.io/yaml"
 
 	"github.com/chartroom/chartroom/internal/chart"
@@ -184,61 +182,6 @@ func Render(ctx context.Context, ch *chart.Chart, opts Options) (*Result, error)
 	return &Result{Resources: res, CRDs: crds, KubeVersion: caps.KubeVersion.String()}, nil
 }
 
-// resources splits rendered files into objects as `helm template` does
-// (releaseutil.SortManifests: partials and empty files skipped, NOTES.txt
-// removed first) and reads each object's identity.
-func resources(hc *helmchart.Chart, out map[string]string, ns string) ([]Resource, error) {
-	for k := range out {
-		if strings.HasSuffix(k, "NOTES.txt") {
-			delete(out, k)
-		}
-	}
-	hooks, manifests, err := releaseutil.SortManifests(out, nil, releaseutil.InstallOrder)
-	if err != nil {
-		return nil, fmt.Errorf("render: %w", err)
-	}
-	prefix := hc.Name() + "/"
-	var res []Resource
-	add := func(tpl, content string, hook bool) error {
-		var head struct {
-			APIVersion string `json:"apiVersion"`
-			Kind       string `json:"kind"`
-			Metadata   struct {
-				Name      string `json:"name"`
-				Namespace string `json:"namespace"`
-			} `json:"metadata"`
-		}
-		if err := yaml.Unmarshal([]byte(content), &head); err != nil {
-			return fmt.Errorf("render: YAML parse error on %s: %w", tpl, err)
-		}
-		if head.Kind == "" && head.APIVersion == "" && head.Metadata.Name == "" {
-			return nil // a document of comments only
-		}
-		r := Resource{
-			APIVersion: head.APIVersion, Kind: head.Kind, Name: head.Metadata.Name,
-			Namespace: head.Metadata.Namespace, Template: strings.TrimPrefix(tpl, prefix), Hook: hook,
-		}
-		if r.Namespace == "" {
-			r.Namespace = ns
-		}
-		res = append(res, r)
-		return nil
-	}
-	for _, h := range hooks {
-		if err := add(h.Path, h.Manifest, true); err != nil {
-			return nil, err
-		}
-	}
-	for _, m := range manifests {
-		if err := add(m.Name, m.Content, false); err != nil {
-			return nil, err
-		}
-	}
-	// SortManifests orders by kind; order by template for stable reports.
-	sort.SliceStable(res, func(i, j int) bool { return res[i].Template < res[j].Template })
-	return res, nil
-}
-
 // crdResources reads the objects of crds/ of the chart and its enabled
 // subcharts (Helm's Chart.CRDObjects).
 func crdResources(hc *helmchart.Chart) ([]Resource, error) {
@@ -265,19 +208,4 @@ func crdResources(hc *helmchart.Chart) ([]Resource, error) {
 		}
 	}
 	return res, nil
-}
-
-// sortedDocs splits a YAML stream as Helm does, in document order.
-func sortedDocs(s string) []string {
-	m := releaseutil.SplitManifests(s)
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Sort(releaseutil.BySplitManifestsOrder(keys))
-	docs := make([]string, len(keys))
-	for i, k := range keys {
-		docs[i] = m[k]
-	}
-	return docs
 }

@@ -44,8 +44,8 @@ func TestRenderDefaults(t *testing.T) {
 	want := []string{
 		"charts/cache/templates/statefulset.yaml apps/v1 StatefulSet/release-name-cache",
 		"templates/capabilities.yaml v1 ConfigMap/kube-20",
-		"templates/deployment.yaml v1 Secret/other/release-name-webapp-generated",
 		"templates/deployment.yaml apps/v1 Deployment/release-name-webapp",
+		"templates/deployment.yaml v1 Secret/other/release-name-webapp-generated",
 		"templates/hook.yaml batch/v1 Job/release-name-webapp-migrate (hook)",
 		"templates/service.yaml v1 Service/release-name-webapp",
 	}
