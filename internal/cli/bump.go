@@ -24,12 +24,13 @@ import (
 )
 
 // bumpKinds are bump's first argument.
-var bumpKinds = []string{"major", "minor", "patch", "prerelease"}
+var bumpKinds = []string{"major", "minor", "patch", "prerelease", "auto"}
 
 func newBumpCmd() *cobra.Command {
 	var appVersion, preid, output string
+	var auto checkFlags
 	c := &cobra.Command{
-		Use:   "bump major|minor|patch|prerelease [DIR]",
+		Use:   "bump major|minor|patch|prerelease|auto [DIR]",
 		Short: "Raise the chart's version in Chart.yaml, keeping its comments",
 		Long: `Raise the version in DIR/Chart.yaml (default: the current directory) and optionally
 set appVersion, editing the file in place: comments, key order, quoting and the rest of
@@ -44,14 +45,18 @@ follows the semver tools (npm semver, semver-tool); build metadata is dropped:
   patch       1.4.2 → 1.4.3        1.4.3-rc.1 → 1.4.3
   prerelease  1.4.2 → 1.4.3-rc.0   1.5.0-rc.1 → 1.5.0-rc.2, 1.5.0-beta → 1.5.0-beta.0
               --preid beta: 1.4.2 → 1.4.3-beta.0, 1.5.0-rc.1 → 1.5.0-beta.0
+  auto        the smallest version chartroom check accepts against --against BASELINE
+              (1.4.2 → 2.0.0 after a breaking change); unchanged when the version is
+              already enough
 
 It prints: myapp 1.4.2 → 1.5.0 (appVersion 2.3.0 → 2.3.1).` + exitCodesHelp,
 		Example: `  chartroom bump minor ./mychart --app-version 2.3.1
   chartroom bump prerelease --preid beta
-  chartroom bump patch ./mychart -o json | jq -r .version`,
+  chartroom bump patch ./mychart -o json | jq -r .version
+  chartroom bump auto ./mychart --against oci://charts.example.com/team/mychart`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) < 1 || len(args) > 2 {
-				return usageError{fmt.Errorf("bump takes major, minor, patch or prerelease, then optionally the chart directory; got %d arguments (see %s --help)", len(args), c.CommandPath())}
+				return usageError{fmt.Errorf("bump takes major, minor, patch, prerelease or auto, then optionally the chart directory; got %d arguments (see %s --help)", len(args), c.CommandPath())}
 			}
 			return nil
 		},
@@ -64,7 +69,7 @@ It prints: myapp 1.4.2 → 1.5.0 (appVersion 2.3.0 → 2.3.1).` + exitCodesHelp,
 				dir = args[1]
 			}
 			if !slices.Contains(bumpKinds, kind) {
-				return usageError{fmt.Errorf("bump %q: say which part to raise: major, minor, patch or prerelease", kind)}
+				return usageError{fmt.Errorf("bump %q: say which part to raise: major, minor, patch or prerelease, or auto", kind)}
 			}
 			if cmd.Flags().Changed("preid") && kind != "prerelease" {
 				return usageError{errors.New("--preid applies to bump prerelease only")}
@@ -72,7 +77,15 @@ It prints: myapp 1.4.2 → 1.5.0 (appVersion 2.3.0 → 2.3.1).` + exitCodesHelp,
 			if !preidRE.MatchString(preid) {
 				return usageError{fmt.Errorf("--preid %q: use letters, digits and '-' (e.g. rc, beta, alpha)", preid)}
 			}
-			res, err := bumpChart(cmd, dir, kind, preid, appVersion, cmd.Flags().Changed("app-version"))
+			to := ""
+			if kind == "auto" {
+				v, done, err := bumpAuto(cmd, dir, &auto, output)
+				if done || err != nil {
+					return err
+				}
+				to = v
+			}
+			res, err := bumpChart(cmd, dir, kind, preid, appVersion, cmd.Flags().Changed("app-version"), to)
 			if err != nil {
 				return toolErr(err)
 			}
@@ -92,6 +105,7 @@ It prints: myapp 1.4.2 → 1.5.0 (appVersion 2.3.0 → 2.3.1).` + exitCodesHelp,
 	f.StringVar(&appVersion, "app-version", "", "also set appVersion (written quoted)")
 	f.StringVar(&preid, "preid", "rc", "prerelease identifier for bump prerelease")
 	addOutputFlag(c, &output)
+	auto.registerAuto(f)
 	return c
 }
 
@@ -107,7 +121,8 @@ type bumpResult struct {
 
 var preidRE = regexp.MustCompile(`^[0-9A-Za-z-]+$`)
 
-func bumpChart(cmd *cobra.Command, dir, kind, preid, appVersion string, setApp bool) (*bumpResult, error) {
+// bumpChart raises the version as kind says, or sets it to to when given (bump auto).
+func bumpChart(cmd *cobra.Command, dir, kind, preid, appVersion string, setApp bool, to string) (*bumpResult, error) {
 	file := filepath.Join(dir, chart.ChartfileName)
 	fi, err := os.Stat(file)
 	switch {
@@ -141,6 +156,9 @@ func bumpChart(cmd *cobra.Command, dir, kind, preid, appVersion string, setApp b
 		return nil, fmt.Errorf("bump: %s: version %w", file, err)
 	}
 	res.Version, err = bumpVersion(v, kind, preid, cmd.Flags().Changed("preid"))
+	if to != "" {
+		res.Version, err = to, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bump: %s: %w", file, err)
 	}

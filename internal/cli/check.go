@@ -41,6 +41,16 @@ func (f *checkFlags) register(fs *pflag.FlagSet) {
 	f.client.register(fs, true, false)
 }
 
+// registerAuto adds the flags bump auto needs to run the check.
+func (f *checkFlags) registerAuto(fs *pflag.FlagSet) {
+	fs.StringVar(&f.against, "against", "", "bump auto: the last published version, as chartroom check --against takes it")
+	fs.StringVar(&f.baselineVersion, "baseline-version", "", "bump auto: version or constraint to pick from an oci:// or https:// baseline")
+	fs.StringVar(&f.kubeVersion, "kube-version", "", "bump auto: Kubernetes version to render for, as helm template --kube-version")
+	fs.StringArrayVarP(&f.valuesFiles, "values", "f", nil, "bump auto: values file to render with, as helm template -f (repeatable)")
+	fs.BoolVar(&f.skipSchema, "skip-schema-validation", false, "bump auto: render without validating values against values.schema.json")
+	f.client.register(fs, true, false)
+}
+
 func newCheckCmd() *cobra.Command {
 	var (
 		f       checkFlags
@@ -343,4 +353,28 @@ func autoVersion(cmd *cobra.Command, dir string, f *checkFlags) (string, *releas
 		}
 	}
 	return "", rep, nil
+}
+
+// bumpAuto runs the check for bump auto. It returns the version to write, or done when
+// the version already satisfies the check (after printing so in bump's format).
+func bumpAuto(cmd *cobra.Command, dir string, f *checkFlags, output string) (to string, done bool, err error) {
+	if cmd.Flags().Changed("app-version") {
+		return "", false, usageError{errors.New("bump auto takes no --app-version: set appVersion first, then run bump auto (an appVersion change needs a new version too)")}
+	}
+	to, rep, err := autoVersion(cmd, dir, f)
+	if err != nil {
+		return "", false, err
+	}
+	if to != "" {
+		if output != "json" {
+			fmt.Fprintf(cmd.ErrOrStderr(), "%d changes since %s require a %s bump\n", len(rep.Changes), rep.Baseline, rep.Required)
+		}
+		return to, false, nil
+	}
+	w := cmd.OutOrStdout()
+	if output == "json" {
+		return "", true, writeJSONResult(w, &bumpResult{File: filepath.Join(dir, chart.ChartfileName), Name: rep.Chart, OldVersion: rep.Current, Version: rep.Current})
+	}
+	fmt.Fprintf(w, "%s %s: already a valid version after %s (required bump: %s)\n", rep.Chart, rep.Current, rep.Baseline, rep.Required)
+	return "", true, nil
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -112,4 +113,41 @@ func TestCheckAgainstRegistry(t *testing.T) {
 	run(t, "", "check", changed, "--against", srv.url+"/team", "--baseline-version", "9.9.9").wantExit(t, 2, "9.9.9")
 	// The published chart compared with its own directory: nothing to release.
 	run(t, "", "check", base, "--against", "oci://"+srv.host+"/team/webapp", "--plain-http").wantExit(t, 0, "no changes", "verdict: ok")
+}
+
+func TestBumpAuto(t *testing.T) {
+	isolateHome(t)
+	base, changed := scenario("23-resource-removed-by-if-default-flip")
+	dir := filepath.Join(t.TempDir(), "webapp")
+	if err := os.CopyFS(dir, os.DirFS(changed)); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "Chart.yaml"))
+
+	r := run(t, "", "bump", "auto", dir, "--against", base)
+	r.wantExit(t, 0)
+	if r.stdout != "webapp 1.4.3 → 2.0.0\n" || !strings.Contains(r.stderr, "require a major bump") {
+		t.Errorf("bump auto printed %q / %q", r.stdout, r.stderr)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "Chart.yaml"))
+	if want := strings.Replace(string(before), "version: 1.4.3", "version: 2.0.0", 1); string(after) != want {
+		t.Errorf("Chart.yaml after bump auto:\n%s\nwant\n%s", after, want)
+	}
+	run(t, "", "check", dir, "--against", base).wantExit(t, 0, "verdict: ok")
+
+	// Already enough: nothing written.
+	r = run(t, "", "bump", "auto", dir, "--against", base)
+	r.wantExit(t, 0)
+	if r.stdout != "webapp 2.0.0: already a valid version after 1.4.2 (required bump: major)\n" {
+		t.Errorf("second bump auto printed %q", r.stdout)
+	}
+	r = run(t, "", "bump", "auto", dir, "--against", base, "-o", "json")
+	r.wantExit(t, 0)
+	var res struct{ OldVersion, Version string }
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || res.OldVersion != "2.0.0" || res.Version != "2.0.0" {
+		t.Errorf("bump auto -o json: %+v %v\n%s", res, err, r.stdout)
+	}
+
+	run(t, "", "bump", "auto", dir).wantExit(t, 2, "--against is required")
+	run(t, "", "bump", "auto", dir, "--against", base, "--app-version", "1.2.3").wantExit(t, 2, "no --app-version")
 }
