@@ -1,0 +1,281 @@
+// Command index measures the classic chart repository as a namespace grows, against a real
+// `chartroom serve`, and prints each figure beside `helm repo index` on the same archives.
+//
+// Upload cost is the time per upload into a namespace of -small versions and into one of -n
+// versions, the two interleaved (one upload to each, in turn) so that load on the machine
+// hits both alike; the ratio stays near 1 because publishing never re-reads the namespace.
+// Index GETs at -n versions are timed after a change (the rebuild), then cached: plain, gzip,
+// 304 and the JSON form, with their sizes; then after a restart (the database is read, never
+// the blob store). The server's peak RSS is its VmHWM. `helm repo index` over the same -n
+// archives is what a static repository redoes for every publish.
+//
+//	bench/index/run.sh          # builds chartroom and the pinned helm, n = 10,000
+//	go run ./bench/index -n 2000 -helm /path/to/helm -chartroom /path/to/chartroom
+//
+// Archives are minimal valid charts (Chart.yaml and values.yaml) written here, spread over
+// -charts names. Run by hand; it is not part of the tests.
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+func main() {
+	n := flag.Int("n", 10000, "versions in the large namespace")
+	charts := flag.Int("charts", 10, "distinct chart names the versions are spread over")
+	window := flag.Int("window", 200, "uploads measured at each namespace size")
+	small := flag.Int("small", 100, "versions in the small namespace when its uploads are measured")
+	runs := flag.Int("runs", 30, "repetitions of each cached GET; the median is reported")
+	helm := flag.String("helm", os.Getenv("CHARTROOM_HELM3"), "helm binary (default $CHARTROOM_HELM3); empty skips helm repo index")
+	bin := flag.String("chartroom", os.Getenv("CHARTROOM_BIN"), "chartroom binary (default $CHARTROOM_BIN, else built from this checkout)")
+	flag.Parse()
+	if *window > *n || *window <= 0 {
+		fmt.Fprintln(os.Stderr, "index: -window must be between 1 and -n")
+		os.Exit(2)
+	}
+	if err := run(*n, *charts, *window, *small, *runs, *helm, *bin); err != nil {
+		fmt.Fprintln(os.Stderr, "index:", err)
+		os.Exit(1)
+	}
+}
+
+func run(n, charts, window, small, runs int, helm, bin string) error {
+	work, err := os.MkdirTemp("", "chartroom-bench-repo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	if bin == "" {
+		bin = filepath.Join(work, "chartroom")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/chartroom")
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build chartroom: %w", err)
+		}
+	}
+	archiveDir := filepath.Join(work, "archives")
+	os.MkdirAll(archiveDir, 0o755)
+	archives := make([][]byte, n)
+	for i := range archives {
+		name, version := chartOf("app", i, charts)
+		archives[i] = archive(name, version)
+		if err := os.WriteFile(filepath.Join(archiveDir, name+"-"+version+".tgz"), archives[i], 0o644); err != nil {
+			return err
+		}
+	}
+	smallArchives := make([][]byte, small+window) // their own bytes: every upload stores a new blob
+	for i := range smallArchives {
+		smallArchives[i] = archive(chartOf("sml", i, charts))
+	}
+	logf("wrote %d archives", n)
+
+	srv, err := startServer(bin, filepath.Join(work, "data"), "bench-password")
+	if err != nil {
+		return err
+	}
+	defer func() { srv.stop() }()
+
+	// Fill: the large namespace up to n-window versions, the small one up to small.
+	for i := 0; i < n-window; i++ {
+		if _, err := srv.upload("big", archives[i]); err != nil {
+			return err
+		}
+		if (i+1)%1000 == 0 {
+			logf("uploaded %d", i+1)
+		}
+	}
+	for i := 0; i < small; i++ {
+		if _, err := srv.upload("small", smallArchives[i]); err != nil {
+			return err
+		}
+	}
+	// Measure: one upload to each namespace in turn.
+	var atSmall, atBig []time.Duration
+	for k := 0; k < window; k++ {
+		d, err := srv.upload("big", archives[n-window+k])
+		if err != nil {
+			return err
+		}
+		atBig = append(atBig, d)
+		if d, err = srv.upload("small", smallArchives[small+k]); err != nil {
+			return err
+		}
+		atSmall = append(atSmall, d)
+	}
+	logf("uploads done; measuring the index")
+
+	// The index of the large namespace, now at n versions.
+	const idx = "/big/index.yaml"
+	identity, gz := []string{"Accept-Encoding", "identity"}, []string{"Accept-Encoding", "gzip"}
+	coldPlain, _, plainSize, hdr, err := srv.fetch(idx, identity...)
+	if err != nil {
+		return err
+	}
+	etag := hdr.Get("ETag")
+	warmPlain := median(runs, func() (time.Duration, error) { d, _, _, _, err := srv.fetch(idx, identity...); return d, err })
+	firstGzip, _, gzipSize, gzHdr, err := srv.fetch(idx, gz...)
+	if err != nil {
+		return err
+	}
+	warmGzip := median(runs, func() (time.Duration, error) { d, _, _, _, err := srv.fetch(idx, gz...); return d, err })
+	notModified := median(runs, func() (time.Duration, error) {
+		d, status, _, _, err := srv.fetch(idx, "Accept-Encoding", "gzip", "If-None-Match", gzHdr.Get("ETag"))
+		if err == nil && status != 304 {
+			err = fmt.Errorf("If-None-Match answered %d, want 304", status)
+		}
+		return d, err
+	})
+	coldJSON, _, jsonSize, _, _ := srv.fetch("/big/index.json", identity...)
+	warmJSON := median(runs, func() (time.Duration, error) {
+		d, _, _, _, err := srv.fetch("/big/index.json", identity...)
+		return d, err
+	})
+	_, _, jsonGzipSize, _, _ := srv.fetch("/big/index.json", gz...)
+	rss1, _ := srv.peakRSS()
+
+	// Restart: the first index GET reads the database, not the blob store.
+	srv.stop()
+	start := time.Now()
+	if srv, err = startServer(bin, filepath.Join(work, "data"), "bench-password"); err != nil {
+		return err
+	}
+	startup := time.Since(start)
+	// One request first that authenticates (bcrypt, once a minute per credential) without
+	// touching the index, so that the index GET is timed alone.
+	authTime, _, _, _, _ := srv.fetch("/v2/")
+	restartFirst, _, _, restartHdr, err := srv.fetch(idx, identity...)
+	if err != nil {
+		return err
+	}
+	restartWarm := median(runs, func() (time.Duration, error) { d, _, _, _, err := srv.fetch(idx, identity...); return d, err })
+	rss2, _ := srv.peakRSS()
+
+	// helm repo index over the same archives.
+	var helmTime time.Duration
+	var helmSize, helmGzip int
+	if helm != "" {
+		start := time.Now()
+		cmd := exec.Command(helm, "repo", "index", archiveDir)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("helm repo index: %w", err)
+		}
+		helmTime = time.Since(start)
+		b, err := os.ReadFile(filepath.Join(archiveDir, "index.yaml"))
+		if err != nil {
+			return err
+		}
+		helmSize, helmGzip = len(b), len(gzipBytes(b))
+	}
+
+	sm, bg := medianOf(atSmall), medianOf(atBig)
+	fmt.Printf("chartroom classic repository, %d versions over %d charts in one namespace\n\n", n, charts)
+	fmt.Printf("upload (median of %d, interleaved)   at %d versions: %s   at %d versions: %s   ratio %.2f (goal ≤ 1.30)\n",
+		window, small, ms(sm), n, ms(bg), float64(bg)/float64(sm))
+	fmt.Printf("                                     mean: %s vs %s\n\n", ms(mean(atSmall)), ms(mean(atBig)))
+	fmt.Printf("index.yaml GET at %d versions         time        size\n", n)
+	fmt.Printf("  first after a change (rebuild)      %-11s %s\n", ms(coldPlain), size(plainSize))
+	fmt.Printf("  cached, plain                       %-11s %s\n", ms(warmPlain), size(plainSize))
+	fmt.Printf("  gzip, first (compresses once)       %-11s %s\n", ms(firstGzip), size(gzipSize))
+	fmt.Printf("  gzip, cached                        %-11s %s\n", ms(warmGzip), size(gzipSize))
+	fmt.Printf("  If-None-Match → 304                 %-11s 0 B\n", ms(notModified))
+	fmt.Printf("  index.json first / cached           %s / %s   %s (gzip %s)\n", ms(coldJSON), ms(warmJSON), size(jsonSize), size(jsonGzipSize))
+	fmt.Printf("  after restart: first / cached       %s / %s   (ETag kept: %v)\n",
+		ms(restartFirst), ms(restartWarm), restartHdr.Get("ETag") == etag)
+	fmt.Printf("  (restart: ready in %s; first authenticated request %s, bcrypt)\n\n", ms(startup), ms(authTime))
+	fmt.Printf("peak RSS (VmHWM)                      %s (after uploads and GETs), %s (after restart and GETs)\n\n", size(int(rss1)), size(int(rss2)))
+	if helm != "" {
+		fmt.Printf("helm repo index, same %d archives     %s   index.yaml %s (gzip %s)\n", n, ms(helmTime), size(helmSize), size(helmGzip))
+		fmt.Printf("  a static repository re-indexes per publish: %.0f× one chartroom upload at %d versions\n",
+			float64(helmTime)/float64(bg), n)
+		fmt.Printf("  chartroom index.yaml / helm's: %.2f× the size\n", float64(plainSize)/float64(helmSize))
+	}
+	return nil
+}
+
+// chartOf is the name and version of archive i of a series.
+func chartOf(prefix string, i, charts int) (string, string) {
+	j := i / charts
+	return fmt.Sprintf("%s%02d", prefix, i%charts), fmt.Sprintf("1.%d.%d", j/1000, j%1000)
+}
+
+// archive writes a minimal valid chart archive.
+func archive(name, version string) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	files := []struct{ name, body string }{
+		{"Chart.yaml", fmt.Sprintf("apiVersion: v2\nname: %s\nversion: %s\nappVersion: %q\ndescription: Benchmark chart %s\ntype: application\n",
+			name, version, version, name)},
+		{"values.yaml", "replicaCount: 1\n"},
+	}
+	for _, f := range files {
+		tw.WriteHeader(&tar.Header{Name: name + "/" + f.name, Mode: 0o644, Size: int64(len(f.body)), Typeflag: tar.TypeReg,
+			ModTime: time.Unix(0, 0)})
+		tw.Write([]byte(f.body))
+	}
+	tw.Close()
+	zw.Close()
+	return buf.Bytes()
+}
+
+func gzipBytes(b []byte) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(b)
+	zw.Close()
+	return buf.Bytes()
+}
+
+// median runs f runs times and returns the median duration (0 on error, which is logged).
+func median(runs int, f func() (time.Duration, error)) time.Duration {
+	var ds []time.Duration
+	for i := 0; i < runs; i++ {
+		d, err := f()
+		if err != nil {
+			logf("error: %v", err)
+			return 0
+		}
+		ds = append(ds, d)
+	}
+	return medianOf(ds)
+}
+
+func medianOf(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func mean(ds []time.Duration) time.Duration {
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	return sum / time.Duration(len(ds))
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+
+func size(n int) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "index: "+format+"\n", args...)
+}
