@@ -56,7 +56,7 @@ It prints: myapp 1.4.2 → 1.5.0 (appVersion 2.3.0 → 2.3.1).` + exitCodesHelp,
   chartroom bump auto ./mychart --against oci://charts.example.com/team/mychart`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) < 1 || len(args) > 2 {
-				return usageError{fmt.Errorf("bump takes major, minor, patch, prerelease or auto, then optionally the chart directory; got %d arguments (see %s --help)", len(args), c.CommandPath())}
+				return usageError{fmt.Errorf("bump takes major, minor, patch or prerelease (or auto), then optionally the chart directory; got %d arguments (see %s --help)", len(args), c.CommandPath())}
 			}
 			return nil
 		},
