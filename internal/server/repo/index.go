@@ -107,7 +107,11 @@ func (h *handler) buildIndex(ctx context.Context, key indexKey) (*indexDoc, erro
 		}
 	}
 	repoindex.Sort(entries)
-	generated := state.Updated
+	updated := state.Updated
+	if state.Generation == 0 {
+		updated = time.Time{} // never changed: no Last-Modified
+	}
+	generated := updated
 	if generated.IsZero() {
 		generated = time.Unix(0, 0)
 	}
@@ -127,11 +131,11 @@ func (h *handler) buildIndex(ctx context.Context, key indexKey) (*indexDoc, erro
 	}
 	// Strong ETags: the bytes are a function of the namespace's generation (and last change,
 	// should a restored database reuse a generation), the format, the URLs and the renderer.
-	base := fmt.Sprintf(`%x-%x-%s-%s`, state.Generation, state.Updated.UnixNano(), format, h.urlTag())
+	base := fmt.Sprintf(`%x-%x-%s-%s`, state.Generation, generated.UnixNano(), format, h.urlTag())
 	return &indexDoc{
 		key:     key,
 		gen:     state.Generation,
-		updated: state.Updated,
+		updated: updated,
 		plain:   b.Bytes(),
 		etag:    `"` + base + `"`,
 		etagGz:  `"` + base + `-gz"`,

@@ -92,6 +92,12 @@ func TestEmptyNamespaceIndex(t *testing.T) {
 	if r.status != http.StatusOK || idx.APIVersion != "v1" || len(idx.Entries) != 0 || r.header.Get("ETag") == "" {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
+	if lm := r.header.Get("Last-Modified"); lm != "" {
+		t.Fatalf("a namespace that never changed has Last-Modified %s", lm)
+	}
+	if again := e.get("/nobody/yet/index.yaml", "If-None-Match", r.header.Get("ETag")); again.status != http.StatusNotModified {
+		t.Fatalf("revalidating the empty index: %d", again.status)
+	}
 }
 
 func TestIndexCachingHeaders(t *testing.T) {
