@@ -51,8 +51,14 @@ func diffFiles(base, cur *chart.Chart) []Change {
 		if name == "" {
 			name = base.LockFile
 		}
-		file := cur.LockFile
-		out = append(out, Change{Severity: Patch, Area: AreaFiles, Path: name, Message: "changed", File: file})
+		what := "changed (resolved dependencies or digest)"
+		switch {
+		case cur.Lock == nil:
+			what = "removed"
+		case base.Lock == nil:
+			what = "added"
+		}
+		out = append(out, Change{Severity: Patch, Area: AreaFiles, Path: name, Message: what, File: cur.LockFile})
 	}
 	return out
 }

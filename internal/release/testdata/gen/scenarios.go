@@ -431,7 +431,7 @@ var scenarios = []scenario{
 			Changes: []string{
 				"minor dependencies metrics | optional dependency added",
 				"minor values .metrics | added",
-				"patch files Chart.lock | changed",
+				"patch files Chart.lock | added",
 				"patch files charts/metrics/Chart.yaml | added",
 				"patch files charts/metrics/templates/metrics.yaml | added",
 			}},
@@ -450,7 +450,7 @@ var scenarios = []scenario{
 			Changes: []string{
 				"major dependencies cache | dependency removed",
 				"major resources StatefulSet/release-name-cache | removed",
-				"patch files Chart.lock | changed",
+				"patch files Chart.lock | removed",
 				"patch files charts/cache/Chart.yaml | removed",
 				"patch files charts/cache/templates/cache.yaml | removed",
 			}},
