@@ -1,3 +1,5 @@
+//go:build !chartroom_norender
+
 package render
 
 import (
