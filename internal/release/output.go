@@ -45,7 +45,11 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "\n%s: %d\n", sectionTitles[s], len(rows))
 		for _, c := range rows {
-			fmt.Fprintf(&b, "  %s%s\n", c.String(), where(c.File, c.Line, "  ("))
+			loc := where(c.File, c.Line, "  (")
+			if c.Line == 0 && (c.Path == c.File || strings.Contains(c.Message, c.File)) {
+				loc = "" // the path or message names the file already
+			}
+			fmt.Fprintf(&b, "  %s%s\n", c.String(), loc)
 		}
 	}
 	for _, n := range r.Notes {
