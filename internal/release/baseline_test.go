@@ -43,7 +43,7 @@ func TestArchiveBaselineIsIdentical(t *testing.T) {
 				t.Fatal(err)
 			}
 			archives := []string{tgz}
-			if helm := os.Getenv("CHARTROOM_HELM3"); helm != "" {
+			if helm := helmBinary(); helm != "" {
 				out := filepath.Join(tmp, "helm")
 				if b, err := exec.Command(helm, "package", dir, "-d", out).CombinedOutput(); err != nil {
 					t.Fatalf("helm package: %v\n%s", err, b)
@@ -131,4 +131,24 @@ func TestGitRevisionBaseline(t *testing.T) {
 	if _, err := release.LoadGitRevision(ctx, t.TempDir(), "HEAD", chart.Limits{}); !errors.Is(err, release.ErrNotGitRevision) {
 		t.Errorf("outside a work tree: %v", err)
 	}
+}
+
+// helmBinary is the pinned helm v3: $CHARTROOM_HELM3, else the one `make
+// tools` listed in bin/tools.env; "" if neither.
+func helmBinary() string {
+	if h := os.Getenv("CHARTROOM_HELM3"); h != "" {
+		return h
+	}
+	data, err := os.ReadFile(filepath.Join("..", "..", "bin", "tools.env"))
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if h, ok := strings.CutPrefix(line, "CHARTROOM_HELM3="); ok {
+			if _, err := os.Stat(h); err == nil {
+				return h
+			}
+		}
+	}
+	return ""
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -124,9 +125,9 @@ func TestRenderErrors(t *testing.T) {
 // TestMatchesHelmBinary compares the resources with what the pinned helm
 // binary prints for `helm template` (set CHARTROOM_HELM3, see scripts/tools.sh).
 func TestMatchesHelmBinary(t *testing.T) {
-	helm := os.Getenv("CHARTROOM_HELM3")
+	helm := helmBinary()
 	if helm == "" {
-		t.Skip("CHARTROOM_HELM3 not set (scripts/tools.sh helm3 prints it)")
+		t.Skip("CHARTROOM_HELM3 not set and bin/tools.env absent (make tools, or scripts/tools.sh helm3)")
 	}
 	out, err := exec.Command(helm, "template", "testdata/webapp").Output()
 	if err != nil {
@@ -172,4 +173,24 @@ func TestMatchesHelmBinary(t *testing.T) {
 	if !slices.Equal(ours, fromHelm) {
 		t.Errorf("differs from helm template:\n ours %q\n helm %q", ours, fromHelm)
 	}
+}
+
+// helmBinary is the pinned helm v3: $CHARTROOM_HELM3, else the one `make
+// tools` listed in bin/tools.env; "" if neither.
+func helmBinary() string {
+	if h := os.Getenv("CHARTROOM_HELM3"); h != "" {
+		return h
+	}
+	data, err := os.ReadFile(filepath.Join("..", "..", "bin", "tools.env"))
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if h, ok := strings.CutPrefix(line, "CHARTROOM_HELM3="); ok {
+			if _, err := os.Stat(h); err == nil {
+				return h
+			}
+		}
+	}
+	return ""
 }
