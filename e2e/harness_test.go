@@ -180,16 +180,19 @@ func (s *Server) running() bool {
 // Stop sends SIGTERM and waits for the process to exit; it returns the exit code.
 func (s *Server) Stop() int {
 	s.t.Helper()
-	return s.signalAndWait(syscall.SIGTERM)
+	s.Signal(syscall.SIGTERM)
+	return s.Wait()
 }
 
 // Kill sends SIGKILL (a crash: no shutdown code runs) and waits for the process to die.
 func (s *Server) Kill() {
 	s.t.Helper()
-	s.signalAndWait(syscall.SIGKILL)
+	s.Signal(syscall.SIGKILL)
+	s.Wait()
 }
 
-func (s *Server) signalAndWait(sig syscall.Signal) int {
+// Signal sends sig to the running server without waiting; see Wait.
+func (s *Server) Signal(sig os.Signal) {
 	t := s.t
 	t.Helper()
 	if !s.running() {
@@ -198,12 +201,19 @@ func (s *Server) signalAndWait(sig syscall.Signal) int {
 	if err := s.cmd.Process.Signal(sig); err != nil {
 		t.Fatalf("signal %v: %v", sig, err)
 	}
+}
+
+// Wait waits for the process to exit and returns its exit code (-1 when killed by a signal).
+// After stopTimeout it kills the process and fails the test.
+func (s *Server) Wait() int {
+	t := s.t
+	t.Helper()
 	select {
 	case <-s.done:
 	case <-time.After(stopTimeout):
 		s.cmd.Process.Kill()
 		<-s.done
-		t.Fatalf("chartroom did not exit within %s of %v; log:\n%s", stopTimeout, sig, s.Logs())
+		t.Fatalf("chartroom did not exit within %s; log:\n%s", stopTimeout, s.Logs())
 	}
 	return s.cmd.ProcessState.ExitCode()
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -126,9 +127,8 @@ func TestGracefulShutdown(t *testing.T) {
 	if _, err := pw.Write(data[:half]); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan int, 1)
-	go func() { exited <- srv.Stop() }()
-	time.Sleep(500 * time.Millisecond) // the signal arrives mid-upload
+	srv.Signal(syscall.SIGTERM)
+	time.Sleep(500 * time.Millisecond) // the server is shutting down mid-upload
 	if _, err := pw.Write(data[half:]); err != nil {
 		t.Fatalf("the upload was cut off by SIGTERM: %v", err)
 	}
@@ -137,7 +137,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if r.err != nil || r.status != http.StatusCreated {
 		t.Fatalf("upload in flight during SIGTERM = %d %q, %v; want 201", r.status, r.body, r.err)
 	}
-	if code := <-exited; code != 0 {
+	if code := srv.Wait(); code != 0 {
 		t.Fatalf("exit code after SIGTERM = %d; want 0", code)
 	}
 	if !strings.Contains(srv.Logs(), `"msg":"stopped"`) {
