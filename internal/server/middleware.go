@@ -47,6 +47,9 @@ func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.String("panic", fmt.Sprint(p)), slog.String("stack", string(debug.Stack())))
 			if rw.status == 0 {
+				// Headers the handler set for its own answer (Content-Length, digests) do
+				// not describe this one.
+				clear(rw.Header())
 				httpx.WriteError(rw, http.StatusInternalServerError,
 					"internal server error: the failure was logged; retry, and report it if it persists")
 			} else {

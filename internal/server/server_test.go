@@ -205,7 +205,10 @@ func TestRecovery(t *testing.T) {
 	s, logs := newTestServer(t)
 	h := &observer{log: s.log, metrics: s.metrics, inFlight: &s.handlers, next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.SetRoute(r, "test.panic")
+		w.Header().Set("Content-Length", "999")
+		w.Header().Set("Docker-Content-Digest", "sha256:abc")
 		if r.URL.Path == "/late" {
+			w.Header().Del("Content-Length")
 			w.Write([]byte("partial"))
 			w.(http.Flusher).Flush()
 		}
@@ -214,9 +217,12 @@ func TestRecovery(t *testing.T) {
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 
-	status, body, _ := get(t, srv.URL+"/early")
+	status, body, header := get(t, srv.URL+"/early")
 	if status != 500 || !strings.Contains(body, `"error"`) || strings.Contains(body, "secret") || strings.Contains(body, "goroutine") {
 		t.Fatalf("panic before writing = %d %q; want 500 with a generic JSON error", status, body)
+	}
+	if header.Get("Docker-Content-Digest") != "" {
+		t.Error("the 500 carries a header the panicking handler set for its own answer")
 	}
 	// After the body started, the client must not get a complete-looking response.
 	resp, err := http.Get(srv.URL + "/late")
