@@ -20,8 +20,7 @@ import (
 )
 
 // exitCodesHelp ends the long help of the release toolchain commands.
-const exitCodesHelp = `
-Exit codes: 0 ok, 1 a check failed, 2 usage, input or I/O error.`
+const exitCodesHelp = "\n\nExit codes: 0 ok, 1 a check failed, 2 usage, input or I/O error."
 
 func newPackageCmd() *cobra.Command {
 	var (

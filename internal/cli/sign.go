@@ -101,7 +101,7 @@ func (k *signingKeyFlags) register(c *cobra.Command, withSign bool) {
 	}
 	f := c.Flags()
 	f.StringVar(&k.key, "key", "", "the signing key: part of its identity (name or email) or its key ID; optional when the keyring holds one secret key"+suffix)
-	f.StringVar(&k.keyring, "keyring", "", "keyring holding the secret key, binary or ASCII-armored (default "+defaultKeyring()+")"+suffix)
+	f.StringVar(&k.keyring, "keyring", "", "keyring holding the secret key, binary or ASCII-armored (default $GNUPGHOME/pubring.gpg, else ~/.gnupg/pubring.gpg)"+suffix)
 	f.StringVar(&k.passFile, "passphrase-file", "", "file whose first line is the key's passphrase, - for stdin (else $"+envPassphrase+" or $"+envHelmPassphrase+")"+suffix)
 }
 

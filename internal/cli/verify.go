@@ -84,7 +84,7 @@ the signing key is not in the keyring. Unreadable inputs exit 2.` + exitCodesHel
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&keyring, "keyring", "", "keyring of trusted public keys, binary or ASCII-armored (default "+defaultKeyring()+")")
+	f.StringVar(&keyring, "keyring", "", "keyring of trusted public keys, binary or ASCII-armored (default $GNUPGHOME/pubring.gpg, else ~/.gnupg/pubring.gpg)")
 	f.StringVar(&provPath, "prov", "", "provenance file (default ARCHIVE.prov)")
 	addOutputFlag(c, &output)
 	return c
