@@ -40,8 +40,8 @@ type keptFields struct {
 	URL           string `json:"url,omitempty"`
 }
 
-// Merge adds the entries of an existing index (YAML or JSON, as `helm repo index --merge`
-// reads it) that ix does not have, as Helm's IndexFile.Merge does: a chart version found
+// Merge adds the entries of an existing index (JSON, or YAML with no unknown fields, as
+// `helm repo index --merge` reads it) that ix does not have, as Helm's IndexFile.Merge does: a chart version found
 // in the directory wins over the existing index's entry for the same name and version
 // (Helm: "local charts taking priority over existing charts"); the existing index's other
 // entries are kept with their created time, digest and URL. source names the file in
@@ -54,15 +54,21 @@ func (ix *Index) Merge(old []byte, source string) error {
 	if len(bytes.TrimSpace(old)) == 0 {
 		return fmt.Errorf("merge %s: the file is empty: give an index.yaml, or no --merge", source)
 	}
+	// Helm's IndexFile, so that strict YAML decoding refuses what Helm refuses (a file that
+	// is not an index, such as a Chart.yaml, has fields an index does not).
 	var f struct {
-		APIVersion string                 `json:"apiVersion"`
-		Entries    map[string][]*oldEntry `json:"entries"`
+		ServerInfo  map[string]any         `json:"serverInfo,omitempty"`
+		APIVersion  string                 `json:"apiVersion"`
+		Generated   time.Time              `json:"generated"`
+		Entries     map[string][]*oldEntry `json:"entries"`
+		PublicKeys  []string               `json:"publicKeys,omitempty"`
+		Annotations map[string]string      `json:"annotations,omitempty"`
 	}
 	var err error
 	if json.Valid(old) {
 		err = json.Unmarshal(old, &f)
 	} else {
-		err = yaml.Unmarshal(old, &f)
+		err = yaml.UnmarshalStrict(old, &f)
 	}
 	if err != nil {
 		return fmt.Errorf("merge %s: not a chart repository index: %s", source, oneLine(err))

@@ -351,6 +351,7 @@ func TestMergeRefusesNonIndex(t *testing.T) {
 		"empty":         "",
 		"no apiVersion": "entries: {}\n",
 		"not yaml":      "entries: [\n",
+		"a Chart.yaml":  "apiVersion: v2\nname: x\nversion: 1.0.0\n",
 	} {
 		ix := &Index{versions: map[string]*versionSet{}}
 		if err := ix.Merge([]byte(data), "old.yaml"); err == nil || !strings.Contains(err.Error(), "old.yaml") {
