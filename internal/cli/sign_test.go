@@ -198,6 +198,7 @@ func TestVerifyFailures(t *testing.T) {
 		}(), keys.janePub, 1, []string{"lists", "myapp-1.4.2.tgz"}},
 		{"not a .prov", copyTo(t, data, []byte("hello\n")), keys.janePub, 1, []string{"malformed provenance"}},
 		{"no .prov", copyTo(t, data, nil), keys.janePub, 2, []string{"no provenance file", "chartroom sign"}},
+		{"huge .prov", copyTo(t, data, make([]byte, maxProv+1)), keys.janePub, 1, []string{"malformed provenance", "larger than"}},
 		{"missing archive", filepath.Join(t.TempDir(), "none.tgz"), keys.janePub, 2, []string{"does not exist"}},
 		{"missing keyring", copyTo(t, data, prov), keys.janePub + ".nope", 2, []string{"keyring", "does not exist"}},
 	} {

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -40,10 +41,12 @@ the signing key is not in the keyring. Unreadable inputs exit 2.` + exitCodesHel
 			if provPath == "" {
 				provPath = archive + ".prov"
 			}
-			prov, err := os.ReadFile(provPath)
+			prov, err := readProv(provPath)
 			switch {
 			case errors.Is(err, fs.ErrNotExist):
 				return fmt.Errorf("verify %s: no provenance file %s: download the .prov published with the archive (or pass --prov FILE), or sign it with chartroom sign", archive, provPath)
+			case errors.Is(err, provenance.ErrMalformed):
+				return checkFailed("verify %s: %s: %w", archive, provPath, err)
 			case err != nil:
 				return fmt.Errorf("verify %s: %w", archive, unwrapPathError(err))
 			}
@@ -100,4 +103,23 @@ type verifyResult struct {
 	Fingerprint string `json:"fingerprint"`
 	// Hash is the verified archive digest, "sha256:<hex>".
 	Hash string `json:"hash"`
+}
+
+// maxProv bounds a .prov file: Chart.yaml, one digest and a signature fit in a few KiB.
+const maxProv = 1 << 20
+
+func readProv(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxProv+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxProv {
+		return nil, fmt.Errorf("%w: larger than %d bytes, which no provenance file is", provenance.ErrMalformed, maxProv)
+	}
+	return data, nil
 }
