@@ -81,7 +81,7 @@ func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *Cha
 		return nil, err
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
-		return c, db.bumpNamespace(ctx, tx, c.Namespace)
+		return c, db.markChanged(ctx, tx, repoID, c.Namespace, c.Version)
 	}
 	existing, err := scanChart(tx.QueryRowContext(ctx, db.q(`SELECT `+chartColumns+` FROM chart_versions c
 		JOIN repositories r ON r.id = c.repository_id WHERE c.repository_id = ? AND c.version = ?`), repoID, c.Version))
@@ -102,7 +102,7 @@ func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *Cha
 	if err != nil {
 		return nil, err
 	}
-	return c, db.bumpNamespace(ctx, tx, c.Namespace)
+	return c, db.markChanged(ctx, tx, repoID, c.Namespace, c.Version)
 }
 
 // AttachChartProvenance records a provenance file added to a live chart version published
@@ -154,23 +154,32 @@ func (db *DB) tombstone(ctx context.Context, tx *sql.Tx, repo string, d digest.D
 		query += ` AND replace(version, '+', '_') = ?`
 		args = append(args, tag[0])
 	}
-	query += ` RETURNING namespace`
-	var ns string
-	err := tx.QueryRowContext(ctx, db.q(query), args...).Scan(&ns)
+	query += ` RETURNING repository_id, namespace, version`
+	var repoID int64
+	var ns, version string
+	err := tx.QueryRowContext(ctx, db.q(query), args...).Scan(&repoID, &ns, &version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	return db.bumpNamespace(ctx, tx, ns)
+	return db.markChanged(ctx, tx, repoID, ns, version)
 }
 
-func (db *DB) bumpNamespace(ctx context.Context, tx *sql.Tx, ns string) error {
-	_, err := tx.ExecContext(ctx, db.q(`
+// markChanged raises the namespace's generation and stamps the chart version with it, so
+// that indexes built earlier can catch up with this one change.
+func (db *DB) markChanged(ctx context.Context, tx *sql.Tx, repoID int64, ns, version string) error {
+	var gen int64
+	err := tx.QueryRowContext(ctx, db.q(`
 		INSERT INTO namespaces (name, generation, updated_at) VALUES (?, 1, ?)
-		ON CONFLICT (name) DO UPDATE SET generation = namespaces.generation + 1, updated_at = excluded.updated_at`),
-		ns, db.now().UnixNano())
+		ON CONFLICT (name) DO UPDATE SET generation = namespaces.generation + 1, updated_at = excluded.updated_at
+		RETURNING generation`),
+		ns, db.now().UnixNano()).Scan(&gen)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, db.q(`UPDATE chart_versions SET changed_gen = ? WHERE repository_id = ? AND version = ?`), gen, repoID, version)
 	return err
 }
 
@@ -251,18 +260,32 @@ func (db *DB) GetChartVersion(ctx context.Context, ns, name, version string) (*C
 	return c, nil
 }
 
-// IndexEntry is what an index needs of one live chart version.
+// IndexFormat selects which rendered form of index entries a read returns.
+type IndexFormat int
+
+// Index entry forms (see internal/repoindex).
+const (
+	IndexYAML IndexFormat = iota
+	IndexJSON
+)
+
+// IndexEntry is what an index needs of one chart version.
 type IndexEntry struct {
 	Name, Version string
 	ChartDigest   digest.Digest
 	ProvDigest    digest.Digest
-	IndexYAML     []byte
-	IndexJSON     []byte
+	// Entry is the rendered index entry in the form asked for.
+	Entry []byte
+	// Deleted is set only in a read of changes (since > 0): the version is no longer live.
+	Deleted bool
 }
 
-// IndexEntries returns the index entries of a namespace's live chart versions and the
-// namespace state they were read at (one consistent snapshot).
-func (db *DB) IndexEntries(ctx context.Context, ns string) ([]IndexEntry, Namespace, error) {
+// IndexEntries reads a namespace's index entries in one consistent snapshot, with the
+// namespace state they belong to. With since = 0 it returns every live version; with since > 0
+// only the versions published or deleted after generation since (deleted ones flagged), which
+// is what an index built at generation since needs to catch up: the cost follows the change,
+// not the namespace.
+func (db *DB) IndexEntries(ctx context.Context, ns string, format IndexFormat, since int64) ([]IndexEntry, Namespace, error) {
 	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, Namespace{}, fmt.Errorf("index of %q: %w", ns, err)
@@ -275,8 +298,19 @@ func (db *DB) IndexEntries(ctx context.Context, ns string) ([]IndexEntry, Namesp
 		return nil, state, fmt.Errorf("index of %q: %w", ns, err)
 	}
 	state.Updated = time.Unix(0, updated).UTC()
-	rows, err := tx.QueryContext(ctx, db.q(`SELECT name, version, chart_digest, prov_digest, index_yaml, index_json
-		FROM chart_versions WHERE namespace = ? AND deleted_at IS NULL`), ns)
+	column := "index_yaml"
+	if format == IndexJSON {
+		column = "index_json"
+	}
+	query := `SELECT name, version, chart_digest, prov_digest, ` + column + `, deleted_at IS NOT NULL FROM chart_versions WHERE namespace = ?`
+	args := []any{ns}
+	if since > 0 {
+		query += ` AND changed_gen > ?`
+		args = append(args, since)
+	} else {
+		query += ` AND deleted_at IS NULL`
+	}
+	rows, err := tx.QueryContext(ctx, db.q(query), args...)
 	if err != nil {
 		return nil, state, fmt.Errorf("index of %q: %w", ns, err)
 	}
@@ -284,7 +318,7 @@ func (db *DB) IndexEntries(ctx context.Context, ns string) ([]IndexEntry, Namesp
 	var out []IndexEntry
 	for rows.Next() {
 		var e IndexEntry
-		if err := rows.Scan(&e.Name, &e.Version, &e.ChartDigest, &e.ProvDigest, &e.IndexYAML, &e.IndexJSON); err != nil {
+		if err := rows.Scan(&e.Name, &e.Version, &e.ChartDigest, &e.ProvDigest, &e.Entry, &e.Deleted); err != nil {
 			return nil, state, fmt.Errorf("index of %q: %w", ns, err)
 		}
 		out = append(out, e)

@@ -193,3 +193,42 @@ func TestTagsAndCatalogPagination(t *testing.T) {
 		t.Errorf("missing blob: %v", err)
 	}
 }
+
+func TestIndexEntriesSinceFollowsChanges(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	var pushes []PutManifest
+	for _, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
+		p := chartPush("team/myapp", v, v)
+		p.Chart.IndexYAML, p.Chart.IndexJSON = []byte("yaml "+v), []byte("json "+v)
+		pushes = append(pushes, p)
+		if _, err := db.PutManifest(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, state, err := db.IndexEntries(ctx, "team", IndexJSON, 0)
+	if err != nil || len(all) != 3 || state.Generation != 3 || string(all[0].Entry[:4]) != "json" {
+		t.Fatalf("full read: %+v %+v %v", all, state, err)
+	}
+	if err := db.DeleteManifest(ctx, "team/myapp", pushes[0].Manifest.Digest); err != nil {
+		t.Fatal(err)
+	}
+	p := chartPush("team/myapp", "2.0.0", "2.0.0")
+	if _, err := db.PutManifest(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	changes, state, err := db.IndexEntries(ctx, "team", IndexYAML, 3)
+	if err != nil || state.Generation != 5 {
+		t.Fatalf("changes: %v %+v", err, state)
+	}
+	got := map[string]bool{}
+	for _, c := range changes {
+		got[c.Version] = c.Deleted
+	}
+	if len(changes) != 2 || got["1.0.0"] != true || got["2.0.0"] != false {
+		t.Fatalf("changes since 3: %+v", changes)
+	}
+	if changes, _, _ := db.IndexEntries(ctx, "team", IndexYAML, 5); len(changes) != 0 {
+		t.Fatalf("changes since the current generation: %+v", changes)
+	}
+}

@@ -22,10 +22,11 @@ func (r *Registry) NamespaceState(ctx context.Context, ns string) (meta.Namespac
 	return r.db.NamespaceState(ctx, ns)
 }
 
-// IndexEntries returns the rendered index entries of a namespace's live chart versions and
-// the state they were read at.
-func (r *Registry) IndexEntries(ctx context.Context, ns string) ([]meta.IndexEntry, meta.Namespace, error) {
-	return r.db.IndexEntries(ctx, ns)
+// IndexEntries returns a namespace's rendered index entries in one form, with the state they
+// were read at: every live version (since = 0), or the versions changed after generation
+// since, deleted ones flagged.
+func (r *Registry) IndexEntries(ctx context.Context, ns string, format meta.IndexFormat, since int64) ([]meta.IndexEntry, meta.Namespace, error) {
+	return r.db.IndexEntries(ctx, ns, format, since)
 }
 
 // ChartVersions lists a namespace's live chart versions, optionally of one chart.

@@ -87,8 +87,8 @@ func TestPublishChartIsVisibleOverOCI(t *testing.T) {
 	if !bytes.Equal(got, tgz) || size != int64(len(tgz)) {
 		t.Fatal("archive bytes differ from the upload")
 	}
-	entries, state, err := r.IndexEntries(ctx, "team/charts")
-	if err != nil || len(entries) != 1 || state.Generation != 1 || len(entries[0].IndexYAML) == 0 {
+	entries, state, err := r.IndexEntries(ctx, "team/charts", meta.IndexYAML, 0)
+	if err != nil || len(entries) != 1 || state.Generation != 1 || len(entries[0].Entry) == 0 {
 		t.Fatalf("index entries %+v state %+v err %v", entries, state, err)
 	}
 
@@ -175,7 +175,7 @@ func TestConcurrentPublishOneWinner(t *testing.T) {
 	if winner < 0 {
 		t.Fatal("no winner")
 	}
-	entries, _, _ := r.IndexEntries(ctx, "team")
+	entries, _, _ := r.IndexEntries(ctx, "team", meta.IndexYAML, 0)
 	sum := sha256.Sum256(archives[winner])
 	if len(entries) != 1 || entries[0].ChartDigest.Encoded() != hex.EncodeToString(sum[:]) {
 		t.Fatalf("index lists %+v, want the winner's digest", entries)

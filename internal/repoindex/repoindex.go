@@ -12,8 +12,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/Masterminds/semver/v3"
@@ -31,6 +32,9 @@ type Entry struct {
 	JSON []byte
 	// URL is where the archive downloads from (relative to the index, or absolute).
 	URL string
+
+	sv     *semver.Version // Version parsed by Sort, kept so that sorting again is cheap
+	parsed bool
 }
 
 // Render builds an Entry from a chart's metadata (Chart.yaml as JSON, as helm's OCI config
@@ -68,37 +72,29 @@ func Render(metadata []byte, created time.Time, digestHex string) (yamlEntry, js
 }
 
 // Sort orders entries as helm does: by chart name, then newest version first (SemVer
-// precedence; versions that do not parse sort last, by string).
+// precedence; versions that do not parse sort last, by string). Each entry's version is
+// parsed once and remembered, so re-sorting entries after a change costs little.
 func Sort(entries []Entry) {
-	keys := make([]*semver.Version, len(entries))
 	for i := range entries {
-		keys[i], _ = semver.NewVersion(entries[i].Version)
-	}
-	idx := make([]int, len(entries))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool {
-		ea, eb := &entries[idx[a]], &entries[idx[b]]
-		if ea.Name != eb.Name {
-			return ea.Name < eb.Name
+		if e := &entries[i]; !e.parsed {
+			e.sv, _ = semver.NewVersion(e.Version)
+			e.parsed = true
 		}
-		va, vb := keys[idx[a]], keys[idx[b]]
+	}
+	slices.SortStableFunc(entries, func(a, b Entry) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
 		switch {
-		case va != nil && vb != nil:
-			return va.GreaterThan(vb)
-		case va != nil:
-			return true
-		case vb != nil:
-			return false
+		case a.sv != nil && b.sv != nil:
+			return b.sv.Compare(a.sv)
+		case a.sv != nil:
+			return -1
+		case b.sv != nil:
+			return 1
 		}
-		return ea.Version > eb.Version
+		return strings.Compare(b.Version, a.Version)
 	})
-	sorted := make([]Entry, len(entries))
-	for i, j := range idx {
-		sorted[i] = entries[j]
-	}
-	copy(entries, sorted)
 }
 
 // WriteYAML writes index.yaml from sorted entries. generated is the index's generation time.

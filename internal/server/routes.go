@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/chartroom/chartroom/internal/server/httpx"
@@ -44,7 +45,11 @@ func (s *Server) routes() http.Handler {
 	// The classic chart repository, per namespace: /<namespace>/index.yaml,
 	// /<namespace>/charts/<name>-<version>.tgz[.prov], /api/<namespace>/…; it answers 404 to
 	// every other path.
-	mux.Handle("/", repo.New(s.reg, s.auth, repo.Options{ExternalURL: s.cfg.ExternalURL, Logger: s.log}))
+	mux.Handle("/", repo.New(s.reg, s.auth, repo.Options{
+		ExternalURL: s.cfg.ExternalURL,
+		CacheDir:    filepath.Join(s.cfg.DataDir, IndexCacheDir),
+		Logger:      s.log,
+	}))
 
 	return &observer{next: mux, log: s.log, metrics: s.metrics, inFlight: &s.handlers}
 }

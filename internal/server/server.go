@@ -28,6 +28,8 @@ import (
 const (
 	DatabaseFile = "chartroom.db"
 	BlobsDir     = "blobs"
+	// IndexCacheDir keeps the latest rendered index of each namespace (a cache: safe to delete).
+	IndexCacheDir = "index-cache"
 )
 
 // HTTP server timeouts. There is deliberately no ReadTimeout or WriteTimeout: they would cut

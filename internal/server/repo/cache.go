@@ -7,6 +7,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/chartroom/chartroom/internal/repoindex"
 )
 
 // indexKey names one rendered index: a namespace in one format. The external URL is fixed
@@ -26,9 +28,22 @@ type indexDoc struct {
 	etag    string // of plain; the gzip form's is etagGzip
 	etagGz  string
 
+	// entries are the sorted entries plain was written from, kept so that the next change
+	// updates them instead of reading the namespace again; nil for an index loaded from disk.
+	entries []repoindex.Entry
+
 	gzOnce sync.Once
 	gz     []byte
 	cache  *indexCache // charged for the gzip bytes while it holds this doc; set at build
+}
+
+// size is what the document holds in memory, besides a gzip form charged later.
+func (d *indexDoc) size() int64 {
+	n := int64(len(d.plain))
+	for i := range d.entries {
+		n += int64(len(d.entries[i].YAML) + len(d.entries[i].JSON) + len(d.entries[i].URL) + 64)
+	}
+	return n
 }
 
 // gzipped returns the gzip form of the index, compressing it on first call.
@@ -82,10 +97,12 @@ func newIndexCache(max int64) *indexCache {
 const rebuildTimeout = 2 * time.Minute
 
 // get returns the index of key at generation gen or newer, building it with build when the
-// cached one is older or missing. Concurrent callers share one build; a caller never gets an
-// index older than the generation it asked for (read-your-writes).
-func (c *indexCache) get(ctx context.Context, key indexKey, gen int64, build func(context.Context) (*indexDoc, error)) (*indexDoc, error) {
+// cached one is older or missing; build receives the older one (nil if none) to update.
+// Concurrent callers share one build; a caller never gets an index older than the
+// generation it asked for (read-your-writes).
+func (c *indexCache) get(ctx context.Context, key indexKey, gen int64, build func(ctx context.Context, prev *indexDoc) (*indexDoc, error)) (*indexDoc, error) {
 	for {
+		var prev *indexDoc
 		c.mu.Lock()
 		if el, ok := c.items[key]; ok {
 			it := el.Value.(*cacheItem)
@@ -94,6 +111,7 @@ func (c *indexCache) get(ctx context.Context, key indexKey, gen int64, build fun
 				c.mu.Unlock()
 				return it.doc, nil
 			}
+			prev = it.doc
 		}
 		if f, ok := c.flights[key]; ok {
 			c.mu.Unlock()
@@ -115,7 +133,7 @@ func (c *indexCache) get(ctx context.Context, key indexKey, gen int64, build fun
 		c.mu.Unlock()
 
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rebuildTimeout)
-		doc, err := build(bctx)
+		doc, err := build(bctx, prev)
 		cancel()
 		c.mu.Lock()
 		delete(c.flights, key)
@@ -131,7 +149,7 @@ func (c *indexCache) get(ctx context.Context, key indexKey, gen int64, build fun
 
 // putLocked stores doc under key unless a newer one is there, then evicts down to max.
 func (c *indexCache) putLocked(key indexKey, doc *indexDoc) {
-	size := int64(len(doc.plain))
+	size := doc.size()
 	if c.max < 0 || size > c.max {
 		return
 	}

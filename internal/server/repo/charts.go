@@ -25,13 +25,13 @@ func (h *handler) listCharts(w http.ResponseWriter, r *http.Request, t target) e
 	if err != nil {
 		return err
 	}
-	rows, _, err := h.reg.IndexEntries(r.Context(), t.ns)
+	rows, _, err := h.reg.IndexEntries(r.Context(), t.ns, meta.IndexJSON, 0)
 	if err != nil {
 		return err
 	}
 	entries := make([]repoindex.Entry, len(rows))
 	for i, e := range rows {
-		entries[i] = repoindex.Entry{Name: e.Name, Version: e.Version, JSON: e.IndexJSON, URL: h.chartURL(t.ns, archiveName(e.Name, e.Version))}
+		entries[i] = repoindex.Entry{Name: e.Name, Version: e.Version, JSON: e.Entry, URL: h.chartURL(t.ns, archiveName(e.Name, e.Version))}
 	}
 	repoindex.Sort(entries)
 	var b bytes.Buffer

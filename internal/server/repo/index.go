@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/repoindex"
 )
 
@@ -76,37 +77,82 @@ func (h *handler) getIndex(w http.ResponseWriter, r *http.Request, t target) err
 }
 
 // indexDoc returns the namespace's index at its current generation: from the cache when it
-// is there (one row read), else rebuilt.
+// is there (one row read), else brought up to date.
 func (h *handler) indexDoc(ctx context.Context, ns string, asJSON bool) (*indexDoc, error) {
 	state, err := h.reg.NamespaceState(ctx, ns)
 	if err != nil {
 		return nil, err
 	}
 	key := indexKey{ns: ns, json: asJSON}
-	return h.index.get(ctx, key, state.Generation, func(ctx context.Context) (*indexDoc, error) {
-		return h.buildIndex(ctx, key)
+	return h.index.get(ctx, key, state.Generation, func(ctx context.Context, prev *indexDoc) (*indexDoc, error) {
+		if prev == nil {
+			// A restarted server: the copy on disk, if it is of this generation.
+			if doc := h.disk.load(key, state.Generation, h.urlTag()); doc != nil {
+				doc.cache = h.index
+				return doc, nil
+			}
+		}
+		doc, err := h.buildIndex(ctx, key, prev)
+		if err == nil {
+			h.disk.store(doc, h.urlTag())
+		}
+		return doc, err
 	})
 }
 
-// buildIndex renders a namespace's index from its pre-rendered entries, read in one
-// snapshot with the generation they belong to.
-func (h *handler) buildIndex(ctx context.Context, key indexKey) (*indexDoc, error) {
-	rows, state, err := h.reg.IndexEntries(ctx, key.ns)
+// buildIndex renders a namespace's index from its pre-rendered entries. Given the index of
+// an earlier generation (prev, with its entries), it reads only the versions changed since
+// and merges them in; otherwise it reads every live version. Either way the read is one
+// snapshot with the generation it belongs to.
+func (h *handler) buildIndex(ctx context.Context, key indexKey, prev *indexDoc) (*indexDoc, error) {
+	format := meta.IndexYAML
+	if key.json {
+		format = meta.IndexJSON
+	}
+	var since int64
+	if prev != nil && prev.entries != nil {
+		since = prev.gen
+	}
+	rows, state, err := h.reg.IndexEntries(ctx, key.ns, format, since)
 	if err != nil {
 		return nil, err
 	}
-	entries := make([]repoindex.Entry, len(rows))
-	size := 64
-	for i, e := range rows {
-		entries[i] = repoindex.Entry{Name: e.Name, Version: e.Version, YAML: e.IndexYAML, JSON: e.IndexJSON,
-			URL: h.chartURL(key.ns, archiveName(e.Name, e.Version))}
-		if key.json {
-			size += len(e.IndexJSON) + len(entries[i].URL) + 16
-		} else {
-			size += len(e.IndexYAML) + len(entries[i].URL) + 16
+	if since > 0 && state.Generation < since {
+		// The generation went back (a restored database): start over.
+		return h.buildIndex(ctx, key, nil)
+	}
+	var entries []repoindex.Entry
+	if since > 0 {
+		changed := make(map[[2]string]bool, len(rows))
+		for _, e := range rows {
+			changed[[2]string{e.Name, e.Version}] = true
 		}
+		entries = make([]repoindex.Entry, 0, len(prev.entries)+len(rows))
+		for _, e := range prev.entries {
+			if !changed[[2]string{e.Name, e.Version}] {
+				entries = append(entries, e)
+			}
+		}
+	} else {
+		entries = make([]repoindex.Entry, 0, len(rows))
+	}
+	for _, e := range rows {
+		if e.Deleted {
+			continue
+		}
+		entry := repoindex.Entry{Name: e.Name, Version: e.Version, URL: h.chartURL(key.ns, archiveName(e.Name, e.Version))}
+		if key.json {
+			entry.JSON = e.Entry
+		} else {
+			entry.YAML = e.Entry
+		}
+		entries = append(entries, entry)
 	}
 	repoindex.Sort(entries)
+	size := 64
+	for i := range entries {
+		size += len(entries[i].YAML) + len(entries[i].JSON) + len(entries[i].URL) + 16
+	}
 	updated := state.Updated
 	if state.Generation == 0 {
 		updated = time.Time{} // never changed: no Last-Modified
@@ -125,22 +171,33 @@ func (h *handler) buildIndex(ctx context.Context, key indexKey) (*indexDoc, erro
 	if err != nil {
 		return nil, fmt.Errorf("render the index of %q: %w", key.ns, err)
 	}
+	doc := newIndexDoc(key, state.Generation, updated, b.Bytes(), h.urlTag())
+	doc.entries = entries
+	doc.cache = h.index
+	return doc, nil
+}
+
+// newIndexDoc wraps rendered index bytes with their ETags. Strong ETags: the bytes are a
+// function of the namespace's generation (and last change, should a restored database reuse
+// a generation), the format, the URLs and the renderer.
+func newIndexDoc(key indexKey, gen int64, updated time.Time, plain []byte, urlTag string) *indexDoc {
 	format := "y"
 	if key.json {
 		format = "j"
 	}
-	// Strong ETags: the bytes are a function of the namespace's generation (and last change,
-	// should a restored database reuse a generation), the format, the URLs and the renderer.
-	base := fmt.Sprintf(`%x-%x-%s-%s`, state.Generation, generated.UnixNano(), format, h.urlTag())
+	generated := updated
+	if generated.IsZero() {
+		generated = time.Unix(0, 0)
+	}
+	base := fmt.Sprintf(`%x-%x-%s-%s`, gen, generated.UnixNano(), format, urlTag)
 	return &indexDoc{
 		key:     key,
-		gen:     state.Generation,
+		gen:     gen,
 		updated: updated,
-		plain:   b.Bytes(),
+		plain:   plain,
 		etag:    `"` + base + `"`,
 		etagGz:  `"` + base + `-gz"`,
-		cache:   h.index,
-	}, nil
+	}
 }
 
 // urlTag is a short hash of what, besides the entries, shapes an index's bytes.

@@ -44,6 +44,9 @@ type Options struct {
 	// IndexCacheBytes bounds the memory of rendered indexes (plain and gzip, least recently
 	// used evicted first); 0 means DefaultIndexCacheBytes, negative disables the cache.
 	IndexCacheBytes int64
+	// CacheDir, if set, keeps a copy of each namespace's latest index on local disk, so a
+	// restarted server serves its first index request without reading the namespace.
+	CacheDir string
 	// Logger receives what a client must not see: the detail of every unexpected (500)
 	// error. nil means slog.Default().
 	Logger *slog.Logger
@@ -65,6 +68,7 @@ func New(reg *registry.Registry, authz *auth.Service, opts Options) http.Handler
 		log:   opts.Logger,
 		opts:  opts,
 		index: newIndexCache(opts.IndexCacheBytes),
+		disk:  newDiskCache(opts.CacheDir, opts.Logger),
 	}
 	h.routes = h.routeTable()
 	return h
@@ -77,6 +81,7 @@ type handler struct {
 	log    *slog.Logger
 	opts   Options
 	index  *indexCache
+	disk   *diskCache
 	routes map[routeKey]route
 }
 

@@ -78,9 +78,13 @@ CREATE TABLE chart_versions (
     created_at      INTEGER NOT NULL,
     pushed_by       TEXT    NOT NULL DEFAULT '',
     deleted_at      INTEGER,
+    -- The namespace generation of this row's last publish or delete: an index built at
+    -- generation G is brought up to date by the rows whose changed_gen > G.
+    changed_gen     INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (repository_id, version)
 );
 CREATE INDEX chart_versions_namespace ON chart_versions (namespace, name);
+CREATE INDEX chart_versions_changes ON chart_versions (namespace, changed_gen);
 
 -- A counter per namespace, raised by every change to its charts: the index's cache key and ETag.
 CREATE TABLE namespaces (
