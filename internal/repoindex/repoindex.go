@@ -41,23 +41,26 @@ type Entry struct {
 // holds it), its creation time and the hex sha256 of its archive: the fields helm's
 // `helm repo index` writes (the metadata plus created and digest).
 func Render(metadata []byte, created time.Time, digestHex string) (yamlEntry, jsonEntry []byte, err error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(metadata, &fields); err != nil {
-		return nil, nil, fmt.Errorf("index entry: chart metadata is not a JSON object: %w", err)
+	var fields map[string]any
+	dec := json.NewDecoder(bytes.NewReader(metadata))
+	dec.UseNumber()
+	if err := dec.Decode(&fields); err != nil || fields == nil {
+		return nil, nil, fmt.Errorf("index entry: chart metadata is not a JSON object: %v", err)
 	}
 	delete(fields, "urls")
-	fields["created"], _ = json.Marshal(created.UTC().Format(time.RFC3339Nano))
-	fields["digest"], _ = json.Marshal(digestHex)
+	fields["created"] = created.UTC().Format(time.RFC3339Nano)
+	fields["digest"] = digestHex
 	obj, err := json.Marshal(fields) // sorted keys, as helm writes them
 	if err != nil {
 		return nil, nil, err
 	}
-	y, err := yaml.JSONToYAML(obj)
-	if err != nil {
-		return nil, nil, fmt.Errorf("index entry: %w", err)
+	var y bytes.Buffer
+	if err := toYAML(&y, fields, 0); err != nil {
+		return nil, nil, err
 	}
 	var b bytes.Buffer
-	for i, line := range bytes.SplitAfter(y, []byte("\n")) {
+	b.Grow(y.Len() + 256)
+	for i, line := range bytes.SplitAfter(y.Bytes(), []byte("\n")) {
 		if len(line) == 0 {
 			continue
 		}
