@@ -112,6 +112,11 @@ func (s *Store) AppendUpload(ctx context.Context, id string, offset int64, r io.
 	}
 	n, err := copyBuffered(ctx, io.MultiWriter(f, h), r)
 	if err == nil {
+		// The data must be on disk before the state that vouches for it: after a power loss,
+		// a state naming bytes the disk lost would let a commit trust their hash.
+		err = f.Sync()
+	}
+	if err == nil {
 		err = writeState(dir, size+n, h)
 	}
 	if err != nil {
@@ -198,10 +203,24 @@ func writeState(dir string, size int64, h hash.Hash) error {
 	buf := binary.BigEndian.AppendUint64(nil, uint64(size))
 	buf = append(buf, st...)
 	tmp := filepath.Join(dir, "state.tmp")
-	if err := os.WriteFile(tmp, buf, 0o644); err != nil {
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, filepath.Join(dir, "state"))
+	_, err = f.Write(buf)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "state")); err != nil {
+		return err
+	}
+	return syncDir(dir)
 }
 
 func readState(dir string) (int64, hash.Hash, error) {
