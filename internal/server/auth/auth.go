@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/chartroom/chartroom/internal/meta"
 )
@@ -79,8 +80,9 @@ type Service struct {
 
 	// cache of verified credentials: bcrypt is slow on purpose, so a good password is
 	// verified once per minute per user, not once per request.
-	mu    sync.Mutex
-	cache map[[32]byte]cached
+	mu     sync.Mutex
+	cache  map[[32]byte]cached
+	flight singleflight.Group
 }
 
 type cached struct {
@@ -88,7 +90,12 @@ type cached struct {
 	expires time.Time
 }
 
-const cacheTTL = time.Minute
+// cacheTTL is how long verified credentials are trusted; cacheRefresh before that, a
+// request that uses them triggers a background re-verification.
+const (
+	cacheTTL     = time.Minute
+	cacheRefresh = 15 * time.Second
+)
 
 // New builds the service.
 func New(db *meta.DB, opts Options) *Service {
@@ -151,26 +158,47 @@ func (s *Service) Authenticate(r *http.Request) (Principal, error) {
 	c, hit := s.cache[key]
 	s.mu.Unlock()
 	if hit && now.Before(c.expires) {
+		if c.expires.Sub(now) < cacheRefresh {
+			// Verify again in the background before the entry lapses, so that busy clients
+			// never wait for bcrypt once it is cached.
+			go func() { _, _, _ = s.verify(context.WithoutCancel(r.Context()), key, user, pass) }()
+		}
 		return c.p, nil
 	}
-	u, err := s.db.GetUser(r.Context(), user)
-	if errors.Is(err, meta.ErrNotFound) {
-		return Principal{}, fmt.Errorf("%w: unknown user or wrong password", ErrUnauthenticated)
-	}
+	p, err, _ := s.verify(r.Context(), key, user, pass)
 	if err != nil {
 		return Principal{}, err
 	}
-	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(pass)) != nil {
-		return Principal{}, fmt.Errorf("%w: unknown user or wrong password", ErrUnauthenticated)
-	}
-	p := Principal{Name: u.Name, Role: u.Role}
-	s.mu.Lock()
-	if len(s.cache) > 10000 {
-		s.cache = map[[32]byte]cached{}
-	}
-	s.cache[key] = cached{p: p, expires: now.Add(cacheTTL)}
-	s.mu.Unlock()
-	return p, nil
+	return p.(Principal), nil
+}
+
+// verify checks a user's password against the database (bcrypt) and caches the result.
+// Concurrent checks of the same credentials share one bcrypt run.
+func (s *Service) verify(ctx context.Context, key [32]byte, user, pass string) (any, error, bool) {
+	return s.flight.Do(string(key[:]), func() (any, error) {
+		// Shared by every waiter: not cancelled with the request that happened to start it.
+		u, err := s.db.GetUser(context.WithoutCancel(ctx), user)
+		if err == nil && bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(pass)) != nil {
+			err = meta.ErrNotFound
+		}
+		if errors.Is(err, meta.ErrNotFound) {
+			s.mu.Lock()
+			delete(s.cache, key)
+			s.mu.Unlock()
+			return nil, fmt.Errorf("%w: unknown user or wrong password", ErrUnauthenticated)
+		}
+		if err != nil {
+			return nil, err
+		}
+		p := Principal{Name: u.Name, Role: u.Role}
+		s.mu.Lock()
+		if len(s.cache) > 10000 {
+			s.cache = map[[32]byte]cached{}
+		}
+		s.cache[key] = cached{p: p, expires: time.Now().Add(cacheTTL)}
+		s.mu.Unlock()
+		return p, nil
+	})
 }
 
 // Authorize authenticates the request and checks it may perform action on repository
