@@ -6,8 +6,8 @@
 #   make build    bin/chartroom
 #   make tools    build the pinned peer tools once (cached outside the repo by scripts/tools.sh)
 #
-# The first `make test` on a machine builds the peer tools from source (about 10 minutes on two
-# cores); later runs reuse them.
+# The first `make test` on a machine builds the peer tools from source (12 minutes on a shared
+# 2-core machine from empty Go caches); later runs reuse them.
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
