@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/klauspost/compress/gzip"
 	"sigs.k8s.io/yaml"
 
 	"github.com/chartroom/chartroom/internal/chart"
