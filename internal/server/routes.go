@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/chartroom/chartroom/internal/server/httpx"
@@ -22,36 +23,39 @@ const (
 // readyTimeout bounds one readiness check of storage and database.
 const readyTimeout = 5 * time.Second
 
-// routes is the whole URL space of chartroom serve.
+// routes is the whole URL space of chartroom serve. Paths are dispatched as they came, not
+// through http.ServeMux, which would answer a path with "..", "." or "//" components with a
+// redirect to a cleaned path: such names must get the protocol's own error instead.
 func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
-
 	// OCI Distribution v1.1: everything under /v2/ (and /v2 itself, which some clients probe).
-	ociAPI := oci.New(s.reg, s.auth, oci.Options{})
-	mux.Handle("/v2", ociAPI)
-	mux.Handle("/v2/", ociAPI)
-
-	// Operations.
-	mux.HandleFunc("/healthz", s.healthz)
-	mux.HandleFunc("/readyz", s.readyz)
+	ociAPI := oci.New(s.reg, s.auth, oci.Options{Logger: s.log})
 	metrics := s.metrics.handler()
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
-		httpx.SetRoute(r, routeMetrics)
-		if allowGet(w, r) {
-			metrics.ServeHTTP(w, r)
-		}
-	})
-
 	// The classic chart repository, per namespace: /<namespace>/index.yaml,
 	// /<namespace>/charts/<name>-<version>.tgz[.prov], /api/<namespace>/…; it answers 404 to
 	// every other path.
-	mux.Handle("/", repo.New(s.reg, s.auth, repo.Options{
+	repoAPI := repo.New(s.reg, s.auth, repo.Options{
 		ExternalURL: s.cfg.ExternalURL,
 		CacheDir:    filepath.Join(s.cfg.DataDir, IndexCacheDir),
 		Logger:      s.log,
-	}))
-
-	return &observer{next: mux, log: s.log, metrics: s.metrics, inFlight: &s.handlers}
+	})
+	dispatch := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case p == "/v2" || strings.HasPrefix(p, "/v2/"):
+			ociAPI.ServeHTTP(w, r)
+		case p == "/healthz":
+			s.healthz(w, r)
+		case p == "/readyz":
+			s.readyz(w, r)
+		case p == "/metrics":
+			httpx.SetRoute(r, routeMetrics)
+			if allowGet(w, r) {
+				metrics.ServeHTTP(w, r)
+			}
+		default:
+			repoAPI.ServeHTTP(w, r)
+		}
+	})
+	return &observer{next: dispatch, log: s.log, metrics: s.metrics, inFlight: &s.handlers}
 }
 
 // allowGet answers 405 to anything but GET and HEAD, and reports whether to go on.

@@ -426,3 +426,38 @@ func TestRunListenError(t *testing.T) {
 		t.Errorf("the listen error is not wrapped: %v", err)
 	}
 }
+
+// Names with "..", "." or empty components get the protocol's own error, never a redirect
+// to a cleaned path.
+func TestUncleanPathsAreRefusedNotRedirected(t *testing.T) {
+	s, _ := newTestServer(t)
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tc := range []struct {
+		path   string
+		status int
+		want   string
+	}{
+		{"/v2/team/../x/tags/list", 400, "NAME_INVALID"},
+		{"/v2/team/%2e%2e/x/tags/list", 400, "NAME_INVALID"},
+		{"/v2/team//x/manifests/latest", 400, "NAME_INVALID"},
+		{"/v2/team/./x/blobs/sha256:" + strings.Repeat("a", 64), 400, "NAME_INVALID"},
+		{"/team/../index.yaml", 400, `"error"`},
+		{"/team//charts/x-1.0.0.tgz", 404, `"error"`},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+tc.path, nil)
+			req.SetBasicAuth("admin", "test-password")
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || !strings.Contains(string(b), tc.want) {
+				t.Fatalf("GET %s = %d %q; want %d with %s", tc.path, resp.StatusCode, b, tc.status, tc.want)
+			}
+		})
+	}
+}
