@@ -40,7 +40,7 @@ func SetChartYAMLValue(raw []byte, key, value string) ([]byte, error) {
 		}
 	}
 	if found != nil {
-		out, err = replaceScalar(raw, found, value)
+		out, err = replaceScalar(raw, found, value, keepStyle)
 		if err != nil {
 			return nil, fmt.Errorf("set %s in Chart.yaml: %w", key, err)
 		}
@@ -59,8 +59,41 @@ func SetChartYAMLValue(raw []byte, key, value string) ([]byte, error) {
 	return out, nil
 }
 
+// keepStyle asks replaceScalar to keep the node's own quoting.
+const keepStyle = yaml3.Style(1 << 15)
+
+// QuoteChartYAMLValue rewrites the top-level string field key, when its value is written
+// unquoted, as a double-quoted string of the same text, so that no YAML reader takes it for
+// a number (appVersion: 1.10 is the float 1.1 to many tools). Everything else in the file is
+// kept byte for byte; a missing, quoted or null value leaves the file as it is.
+func QuoteChartYAMLValue(raw []byte, key string) ([]byte, error) {
+	root, err := parseNode(bytes.TrimPrefix(raw, utf8BOM))
+	if err != nil || root == nil || root.Kind != yaml3.MappingNode {
+		return raw, nil
+	}
+	var n *yaml3.Node
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == key {
+			n = root.Content[i+1]
+		}
+	}
+	if n == nil || n.Kind != yaml3.ScalarNode || n.Style != 0 || n.Tag == "!!null" {
+		return raw, nil
+	}
+	out, err := replaceScalar(bytes.TrimPrefix(raw, utf8BOM), n, n.Value, yaml3.DoubleQuotedStyle)
+	var check map[string]any
+	if err == nil && (yaml.Unmarshal(out, &check) != nil || check[key] != n.Value) {
+		err = fmt.Errorf("the quoted value does not read back as %q", n.Value)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("quote %s on line %d of Chart.yaml: %v; write it as a quoted string by hand", key, n.Line, err)
+	}
+	return out, nil
+}
+
 // replaceScalar replaces the source text of scalar node n in raw.
-func replaceScalar(raw []byte, n *yaml3.Node, value string) ([]byte, error) {
+// With style keepStyle the value keeps the node's quoting; otherwise it is written in style.
+func replaceScalar(raw []byte, n *yaml3.Node, value string, style yaml3.Style) ([]byte, error) {
 	if n.Kind != yaml3.ScalarNode || n.Style&(yaml3.LiteralStyle|yaml3.FoldedStyle) != 0 {
 		return nil, fmt.Errorf("the current value (line %d) is not a one-line scalar", n.Line)
 	}
@@ -72,7 +105,9 @@ func replaceScalar(raw []byte, n *yaml3.Node, value string) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("the current value (line %d) spans lines or has an unusual form", n.Line)
 	}
-	style := n.Style & (yaml3.DoubleQuotedStyle | yaml3.SingleQuotedStyle)
+	if style == keepStyle {
+		style = n.Style & (yaml3.DoubleQuotedStyle | yaml3.SingleQuotedStyle)
+	}
 	out := make([]byte, 0, len(raw)+len(value))
 	out = append(out, raw[:start]...)
 	out = append(out, renderScalar(value, style)...)

@@ -44,3 +44,22 @@ func TestSetChartYAMLValue(t *testing.T) {
 		})
 	}
 }
+
+func TestQuoteChartYAMLValue(t *testing.T) {
+	cases := []struct{ name, in, want string }{
+		{"plain number-like", "name: a # keep\nappVersion: 1.10 # app\n", "name: a # keep\nappVersion: \"1.10\" # app\n"},
+		{"plain text", "appVersion: v2\nversion: 1.0.0\n", "appVersion: \"v2\"\nversion: 1.0.0\n"},
+		{"already double-quoted", "appVersion: \"1.0\"\n", "appVersion: \"1.0\"\n"},
+		{"single-quoted", "appVersion: '1.0'\n", "appVersion: '1.0'\n"},
+		{"missing", "name: a\n", "name: a\n"},
+		{"null", "appVersion: ~\n", "appVersion: ~\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := QuoteChartYAMLValue([]byte(tc.in), "appVersion")
+			if err != nil || string(got) != tc.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}

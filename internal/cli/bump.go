@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,12 +11,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/spf13/cobra"
 	yaml3 "go.yaml.in/yaml/v3"
-	"sigs.k8s.io/yaml"
 
 	"github.com/chartroom/chartroom/internal/chart"
 )
@@ -177,7 +173,7 @@ func bumpChart(cmd *cobra.Command, dir, kind, preid, appVersion string, setApp b
 		}
 		res.AppVersion = appVersion
 	}
-	if out, err = quoteAppVersion(out); err != nil {
+	if out, err = chart.QuoteChartYAMLValue(out, "appVersion"); err != nil {
 		return nil, fmt.Errorf("bump: %s: %w", file, err)
 	}
 	err = chart.WriteFileAtomic(cmd.Context(), file, fi.Mode().Perm(), func(w io.Writer) error {
@@ -287,56 +283,6 @@ func positioned(dir string, err error) string {
 		return filepath.Join(dir, msg)
 	}
 	return msg
-}
-
-// quoteAppVersion rewrites an unquoted appVersion as a double-quoted string with the same
-// text, so that YAML never reads it as a number; the rest of the file is kept.
-func quoteAppVersion(raw []byte) ([]byte, error) {
-	var doc yaml3.Node
-	if err := yaml3.Unmarshal(raw, &doc); err != nil || len(doc.Content) == 0 {
-		return raw, nil
-	}
-	root := doc.Content[0]
-	var n *yaml3.Node
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		if root.Content[i].Value == "appVersion" {
-			n = root.Content[i+1]
-		}
-	}
-	if n == nil || n.Kind != yaml3.ScalarNode || n.Style != 0 || n.Tag == "!!null" {
-		return raw, nil
-	}
-	start, ok := byteOffset(raw, n.Line, n.Column)
-	if !ok || !bytes.HasPrefix(raw[start:], []byte(n.Value)) {
-		return nil, fmt.Errorf("cannot quote appVersion on line %d: write it as a quoted string by hand", n.Line)
-	}
-	quoted, _ := json.Marshal(n.Value) // JSON strings are YAML double-quoted scalars
-	out := append(append(append([]byte{}, raw[:start]...), quoted...), raw[start+len(n.Value):]...)
-	var check map[string]any
-	if err := yaml.Unmarshal(out, &check); err != nil || check["appVersion"] != n.Value {
-		return nil, fmt.Errorf("cannot quote appVersion on line %d: write it as a quoted string by hand", n.Line)
-	}
-	return out, nil
-}
-
-// byteOffset converts a yaml.v3 position (1-based line, column in characters) to an offset.
-func byteOffset(raw []byte, line, col int) (int, bool) {
-	off := 0
-	for l := 1; l < line; l++ {
-		i := bytes.IndexByte(raw[off:], '\n')
-		if i < 0 {
-			return 0, false
-		}
-		off += i + 1
-	}
-	for c := 1; c < col; c++ {
-		if off >= len(raw) || raw[off] == '\n' {
-			return 0, false
-		}
-		_, size := utf8.DecodeRune(raw[off:])
-		off += size
-	}
-	return off, true
 }
 
 func orNone(s string) string {
