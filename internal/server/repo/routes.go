@@ -154,8 +154,9 @@ func (t target) repository() string {
 //     component is "charts" (so /api/team/charts/charts lists namespace team/charts, and a
 //     chart named charts is addressed by its versions); …/charts/<name>; POST …/prov.
 //
-// Chart names contain no dots and versions are SemVer, so no path is both an archive and an
-// API route: a file name always holds a dot-free name before the version, a version never does.
+// An archive needs a last component ending in .tgz (or .tgz.prov) right after a component
+// named charts, an API version route a SemVer last component after <name> after charts: the
+// two meet only for a chart named "charts" whose version ends in ".tgz", read as an archive.
 // Each segment is unescaped on its own, so an escaped "/" cannot smuggle a separator in.
 func parsePath(method, escaped string) (target, bool) {
 	rest, ok := strings.CutPrefix(escaped, "/")
