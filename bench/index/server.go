@@ -123,6 +123,22 @@ func (s *server) upload(ns string, tgz []byte) (time.Duration, error) {
 	return d, nil
 }
 
+// remove deletes one version over the API.
+func (s *server) remove(ns, name, version string) error {
+	req, _ := http.NewRequest("DELETE", s.url("/api/"+ns+"/charts/"+name+"/"+version), nil)
+	req.SetBasicAuth("admin", s.password)
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("delete %s %s: %d %s", name, version, resp.StatusCode, body)
+	}
+	return nil
+}
+
 // fetch GETs a path with extra headers and returns the duration (until the body is read),
 // the status, the body size and the response headers.
 func (s *server) fetch(path string, header ...string) (time.Duration, int, int, http.Header, error) {
