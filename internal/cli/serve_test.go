@@ -122,6 +122,7 @@ func TestServeBadValues(t *testing.T) {
 	}{
 		{name: "size flag", args: []string{"--max-blob-size", "lots"}, want: []string{"--max-blob-size", "4MiB or 10GiB"}},
 		{name: "zero manifest size", args: []string{"--max-manifest-size=0"}, want: []string{"--max-manifest-size", "above 0"}},
+		{name: "zero chart size", args: []string{"--max-chart-size=0"}, want: []string{"--max-chart-size", "above 0"}},
 		{name: "duration flag", args: []string{"--shutdown-timeout=soon"}, want: []string{"--shutdown-timeout", "30s"}},
 		{name: "listen flag", args: []string{"--listen=8080"}, want: []string{"--listen", "host:port"}},
 		{name: "bool flag", args: []string{"--anonymous-read=maybe"}, want: []string{"--anonymous-read", "true or false"}},

@@ -31,10 +31,12 @@ type Config struct {
 	MaxBlobSize int64
 	// MaxManifestSize bounds one manifest in bytes.
 	MaxManifestSize int64
+	// MaxChartSize bounds one chart archive uploaded over the classic repository API.
+	MaxChartSize int64
 	// ShutdownTimeout is how long in-flight requests may run after SIGTERM/SIGINT.
 	ShutdownTimeout time.Duration
 	// ExternalURL is the URL clients reach this server at (used by the classic chart
-	// repository for absolute links); "" means derive it from each request.
+	// repository for absolute links); "" keeps index links relative.
 	ExternalURL string
 
 	// AdminPassword is the password of the admin user created on first start (from
@@ -57,6 +59,7 @@ func DefaultConfig() Config {
 		Listen:          DefaultListen,
 		DataDir:         DefaultDataDir,
 		MaxManifestSize: registry.DefaultMaxManifestSize,
+		MaxChartSize:    registry.DefaultMaxChartSize,
 		ShutdownTimeout: DefaultShutdownTimeout,
 	}
 }
@@ -75,6 +78,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxManifestSize <= 0 {
 		errs = append(errs, errors.New("max-manifest-size: expected a size > 0"))
+	}
+	if c.MaxChartSize <= 0 {
+		errs = append(errs, errors.New("max-chart-size: expected a size > 0"))
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("shutdown-timeout: expected a duration ≥ 0"))

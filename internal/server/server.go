@@ -87,6 +87,7 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB) (*
 		ImmutableTags:        cfg.ImmutableTags,
 		MaxManifestSize:      cfg.MaxManifestSize,
 		MaxBlobSize:          cfg.MaxBlobSize,
+		MaxChartSize:         cfg.MaxChartSize,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
