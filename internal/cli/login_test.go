@@ -4,22 +4,13 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	blobfs "github.com/chartroom/chartroom/internal/blob/fs"
 	"github.com/chartroom/chartroom/internal/chart"
-	"github.com/chartroom/chartroom/internal/meta"
-	"github.com/chartroom/chartroom/internal/registry"
-	"github.com/chartroom/chartroom/internal/server/auth"
-	"github.com/chartroom/chartroom/internal/server/oci"
-	"github.com/chartroom/chartroom/internal/server/repo"
+	"github.com/chartroom/chartroom/internal/server/servertest"
 )
 
 // The networked commands run against a real chartroom server in-process (OCI under /v2/, the
@@ -37,35 +28,8 @@ type cliServer struct {
 
 func newCLIServer(t *testing.T) *cliServer {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := meta.OpenSQLite(ctx, filepath.Join(dir, "chartroom.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	bs, err := blobfs.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := registry.New(ctx, db, bs, registry.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	authz := auth.New(db, auth.Options{})
-	if err := authz.Bootstrap(ctx, cliPassword, log); err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	api := oci.New(reg, authz, oci.Options{Logger: log})
-	mux.Handle("/v2", api)
-	mux.Handle("/v2/", api)
-	mux.Handle("/", repo.New(reg, authz, repo.Options{Logger: log}))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	u, _ := url.Parse(srv.URL)
-	return &cliServer{url: srv.URL, host: u.Host}
+	srv := servertest.Start(t, cliPassword)
+	return &cliServer{url: srv.URL, host: srv.Host}
 }
 
 // isolateHome points helm's, docker's and gpg's files into a temporary directory, unsets

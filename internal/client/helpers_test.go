@@ -7,10 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,14 +15,9 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
-	blobfs "github.com/chartroom/chartroom/internal/blob/fs"
 	"github.com/chartroom/chartroom/internal/chart"
-	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/provenance"
-	"github.com/chartroom/chartroom/internal/registry"
-	"github.com/chartroom/chartroom/internal/server/auth"
-	"github.com/chartroom/chartroom/internal/server/oci"
-	"github.com/chartroom/chartroom/internal/server/repo"
+	"github.com/chartroom/chartroom/internal/server/servertest"
 )
 
 // The tests run the client against a real chartroom server in-process: a SQLite file and a
@@ -45,35 +36,8 @@ type testServer struct {
 
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := meta.OpenSQLite(ctx, filepath.Join(dir, "chartroom.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	bs, err := blobfs.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := registry.New(ctx, db, bs, registry.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	authz := auth.New(db, auth.Options{})
-	if err := authz.Bootstrap(ctx, testPassword, log); err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	ociAPI := oci.New(reg, authz, oci.Options{Logger: log})
-	mux.Handle("/v2", ociAPI)
-	mux.Handle("/v2/", ociAPI)
-	mux.Handle("/", repo.New(reg, authz, repo.Options{Logger: log}))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	u, _ := url.Parse(srv.URL)
-	return &testServer{url: srv.URL, host: u.Host}
+	srv := servertest.Start(t, testPassword)
+	return &testServer{url: srv.URL, host: srv.Host}
 }
 
 // oci is the server's OCI location for namespace ns.
