@@ -20,8 +20,7 @@ import (
 )
 
 var (
-	utf8BOM   = []byte{0xEF, 0xBB, 0xBF}
-	drivePath = regexp.MustCompile(`^[a-zA-Z]:/`)
+	utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 	// aliasRE is Helm's rule for dependency aliases (pkg/chart aliasNameFormat).
 	aliasRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 )
@@ -152,12 +151,22 @@ func entryName(raw string) (string, error) {
 		return "", fmt.Errorf("entry %q is outside the chart directory", raw)
 	case strings.HasPrefix(n, ".."):
 		return "", fmt.Errorf("entry %q refers to a parent directory", raw)
-	case drivePath.MatchString(n):
+	case hasDriveLetter(n):
 		return "", fmt.Errorf("entry %q starts with a drive letter", raw)
 	case parts[0] == chart.ChartfileName:
 		return "", fmt.Errorf("%s is not inside the chart directory", chart.ChartfileName)
 	}
 	return n, nil
+}
+
+// hasDriveLetter reports whether p starts like C:/ (Helm's drive-letter rule, without a
+// regular expression on the per-entry path).
+func hasDriveLetter(p string) bool {
+	if len(p) < 3 || p[1] != ':' || p[2] != '/' {
+		return false
+	}
+	c := p[0] | 0x20 // lower case
+	return c >= 'a' && c <= 'z'
 }
 
 // errDuplicateDependency is the one validation problem Helm tolerates in an existing

@@ -387,3 +387,29 @@ func TestVersionSetMatchesConstraints(t *testing.T) {
 		}
 	}
 }
+
+func TestEntryNameRefusesUnsafePaths(t *testing.T) {
+	for _, tc := range []struct {
+		raw  string
+		want string // "" when accepted
+	}{
+		{"myapp/templates/a.yaml", ""},
+		{"myapp/c:/x", "drive letter"},
+		{"myapp/x/c:/y", ""},
+		{"myapp/C:/Windows/x", "drive letter"},
+		{"myapp/z:/x", "drive letter"},
+		{"myapp/@:/x", ""},
+		{"myapp/../x", "parent directory"},
+		{"myapp//etc/passwd", "absolute path"},
+		{"myapp", "outside the chart directory"},
+		{`myapp\..\x`, "parent directory"},
+	} {
+		_, err := entryName(tc.raw)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%q: %v", tc.raw, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%q: got %v, want %q", tc.raw, err, tc.want)
+		}
+	}
+}
