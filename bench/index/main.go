@@ -116,11 +116,10 @@ func run(n, charts, window, small, runs int, helm, bin string) error {
 	// The index of the large namespace, now at n versions.
 	const idx = "/big/index.yaml"
 	identity, gz := []string{"Accept-Encoding", "identity"}, []string{"Accept-Encoding", "gzip"}
-	coldPlain, _, plainSize, hdr, err := srv.fetch(idx, identity...)
+	coldPlain, _, plainSize, _, err := srv.fetch(idx, identity...)
 	if err != nil {
 		return err
 	}
-	etag := hdr.Get("ETag")
 	warmPlain := median(runs, func() (time.Duration, error) { d, _, _, _, err := srv.fetch(idx, identity...); return d, err })
 	firstGzip, _, gzipSize, gzHdr, err := srv.fetch(idx, gz...)
 	if err != nil {
@@ -163,11 +162,11 @@ func run(n, charts, window, small, runs int, helm, bin string) error {
 		afterUpload = append(afterUpload, d)
 	}
 	// The ETag the restarted server must keep: the index as it is now.
-	_, _, _, hdr, err = srv.fetch(idx, identity...)
+	_, _, _, hdr, err := srv.fetch(idx, identity...)
 	if err != nil {
 		return err
 	}
-	etag = hdr.Get("ETag")
+	etag := hdr.Get("ETag")
 	rss1, _ := srv.peakRSS()
 
 	// Restart: the first index GET reads the database, not the blob store.
