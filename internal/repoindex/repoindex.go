@@ -37,10 +37,25 @@ type Entry struct {
 	parsed bool
 }
 
+// Forms selects the rendered forms of an entry.
+type Forms uint8
+
+// Entry forms.
+const (
+	YAMLForm Forms = 1 << iota
+	JSONForm
+	BothForms = YAMLForm | JSONForm
+)
+
 // Render builds an Entry from a chart's metadata (Chart.yaml as JSON, as helm's OCI config
 // holds it), its creation time and the hex sha256 of its archive: the fields helm's
-// `helm repo index` writes (the metadata plus created and digest).
+// `helm repo index` writes (the metadata plus created and digest), in both forms.
 func Render(metadata []byte, created time.Time, digestHex string) (yamlEntry, jsonEntry []byte, err error) {
+	return RenderForms(metadata, created, digestHex, BothForms)
+}
+
+// RenderForms is Render for the forms asked for only; the others are nil.
+func RenderForms(metadata []byte, created time.Time, digestHex string, forms Forms) (yamlEntry, jsonEntry []byte, err error) {
 	var fields map[string]any
 	dec := json.NewDecoder(bytes.NewReader(metadata))
 	dec.UseNumber()
@@ -50,28 +65,34 @@ func Render(metadata []byte, created time.Time, digestHex string) (yamlEntry, js
 	delete(fields, "urls")
 	fields["created"] = created.UTC().Format(time.RFC3339Nano)
 	fields["digest"] = digestHex
-	obj, err := json.Marshal(fields) // sorted keys, as helm writes them
-	if err != nil {
-		return nil, nil, err
-	}
-	var y bytes.Buffer
-	if err := toYAML(&y, fields, 0); err != nil {
-		return nil, nil, err
-	}
-	var b bytes.Buffer
-	b.Grow(y.Len() + 256)
-	for i, line := range bytes.SplitAfter(y.Bytes(), []byte("\n")) {
-		if len(line) == 0 {
-			continue
+	if forms&JSONForm != 0 {
+		obj, err := json.Marshal(fields) // sorted keys, as helm writes them
+		if err != nil {
+			return nil, nil, err
 		}
-		if i == 0 {
-			b.WriteString("  - ")
-		} else {
-			b.WriteString("    ")
-		}
-		b.Write(line)
+		jsonEntry = obj[:len(obj)-1]
 	}
-	return b.Bytes(), obj[:len(obj)-1], nil
+	if forms&YAMLForm != 0 {
+		var y bytes.Buffer
+		if err := toYAML(&y, fields, 0); err != nil {
+			return nil, nil, err
+		}
+		var b bytes.Buffer
+		b.Grow(y.Len() + 256)
+		for i, line := range bytes.SplitAfter(y.Bytes(), []byte("\n")) {
+			if len(line) == 0 {
+				continue
+			}
+			if i == 0 {
+				b.WriteString("  - ")
+			} else {
+				b.WriteString("    ")
+			}
+			b.Write(line)
+		}
+		yamlEntry = b.Bytes()
+	}
+	return yamlEntry, jsonEntry, nil
 }
 
 // Sort orders entries as helm does: by chart name, then newest version first (SemVer
