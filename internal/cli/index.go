@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -58,7 +57,7 @@ index.yaml is written atomically.` + exitCodesHelp,
 			// A short batch whose live heap is small (the rendered entries) and whose garbage
 			// is one archive per worker at a time: collecting less often saves ~10% CPU.
 			defer debug.SetGCPercent(debug.SetGCPercent(400))
-			ix, err := staticindex.Build(cmd.Context(), dir, staticindex.Options{BaseURL: url})
+			ix, err := staticindex.Build(cmd.Context(), dir, staticindex.Options{BaseURL: url, JSON: asJSON})
 			if err != nil {
 				return err
 			}
@@ -75,12 +74,7 @@ index.yaml is written atomically.` + exitCodesHelp,
 				}
 			}
 			dest := filepath.Join(dir, "index.yaml")
-			err = chart.WriteFileAtomic(cmd.Context(), dest, 0o644, func(w io.Writer) error {
-				if asJSON {
-					return ix.WriteJSON(w)
-				}
-				return ix.WriteYAML(w)
-			})
+			err = chart.WriteFileAtomic(cmd.Context(), dest, 0o644, ix.Write)
 			if err != nil {
 				return fmt.Errorf("index: %w", err)
 			}

@@ -59,7 +59,7 @@ func readMetadata(data []byte, lim chart.Limits, zr *gzip.Reader, br *bufio.Read
 		if err != nil {
 			return nil, fmt.Errorf("corrupt archive: %w", err)
 		}
-		if hd.FileInfo().IsDir() || hd.Typeflag == tar.TypeXGlobalHeader || hd.Typeflag == tar.TypeXHeader {
+		if isDir(hd) || hd.Typeflag == tar.TypeXGlobalHeader || hd.Typeflag == tar.TypeXHeader {
 			continue
 		}
 		name, err := entryName(hd.Name)
@@ -136,12 +136,18 @@ func readMetadata(data []byte, lim chart.Limits, zr *gzip.Reader, br *bufio.Read
 // entryName is Helm's LoadArchiveFiles naming: the first path component (the chart's
 // directory) dropped, '\' accepted as separator, the rest cleaned and checked.
 func entryName(raw string) (string, error) {
-	delim := "/"
-	if strings.ContainsRune(raw, '\\') {
-		delim = "\\"
+	delim := byte('/')
+	if strings.IndexByte(raw, '\\') >= 0 {
+		delim = '\\'
 	}
-	parts := strings.Split(raw, delim)
-	n := strings.ReplaceAll(strings.Join(parts[1:], delim), delim, "/")
+	// The first component and the rest, as Split-then-Join-from-1 gives them.
+	first, n := raw, ""
+	if i := strings.IndexByte(raw, delim); i >= 0 {
+		first, n = raw[:i], raw[i+1:]
+	}
+	if delim != '/' {
+		n = strings.ReplaceAll(n, "\\", "/")
+	}
 	if path.IsAbs(n) {
 		return "", fmt.Errorf("entry %q is an absolute path", raw)
 	}
@@ -153,10 +159,17 @@ func entryName(raw string) (string, error) {
 		return "", fmt.Errorf("entry %q refers to a parent directory", raw)
 	case hasDriveLetter(n):
 		return "", fmt.Errorf("entry %q starts with a drive letter", raw)
-	case parts[0] == chart.ChartfileName:
+	case first == chart.ChartfileName:
 		return "", fmt.Errorf("%s is not inside the chart directory", chart.ChartfileName)
 	}
 	return n, nil
+}
+
+// isDir is hd.FileInfo().IsDir() (what Helm asks) without allocating a FileInfo per entry:
+// a directory entry, or mode bits whose file type is a directory (c_ISDIR).
+func isDir(hd *tar.Header) bool {
+	const cISDIR = 0o40000
+	return hd.Typeflag == tar.TypeDir || hd.Mode&^0o7777 == cISDIR
 }
 
 // hasDriveLetter reports whether p starts like C:/ (Helm's drive-letter rule, without a

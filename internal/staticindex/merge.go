@@ -100,7 +100,7 @@ func (ix *Index) Merge(old []byte, source string) error {
 			if ix.versionsOf(cv.Name).has(cv.Version) {
 				continue
 			}
-			e, err := renderOld(cv)
+			e, err := renderOld(cv, ix.json)
 			if err != nil {
 				return fmt.Errorf("merge %s: %s %s: %w", source, cv.Name, cv.Version, err)
 			}
@@ -117,13 +117,13 @@ func (ix *Index) Merge(old []byte, source string) error {
 }
 
 // renderOld renders a kept entry, leaving digest out when it had none (Helm's omitempty).
-func renderOld(cv *oldEntry) (repoindex.Entry, error) {
+func renderOld(cv *oldEntry, asJSON bool) (repoindex.Entry, error) {
 	meta, err := json.Marshal(keptFields{Metadata: cv.Metadata, Removed: cv.Removed, Checksum: cv.Checksum,
 		Engine: cv.Engine, TillerVersion: cv.TillerVersion, URL: cv.URL})
 	if err != nil {
 		return repoindex.Entry{}, err
 	}
-	y, j, err := repoindex.Render(meta, cv.Created, cv.Digest)
+	y, j, err := repoindex.RenderForms(meta, cv.Created, cv.Digest, forms(asJSON))
 	if err != nil {
 		return repoindex.Entry{}, err
 	}

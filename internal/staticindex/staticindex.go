@@ -33,13 +33,18 @@ import (
 )
 
 // Options tune [Build]. The zero value indexes with URLs relative to the index, one worker
-// per usable CPU, Helm's decompression limits, and the current time as created/generated.
+// per usable CPU, Helm's decompression limits, the current time as created/generated, and
+// the YAML form.
 type Options struct {
 	// BaseURL prefixes every archive's URL (helm repo index --url); empty means URLs
 	// relative to the index ("mychart-1.0.0.tgz", "sub/mychart-1.0.0.tgz").
 	BaseURL string
-	// Workers is the number of archives read in parallel; ≤ 0 means runtime.GOMAXPROCS(0).
+	// Workers is the number of archives read in parallel; ≤ 0 means two per usable CPU
+	// (one reading a file while the other decompresses).
 	Workers int
+	// JSON builds the index to be written in JSON form (helm repo index --json): only that
+	// form of each entry is rendered, and Index.Write writes it.
+	JSON bool
 	// Limits bound each archive's decompressed content; zero fields take
 	// chart.DefaultMaxTotalSize and chart.DefaultMaxFileSize (Helm's limits).
 	Limits chart.Limits
@@ -74,6 +79,7 @@ type Index struct {
 	Warnings []string
 
 	versions map[string]*versionSet // chart name → versions present
+	json     bool                   // the form entries are rendered in (Options.JSON)
 }
 
 // Build indexes the chart archives in dir as `helm repo index DIR --url BaseURL` does:
@@ -90,7 +96,7 @@ func Build(ctx context.Context, dir string, opts Options) (*Index, error) {
 		opts.Limits.MaxFileSize = chart.DefaultMaxFileSize
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = runtime.GOMAXPROCS(0)
+		opts.Workers = 2 * runtime.GOMAXPROCS(0)
 	}
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
@@ -141,7 +147,7 @@ feed:
 		return nil, fmt.Errorf("index %s: %w", dir, err)
 	}
 
-	ix := &Index{Generated: opts.Now, versions: map[string]*versionSet{}}
+	ix := &Index{Generated: opts.Now, versions: map[string]*versionSet{}, json: opts.JSON}
 	for i, r := range results {
 		rel, _ := filepath.Rel(dir, paths[i])
 		switch {
@@ -220,7 +226,7 @@ func indexArchive(dir, p string, opts Options, zr *gzip.Reader, br *bufio.Reader
 	if err != nil {
 		return e, nil, fmt.Errorf("index %s: %w", p, err)
 	}
-	y, j, err := repoindex.Render(meta, opts.Now, hex.EncodeToString(sum[:]))
+	y, j, err := repoindex.RenderForms(meta, opts.Now, hex.EncodeToString(sum[:]), forms(opts.JSON))
 	if err != nil {
 		return e, nil, fmt.Errorf("index %s: %w", p, err)
 	}
@@ -260,17 +266,24 @@ func urlJoin(base string, paths ...string) (string, error) {
 	return u.String(), nil
 }
 
-// WriteYAML writes the index as index.yaml.
-func (ix *Index) WriteYAML(w io.Writer) error {
+// Write writes the index in the form it was built for: index.yaml, or its JSON form
+// (Options.JSON).
+func (ix *Index) Write(w io.Writer) error {
+	if ix.json {
+		return repoindex.WriteJSON(w, ix.Entries, ix.Generated)
+	}
 	return repoindex.WriteYAML(w, ix.Entries, ix.Generated)
 }
 
-// WriteJSON writes the index in JSON form (helm repo index --json).
-func (ix *Index) WriteJSON(w io.Writer) error {
-	return repoindex.WriteJSON(w, ix.Entries, ix.Generated)
+// forms is the entry form an index written as JSON (or not) needs.
+func forms(asJSON bool) repoindex.Forms {
+	if asJSON {
+		return repoindex.JSONForm
+	}
+	return repoindex.YAMLForm
 }
 
-// Charts returns the number of distinct chart names in the index.
+// Charts is how many distinct charts the index lists.
 func (ix *Index) Charts() int { return len(ix.versions) }
 
 func (ix *Index) versionsOf(name string) *versionSet {

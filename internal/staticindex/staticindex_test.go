@@ -69,7 +69,7 @@ type indexDoc struct {
 func render(t *testing.T, ix *Index) (indexDoc, string) {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := ix.WriteYAML(&buf); err != nil {
+	if err := ix.Write(&buf); err != nil {
 		t.Fatal(err)
 	}
 	var doc indexDoc
@@ -410,6 +410,22 @@ func TestEntryNameRefusesUnsafePaths(t *testing.T) {
 			t.Errorf("%q: %v", tc.raw, err)
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%q: got %v, want %q", tc.raw, err, tc.want)
+		}
+	}
+}
+
+func TestIsDirMatchesFileInfo(t *testing.T) {
+	for _, hd := range []*tar.Header{
+		{Typeflag: tar.TypeDir, Mode: 0o755},
+		{Typeflag: tar.TypeReg, Mode: 0o644},
+		{Typeflag: tar.TypeReg, Mode: 0o40755},
+		{Typeflag: tar.TypeReg, Mode: 0o100644},
+		{Typeflag: tar.TypeSymlink, Mode: 0o120777},
+		{Typeflag: tar.TypeReg, Mode: 0o60644}, // block device bits
+		{Typeflag: tar.TypeDir, Mode: 0o40000},
+	} {
+		if got, want := isDir(hd), hd.FileInfo().IsDir(); got != want {
+			t.Errorf("type %c mode %o: isDir %v, FileInfo().IsDir() %v", hd.Typeflag, hd.Mode, got, want)
 		}
 	}
 }
