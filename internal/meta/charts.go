@@ -192,9 +192,17 @@ type Namespace struct {
 
 // NamespaceState returns the namespace's change counter (generation 0 when it never had a chart).
 func (db *DB) NamespaceState(ctx context.Context, ns string) (Namespace, error) {
+	return db.namespaceState(ctx, db.r, ns)
+}
+
+// namespaceState reads a namespace's change counter through q (the read pool, or a read
+// transaction whose snapshot the caller's other reads share).
+func (db *DB) namespaceState(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, ns string) (Namespace, error) {
 	n := Namespace{Name: ns}
 	var updated int64
-	err := db.r.QueryRowContext(ctx, db.q(`SELECT generation, updated_at FROM namespaces WHERE name = ?`), ns).Scan(&n.Generation, &updated)
+	err := q.QueryRowContext(ctx, db.q(`SELECT generation, updated_at FROM namespaces WHERE name = ?`), ns).Scan(&n.Generation, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return n, nil
 	}
@@ -213,13 +221,10 @@ func (db *DB) ChartVersions(ctx context.Context, ns, name string) ([]ChartVersio
 		return nil, Namespace{}, fmt.Errorf("chart versions of %q: %w", ns, err)
 	}
 	defer tx.Rollback()
-	state := Namespace{Name: ns}
-	var updated int64
-	err = tx.QueryRowContext(ctx, db.q(`SELECT generation, updated_at FROM namespaces WHERE name = ?`), ns).Scan(&state.Generation, &updated)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, state, fmt.Errorf("chart versions of %q: %w", ns, err)
+	state, err := db.namespaceState(ctx, tx, ns)
+	if err != nil {
+		return nil, state, err
 	}
-	state.Updated = time.Unix(0, updated).UTC()
 	query := `SELECT ` + chartColumns + ` FROM chart_versions c JOIN repositories r ON r.id = c.repository_id
 		WHERE c.namespace = ? AND c.deleted_at IS NULL`
 	args := []any{ns}
@@ -291,13 +296,10 @@ func (db *DB) IndexEntries(ctx context.Context, ns string, format IndexFormat, s
 		return nil, Namespace{}, fmt.Errorf("index of %q: %w", ns, err)
 	}
 	defer tx.Rollback()
-	state := Namespace{Name: ns}
-	var updated int64
-	err = tx.QueryRowContext(ctx, db.q(`SELECT generation, updated_at FROM namespaces WHERE name = ?`), ns).Scan(&state.Generation, &updated)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, state, fmt.Errorf("index of %q: %w", ns, err)
+	state, err := db.namespaceState(ctx, tx, ns)
+	if err != nil {
+		return nil, state, err
 	}
-	state.Updated = time.Unix(0, updated).UTC()
 	column := "index_yaml"
 	if format == IndexJSON {
 		column = "index_json"
