@@ -87,14 +87,14 @@ func (h *handler) indexDoc(ctx context.Context, ns string, asJSON bool) (*indexD
 	return h.index.get(ctx, key, state.Generation, func(ctx context.Context, prev *indexDoc) (*indexDoc, error) {
 		if prev == nil {
 			// A restarted server: the copy on disk, if it is of this generation.
-			if doc := h.disk.load(key, state.Generation, h.urlTag()); doc != nil {
+			if doc := h.disk.load(key, state.Generation, h.urlTag); doc != nil {
 				doc.cache = h.index
 				return doc, nil
 			}
 		}
 		doc, err := h.buildIndex(ctx, key, prev)
 		if err == nil {
-			h.disk.store(doc, h.urlTag())
+			h.disk.store(doc, h.urlTag)
 		}
 		return doc, err
 	})
@@ -171,7 +171,7 @@ func (h *handler) buildIndex(ctx context.Context, key indexKey, prev *indexDoc) 
 	if err != nil {
 		return nil, fmt.Errorf("render the index of %q: %w", key.ns, err)
 	}
-	doc := newIndexDoc(key, state.Generation, updated, b.Bytes(), h.urlTag())
+	doc := newIndexDoc(key, state.Generation, updated, b.Bytes(), h.urlTag)
 	doc.entries = entries
 	doc.cache = h.index
 	return doc, nil
@@ -200,9 +200,10 @@ func newIndexDoc(key indexKey, gen int64, updated time.Time, plain []byte, urlTa
 	}
 }
 
-// urlTag is a short hash of what, besides the entries, shapes an index's bytes.
-func (h *handler) urlTag() string {
-	sum := sha256.Sum256([]byte(renderVersion + "\x00" + h.opts.ExternalURL))
+// urlTag is a short hash of what, besides the entries, shapes an index's bytes: the
+// renderer and the external URL (fixed for a handler's life, so computed once in New).
+func urlTag(externalURL string) string {
+	sum := sha256.Sum256([]byte(renderVersion + "\x00" + externalURL))
 	return hex.EncodeToString(sum[:4])
 }
 

@@ -69,6 +69,8 @@ func New(reg *registry.Registry, authz *auth.Service, opts Options) http.Handler
 		opts:  opts,
 		index: newIndexCache(opts.IndexCacheBytes),
 		disk:  newDiskCache(opts.CacheDir, opts.Logger),
+
+		urlTag: urlTag(opts.ExternalURL),
 	}
 	h.routes = h.routeTable()
 	return h
@@ -82,6 +84,7 @@ type handler struct {
 	opts   Options
 	index  *indexCache
 	disk   *diskCache
+	urlTag string // see urlTag
 	routes map[routeKey]route
 }
 
