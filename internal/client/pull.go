@@ -106,38 +106,10 @@ func (c *Client) Pull(ctx context.Context, ref ChartRef, opts PullOptions) (*Pul
 
 // resolve finds the version of name that want selects at loc.
 func (c *Client) resolve(ctx context.Context, loc location, name, want, op string) (string, error) {
-	if loc.oci {
-		repo, err := c.repository(loc.host, loc.repoName(name))
-		if err != nil {
-			return "", &Error{Op: op, Msg: err.Error()}
-		}
-		f := failure{op: op, host: loc.host, oci: true, scope: "oci://" + loc.host + "/" + loc.repoName(name)}
-		if _, err := semver.StrictNewVersion(want); err == nil {
-			// An exact version: its tag, without listing every tag.
-			if _, err := repo.Resolve(ctx, tagOf(want)); err == nil {
-				return want, nil
-			} else if !isStatus(err, 404) && !errors.Is(err, errdef.ErrNotFound) {
-				return "", c.fail(f, err)
-			}
-		}
-		versions, err := c.ociVersions(ctx, repo)
-		if err != nil {
-			return "", c.fail(f, err)
-		}
-		v, ok, err := pickVersion(versions, want)
-		if err != nil {
-			return "", &Error{Op: op, Msg: err.Error()}
-		}
-		if !ok {
-			return "", &Error{Op: op, Kind: ErrNotFound, Msg: noVersion(name, want, loc.String(), versions)}
-		}
-		return v, nil
-	}
-	ix, err := c.index(ctx, loc, op)
+	versions, err := c.availableVersions(ctx, loc, name, want, op)
 	if err != nil {
 		return "", err
 	}
-	versions := ix.versions(name)
 	v, ok, err := pickVersion(versions, want)
 	if err != nil {
 		return "", &Error{Op: op, Msg: err.Error()}
@@ -146,6 +118,36 @@ func (c *Client) resolve(ctx context.Context, loc location, name, want, op strin
 		return "", &Error{Op: op, Kind: ErrNotFound, Msg: noVersion(name, want, loc.String(), versions)}
 	}
 	return v, nil
+}
+
+// availableVersions lists the versions of name at loc: its OCI tags, or its index entries.
+// For an exact version on OCI it checks that one tag and lists just it when it exists,
+// without listing every tag.
+func (c *Client) availableVersions(ctx context.Context, loc location, name, want, op string) ([]string, error) {
+	if !loc.oci {
+		ix, err := c.index(ctx, loc, op)
+		if err != nil {
+			return nil, err
+		}
+		return ix.versions(name), nil
+	}
+	repo, err := c.repository(loc.host, loc.repoName(name))
+	if err != nil {
+		return nil, &Error{Op: op, Msg: err.Error()}
+	}
+	f := failure{op: op, host: loc.host, oci: true, scope: "oci://" + loc.host + "/" + loc.repoName(name)}
+	if _, err := semver.StrictNewVersion(want); err == nil {
+		if _, err := repo.Resolve(ctx, tagOf(want)); err == nil {
+			return []string{want}, nil
+		} else if !isStatus(err, 404) && !errors.Is(err, errdef.ErrNotFound) {
+			return nil, c.fail(f, err)
+		}
+	}
+	versions, err := c.ociVersions(ctx, repo)
+	if err != nil {
+		return nil, c.fail(f, err)
+	}
+	return versions, nil
 }
 
 // downloaded is a chart version fetched into temporary files beside its destination.
