@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -174,5 +175,29 @@ func TestLoadArchiveMetadataErrorIsTyped(t *testing.T) {
 	var fe *FieldError
 	if !errors.As(err, &fe) || fe.Field != "apiVersion" {
 		t.Errorf("want a FieldError for apiVersion, got %v", err)
+	}
+}
+
+// TestLoadArchiveRefusesAliasBombs: a values.yaml (or requirements.yaml, Chart.lock) whose
+// anchors and aliases expand to gigabytes is refused before anything is expanded; the audit's
+// 1.2 KB archive took the server down with "out of memory".
+func TestLoadArchiveRefusesAliasBombs(t *testing.T) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "a: &a %q\nb:\n", strings.Repeat("x", 1<<20))
+	for i := 0; i < 3000; i++ {
+		b.WriteString("- *a\n")
+	}
+	bomb := b.String()
+	for _, file := range []string{"values.yaml", "requirements.yaml", "Chart.lock"} {
+		t.Run(file, func(t *testing.T) {
+			tgz := makeTgz(t, reg("demo/Chart.yaml", minimalChartYAML), reg("demo/"+file, bomb))
+			if len(tgz) > 8<<10 {
+				t.Fatalf("the test archive has %d bytes; the attack needs only a few KB", len(tgz))
+			}
+			_, err := LoadArchive(bytes.NewReader(tgz), Limits{})
+			if !errors.Is(err, ErrInvalidArchive) || !strings.Contains(err.Error(), "aliases") {
+				t.Fatalf("LoadArchive = %v, want a refusal naming the aliases", err)
+			}
+		})
 	}
 }

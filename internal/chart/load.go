@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	"sigs.k8s.io/yaml"
+	"github.com/chartroom/chartroom/internal/safeyaml"
 )
 
 // Well-known file names inside a chart.
@@ -103,7 +103,7 @@ func buildChart(root string, files []*File, b *budget, depth int, at string) (*C
 		switch f.Name {
 		case RequirementsName:
 			// Helm merges requirements.yaml into the metadata (any apiVersion).
-			if err := yaml.Unmarshal(f.Data, md); err != nil {
+			if err := safeyaml.Unmarshal(f.Data, md); err != nil {
 				return nil, &ArchiveError{Entry: entryAt(at, f.Name), Err: yamlError(f.Name, err, nil)}
 			}
 		case LockfileName, RequirementsLockName:
@@ -146,7 +146,7 @@ func entryAt(at, name string) string {
 // checkValues parses values.yaml as Helm does (a mapping, or empty).
 func checkValues(data []byte) error {
 	var v map[string]interface{}
-	if err := yaml.Unmarshal(data, &v); err != nil {
+	if err := safeyaml.Unmarshal(data, &v); err != nil {
 		root, perr := parseNode(data)
 		if perr != nil {
 			return yamlError(ValuesfileName, perr, nil)

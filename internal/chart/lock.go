@@ -12,6 +12,8 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 	"sigs.k8s.io/yaml"
+
+	"github.com/chartroom/chartroom/internal/safeyaml"
 )
 
 // Lock is Chart.lock (requirements.lock for apiVersion v1 charts): the
@@ -30,7 +32,7 @@ type Lock struct {
 func ParseLock(data []byte) (*Lock, error) {
 	data = bytes.TrimPrefix(data, utf8BOM)
 	l := new(Lock)
-	if err := yaml.Unmarshal(data, l); err != nil {
+	if err := safeyaml.Unmarshal(data, l); err != nil {
 		root, perr := parseNode(data)
 		if perr != nil {
 			return nil, yamlError(LockfileName, perr, nil)

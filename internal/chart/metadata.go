@@ -8,6 +8,8 @@ import (
 	"unicode"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/chartroom/chartroom/internal/safeyaml"
 )
 
 // API versions of Chart.yaml. A Chart.yaml without apiVersion is read as
@@ -121,7 +123,7 @@ func ParseMetadata(data []byte) (*Metadata, error) {
 		return nil, err
 	}
 	md := new(Metadata)
-	if err := yaml.Unmarshal(data, md); err != nil {
+	if err := safeyaml.Unmarshal(data, md); err != nil {
 		return nil, yamlError("Chart.yaml", err, root)
 	}
 	return md, nil

@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/chartroom/chartroom/internal/safeyaml"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"sigs.k8s.io/yaml"
 
 	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/client"
@@ -278,7 +278,7 @@ func readValuesFiles(files []string) (map[string]any, error) {
 			return nil, fmt.Errorf("--values: %w", err)
 		}
 		var v map[string]any
-		if err := yaml.Unmarshal(data, &v); err != nil {
+		if err := safeyaml.Unmarshal(data, &v); err != nil {
 			return nil, fmt.Errorf("--values %s: %w", name, err)
 		}
 		mergeValues(out, v)

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
-	"sigs.k8s.io/yaml"
+	"github.com/chartroom/chartroom/internal/safeyaml"
 )
 
 // indexFile is what chartroom reads of a repository's index.yaml.
@@ -77,7 +77,7 @@ func (c *Client) index(ctx context.Context, loc location, op string) (*indexFile
 		return nil, &Error{Op: op, Msg: fmt.Sprintf("%s is larger than %d MiB; it is not a chart repository index", u, maxIndexSize>>20)}
 	}
 	ix = new(indexFile)
-	if err := yaml.Unmarshal(data, ix); err != nil || ix.APIVersion == "" {
+	if err := safeyaml.Unmarshal(data, ix); err != nil || ix.APIVersion == "" {
 		why := "it has no apiVersion"
 		if err != nil {
 			why = oneLine(err)

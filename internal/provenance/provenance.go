@@ -24,6 +24,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"sigs.k8s.io/yaml"
 
+	"github.com/chartroom/chartroom/internal/safeyaml"
+
 	"github.com/chartroom/chartroom/internal/chart"
 )
 
@@ -209,11 +211,11 @@ func parse(prov []byte) (*clearsign.Block, *Statement, error) {
 		return nil, nil, fmt.Errorf("%w: the signed text lacks the \"...\" line between Chart.yaml and the files list", ErrMalformed)
 	}
 	st := &Statement{Metadata: new(chart.Metadata)}
-	if err := yaml.Unmarshal(parts[0], st.Metadata); err != nil {
+	if err := safeyaml.Unmarshal(parts[0], st.Metadata); err != nil {
 		return nil, nil, fmt.Errorf("%w: signed Chart.yaml: %v", ErrMalformed, err)
 	}
 	var sums sumCollection
-	if err := yaml.Unmarshal(parts[1], &sums); err != nil {
+	if err := safeyaml.Unmarshal(parts[1], &sums); err != nil {
 		return nil, nil, fmt.Errorf("%w: files list: %v", ErrMalformed, err)
 	}
 	if len(sums.Files) == 0 {

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"sigs.k8s.io/yaml"
+	"github.com/chartroom/chartroom/internal/safeyaml"
 )
 
 // valueKind is a values node's type as templates see it.
@@ -34,7 +34,7 @@ func valueKind(v any) string {
 // (sigs.k8s.io/yaml: YAML 1.1 scalars, so `yes` is a bool and 1.0 a number).
 func parseValues(data []byte) (map[string]any, error) {
 	v := map[string]any{}
-	if err := yaml.Unmarshal(data, &v); err != nil {
+	if err := safeyaml.Unmarshal(data, &v); err != nil {
 		return nil, err
 	}
 	if v == nil {

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/chartroom/chartroom/internal/safeyaml"
 	helmchart "helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
-	"sigs.k8s.io/yaml"
 
 	"github.com/chartroom/chartroom/internal/chart"
 )
@@ -102,7 +102,7 @@ func crdResources(hc *helmchart.Chart) ([]Resource, error) {
 					Name string `json:"name"`
 				} `json:"metadata"`
 			}
-			if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
+			if err := safeyaml.Unmarshal([]byte(doc), &head); err != nil {
 				return nil, fmt.Errorf("render: YAML parse error on %s: %w", crd.Filename, err)
 			}
 			if head.Kind == "" {

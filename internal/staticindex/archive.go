@@ -13,8 +13,8 @@ import (
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/chartroom/chartroom/internal/safeyaml"
 	"github.com/klauspost/compress/gzip"
-	"sigs.k8s.io/yaml"
 
 	"github.com/chartroom/chartroom/internal/chart"
 )
@@ -109,7 +109,7 @@ func readMetadata(data []byte, lim chart.Limits, zr *gzip.Reader, br *bufio.Read
 	}
 	md := new(chart.Metadata)
 	for _, y := range chartYAMLs {
-		if err := yaml.Unmarshal(y, md); err != nil {
+		if err := safeyaml.Unmarshal(y, md); err != nil {
 			return nil, fmt.Errorf("%s: %s", chart.ChartfileName, oneLine(err))
 		}
 	}
@@ -118,12 +118,12 @@ func readMetadata(data []byte, lim chart.Limits, zr *gzip.Reader, br *bufio.Read
 	}
 	for _, name := range locks {
 		var l chart.Lock
-		if err := yaml.Unmarshal(lockData[name], &l); err != nil {
+		if err := safeyaml.Unmarshal(lockData[name], &l); err != nil {
 			return nil, fmt.Errorf("%s: %s", name, oneLine(err))
 		}
 	}
 	if requirements != nil {
-		if err := yaml.Unmarshal(requirements, md); err != nil {
+		if err := safeyaml.Unmarshal(requirements, md); err != nil {
 			return nil, fmt.Errorf("requirements.yaml: %s", oneLine(err))
 		}
 	}

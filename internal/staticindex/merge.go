@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/Masterminds/semver/v3"
-	"sigs.k8s.io/yaml"
+	"github.com/chartroom/chartroom/internal/safeyaml"
 
 	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/repoindex"
@@ -68,7 +68,7 @@ func (ix *Index) Merge(old []byte, source string) error {
 	if json.Valid(old) {
 		err = json.Unmarshal(old, &f)
 	} else {
-		err = yaml.UnmarshalStrict(old, &f)
+		err = safeyaml.UnmarshalStrict(old, &f)
 	}
 	if err != nil {
 		return fmt.Errorf("merge %s: not a chart repository index: %s", source, oneLine(err))
