@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/meta"
-	"github.com/chartroom/chartroom/internal/provenance"
 )
 
 // DefaultMaxChartSize bounds an uploaded chart archive when Options.MaxChartSize is zero.
@@ -82,7 +80,7 @@ func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*
 		return nil, fmt.Errorf("%w: the provenance file has %d bytes, at most %d are accepted", ErrChartInvalid, len(req.Prov), maxProvSize)
 	}
 	if req.Prov != nil {
-		if err := provenance.CheckFiles(req.Prov, archiveName, hex.EncodeToString(sum)); err != nil {
+		if err := checkProvenance(req.Prov, md.Name, md.Version, digest.NewDigestFromBytes(digest.SHA256, sum)); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrChartInvalid, err)
 		}
 	}
