@@ -159,7 +159,7 @@ func (r *Registry) spoolArchive(body io.Reader) (*os.File, []byte, int64, error)
 		return nil, nil, 0, fmt.Errorf("%w: no chart archive was sent", ErrChartInvalid)
 	}
 	max := r.opts.MaxChartSize
-	f, err := os.CreateTemp("", "chartroom-upload-*.tgz")
+	f, err := r.CreateSpool("chartroom-upload-*.tgz")
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -177,6 +177,17 @@ func (r *Registry) spoolArchive(body io.Reader) (*os.File, []byte, int64, error)
 		return nil, nil, 0, err
 	}
 	return f, h.Sum(nil), n, nil
+}
+
+// CreateSpool creates a temporary file in Options.SpoolDir for an upload that must be read
+// more than once (the caller closes and removes it). Its name is pattern with the "*"
+// replaced, as os.CreateTemp does.
+func (r *Registry) CreateSpool(pattern string) (*os.File, error) {
+	f, err := os.CreateTemp(r.opts.SpoolDir, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("spool the upload: %w", err)
+	}
+	return f, nil
 }
 
 // verifyChartLayer reads a pushed chart layer and checks it is a valid archive of the

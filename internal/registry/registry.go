@@ -33,6 +33,10 @@ type Options struct {
 	// MaxChartSize bounds a chart archive uploaded over the classic API; 0 means
 	// DefaultMaxChartSize.
 	MaxChartSize int64
+	// SpoolDir holds uploaded archives while they are checked (CreateSpool); "" means the
+	// system's temporary directory. A server points it at a directory of its data directory
+	// that it empties at start, so that a crash leaves nothing behind for good.
+	SpoolDir string
 }
 
 // Registry is the core service. It is safe for concurrent use.

@@ -30,6 +30,8 @@ const (
 	BlobsDir     = "blobs"
 	// IndexCacheDir keeps the latest rendered index of each namespace (a cache: safe to delete).
 	IndexCacheDir = "index-cache"
+	// TempDir holds uploads being checked; emptied at every start.
+	TempDir = "tmp"
 )
 
 // HTTP server timeouts. There is deliberately no ReadTimeout or WriteTimeout: they would cut
@@ -82,12 +84,17 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB) (*
 	if err != nil {
 		return nil, err
 	}
+	spool, err := emptyDir(filepath.Join(cfg.DataDir, TempDir))
+	if err != nil {
+		return nil, err
+	}
 	reg, err := registry.New(ctx, db, blobs, registry.Options{
 		AllowSparseManifests: cfg.AllowSparseManifests,
 		ImmutableTags:        cfg.ImmutableTags,
 		MaxManifestSize:      cfg.MaxManifestSize,
 		MaxBlobSize:          cfg.MaxBlobSize,
 		MaxChartSize:         cfg.MaxChartSize,
+		SpoolDir:             spool,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
@@ -100,6 +107,17 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB) (*
 	s.metrics = newMetrics(reg, cfg.Version, log)
 	s.handler = s.routes()
 	return s, nil
+}
+
+// emptyDir creates dir, removing what a previous run left in it (uploads a crash interrupted).
+func emptyDir(dir string) (string, error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return "", fmt.Errorf("empty %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", fmt.Errorf("create %s: %w", dir, err)
+	}
+	return dir, nil
 }
 
 // Handler is the server's whole handler chain (middleware included).
