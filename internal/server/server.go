@@ -95,10 +95,13 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB) (*
 		MaxBlobSize:          cfg.MaxBlobSize,
 		MaxChartSize:         cfg.MaxChartSize,
 		SpoolDir:             spool,
+		UploadExpiry:         cfg.UploadExpiry,
+		MaxUploadsPerUser:    uploadLimit(cfg.MaxUploadsPerUser),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
+	expireUploads(ctx, reg, log)
 	authz := auth.New(db, auth.Options{AnonymousRead: cfg.AnonymousRead})
 	if err := authz.Bootstrap(ctx, cfg.AdminPassword, log); err != nil {
 		return nil, fmt.Errorf("create the admin user: %w", err)
@@ -144,6 +147,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	sweepCtx, stopSweeping := context.WithCancel(ctx)
+	defer stopSweeping()
+	go s.sweepUploads(sweepCtx)
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
@@ -168,6 +174,44 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.log.Info("stopped")
 	return nil
+}
+
+// uploadLimit is Config.MaxUploadsPerUser as registry.Options takes it (0: no limit).
+func uploadLimit(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// sweepUploads removes idle upload sessions every sweepInterval until ctx ends (New did once).
+func (s *Server) sweepUploads(ctx context.Context) {
+	t := time.NewTicker(sweepInterval(s.cfg.UploadExpiry))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			expireUploads(ctx, s.reg, s.log)
+		}
+	}
+}
+
+// sweepInterval is how often idle upload sessions are looked for: hourly, or every half
+// expiry when that is shorter, so a session lives at most 1.5 times the expiry.
+func sweepInterval(expiry time.Duration) time.Duration {
+	return max(min(expiry/2, time.Hour), time.Second)
+}
+
+func expireUploads(ctx context.Context, reg *registry.Registry, log *slog.Logger) {
+	n, err := reg.ExpireUploads(ctx)
+	if err != nil && ctx.Err() == nil {
+		log.Error("removing idle upload sessions failed", "err", err)
+	}
+	if n > 0 {
+		log.Info("removed idle upload sessions", "count", n, "idle_for_more_than", reg.Options().UploadExpiry.String())
+	}
 }
 
 // waitHandlers waits up to d for handlers still running.
