@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -57,7 +58,7 @@ func (o *serveOptions) settings() settings {
 		{name: "shutdown-timeout", typ: "duration", def: server.DefaultShutdownTimeout.String(),
 			usage: "on SIGTERM/SIGINT, how long in-flight requests (uploads) may still run",
 			parse: parseDuration, store: func(v any) { c.ShutdownTimeout = v.(time.Duration) }},
-		{name: "upload-expiry", typ: "duration", def: server.DefaultUploadExpiry.String(),
+		{name: "upload-expiry", typ: "duration", def: strings.TrimSuffix(strings.TrimSuffix(server.DefaultUploadExpiry.String(), "0s"), "0m"),
 			usage: "remove OCI blob upload sessions idle (no chunk received) for longer than this",
 			parse: parseDuration, store: func(v any) { c.UploadExpiry = v.(time.Duration) }},
 		{name: "max-uploads-per-user", typ: "int", def: strconv.Itoa(server.DefaultMaxUploadsPerUser),
