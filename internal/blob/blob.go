@@ -12,6 +12,7 @@ import (
 	_ "crypto/sha512" // registers sha512 with go-digest
 	"errors"
 	"io"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -71,8 +72,9 @@ type Deleter interface {
 // Uploader keeps resumable upload sessions: a blob written in chunks, possibly over several
 // requests and replicas, that becomes a blob only when Commit proves its digest.
 type Uploader interface {
-	// CreateUpload starts an empty upload session under id (chosen by the caller, unguessable).
-	CreateUpload(ctx context.Context, id string) error
+	// CreateUpload starts an empty upload session under id (chosen by the caller, unguessable)
+	// for owner, who started it (UploadInfo.Owner; "" for nobody in particular).
+	CreateUpload(ctx context.Context, id, owner string) error
 	// AppendUpload appends r to the upload. offset must equal the upload's current size
 	// (ErrUploadOffset otherwise); it returns the new size. A failed append leaves the upload
 	// at its previous size.
@@ -86,6 +88,29 @@ type Uploader interface {
 	AbortUpload(ctx context.Context, id string) error
 }
 
+// UploadInfo describes an open upload session.
+type UploadInfo struct {
+	// ID is the session's id (CreateUpload's).
+	ID string
+	// Owner is who started it (CreateUpload's owner).
+	Owner string
+	// LastActive is when the session was created or last appended to, by the store's clock.
+	LastActive time.Time
+}
+
+// UploadSweeper keeps upload sessions from piling up: clients abandon sessions (a crash, a
+// cancelled push), and nothing else would ever end them.
+type UploadSweeper interface {
+	// Uploads lists the open sessions (started and not yet committed, aborted or expired), in
+	// no particular order.
+	Uploads(ctx context.Context) ([]UploadInfo, error)
+	// ExpireUploads ends, as AbortUpload does, every session that has not been active
+	// (created or appended to) for longer than idle by the store's clock, and returns how
+	// many it ended. A session is judged under the same lock as its appends, so one that
+	// becomes active meanwhile is kept.
+	ExpireUploads(ctx context.Context, idle time.Duration) (int, error)
+}
+
 // Store is a complete blob backend.
 type Store interface {
 	Stater
@@ -93,6 +118,7 @@ type Store interface {
 	Putter
 	Deleter
 	Uploader
+	UploadSweeper
 }
 
 // Validate checks that d is a well-formed sha256 or sha512 digest.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -57,6 +58,12 @@ func (o *serveOptions) settings() settings {
 		{name: "shutdown-timeout", typ: "duration", def: server.DefaultShutdownTimeout.String(),
 			usage: "on SIGTERM/SIGINT, how long in-flight requests (uploads) may still run",
 			parse: parseDuration, store: func(v any) { c.ShutdownTimeout = v.(time.Duration) }},
+		{name: "upload-expiry", typ: "duration", def: strings.TrimSuffix(strings.TrimSuffix(server.DefaultUploadExpiry.String(), "0s"), "0m"),
+			usage: "remove OCI blob upload sessions idle (no chunk received) for longer than this",
+			parse: parseDuration, store: func(v any) { c.UploadExpiry = v.(time.Duration) }},
+		{name: "max-uploads-per-user", typ: "int", def: strconv.Itoa(server.DefaultMaxUploadsPerUser),
+			usage: "most OCI blob upload sessions one user may have open at once; 0 for no limit",
+			parse: parseCount, store: func(v any) { c.MaxUploadsPerUser = v.(int) }},
 		{name: "log-format", typ: "format", def: "json unless stderr is a terminal",
 			usage: "log format: json or text",
 			parse: parseOneOf("json", "text"), store: str(&o.logFormat)},
@@ -185,6 +192,14 @@ func parseExternalURL(v string) (any, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+func parseCount(v string) (any, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return nil, fmt.Errorf("%q is not a count: expected a whole number ≥ 0, such as 100", v)
+	}
+	return n, nil
 }
 
 func parseSize(zeroOK bool) func(string) (any, error) {

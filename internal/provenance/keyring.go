@@ -236,11 +236,11 @@ func signingKey(e *openpgp.Entity) (*packet.PrivateKey, error) {
 }
 
 // signatureError maps a go-crypto verification error to a sentinel.
-func signatureError(err error, st *Statement) error {
+func signatureError(err error, issuerKeyID uint64) error {
 	var se pgperrors.SignatureError
 	switch {
 	case errors.Is(err, pgperrors.ErrUnknownIssuer):
-		return fmt.Errorf("%w: key ID %016X is not in the keyring: import the publisher's public key (gpg --export KEYID) and pass that keyring", ErrUnknownKey, st.IssuerKeyID)
+		return fmt.Errorf("%w: the .prov is not signed by a trusted key (key ID %016X is not in the keyring): import the publisher's public key (gpg --export KEYID) and pass that keyring", ErrUnknownKey, issuerKeyID)
 	case errors.Is(err, pgperrors.ErrKeyExpired), errors.Is(err, pgperrors.ErrSignatureExpired), errors.Is(err, pgperrors.ErrKeyRevoked):
 		return fmt.Errorf("%w: %v: ask the publisher for a signature by a current key", ErrKeyExpired, err)
 	case errors.As(err, &se):

@@ -145,7 +145,9 @@ func messageBlock(md *chart.Metadata, name, digest string) ([]byte, error) {
 
 // Verify checks a .prov against an archive and a keyring, as `helm verify`
 // does: the signature must be valid and by a key in keyring, and the
-// archive's SHA-256 must be the one listed for archiveName. The archive is
+// archive's SHA-256 must be the one listed for archiveName. The signature
+// is checked before the signed text's YAML is read, so a .prov that no
+// trusted key signed is refused without parsing it. The archive is
 // streamed, not held in memory. Errors wrap [ErrMalformed],
 // [ErrBadSignature], [ErrUnknownKey], [ErrKeyExpired] or
 // [ErrDigestMismatch].
@@ -153,13 +155,17 @@ func Verify(archive io.Reader, archiveName string, prov []byte, keyring openpgp.
 	if err := checkArchiveName(archiveName); err != nil {
 		return nil, err
 	}
-	block, st, err := parse(prov)
+	msg, err := decode(prov)
 	if err != nil {
 		return nil, err
 	}
-	signer, err := openpgp.CheckDetachedSignature(keyring, bytes.NewReader(block.Bytes), block.ArmoredSignature.Body, &pgpConfig)
+	signer, err := openpgp.CheckDetachedSignature(keyring, bytes.NewReader(msg.block.Bytes), bytes.NewReader(msg.signature), &pgpConfig)
 	if err != nil {
-		return nil, signatureError(err, st)
+		return nil, signatureError(err, msg.issuerKeyID)
+	}
+	st, err := msg.statement()
+	if err != nil {
+		return nil, fmt.Errorf("%w (validly signed by %s)", err, entityName(signer))
 	}
 	want, ok := st.Files[archiveName]
 	if !ok {
@@ -177,14 +183,24 @@ func Verify(archive io.Reader, archiveName string, prov []byte, keyring openpgp.
 }
 
 // CheckFiles is a keyless structural check for a server receiving a .prov
-// next to an archive: prov must be a clear-signed provenance message whose
-// files map lists archiveName with this SHA-256 (hex). It does not check
-// the signature. Errors wrap [ErrMalformed] or [ErrDigestMismatch].
-func CheckFiles(prov []byte, archiveName string, sha256hex string) error {
-	_, st, err := parse(prov)
+// next to an archive: prov must be what [Parse] accepts, and its files map
+// must list archiveName with this SHA-256 (hex). It does not check who
+// signed (a server has no keyring). It returns the parsed statement. Errors
+// wrap [ErrMalformed] or [ErrDigestMismatch].
+func CheckFiles(prov []byte, archiveName string, sha256hex string) (*Statement, error) {
+	st, err := Parse(prov)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	if err := st.CheckFile(archiveName, sha256hex); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// CheckFile reports whether the statement's files map lists archiveName
+// with this SHA-256 (hex). Errors wrap [ErrDigestMismatch].
+func (st *Statement) CheckFile(archiveName string, sha256hex string) error {
 	want, ok := st.Files[archiveName]
 	if !ok {
 		return fmt.Errorf("%w: the provenance file lists %s, not %q: upload the .prov made for this archive", ErrDigestMismatch, listNames(st.Files), archiveName)
@@ -195,44 +211,89 @@ func CheckFiles(prov []byte, archiveName string, sha256hex string) error {
 	return nil
 }
 
-// Parse reads a .prov without checking its signature. Errors wrap [ErrMalformed].
+// Parse reads a .prov without checking who signed it. It checks the
+// structure: a clear-signed message (RFC 4880 §7) whose armored signature
+// block decodes to OpenPGP signature packets (at least one, nothing else),
+// and whose signed text is a Helm provenance statement (Chart.yaml, "...",
+// a non-empty files map), read with internal/safeyaml's alias budget.
+// Errors wrap [ErrMalformed] (and [safeyaml.ErrExpansion] for an alias
+// bomb).
 func Parse(prov []byte) (*Statement, error) {
-	_, st, err := parse(prov)
-	return st, err
+	msg, err := decode(prov)
+	if err != nil {
+		return nil, err
+	}
+	return msg.statement()
 }
 
-func parse(prov []byte) (*clearsign.Block, *Statement, error) {
+// signedMessage is a .prov taken apart, before any of its YAML is read.
+type signedMessage struct {
+	block *clearsign.Block
+	// signature is the binary content of the armored signature block.
+	signature []byte
+	// issuerKeyID and issuerFingerprint come from the first signature packet.
+	issuerKeyID       uint64
+	issuerFingerprint []byte
+}
+
+// decode takes a .prov apart: the clear-signed text and the signature
+// packets. It reads no YAML.
+func decode(prov []byte) (*signedMessage, error) {
+	const again = "sign the chart again (helm package --sign, or chartroom sign) and use the .prov it writes"
 	block, _ := clearsign.Decode(prov)
 	if block == nil || block.ArmoredSignature == nil {
-		return nil, nil, fmt.Errorf("%w: no PGP signed message found: a .prov starts with -----BEGIN PGP SIGNED MESSAGE-----", ErrMalformed)
+		return nil, fmt.Errorf("%w: no PGP signed message found, or it is incomplete: a .prov starts with -----BEGIN PGP SIGNED MESSAGE----- and ends with -----END PGP SIGNATURE-----; %s", ErrMalformed, again)
 	}
-	parts := bytes.Split(block.Plaintext, []byte("\n...\n"))
+	if block.ArmoredSignature.Type != openpgp.SignatureType {
+		return nil, fmt.Errorf("%w: the signature block is a %q block, not a %q block; %s", ErrMalformed, block.ArmoredSignature.Type, openpgp.SignatureType, again)
+	}
+	sig, err := io.ReadAll(block.ArmoredSignature.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the signature block's armor does not decode: %v; %s", ErrMalformed, err, again)
+	}
+	msg := &signedMessage{block: block, signature: sig}
+	packets := packet.NewReader(bytes.NewReader(sig))
+	for n := 0; ; n++ {
+		p, err := packets.Next()
+		if errors.Is(err, io.EOF) {
+			if n == 0 {
+				return nil, fmt.Errorf("%w: the signature block holds no OpenPGP signature; %s", ErrMalformed, again)
+			}
+			return msg, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: the signature block is not a valid OpenPGP signature: %v; %s", ErrMalformed, err, again)
+		}
+		s, ok := p.(*packet.Signature)
+		if !ok {
+			return nil, fmt.Errorf("%w: the signature block holds an OpenPGP packet of type %T, not a signature; %s", ErrMalformed, p, again)
+		}
+		if n == 0 {
+			if s.IssuerKeyId != nil {
+				msg.issuerKeyID = *s.IssuerKeyId
+			}
+			msg.issuerFingerprint = s.IssuerFingerprint
+		}
+	}
+}
+
+// statement parses the signed text: Chart.yaml, "...", the files map.
+func (m *signedMessage) statement() (*Statement, error) {
+	parts := bytes.Split(m.block.Plaintext, []byte("\n...\n"))
 	if len(parts) < 2 {
-		return nil, nil, fmt.Errorf("%w: the signed text lacks the \"...\" line between Chart.yaml and the files list", ErrMalformed)
+		return nil, fmt.Errorf("%w: the signed text lacks the \"...\" line between Chart.yaml and the files list", ErrMalformed)
 	}
-	st := &Statement{Metadata: new(chart.Metadata)}
+	st := &Statement{Metadata: new(chart.Metadata), IssuerKeyID: m.issuerKeyID, IssuerFingerprint: m.issuerFingerprint}
 	if err := safeyaml.Unmarshal(parts[0], st.Metadata); err != nil {
-		return nil, nil, fmt.Errorf("%w: signed Chart.yaml: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: signed Chart.yaml: %w", ErrMalformed, err)
 	}
 	var sums sumCollection
 	if err := safeyaml.Unmarshal(parts[1], &sums); err != nil {
-		return nil, nil, fmt.Errorf("%w: files list: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: files list: %w", ErrMalformed, err)
 	}
 	if len(sums.Files) == 0 {
-		return nil, nil, fmt.Errorf("%w: the files list is empty", ErrMalformed)
+		return nil, fmt.Errorf("%w: the files list is empty", ErrMalformed)
 	}
 	st.Files = sums.Files
-	// Peek at the signature packet for the issuer; a fresh decode keeps
-	// block's signature reader unread for verification.
-	if b2, _ := clearsign.Decode(prov); b2 != nil && b2.ArmoredSignature != nil {
-		if p, err := packet.NewReader(b2.ArmoredSignature.Body).Next(); err == nil {
-			if sig, ok := p.(*packet.Signature); ok {
-				if sig.IssuerKeyId != nil {
-					st.IssuerKeyID = *sig.IssuerKeyId
-				}
-				st.IssuerFingerprint = sig.IssuerFingerprint
-			}
-		}
-	}
-	return block, st, nil
+	return st, nil
 }

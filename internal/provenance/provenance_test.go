@@ -17,6 +17,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/chartroom/chartroom/internal/chart"
+	"github.com/chartroom/chartroom/internal/provenance/provtest"
+	"github.com/chartroom/chartroom/internal/safeyaml"
 )
 
 // testArchive packages a small chart and returns its bytes and file name.
@@ -156,7 +158,7 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 			if v.FileName != name || v.FileHash != "sha256:"+hex.EncodeToString(sum[:]) || v.Signer() != "Chart Signer <signer@example.com>" || v.Metadata.Version != "1.2.3" {
 				t.Errorf("verification %+v signer %q", v, v.Signer())
 			}
-			if err := CheckFiles(prov, name, hex.EncodeToString(sum[:])); err != nil {
+			if _, err := CheckFiles(prov, name, hex.EncodeToString(sum[:])); err != nil {
 				t.Errorf("CheckFiles: %v", err)
 			}
 		})
@@ -254,7 +256,7 @@ func TestCheckFiles(t *testing.T) {
 		{"not clear-signed", name, good, []byte("files:\n  demo-1.2.3.tgz: sha256:" + good + "\n"), ErrMalformed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := CheckFiles(tc.prov, tc.file, tc.digest)
+			_, err := CheckFiles(tc.prov, tc.file, tc.digest)
 			if tc.is == nil && err != nil || tc.is != nil && !errors.Is(err, tc.is) {
 				t.Errorf("err = %v, want %v", err, tc.is)
 			}
@@ -278,5 +280,88 @@ func TestSignRefuses(t *testing.T) {
 	locked := load(t, keyring(t, true, false, []byte("pw"), newEntity(t, "L", "l@example.com")))[0]
 	if _, err := Sign(bytes.NewReader(archive), name, locked); !errors.Is(err, ErrPassphraseRequired) {
 		t.Errorf("encrypted key: %v", err)
+	}
+}
+
+// aliasBomb is a provenance statement for demo-1.2.3.tgz whose Chart.yaml holds an alias
+// bomb: a few kilobytes that expand to megabytes.
+func aliasBomb(sha256hex string) string {
+	return "apiVersion: v2\nname: demo\nversion: 1.2.3\nx: &a " + strings.Repeat("x", 4096) +
+		"\ny: [" + strings.Repeat("*a, ", 2000) + "*a]\n...\nfiles:\n  demo-1.2.3.tgz: sha256:" + sha256hex + "\n"
+}
+
+// TestVerifyChecksSignatureFirst: the signed text is YAML read only once a trusted key's
+// signature over it holds.
+func TestVerifyChecksSignatureFirst(t *testing.T) {
+	archive, name := testArchive(t)
+	sum := sha256.Sum256(archive)
+	trusted := newEntity(t, "Trusted", "trusted@example.com")
+	stranger := newEntity(t, "Stranger", "stranger@example.com")
+	bomb := aliasBomb(hex.EncodeToString(sum[:]))
+
+	t.Run("bomb signed by an untrusted key", func(t *testing.T) {
+		_, err := Verify(bytes.NewReader(archive), name, clearsigned(t, stranger, bomb), openpgp.EntityList{trusted})
+		if !errors.Is(err, ErrUnknownKey) || !strings.Contains(err.Error(), "not signed by a trusted key") {
+			t.Fatalf("err = %v, want ErrUnknownKey saying \"not signed by a trusted key\"", err)
+		}
+		if errors.Is(err, ErrMalformed) || errors.Is(err, safeyaml.ErrExpansion) {
+			t.Fatalf("the body was parsed before the signature was checked: %v", err)
+		}
+	})
+	t.Run("bomb signed by a trusted key", func(t *testing.T) {
+		_, err := Verify(bytes.NewReader(archive), name, clearsigned(t, trusted, bomb), openpgp.EntityList{trusted})
+		if !errors.Is(err, safeyaml.ErrExpansion) || !errors.Is(err, ErrMalformed) {
+			t.Fatalf("err = %v, want safeyaml's ErrExpansion", err)
+		}
+	})
+	t.Run("garbage signature over a valid statement", func(t *testing.T) {
+		prov, err := Sign(bytes.NewReader(archive), name, trusted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Verify(bytes.NewReader(archive), name, provtest.ZeroSignature(t, prov), openpgp.EntityList{trusted})
+		if !errors.Is(err, ErrMalformed) {
+			t.Fatalf("err = %v, want ErrMalformed", err)
+		}
+	})
+}
+
+// TestParseRefusesBrokenSignatures: the keyless check a server makes refuses a .prov whose
+// signature block is not an OpenPGP signature, although the signed text is right.
+func TestParseRefusesBrokenSignatures(t *testing.T) {
+	archive, name := testArchive(t)
+	sum := sha256.Sum256(archive)
+	e := newEntity(t, "S", "s@example.com")
+	prov, err := Sign(bytes.NewReader(archive), name, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pubKey bytes.Buffer // a key, armored as if it were a signature
+	w, _ := armor.Encode(&pubKey, "PGP SIGNATURE", nil)
+	e.Serialize(w)
+	w.Close()
+	end := bytes.Index(prov, []byte("-----BEGIN PGP SIGNATURE-----"))
+	for _, tc := range []struct {
+		name string
+		prov []byte
+		says string
+	}{
+		{"40 zero bytes", provtest.ZeroSignature(t, prov), "not a valid OpenPGP signature"},
+		{"truncated armor", provtest.TruncatedArmor(t, prov), "not a valid OpenPGP signature"},
+		{"cut in the signature block", prov[:len(prov)-60], "no PGP signed message"},
+		{"a key instead of a signature", append(append([]byte{}, prov[:end]...), pubKey.Bytes()...), "not a signature"},
+		{"empty signature block", append(append([]byte{}, prov[:end]...), "-----BEGIN PGP SIGNATURE-----\n\n-----END PGP SIGNATURE-----\n"...), "no OpenPGP signature"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Parse(tc.prov); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("Parse: %v, want ErrMalformed saying %q", err, tc.says)
+			}
+			if _, err := CheckFiles(tc.prov, name, hex.EncodeToString(sum[:])); !errors.Is(err, ErrMalformed) {
+				t.Errorf("CheckFiles: %v, want ErrMalformed", err)
+			}
+		})
+	}
+	if _, err := CheckFiles(prov, name, hex.EncodeToString(sum[:])); err != nil {
+		t.Fatalf("the intact .prov: %v", err)
 	}
 }

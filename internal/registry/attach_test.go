@@ -12,6 +12,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/chartroom/chartroom/internal/provenance"
+	"github.com/chartroom/chartroom/internal/provenance/provtest"
 )
 
 func sign(t *testing.T, e *openpgp.Entity, tgz []byte, name string) []byte {
@@ -51,6 +52,8 @@ func TestAttachProvenance(t *testing.T) {
 		{"not a signed message", []byte("hello"), ErrChartInvalid},
 		{"prov for other bytes", sign(t, e, other, "myapp-1.0.0.tgz"), ErrChartInvalid},
 		{"prov naming another file", sign(t, e, tgz, "myapp-9.9.9.tgz"), ErrChartInvalid},
+		{"signature of 40 zero bytes", provtest.ZeroSignature(t, prov), ErrChartInvalid},
+		{"truncated signature armor", provtest.TruncatedArmor(t, prov), ErrChartInvalid},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -183,8 +183,10 @@ func (r *Registry) checkUpload(repo, id string) error {
 	return nil
 }
 
-// StartUpload opens an upload session in repo and returns its id.
-func (r *Registry) StartUpload(ctx context.Context, repo string) (string, error) {
+// StartUpload opens an upload session in repo for user and returns its id. A user may have
+// Options.MaxUploadsPerUser sessions open at once (ErrTooManyUploads beyond); finishing,
+// cancelling or the expiry of one frees its place.
+func (r *Registry) StartUpload(ctx context.Context, repo, user string) (string, error) {
 	if err := ValidateName(repo); err != nil {
 		return "", err
 	}
@@ -194,10 +196,53 @@ func (r *Registry) StartUpload(ctx context.Context, repo string) (string, error)
 	}
 	nonce := hex.EncodeToString(b[:])
 	id := nonce + "-" + r.uploadMAC(repo, nonce)
-	if err := r.blobs.CreateUpload(ctx, id); err != nil {
+	if max := r.opts.MaxUploadsPerUser; max > 0 {
+		r.uploadsMu.Lock()
+		defer r.uploadsMu.Unlock()
+		open, err := r.openUploads(ctx, user)
+		if err != nil {
+			return "", fmt.Errorf("start upload in %s: %w", repo, err)
+		}
+		if open >= max {
+			return "", fmt.Errorf("%w: %s has %d upload sessions open, the most a user may have: finish or cancel (DELETE) one, or wait: sessions idle for more than %s are removed", ErrTooManyUploads, userName(user), open, r.opts.UploadExpiry)
+		}
+	}
+	if err := r.blobs.CreateUpload(ctx, id, user); err != nil {
 		return "", fmt.Errorf("start upload in %s: %w", repo, err)
 	}
 	return id, nil
+}
+
+// openUploads counts user's open upload sessions.
+func (r *Registry) openUploads(ctx context.Context, user string) (int, error) {
+	list, err := r.blobs.Uploads(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, u := range list {
+		if u.Owner == user {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func userName(user string) string {
+	if user == "" {
+		return "the anonymous user"
+	}
+	return "user " + user
+}
+
+// ExpireUploads ends the upload sessions idle for longer than Options.UploadExpiry and
+// returns how many it ended. A server calls it at start and periodically.
+func (r *Registry) ExpireUploads(ctx context.Context) (int, error) {
+	n, err := r.blobs.ExpireUploads(ctx, r.opts.UploadExpiry)
+	if err != nil {
+		return n, fmt.Errorf("expire upload sessions idle for %s: %w", r.opts.UploadExpiry, err)
+	}
+	return n, nil
 }
 
 // UploadOffset returns how many bytes the upload holds.

@@ -38,6 +38,8 @@ var (
 	// ErrVersionExists: the chart version is already published with the very same bytes and
 	// the caller asked to be told (PublishChartRequest.RefuseExisting).
 	ErrVersionExists = errors.New("chart version already exists")
+	// ErrTooManyUploads: the user has as many upload sessions open as allowed.
+	ErrTooManyUploads = errors.New("too many upload sessions open")
 	// ErrDenied: the caller may not do this.
 	ErrDenied = errors.New("requested access to the resource is denied")
 )

@@ -145,6 +145,11 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (*Pu
 		if err != nil {
 			return nil, err
 		}
+		if !req.chartVerified {
+			if err := r.verifyProvLayer(ctx, repo, chart); err != nil {
+				return nil, err
+			}
+		}
 		chart.PushedBy = req.Actor
 		put.Chart = chart
 		put.Blobs = uniqueDigests(append(put.Blobs, doc.Config.Digest, chart.ChartDigest))

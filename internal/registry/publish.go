@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/meta"
-	"github.com/chartroom/chartroom/internal/provenance"
 )
 
 // DefaultMaxChartSize bounds an uploaded chart archive when Options.MaxChartSize is zero.
@@ -82,7 +80,7 @@ func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*
 		return nil, fmt.Errorf("%w: the provenance file has %d bytes, at most %d are accepted", ErrChartInvalid, len(req.Prov), maxProvSize)
 	}
 	if req.Prov != nil {
-		if err := provenance.CheckFiles(req.Prov, archiveName, hex.EncodeToString(sum)); err != nil {
+		if err := checkProvenance(req.Prov, md.Name, md.Version, digest.NewDigestFromBytes(digest.SHA256, sum)); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrChartInvalid, err)
 		}
 	}
@@ -161,7 +159,7 @@ func (r *Registry) spoolArchive(body io.Reader) (*os.File, []byte, int64, error)
 		return nil, nil, 0, fmt.Errorf("%w: no chart archive was sent", ErrChartInvalid)
 	}
 	max := r.opts.MaxChartSize
-	f, err := os.CreateTemp("", "chartroom-upload-*.tgz")
+	f, err := r.CreateSpool("chartroom-upload-*.tgz")
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -179,6 +177,17 @@ func (r *Registry) spoolArchive(body io.Reader) (*os.File, []byte, int64, error)
 		return nil, nil, 0, err
 	}
 	return f, h.Sum(nil), n, nil
+}
+
+// CreateSpool creates a temporary file in Options.SpoolDir for an upload that must be read
+// more than once (the caller closes and removes it). Its name is pattern with the "*"
+// replaced, as os.CreateTemp does.
+func (r *Registry) CreateSpool(pattern string) (*os.File, error) {
+	f, err := os.CreateTemp(r.opts.SpoolDir, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("spool the upload: %w", err)
+	}
+	return f, nil
 }
 
 // verifyChartLayer reads a pushed chart layer and checks it is a valid archive of the

@@ -10,6 +10,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path"
+	"sync"
+	"time"
 
 	"github.com/chartroom/chartroom/internal/blob"
 	"github.com/chartroom/chartroom/internal/meta"
@@ -17,6 +19,12 @@ import (
 
 // DefaultMaxManifestSize is the manifest size limit when Options.MaxManifestSize is zero.
 const DefaultMaxManifestSize = 4 << 20
+
+// Upload session defaults, when Options.UploadExpiry and Options.MaxUploadsPerUser are zero.
+const (
+	DefaultUploadExpiry      = 24 * time.Hour
+	DefaultMaxUploadsPerUser = 100
+)
 
 // Options tune the registry. The zero value is the documented default of each field.
 type Options struct {
@@ -33,6 +41,16 @@ type Options struct {
 	// MaxChartSize bounds a chart archive uploaded over the classic API; 0 means
 	// DefaultMaxChartSize.
 	MaxChartSize int64
+	// SpoolDir holds uploaded archives while they are checked (CreateSpool); "" means the
+	// system's temporary directory. A server points it at a directory of its data directory
+	// that it empties at start, so that a crash leaves nothing behind for good.
+	SpoolDir string
+	// UploadExpiry is how long an upload session may stay idle (no chunk received) before
+	// ExpireUploads ends it; 0 means DefaultUploadExpiry.
+	UploadExpiry time.Duration
+	// MaxUploadsPerUser bounds the upload sessions one user may have open at once; 0 means
+	// DefaultMaxUploadsPerUser, a negative value no limit.
+	MaxUploadsPerUser int
 }
 
 // Registry is the core service. It is safe for concurrent use.
@@ -41,6 +59,7 @@ type Registry struct {
 	blobs     blob.Store
 	opts      Options
 	uploadKey []byte
+	uploadsMu sync.Mutex // serialises counting a user's upload sessions and opening one
 }
 
 // New builds a registry over a metadata database and a blob store.
@@ -50,6 +69,12 @@ func New(ctx context.Context, db *meta.DB, blobs blob.Store, opts Options) (*Reg
 	}
 	if opts.MaxChartSize <= 0 {
 		opts.MaxChartSize = DefaultMaxChartSize
+	}
+	if opts.UploadExpiry <= 0 {
+		opts.UploadExpiry = DefaultUploadExpiry
+	}
+	if opts.MaxUploadsPerUser == 0 {
+		opts.MaxUploadsPerUser = DefaultMaxUploadsPerUser
 	}
 	for _, p := range opts.ImmutableTags {
 		if _, err := path.Match(p, ""); err != nil {

@@ -38,6 +38,11 @@ type Config struct {
 	// ExternalURL is the URL clients reach this server at (used by the classic chart
 	// repository for absolute links); "" keeps index links relative.
 	ExternalURL string
+	// UploadExpiry is how long an OCI blob upload session may stay idle before it is removed.
+	UploadExpiry time.Duration
+	// MaxUploadsPerUser bounds the OCI blob upload sessions one user may have open; 0 means
+	// no limit.
+	MaxUploadsPerUser int
 
 	// AdminPassword is the password of the admin user created on first start (from
 	// CHARTROOM_ADMIN_PASSWORD, never from a flag or file); "" means generate one and log it.
@@ -53,6 +58,12 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 )
 
+// Defaults of Config's upload session settings.
+const (
+	DefaultUploadExpiry      = registry.DefaultUploadExpiry
+	DefaultMaxUploadsPerUser = registry.DefaultMaxUploadsPerUser
+)
+
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -61,6 +72,9 @@ func DefaultConfig() Config {
 		MaxManifestSize: registry.DefaultMaxManifestSize,
 		MaxChartSize:    registry.DefaultMaxChartSize,
 		ShutdownTimeout: DefaultShutdownTimeout,
+
+		UploadExpiry:      DefaultUploadExpiry,
+		MaxUploadsPerUser: DefaultMaxUploadsPerUser,
 	}
 }
 
@@ -84,6 +98,12 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("shutdown-timeout: expected a duration ≥ 0"))
+	}
+	if c.UploadExpiry <= 0 {
+		errs = append(errs, errors.New("upload-expiry: expected a duration > 0, such as 24h"))
+	}
+	if c.MaxUploadsPerUser < 0 {
+		errs = append(errs, errors.New("max-uploads-per-user: expected a number ≥ 0 (0 means no limit)"))
 	}
 	for _, p := range c.ImmutableTags {
 		if err := ValidatePattern(p); err != nil {

@@ -30,6 +30,8 @@ const (
 	BlobsDir     = "blobs"
 	// IndexCacheDir keeps the latest rendered index of each namespace (a cache: safe to delete).
 	IndexCacheDir = "index-cache"
+	// TempDir holds uploads being checked; emptied at every start.
+	TempDir = "tmp"
 )
 
 // HTTP server timeouts. There is deliberately no ReadTimeout or WriteTimeout: they would cut
@@ -82,16 +84,24 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB) (*
 	if err != nil {
 		return nil, err
 	}
+	spool, err := emptyDir(filepath.Join(cfg.DataDir, TempDir))
+	if err != nil {
+		return nil, err
+	}
 	reg, err := registry.New(ctx, db, blobs, registry.Options{
 		AllowSparseManifests: cfg.AllowSparseManifests,
 		ImmutableTags:        cfg.ImmutableTags,
 		MaxManifestSize:      cfg.MaxManifestSize,
 		MaxBlobSize:          cfg.MaxBlobSize,
 		MaxChartSize:         cfg.MaxChartSize,
+		SpoolDir:             spool,
+		UploadExpiry:         cfg.UploadExpiry,
+		MaxUploadsPerUser:    uploadLimit(cfg.MaxUploadsPerUser),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
+	expireUploads(ctx, reg, log)
 	authz := auth.New(db, auth.Options{AnonymousRead: cfg.AnonymousRead})
 	if err := authz.Bootstrap(ctx, cfg.AdminPassword, log); err != nil {
 		return nil, fmt.Errorf("create the admin user: %w", err)
@@ -100,6 +110,17 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB) (*
 	s.metrics = newMetrics(reg, cfg.Version, log)
 	s.handler = s.routes()
 	return s, nil
+}
+
+// emptyDir creates dir, removing what a previous run left in it (uploads a crash interrupted).
+func emptyDir(dir string) (string, error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return "", fmt.Errorf("empty %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", fmt.Errorf("create %s: %w", dir, err)
+	}
+	return dir, nil
 }
 
 // Handler is the server's whole handler chain (middleware included).
@@ -126,6 +147,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	sweepCtx, stopSweeping := context.WithCancel(ctx)
+	defer stopSweeping()
+	go s.sweepUploads(sweepCtx)
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
@@ -150,6 +174,44 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.log.Info("stopped")
 	return nil
+}
+
+// uploadLimit is Config.MaxUploadsPerUser as registry.Options takes it (0: no limit).
+func uploadLimit(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// sweepUploads removes idle upload sessions every sweepInterval until ctx ends (New did once).
+func (s *Server) sweepUploads(ctx context.Context) {
+	t := time.NewTicker(sweepInterval(s.cfg.UploadExpiry))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			expireUploads(ctx, s.reg, s.log)
+		}
+	}
+}
+
+// sweepInterval is how often idle upload sessions are looked for: hourly, or every half
+// expiry when that is shorter, so a session lives at most 1.5 times the expiry.
+func sweepInterval(expiry time.Duration) time.Duration {
+	return max(min(expiry/2, time.Hour), time.Second)
+}
+
+func expireUploads(ctx context.Context, reg *registry.Registry, log *slog.Logger) {
+	n, err := reg.ExpireUploads(ctx)
+	if err != nil && ctx.Err() == nil {
+		log.Error("removing idle upload sessions failed", "err", err)
+	}
+	if n > 0 {
+		log.Info("removed idle upload sessions", "count", n, "idle_for_more_than", reg.Options().UploadExpiry.String())
+	}
 }
 
 // waitHandlers waits up to d for handlers still running.

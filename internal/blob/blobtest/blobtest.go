@@ -1,5 +1,5 @@
 // Package blobtest is the shared contract suite every blob.Store backend runs:
-// a backend joins by calling Run with a constructor for an empty store.
+// a backend joins by calling Run with a constructor (NewStore).
 package blobtest
 
 import (
@@ -8,15 +8,26 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/chartroom/chartroom/internal/blob"
 )
 
-// Run exercises every method of the blob.Store contract against stores made by newStore.
-func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
+// NewStore opens a store for the suite, whose clock is now. With storage "" it is a new,
+// empty store; otherwise it is a new store over the storage of an earlier one (a restart).
+// It returns the store and the name of its storage (a directory, a bucket and prefix, …).
+type NewStore func(t *testing.T, storage string, now func() time.Time) (blob.Store, string)
+
+// Run exercises every method of the blob.Store contract against stores made by open.
+func Run(t *testing.T, open NewStore) {
+	newStore := func(t *testing.T) blob.Store {
+		s, _ := open(t, "", time.Now)
+		return s
+	}
 	ctx := context.Background()
 	content := []byte("hello, chartroom")
 	d := digest.FromBytes(content)
@@ -96,7 +107,7 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		t.Run("chunked upload "+tc.name, func(t *testing.T) {
 			s := newStore(t)
 			const id = "upload-1"
-			if err := s.CreateUpload(ctx, id); err != nil {
+			if err := s.CreateUpload(ctx, id, "owner"); err != nil {
 				t.Fatalf("create: %v", err)
 			}
 			n, err := s.AppendUpload(ctx, id, 0, bytes.NewReader(content[:5]))
@@ -128,7 +139,7 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 	t.Run("failed append keeps previous size", func(t *testing.T) {
 		s := newStore(t)
 		const id = "upload-2"
-		if err := s.CreateUpload(ctx, id); err != nil {
+		if err := s.CreateUpload(ctx, id, "owner"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.AppendUpload(ctx, id, 0, bytes.NewReader(content[:4])); err != nil {
@@ -152,7 +163,7 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 	t.Run("commit with wrong digest stores nothing", func(t *testing.T) {
 		s := newStore(t)
 		const id = "upload-3"
-		if err := s.CreateUpload(ctx, id); err != nil {
+		if err := s.CreateUpload(ctx, id, "owner"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.AppendUpload(ctx, id, 0, strings.NewReader("not it")); err != nil {
@@ -168,7 +179,7 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 
 	t.Run("abort and unknown uploads", func(t *testing.T) {
 		s := newStore(t)
-		if err := s.CreateUpload(ctx, "upload-4"); err != nil {
+		if err := s.CreateUpload(ctx, "upload-4", "owner"); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.AbortUpload(ctx, "upload-4"); err != nil {
@@ -181,10 +192,12 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		}
 	})
 
+	t.Run("idle uploads expire", func(t *testing.T) { uploadExpiry(t, open) })
+
 	t.Run("empty blob", func(t *testing.T) {
 		s := newStore(t)
 		empty := digest.FromBytes(nil)
-		if err := s.CreateUpload(ctx, "upload-5"); err != nil {
+		if err := s.CreateUpload(ctx, "upload-5", "owner"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.CommitUpload(ctx, "upload-5", empty); err != nil {
@@ -194,6 +207,116 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 			t.Fatalf("stat empty: %v %+v", err, info)
 		}
 	})
+}
+
+// Clock is a settable clock for stores under test.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock that reads start until advanced.
+func NewClock(start time.Time) *Clock { return &Clock{now: start} }
+
+// Now reads the clock.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock on by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// uploadExpiry: sessions are listed with their owner and last activity, sessions idle longer
+// than the expiry are ended (and only those), and open sessions survive a restart.
+func uploadExpiry(t *testing.T, open NewStore) {
+	ctx := context.Background()
+	clock := NewClock(time.Date(2031, 5, 4, 12, 0, 0, 0, time.UTC))
+	s, storage := open(t, "", clock.Now)
+	t0 := clock.Now()
+	for _, u := range []struct{ id, owner string }{{"idle", "alice"}, {"appended", "alice"}, {"empty-owner", ""}} {
+		if err := s.CreateUpload(ctx, u.id, u.owner); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.AppendUpload(ctx, "idle", 0, strings.NewReader("abc")); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(20 * time.Hour)
+	if err := s.CreateUpload(ctx, "fresh", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(3 * time.Hour)
+	if _, err := s.AppendUpload(ctx, "appended", 0, strings.NewReader("abc")); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]blob.UploadInfo{
+		"idle":        {ID: "idle", Owner: "alice", LastActive: t0},
+		"empty-owner": {ID: "empty-owner", Owner: "", LastActive: t0},
+		"appended":    {ID: "appended", Owner: "alice", LastActive: t0.Add(23 * time.Hour)},
+		"fresh":       {ID: "fresh", Owner: "bob", LastActive: t0.Add(20 * time.Hour)},
+	}
+	checkUploads(t, s, want)
+
+	clock.Advance(2 * time.Hour) // t0+25h: "idle" and "empty-owner" have been idle for 25h
+	if n, err := s.ExpireUploads(ctx, 24*time.Hour); err != nil || n != 2 {
+		t.Fatalf("expire: %d %v, want 2 ended", n, err)
+	}
+	for _, id := range []string{"idle", "empty-owner"} {
+		if _, err := s.UploadSize(ctx, id); !errors.Is(err, blob.ErrUploadNotFound) {
+			t.Errorf("size of expired upload %q: got %v, want ErrUploadNotFound", id, err)
+		}
+		if _, err := s.AppendUpload(ctx, id, 0, strings.NewReader("x")); !errors.Is(err, blob.ErrUploadNotFound) {
+			t.Errorf("append to expired upload %q: got %v, want ErrUploadNotFound", id, err)
+		}
+		delete(want, id)
+	}
+	checkUploads(t, s, want)
+	if n, err := s.ExpireUploads(ctx, 24*time.Hour); err != nil || n != 0 {
+		t.Fatalf("second expire: %d %v, want none", n, err)
+	}
+
+	// A restart keeps the open sessions, their owners and their contents.
+	s, _ = open(t, storage, clock.Now)
+	checkUploads(t, s, want)
+	if size, err := s.UploadSize(ctx, "appended"); err != nil || size != 3 {
+		t.Fatalf("size after restart: %d %v", size, err)
+	}
+	if _, err := s.CommitUpload(ctx, "appended", digest.FromString("abc")); err != nil {
+		t.Fatalf("commit after restart: %v", err)
+	}
+	delete(want, "appended")
+	checkUploads(t, s, want)
+	clock.Advance(25 * time.Hour)
+	if n, err := s.ExpireUploads(ctx, 24*time.Hour); err != nil || n != 1 {
+		t.Fatalf("expire after restart: %d %v, want 1", n, err)
+	}
+	checkUploads(t, s, map[string]blob.UploadInfo{})
+}
+
+func checkUploads(t *testing.T, s blob.Store, want map[string]blob.UploadInfo) {
+	t.Helper()
+	list, err := s.Uploads(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]blob.UploadInfo{}
+	for _, u := range list {
+		got[u.ID] = u
+	}
+	if len(got) != len(want) {
+		t.Fatalf("uploads %v, want %v", list, want)
+	}
+	for id, w := range want {
+		if g, ok := got[id]; !ok || g.Owner != w.Owner || !g.LastActive.Equal(w.LastActive) {
+			t.Errorf("upload %q: %+v, want %+v", id, g, w)
+		}
+	}
 }
 
 type errReader struct{}

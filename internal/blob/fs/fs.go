@@ -1,7 +1,7 @@
 // Package fs stores blobs on the local filesystem under one root directory:
 //
 //	<root>/blobs/<algorithm>/<first two hex>/<hex>   committed blobs
-//	<root>/uploads/<id>/data, <root>/uploads/<id>/state   resumable uploads
+//	<root>/uploads/<id>/data, state, owner           resumable uploads
 //	<root>/tmp/                                      whole-blob writes in flight
 //
 // Every write goes to a temporary file, is fsynced, verified and only then renamed into
@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -26,9 +27,17 @@ import (
 // Store is a blob.Store on a local directory.
 type Store struct {
 	root string
+	now  func() time.Time
 
 	mu      sync.Mutex
-	uploads map[string]*sync.Mutex // serialises appends to one upload
+	uploads map[string]*uploadLock // serialises operations on one upload; only while in use
+}
+
+// Options tune a Store. The zero value is the documented default of each field.
+type Options struct {
+	// Now is the store's clock, which marks when an upload was last active
+	// (blob.UploadInfo.LastActive, ExpireUploads); nil means time.Now.
+	Now func() time.Time
 }
 
 var _ blob.Store = (*Store)(nil)
@@ -38,10 +47,18 @@ const copyBufferSize = 1 << 20
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
 
-// New opens (creating if needed) a store rooted at dir. Leftover temporary files from a
-// previous crash are removed.
+// New opens (creating if needed) a store rooted at dir, with default Options. Leftover
+// temporary files from a previous crash are removed.
 func New(dir string) (*Store, error) {
-	s := &Store{root: dir, uploads: map[string]*sync.Mutex{}}
+	return NewWithOptions(dir, Options{})
+}
+
+// NewWithOptions is New with options.
+func NewWithOptions(dir string, opts Options) (*Store, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Store{root: dir, now: opts.Now, uploads: map[string]*uploadLock{}}
 	for _, sub := range []string{"blobs", "uploads", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, fmt.Errorf("blob store %s: %w", dir, err)

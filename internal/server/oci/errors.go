@@ -66,6 +66,7 @@ var sentinels = []struct {
 	{registry.ErrBlobUnknown, codeBlobUnknown},
 	{registry.ErrUploadUnknown, codeBlobUploadUnknown},
 	{registry.ErrUploadInvalid, codeBlobUploadInvalid},
+	{registry.ErrTooManyUploads, codeTooManyRequests},
 	{registry.ErrRangeInvalid, codeRangeInvalid},
 	{registry.ErrDigestInvalid, codeDigestInvalid},
 	{registry.ErrSizeInvalid, codeSizeInvalid},

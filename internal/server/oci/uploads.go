@@ -49,7 +49,7 @@ func (h *handler) startUpload(w http.ResponseWriter, r *http.Request) error {
 		blobCreated(w, name, d)
 		return nil
 	}
-	id, err := h.reg.StartUpload(r.Context(), name)
+	id, err := h.reg.StartUpload(r.Context(), name, principal(r).Name)
 	if err != nil {
 		return err
 	}

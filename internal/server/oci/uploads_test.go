@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -304,4 +305,37 @@ func TestMountAfterDelete(t *testing.T) {
 	// No repository holds the blob any more: there is nothing to mount, an upload starts.
 	e.do("POST", "/v2/team/target/blobs/uploads/?mount="+d.String(), nil).expect(t, http.StatusAccepted, "")
 	e.do("HEAD", "/v2/team/target/blobs/"+d.String(), nil).expect(t, http.StatusNotFound, "")
+}
+
+// TestUploadSessionLimit: past MaxUploadsPerUser open sessions, POST answers 429
+// TOOMANYREQUESTS saying how many are open and when idle ones expire; finishing or
+// cancelling a session frees its place.
+func TestUploadSessionLimit(t *testing.T) {
+	e := newEnv(t, registry.Options{MaxUploadsPerUser: 2, UploadExpiry: 90 * time.Minute})
+	const repo = "team/app"
+	first := e.startUpload(repo)
+	second := e.startUpload(repo)
+	refused := func() {
+		t.Helper()
+		res := e.do("POST", "/v2/"+repo+"/blobs/uploads/", nil)
+		res.expect(t, http.StatusTooManyRequests, "TOOMANYREQUESTS")
+		for _, want := range []string{"admin", "2 upload sessions open", "DELETE", "1h30m0s"} {
+			if !strings.Contains(res.message(), want) {
+				t.Errorf("message %q does not say %q", res.message(), want)
+			}
+		}
+	}
+	refused()
+	// A monolithic push (POST ?digest=) opens no session: it is not limited.
+	e.pushBlob(repo, []byte("whole"))
+
+	data := []byte("chunked layer")
+	e.do("PUT", withDigest(first, digest.FromBytes(data)), data).expect(t, http.StatusCreated, "")
+	third := e.startUpload(repo)
+	refused()
+	e.do("DELETE", second, nil).expect(t, http.StatusNoContent, "")
+	e.startUpload(repo)
+	refused()
+	e.do("DELETE", third, nil).expect(t, http.StatusNoContent, "")
+	e.startUpload(repo)
 }

@@ -116,7 +116,7 @@ func (h *handler) readMultipart(r *http.Request) (in publishInput, cleanup func(
 			if spool != nil {
 				return in, cleanup, badRequest("the multipart body has two %q fields: upload one chart per request", fieldChart)
 			}
-			if spool, err = os.CreateTemp("", "chartroom-multipart-*.tgz"); err != nil {
+			if spool, err = h.reg.CreateSpool("chartroom-multipart-*.tgz"); err != nil {
 				return in, cleanup, err
 			}
 			n, err := io.Copy(spool, io.LimitReader(part, maxChart+1))

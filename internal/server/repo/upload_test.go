@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/chartroom/chartroom/internal/provenance/provtest"
 )
 
 func gzipOf(b []byte) []byte {
@@ -29,7 +31,8 @@ func TestBadUploads(t *testing.T) {
 	good := chartTgz(t, "myapp", "1.0.0", "")
 	other := chartTgz(t, "myapp", "1.0.0", "other bytes")
 	chartYAML := "apiVersion: v2\nname: myapp\nversion: 1.0.0\n"
-	e.mustUpload("team", chartTgz(t, "base", "1.0.0", ""))
+	base := chartTgz(t, "base", "1.0.0", "")
+	e.mustUpload("team", base)
 	indexBefore := e.get("/team/index.yaml")
 	filesBefore := e.storedFiles()
 
@@ -85,6 +88,10 @@ func TestBadUploads(t *testing.T) {
 			"chart", "myapp-1.0.0.tgz", good, "prov", "myapp-1.0.0.tgz.prov", signProv(t, key, other, "myapp-1.0.0.tgz")), "digest"},
 		{"prov naming another file", "POST", "/api/team/charts", form(
 			"chart", "myapp-1.0.0.tgz", good, "prov", "x.prov", signProv(t, key, good, "myapp-9.0.0.tgz")), "myapp-1.0.0.tgz"},
+		{"prov with a signature of 40 zero bytes", "POST", "/api/team/charts", form(
+			"chart", "myapp-1.0.0.tgz", good, "prov", "myapp-1.0.0.tgz.prov", provtest.ZeroSignature(t, signProv(t, key, good, "myapp-1.0.0.tgz"))), "not a valid OpenPGP signature"},
+		{"prov with a truncated signature armor", "POST", "/api/team/charts", form(
+			"chart", "myapp-1.0.0.tgz", good, "prov", "myapp-1.0.0.tgz.prov", provtest.TruncatedArmor(t, signProv(t, key, good, "myapp-1.0.0.tgz"))), "not a valid OpenPGP signature"},
 		{"prov that is not clear-signed", "POST", "/api/team/charts", form(
 			"chart", "myapp-1.0.0.tgz", good, "prov", "x.prov", []byte("files:\n  myapp-1.0.0.tgz: sha256:00\n")), "PGP"},
 		{"multipart without a chart field", "POST", "/api/team/charts", form(
@@ -103,6 +110,8 @@ func TestBadUploads(t *testing.T) {
 		{"prov alone, not signed", "POST", "/api/team/prov", raw([]byte("hello")), "PGP"},
 		{"prov alone, empty", "POST", "/api/team/prov", raw(nil), "empty"},
 		{"prov alone for another archive", "POST", "/api/team/prov", raw(signProv(t, key, chartTgz(t, "base", "1.0.0", "not the published bytes"), "base-1.0.0.tgz")), "digest"},
+		{"prov alone with a signature of 40 zero bytes", "POST", "/api/team/prov", raw(provtest.ZeroSignature(t, signProv(t, key, base, "base-1.0.0.tgz"))), "not a valid OpenPGP signature"},
+		{"prov alone with a truncated signature armor", "POST", "/api/team/prov", raw(provtest.TruncatedArmor(t, signProv(t, key, base, "base-1.0.0.tgz"))), "not a valid OpenPGP signature"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,8 +137,11 @@ func TestBadUploads(t *testing.T) {
 	if repos, _ := e.reg.Catalog(context.Background(), 0, ""); !reflect.DeepEqual(repos, []string{"team/base"}) {
 		t.Fatalf("repositories after refused uploads: %v", repos)
 	}
-	// The server keeps serving.
+	// The server keeps serving, and the refused .prov files took no version's place.
 	e.mustUpload("team", good)
+	if r := e.send("POST", "/api/team/prov", bytes.NewReader(signProv(t, key, base, "base-1.0.0.tgz"))); r.status != http.StatusCreated {
+		t.Fatalf("the real .prov of base 1.0.0 after the refused ones: %d %s", r.status, r.body)
+	}
 	if got := parseIndex(t, e.get("/team/index.yaml").body).versionsOf("myapp"); !reflect.DeepEqual(got, []string{"1.0.0"}) {
 		t.Fatalf("after the bad uploads: %v", got)
 	}
