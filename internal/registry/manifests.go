@@ -148,11 +148,15 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (*Pu
 		chart.PushedBy = req.Actor
 		put.Chart = chart
 		put.Blobs = uniqueDigests(append(put.Blobs, doc.Config.Digest, chart.ChartDigest))
-		if !IsDigest(req.Reference) {
-			put.Tags = tags
-		} else {
-			put.Tags = append(tags, meta.ChartTag(chart.Version))
+		// A chart manifest carries exactly one tag, its version's: another tag (a ?tag= of a
+		// push by digest) would let `helm pull --version` of that tag return this version.
+		versionTag := meta.ChartTag(chart.Version)
+		for _, t := range tags {
+			if t != versionTag {
+				return nil, invalid("tag %q on chart %s %s: a chart manifest carries exactly one tag, its version's (%s); push it without other tags", t, chart.Name, chart.Version, versionTag)
+			}
 		}
+		put.Tags = []string{versionTag}
 	}
 	stored, err := r.db.PutManifest(ctx, put)
 	if err != nil {
@@ -267,7 +271,7 @@ func mapMetaErr(err error) error {
 	case errors.As(err, &chart):
 		return fmt.Errorf("%w: %s (manifest %s); a published version never changes: publish a new version", ErrImmutable, chart.Error(), chart.Existing.ManifestDigest)
 	case errors.As(err, &tag):
-		return fmt.Errorf("%w: %s; push under a new tag", ErrImmutable, tag.Error())
+		return fmt.Errorf("%w: %s", ErrImmutable, tag.Error())
 	case errors.Is(err, meta.ErrNotFound):
 		return fmt.Errorf("%w: %v", ErrManifestUnknown, err)
 	}
@@ -295,8 +299,9 @@ func (r *Registry) GetManifest(ctx context.Context, repo, reference string, with
 }
 
 // DeleteManifest deletes a manifest (reference is a digest) or a tag (reference is a tag).
-// Deleting a chart version's manifest or tag leaves a tombstone: the version can come back
-// only with the same content.
+// Deleting a chart version's manifest or tag leaves a tombstone: the version, and its tag,
+// can come back only with the same chart. In a repository with immutable tags, a deleted tag
+// can only ever name the same content again.
 func (r *Registry) DeleteManifest(ctx context.Context, repo, reference string) error {
 	if err := ValidateName(repo); err != nil {
 		return err
@@ -305,13 +310,13 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo, reference string) e
 		if err := ValidateTag(reference); err != nil {
 			return err
 		}
-		return mapMetaErr(r.db.DeleteTag(ctx, repo, reference))
+		return mapMetaErr(r.db.DeleteTag(ctx, repo, reference, r.tagsImmutable(repo)))
 	}
 	d, err := ParseDigest(reference)
 	if err != nil {
 		return err
 	}
-	return mapMetaErr(r.db.DeleteManifest(ctx, repo, d))
+	return mapMetaErr(r.db.DeleteManifest(ctx, repo, d, r.tagsImmutable(repo)))
 }
 
 // Tags lists repo's tags in lexical order after last, at most n (n ≤ 0: all).

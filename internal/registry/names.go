@@ -63,3 +63,40 @@ func SplitRepository(repo string) (namespace, name string) {
 	}
 	return repo[:i], repo[i+1:]
 }
+
+// A repository pattern (serve --immutable-tags) is a repository name in which * stands for
+// any run of characters, "/" included (prod/* covers prod/app and prod/team/app, not prod
+// itself), and ? for one character other than "/". Nothing else is special.
+var patternChars = regexp.MustCompile(`^[a-z0-9._/*?-]+$`)
+
+// ValidateRepositoryPattern checks a repository pattern (see CompileRepositoryPattern).
+func ValidateRepositoryPattern(p string) error {
+	_, err := CompileRepositoryPattern(p)
+	return err
+}
+
+// CompileRepositoryPattern turns a repository pattern into the regular expression that
+// matches the names it covers: * is any run of characters including "/", ? one character
+// other than "/", every other character itself.
+func CompileRepositoryPattern(p string) (*regexp.Regexp, error) {
+	if p == "" {
+		return nil, fmt.Errorf("empty repository pattern: expected a name such as prod/app, or prod/* for every repository under prod/")
+	}
+	if !patternChars.MatchString(p) {
+		return nil, fmt.Errorf("repository pattern %q: use lower-case letters, digits, . _ - and /, with * for any characters (/ included) and ? for one character other than /, e.g. prod/*", p)
+	}
+	var b strings.Builder
+	b.WriteString("^")
+	for _, c := range p {
+		switch c {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteString("[^/]")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.Compile(b.String())
+}
