@@ -98,6 +98,9 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (*Pu
 	if err != nil {
 		return nil, err
 	}
+	if err := r.checkSizes(ctx, repo, doc); err != nil {
+		return nil, err
+	}
 	put := meta.PutManifest{
 		Manifest: meta.Manifest{
 			Repository:  repo,
@@ -253,6 +256,53 @@ func checkDescriptors(field string, ds ...ocispec.Descriptor) error {
 			if int64(len(d.Data)) != d.Size || d.Digest.Algorithm().FromBytes(d.Data) != d.Digest {
 				return invalid("%s[%d]: the embedded data does not match the descriptor's size and digest", field, i)
 			}
+		}
+	}
+	return nil
+}
+
+// checkSizes refuses descriptors whose size differs from the content the repository holds
+// under their digest: clients trust the size (helm pull fails on a wrong one). Content the
+// repository lacks is left to the presence check, which allows it for sparse manifests.
+func (r *Registry) checkSizes(ctx context.Context, repo string, doc *manifestDoc) error {
+	type ref struct {
+		field    string
+		d        ocispec.Descriptor
+		manifest bool // the descriptor names a manifest, not a blob
+	}
+	var refs []ref
+	if doc.Config != nil {
+		refs = append(refs, ref{"config", *doc.Config, false})
+	}
+	for i, l := range doc.Layers {
+		refs = append(refs, ref{fmt.Sprintf("layers[%d]", i), l, false})
+	}
+	for i, m := range doc.Manifests {
+		refs = append(refs, ref{fmt.Sprintf("manifests[%d]", i), m, true})
+	}
+	if doc.Subject != nil {
+		refs = append(refs, ref{"subject", *doc.Subject, true})
+	}
+	for _, rf := range refs {
+		var size int64
+		var err error
+		kind := "blob"
+		if rf.manifest {
+			kind = "manifest"
+			var m *meta.Manifest
+			if m, err = r.db.GetManifest(ctx, repo, rf.d.Digest.String(), false, false); err == nil {
+				size = m.Size
+			}
+		} else {
+			size, err = r.db.RepositoryBlob(ctx, repo, rf.d.Digest)
+		}
+		switch {
+		case errors.Is(err, meta.ErrNotFound):
+			continue
+		case err != nil:
+			return fmt.Errorf("check %s of the manifest: %w", rf.field, err)
+		case size != rf.d.Size:
+			return invalid("%s: the descriptor of %s %s declares size %d, but it has %d bytes; set the descriptor's size to the content's", rf.field, kind, rf.d.Digest, rf.d.Size, size)
 		}
 	}
 	return nil
