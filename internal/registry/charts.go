@@ -41,6 +41,9 @@ type chartConfig struct {
 // most one provenance layer.
 func (r *Registry) chartVersion(ctx context.Context, repo, reference string, doc *manifestDoc, verifyLayer bool) (*meta.ChartVersion, error) {
 	ns, name := SplitRepository(repo)
+	if err := CheckChartNamespace(ns); err != nil {
+		return nil, err
+	}
 	raw, err := r.readSmallBlob(ctx, repo, doc.Config.Digest, maxChartConfigSize)
 	if err != nil {
 		return nil, err

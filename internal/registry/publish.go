@@ -56,6 +56,9 @@ func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*
 			return nil, err
 		}
 	}
+	if err := CheckChartNamespace(req.Namespace); err != nil {
+		return nil, err
+	}
 	spool, sum, size, err := r.spoolArchive(req.Archive)
 	if err != nil {
 		return nil, err
