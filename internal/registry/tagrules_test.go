@@ -151,6 +151,7 @@ func TestRepositoryPatterns(t *testing.T) {
 		{"release", []string{"release"}, []string{"release/app", "releases"}},
 		{"*", []string{"a", "a/b/c"}, nil},
 		{"team.x/app-?", []string{"team.x/app-1"}, []string{"teamyx/app-1"}},
+		{"prod*", []string{"prod", "production/app", "prod/app"}, []string{"team/prod"}},
 	}
 	for _, tc := range cases {
 		re, err := CompileRepositoryPattern(tc.pattern)
