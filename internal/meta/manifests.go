@@ -293,10 +293,11 @@ func (db *DB) setTag(ctx context.Context, tx *sql.Tx, repoID int64, tag string, 
 }
 
 // recordTag is setTag's rule for repositories with immutable tags: the first content a tag
-// names (existing, when the tag is older than its record, else d of chart archive chart) is
-// recorded once, and d must be that content: the same manifest, or a manifest publishing the
-// same chart archive. The INSERT … ON CONFLICT DO NOTHING and the read after it make the
-// primary key, not this code, pick the winner of concurrent pushes.
+// names is recorded once (the manifest it names already when the tag is older than its
+// record, else d, which publishes chart archive chart or, when chart is "", no chart), and d
+// must be that content: the same manifest, or a manifest publishing the same chart archive.
+// The INSERT … ON CONFLICT DO NOTHING and the read after it make the primary key, not this
+// code, pick the winner of concurrent pushes.
 func (db *DB) recordTag(ctx context.Context, tx *sql.Tx, repoID int64, tag string, d digest.Digest, chart, existing string, now int64) error {
 	first, firstChart := d.String(), chart
 	if existing != "" && existing != d.String() {
