@@ -42,7 +42,7 @@ func (o *serveOptions) settings() settings {
 			usage: "accept image manifests that reference content the repository lacks (mirrors); charts are never sparse",
 			parse: parseBool, store: boolean(&c.AllowSparseManifests)},
 		{name: "immutable-tags", typ: "pattern", list: true,
-			usage: "repository pattern whose tags never move once set, e.g. 'prod/*'; repeatable (env: comma-separated)",
+			usage: "repository pattern whose tags never name other content once set, not even after a delete; * is any characters, / included ('prod/*' covers prod/app and prod/team/app); repeatable (env: comma-separated)",
 			parse: parsePattern,
 			store: func(v any) { c.ImmutableTags = append(c.ImmutableTags, v.(string)) },
 			clear: func() { c.ImmutableTags = nil }},

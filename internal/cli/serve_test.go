@@ -127,7 +127,7 @@ func TestServeBadValues(t *testing.T) {
 		{name: "listen flag", args: []string{"--listen=8080"}, want: []string{"--listen", "host:port"}},
 		{name: "bool flag", args: []string{"--anonymous-read=maybe"}, want: []string{"--anonymous-read", "true or false"}},
 		{name: "log format", args: []string{"--log-format=xml"}, want: []string{"--log-format", "json or text"}},
-		{name: "pattern", args: []string{"--immutable-tags=prod/["}, want: []string{"--immutable-tags", "path.Match"}},
+		{name: "pattern", args: []string{"--immutable-tags=prod/["}, want: []string{"--immutable-tags", "prod/*"}},
 		{name: "url", args: []string{"--external-url=charts"}, want: []string{"--external-url", "https://"}},
 		{name: "env", env: map[string]string{"CHARTROOM_MAX_MANIFEST_SIZE": "big"}, want: []string{"CHARTROOM_MAX_MANIFEST_SIZE", "--max-manifest-size", "4MiB"}},
 		{name: "file value", file: "shutdown-timeout: forever\n", want: []string{"line 1", "shutdown-timeout", "30s"}},

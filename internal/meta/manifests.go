@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -59,17 +58,6 @@ func (e *MissingError) Error() string {
 	return "the repository does not hold " + strings.Join(parts, " and ")
 }
 
-// TagConflictError means a tag may not move: it names a published chart version or the
-// repository's tags are immutable.
-type TagConflictError struct {
-	Tag      string
-	Existing digest.Digest
-}
-
-func (e *TagConflictError) Error() string {
-	return fmt.Sprintf("tag %s already points to %s and is immutable", e.Tag, e.Existing)
-}
-
 func joinDigests(ds []digest.Digest) string {
 	s := make([]string, len(ds))
 	for i, d := range ds {
@@ -101,6 +89,11 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifest) (*ChartVersion, er
 		tags := p.Tags
 		if p.Chart != nil {
 			c := *p.Chart
+			for _, tag := range tags {
+				if tag != ChartTag(c.Version) {
+					return chartTagOnly(tag, m.Digest, c.Version)
+				}
+			}
 			c.ManifestDigest = m.Digest
 			published, err := db.publishChart(ctx, tx, repoID, &c)
 			if err != nil {
@@ -188,34 +181,6 @@ func (db *DB) checkPresent(ctx context.Context, tx *sql.Tx, repoID int64, blobs,
 	return nil
 }
 
-// setTag points tag at d. A tag naming a published chart version never moves.
-func (db *DB) setTag(ctx context.Context, tx *sql.Tx, repoID int64, tag string, d digest.Digest, immutable bool, now int64) error {
-	var existing string
-	err := tx.QueryRowContext(ctx, db.q(`SELECT manifest_digest FROM tags WHERE repository_id = ? AND name = ?`), repoID, tag).Scan(&existing)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES (?, ?, ?, ?)`), repoID, tag, d.String(), now)
-		return err
-	case err != nil:
-		return err
-	case existing == d.String():
-		return nil
-	}
-	if !immutable {
-		var charts int
-		err := tx.QueryRowContext(ctx, db.q(`SELECT count(*) FROM chart_versions WHERE repository_id = ? AND manifest_digest = ? AND deleted_at IS NULL`), repoID, existing).Scan(&charts)
-		if err != nil {
-			return err
-		}
-		immutable = charts > 0
-	}
-	if immutable {
-		return &TagConflictError{Tag: tag, Existing: digest.Digest(existing)}
-	}
-	_, err = tx.ExecContext(ctx, db.q(`UPDATE tags SET manifest_digest = ?, updated_at = ? WHERE repository_id = ? AND name = ?`), d.String(), now, repoID, tag)
-	return err
-}
-
 const manifestColumns = `m.digest, m.media_type, m.artifact_type, m.config_media_type, m.subject, m.annotations, m.size, m.created_at`
 
 // GetManifest returns the manifest that reference (a digest, or a tag when byTag) names in
@@ -258,9 +223,16 @@ func (db *DB) GetManifest(ctx context.Context, repo, reference string, byTag, wi
 }
 
 // DeleteManifest deletes the manifest d from repo with the tags pointing at it. A chart
-// version published by it becomes a tombstone. ErrNotFound when repo has no such manifest.
-func (db *DB) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
+// version published by it becomes a tombstone. With immutableTags (the repository's tags are
+// immutable) its tags stay recorded: they can name d again, nothing else. ErrNotFound when
+// repo has no such manifest.
+func (db *DB) DeleteManifest(ctx context.Context, repo string, d digest.Digest, immutableTags bool) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if immutableTags {
+			if err := db.recordTags(ctx, tx, repo, "manifest_digest = ?", d.String()); err != nil {
+				return err
+			}
+		}
 		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM manifests WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`), repo, d.String())
 		if err != nil {
 			return err
@@ -277,9 +249,16 @@ func (db *DB) DeleteManifest(ctx context.Context, repo string, d digest.Digest) 
 }
 
 // DeleteTag removes a tag. When the tag is a chart version's, that version becomes a
-// tombstone (its manifest stays reachable by digest). ErrNotFound when there is no such tag.
-func (db *DB) DeleteTag(ctx context.Context, repo, tag string) error {
+// tombstone (its manifest stays reachable by digest). With immutableTags the tag stays
+// recorded: it can name the same content again, nothing else. ErrNotFound when there is no
+// such tag.
+func (db *DB) DeleteTag(ctx context.Context, repo, tag string, immutableTags bool) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if immutableTags {
+			if err := db.recordTags(ctx, tx, repo, "name = ?", tag); err != nil {
+				return err
+			}
+		}
 		var d string
 		err := tx.QueryRowContext(ctx, db.q(`
 			DELETE FROM tags WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?

@@ -71,7 +71,7 @@ func (r *Registry) DeleteChartVersion(ctx context.Context, ns, name, version str
 	if err != nil {
 		return err
 	}
-	err = r.db.DeleteManifest(ctx, c.Repository, c.ManifestDigest)
+	err = r.db.DeleteManifest(ctx, c.Repository, c.ManifestDigest, r.tagsImmutable(c.Repository))
 	if errors.Is(err, meta.ErrNotFound) {
 		return fmt.Errorf("%w: %s %s", ErrChartUnknown, name, version)
 	}

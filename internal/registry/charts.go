@@ -10,6 +10,7 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/repoindex"
 )
@@ -40,6 +41,9 @@ type chartConfig struct {
 // most one provenance layer.
 func (r *Registry) chartVersion(ctx context.Context, repo, reference string, doc *manifestDoc, verifyLayer bool) (*meta.ChartVersion, error) {
 	ns, name := SplitRepository(repo)
+	if err := CheckChartNamespace(ns); err != nil {
+		return nil, err
+	}
 	raw, err := r.readSmallBlob(ctx, repo, doc.Config.Digest, maxChartConfigSize)
 	if err != nil {
 		return nil, err
@@ -63,13 +67,10 @@ func (r *Registry) chartVersion(ctx context.Context, repo, reference string, doc
 		return nil, invalid("tag %q differs from the chart's version %s: push chart versions under their version (tag %s)", reference, cfg.Version, meta.ChartTag(cfg.Version))
 	}
 	c := &meta.ChartVersion{
-		Repository:  repo,
-		Namespace:   ns,
-		Name:        cfg.Name,
-		Version:     cfg.Version,
-		AppVersion:  cfg.AppVersion,
-		Description: cfg.Description,
-		Metadata:    raw,
+		Repository: repo,
+		Namespace:  ns,
+		Name:       cfg.Name,
+		Version:    cfg.Version,
 	}
 	for _, l := range doc.Layers {
 		switch l.MediaType {
@@ -94,10 +95,25 @@ func (r *Registry) chartVersion(ctx context.Context, repo, reference string, doc
 		return nil, invalid("the chart layer's digest is %s; chart archives are addressed by sha256 (chart repository indexes name them so)", c.ChartDigest.Algorithm())
 	}
 	if verifyLayer {
-		if err := r.verifyChartLayer(ctx, repo, c); err != nil {
+		md, err := r.verifyChartLayer(ctx, repo, c)
+		if err != nil {
 			return nil, err
 		}
+		// What the index and `helm show chart` say comes from the archive's Chart.yaml, as
+		// for an upload over the classic API; a config that says otherwise is refused.
+		archived, err := chart.ConfigJSON(md)
+		if err != nil {
+			return nil, invalid("the chart layer's Chart.yaml: %v", err)
+		}
+		if err := compareChartConfig(raw, archived); err != nil {
+			return nil, err
+		}
+		raw, cfg = archived, chartConfig{}
+		if err := json.Unmarshal(raw, &cfg); err != nil {
+			return nil, fmt.Errorf("chart metadata of %s %s: %w", c.Name, c.Version, err)
+		}
 	}
+	c.AppVersion, c.Description, c.Metadata = cfg.AppVersion, cfg.Description, raw
 	c.Created = time.Now().UTC()
 	if c.IndexYAML, c.IndexJSON, err = repoindex.Render(raw, c.Created, c.ChartDigest.Encoded()); err != nil {
 		return nil, invalid("%v", err)

@@ -98,6 +98,9 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (*Pu
 	if err != nil {
 		return nil, err
 	}
+	if err := r.checkSizes(ctx, repo, doc); err != nil {
+		return nil, err
+	}
 	put := meta.PutManifest{
 		Manifest: meta.Manifest{
 			Repository:  repo,
@@ -153,11 +156,15 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (*Pu
 		chart.PushedBy = req.Actor
 		put.Chart = chart
 		put.Blobs = uniqueDigests(append(put.Blobs, doc.Config.Digest, chart.ChartDigest))
-		if !IsDigest(req.Reference) {
-			put.Tags = tags
-		} else {
-			put.Tags = append(tags, meta.ChartTag(chart.Version))
+		// A chart manifest carries exactly one tag, its version's: another tag (a ?tag= of a
+		// push by digest) would let `helm pull --version` of that tag return this version.
+		versionTag := meta.ChartTag(chart.Version)
+		for _, t := range tags {
+			if t != versionTag {
+				return nil, invalid("tag %q on chart %s %s: a chart manifest carries exactly one tag, its version's (%s); push it without other tags", t, chart.Name, chart.Version, versionTag)
+			}
 		}
+		put.Tags = []string{versionTag}
 	}
 	stored, err := r.db.PutManifest(ctx, put)
 	if err != nil {
@@ -259,6 +266,53 @@ func checkDescriptors(field string, ds ...ocispec.Descriptor) error {
 	return nil
 }
 
+// checkSizes refuses descriptors whose size differs from the content the repository holds
+// under their digest: clients trust the size (helm pull fails on a wrong one). Content the
+// repository lacks is left to the presence check, which allows it for sparse manifests.
+func (r *Registry) checkSizes(ctx context.Context, repo string, doc *manifestDoc) error {
+	type ref struct {
+		field    string
+		d        ocispec.Descriptor
+		manifest bool // the descriptor names a manifest, not a blob
+	}
+	var refs []ref
+	if doc.Config != nil {
+		refs = append(refs, ref{"config", *doc.Config, false})
+	}
+	for i, l := range doc.Layers {
+		refs = append(refs, ref{fmt.Sprintf("layers[%d]", i), l, false})
+	}
+	for i, m := range doc.Manifests {
+		refs = append(refs, ref{fmt.Sprintf("manifests[%d]", i), m, true})
+	}
+	if doc.Subject != nil {
+		refs = append(refs, ref{"subject", *doc.Subject, true})
+	}
+	for _, rf := range refs {
+		var size int64
+		var err error
+		kind := "blob"
+		if rf.manifest {
+			kind = "manifest"
+			var m *meta.Manifest
+			if m, err = r.db.GetManifest(ctx, repo, rf.d.Digest.String(), false, false); err == nil {
+				size = m.Size
+			}
+		} else {
+			size, err = r.db.RepositoryBlob(ctx, repo, rf.d.Digest)
+		}
+		switch {
+		case errors.Is(err, meta.ErrNotFound):
+			continue
+		case err != nil:
+			return fmt.Errorf("check %s of the manifest: %w", rf.field, err)
+		case size != rf.d.Size:
+			return invalid("%s: the descriptor of %s %s declares size %d, but it has %d bytes; set the descriptor's size to the content's", rf.field, kind, rf.d.Digest, rf.d.Size, size)
+		}
+	}
+	return nil
+}
+
 // mapMetaErr turns database errors into domain errors.
 func mapMetaErr(err error) error {
 	var missing *meta.MissingError
@@ -272,7 +326,7 @@ func mapMetaErr(err error) error {
 	case errors.As(err, &chart):
 		return fmt.Errorf("%w: %s (manifest %s); a published version never changes: publish a new version", ErrImmutable, chart.Error(), chart.Existing.ManifestDigest)
 	case errors.As(err, &tag):
-		return fmt.Errorf("%w: %s; push under a new tag", ErrImmutable, tag.Error())
+		return fmt.Errorf("%w: %s", ErrImmutable, tag.Error())
 	case errors.Is(err, meta.ErrNotFound):
 		return fmt.Errorf("%w: %v", ErrManifestUnknown, err)
 	}
@@ -300,8 +354,9 @@ func (r *Registry) GetManifest(ctx context.Context, repo, reference string, with
 }
 
 // DeleteManifest deletes a manifest (reference is a digest) or a tag (reference is a tag).
-// Deleting a chart version's manifest or tag leaves a tombstone: the version can come back
-// only with the same content.
+// Deleting a chart version's manifest or tag leaves a tombstone: the version, and its tag,
+// can come back only with the same chart. In a repository with immutable tags, a deleted tag
+// can only ever name the same content again.
 func (r *Registry) DeleteManifest(ctx context.Context, repo, reference string) error {
 	if err := ValidateName(repo); err != nil {
 		return err
@@ -310,13 +365,13 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo, reference string) e
 		if err := ValidateTag(reference); err != nil {
 			return err
 		}
-		return mapMetaErr(r.db.DeleteTag(ctx, repo, reference))
+		return mapMetaErr(r.db.DeleteTag(ctx, repo, reference, r.tagsImmutable(repo)))
 	}
 	d, err := ParseDigest(reference)
 	if err != nil {
 		return err
 	}
-	return mapMetaErr(r.db.DeleteManifest(ctx, repo, d))
+	return mapMetaErr(r.db.DeleteManifest(ctx, repo, d, r.tagsImmutable(repo)))
 }
 
 // Tags lists repo's tags in lexical order after last, at most n (n ≤ 0: all).

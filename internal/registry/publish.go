@@ -54,6 +54,9 @@ func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*
 			return nil, err
 		}
 	}
+	if err := CheckChartNamespace(req.Namespace); err != nil {
+		return nil, err
+	}
 	spool, sum, size, err := r.spoolArchive(req.Archive)
 	if err != nil {
 		return nil, err
@@ -190,23 +193,23 @@ func (r *Registry) CreateSpool(pattern string) (*os.File, error) {
 	return f, nil
 }
 
-// verifyChartLayer reads a pushed chart layer and checks it is a valid archive of the
-// chart the config describes.
-func (r *Registry) verifyChartLayer(ctx context.Context, repo string, c *meta.ChartVersion) error {
+// verifyChartLayer reads a pushed chart layer, checks it is a valid archive of the chart
+// the config describes, and returns the archive's metadata.
+func (r *Registry) verifyChartLayer(ctx context.Context, repo string, c *meta.ChartVersion) (*chart.Metadata, error) {
 	rc, _, err := r.OpenBlob(ctx, repo, c.ChartDigest, 0)
 	if err != nil {
-		return fmt.Errorf("%w: chart layer %s is not in %s; push it before the manifest", ErrManifestBlobUnknown, c.ChartDigest, repo)
+		return nil, fmt.Errorf("%w: chart layer %s is not in %s; push it before the manifest", ErrManifestBlobUnknown, c.ChartDigest, repo)
 	}
 	defer rc.Close()
 	loaded, err := chart.LoadArchive(rc, chart.Limits{})
 	if err != nil {
 		if errors.Is(err, chart.ErrInvalidArchive) {
-			return invalid("the chart layer is not a valid chart archive: %v", err)
+			return nil, invalid("the chart layer is not a valid chart archive: %v", err)
 		}
-		return err
+		return nil, err
 	}
 	if loaded.Metadata.Name != c.Name || loaded.Metadata.Version != c.Version {
-		return invalid("the chart layer holds %s %s but the config says %s %s", loaded.Metadata.Name, loaded.Metadata.Version, c.Name, c.Version)
+		return nil, invalid("the chart layer holds %s %s but the config says %s %s", loaded.Metadata.Name, loaded.Metadata.Version, c.Name, c.Version)
 	}
-	return nil
+	return loaded.Metadata, nil
 }

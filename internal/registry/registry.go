@@ -9,7 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"path"
+	"regexp"
 	"sync"
 	"time"
 
@@ -31,8 +31,9 @@ type Options struct {
 	// AllowSparseManifests accepts image manifests and indexes that reference content the
 	// repository does not hold (mirrors need it). Default false. Charts are never sparse.
 	AllowSparseManifests bool
-	// ImmutableTags lists repository name patterns (path.Match syntax, e.g. "prod/*") whose
-	// tags never move once set. Chart version tags are always immutable.
+	// ImmutableTags lists repository patterns (see CompileRepositoryPattern: "prod/*" covers
+	// prod/app and prod/team/app) whose tags, once set, never name other content again, even
+	// after the tag or its manifest is deleted. Chart version tags are always immutable.
 	ImmutableTags []string
 	// MaxManifestSize bounds a manifest body; 0 means DefaultMaxManifestSize.
 	MaxManifestSize int64
@@ -59,7 +60,8 @@ type Registry struct {
 	blobs     blob.Store
 	opts      Options
 	uploadKey []byte
-	uploadsMu sync.Mutex // serialises counting a user's upload sessions and opening one
+	uploadsMu sync.Mutex       // serialises counting a user's upload sessions and opening one
+	immutable []*regexp.Regexp // compiled Options.ImmutableTags
 }
 
 // New builds a registry over a metadata database and a blob store.
@@ -76,10 +78,13 @@ func New(ctx context.Context, db *meta.DB, blobs blob.Store, opts Options) (*Reg
 	if opts.MaxUploadsPerUser == 0 {
 		opts.MaxUploadsPerUser = DefaultMaxUploadsPerUser
 	}
+	var immutable []*regexp.Regexp
 	for _, p := range opts.ImmutableTags {
-		if _, err := path.Match(p, ""); err != nil {
-			return nil, fmt.Errorf("immutable tag pattern %q: %w", p, err)
+		re, err := CompileRepositoryPattern(p)
+		if err != nil {
+			return nil, fmt.Errorf("immutable tags: %w", err)
 		}
+		immutable = append(immutable, re)
 	}
 	var seed [32]byte
 	if _, err := rand.Read(seed[:]); err != nil {
@@ -90,7 +95,7 @@ func New(ctx context.Context, db *meta.DB, blobs blob.Store, opts Options) (*Reg
 	if err != nil {
 		return nil, err
 	}
-	return &Registry{db: db, blobs: blobs, opts: opts, uploadKey: []byte(key)}, nil
+	return &Registry{db: db, blobs: blobs, opts: opts, uploadKey: []byte(key), immutable: immutable}, nil
 }
 
 // Options returns the options in effect (defaults filled in).
@@ -112,9 +117,10 @@ func (r *Registry) StorageBytes(ctx context.Context) (int64, error) {
 	return r.db.StorageBytes(ctx)
 }
 
+// tagsImmutable reports whether an ImmutableTags pattern covers repo.
 func (r *Registry) tagsImmutable(repo string) bool {
-	for _, p := range r.opts.ImmutableTags {
-		if ok, _ := path.Match(p, repo); ok {
+	for _, re := range r.immutable {
+		if re.MatchString(repo) {
 			return true
 		}
 	}

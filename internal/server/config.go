@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/url"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -25,7 +24,8 @@ type Config struct {
 	AnonymousRead bool
 	// AllowSparseManifests accepts manifests that reference content the repository lacks.
 	AllowSparseManifests bool
-	// ImmutableTags lists repository patterns (path.Match syntax) whose tags never move.
+	// ImmutableTags lists repository patterns (registry.CompileRepositoryPattern: * is any
+	// characters, "/" included) whose tags never name other content once set.
 	ImmutableTags []string
 	// MaxBlobSize bounds one blob in bytes; 0 means unlimited.
 	MaxBlobSize int64
@@ -123,13 +123,7 @@ func (c Config) Validate() error {
 
 // ValidatePattern checks a repository pattern of ImmutableTags.
 func ValidatePattern(p string) error {
-	if p == "" {
-		return errors.New("expected a repository pattern such as prod/* (empty given)")
-	}
-	if _, err := path.Match(p, ""); err != nil {
-		return fmt.Errorf("pattern %q is malformed: expected path.Match syntax such as prod/*", p)
-	}
-	return nil
+	return registry.ValidateRepositoryPattern(p)
 }
 
 // ValidateExternalURL checks an ExternalURL value.

@@ -107,6 +107,8 @@ func TestBadUploads(t *testing.T) {
 			return body{"multipart/form-data", bytes.NewReader(good)}
 		}, "multipart"},
 		{"chart name that is no repository name", "POST", "/api/team/charts", raw(chartTgz(t, "MyApp", "1.0.0", "")), ""},
+		{"namespace v2, the OCI API's", "POST", "/api/v2/charts", raw(good), "reserved"},
+		{"namespace under v2/", "POST", "/api/v2/team/charts", raw(good), "/v2/ belongs to the OCI Distribution API"},
 		{"prov alone, not signed", "POST", "/api/team/prov", raw([]byte("hello")), "PGP"},
 		{"prov alone, empty", "POST", "/api/team/prov", raw(nil), "empty"},
 		{"prov alone for another archive", "POST", "/api/team/prov", raw(signProv(t, key, chartTgz(t, "base", "1.0.0", "not the published bytes"), "base-1.0.0.tgz")), "digest"},
