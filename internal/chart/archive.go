@@ -44,16 +44,32 @@ func LoadArchive(r io.Reader, lim Limits) (*Chart, error) {
 const maxNesting = 16
 
 func loadArchive(r io.Reader, b *budget, depth int) (*Chart, error) {
-	root, files, err := readArchive(r, b)
+	root, files, err := walkArchive(r, b, entryHandler{keep: keepAll})
 	if err != nil {
 		return nil, err
 	}
 	return buildChart(root, files, b, depth, "")
 }
 
-// readArchive decompresses and checks every entry; it returns the
-// top-level directory name and the regular files, relative to it.
-func readArchive(r io.Reader, b *budget) (string, []*File, error) {
+func keepAll(string) bool { return true }
+
+// entryHandler says what [walkArchive] does with the content of each regular file, named by
+// its path relative to the chart directory. Whatever it does, the content is read to its
+// end and its size counts towards the limits.
+type entryHandler struct {
+	// keep holds the content in File.Data.
+	keep func(rel string) bool
+	// consume, when set, is given the content of each file keep refused, as it streams out
+	// of the archive; it may read any part of it and records what it learnt in f. The File
+	// it gets has no Data (f.dropped).
+	consume func(f *File, size int64, r io.Reader)
+}
+
+// walkArchive decompresses and checks every entry of the archive in r, streaming: it
+// returns the top-level directory name and every regular file relative to it, with the
+// content of those h keeps. Refusals of entries (paths, types, duplicates, links, limits) and
+// of the gzip and tar streams are the same whatever h keeps.
+func walkArchive(r io.Reader, b *budget, h entryHandler) (string, []*File, error) {
 	br := bufio.NewReader(r)
 	head, _ := br.Peek(512)
 	if len(head) < 3 || head[0] != 0x1f || head[1] != 0x8b || head[2] != 8 {
@@ -138,16 +154,33 @@ func readArchive(r io.Reader, b *budget) (string, []*File, error) {
 		if hd.Size > b.remaining {
 			return "", nil, archiveErr(hd.Name, "the chart decompresses to more than the total limit of %d bytes: keep large files out of charts (.helmignore)", b.lim.MaxTotalSize)
 		}
-		data := make([]byte, hd.Size)
-		if _, err := io.ReadFull(tr, data); err != nil {
-			return "", nil, streamError(err, false)
+		f := &File{Name: rel}
+		if h.keep(rel) {
+			data := make([]byte, hd.Size)
+			if _, err := io.ReadFull(tr, data); err != nil {
+				return "", nil, streamError(err, false)
+			}
+			f.Data = bytes.TrimPrefix(data, utf8BOM)
+			b.remaining -= hd.Size
+		} else {
+			// The size counts before consume reads: a nested archive's content counts
+			// towards what is left after it.
+			b.remaining -= hd.Size
+			f.dropped = true
+			if h.consume != nil {
+				h.consume(f, hd.Size, tr)
+			}
+			// Read what consume left: the tar reader stops at the entry's end and reports
+			// a truncated entry or a corrupt stream here.
+			if _, err := io.Copy(io.Discard, tr); err != nil {
+				return "", nil, streamError(err, false)
+			}
 		}
-		b.remaining -= hd.Size
-		files = append(files, &File{Name: rel, Data: bytes.TrimPrefix(data, utf8BOM)})
+		files = append(files, f)
 	}
 
-	// Read to the end of the gzip stream so its checksum and length are
-	// verified: a truncated upload must not pass for a chart.
+	// Read to the end of the gzip stream so its checksum and length are verified: a
+	// truncated upload must not pass for a chart.
 	n, err := io.Copy(io.Discard, io.LimitReader(zr, b.remaining+1))
 	if err != nil {
 		return "", nil, streamError(err, false)

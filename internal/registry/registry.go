@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path"
+	"runtime"
 
 	"github.com/chartroom/chartroom/internal/blob"
 	"github.com/chartroom/chartroom/internal/meta"
@@ -41,6 +42,8 @@ type Registry struct {
 	blobs     blob.Store
 	opts      Options
 	uploadKey []byte
+	// validations holds a token per chart archive being validated: at most GOMAXPROCS at once.
+	validations chan struct{}
 }
 
 // New builds a registry over a metadata database and a blob store.
@@ -65,7 +68,8 @@ func New(ctx context.Context, db *meta.DB, blobs blob.Store, opts Options) (*Reg
 	if err != nil {
 		return nil, err
 	}
-	return &Registry{db: db, blobs: blobs, opts: opts, uploadKey: []byte(key)}, nil
+	return &Registry{db: db, blobs: blobs, opts: opts, uploadKey: []byte(key),
+		validations: make(chan struct{}, runtime.GOMAXPROCS(0))}, nil
 }
 
 // Options returns the options in effect (defaults filled in).
