@@ -26,11 +26,12 @@ var drivePathRE = regexp.MustCompile(`^[a-zA-Z]:`)
 // ".." components, drive letters, decompressed sizes beyond the limits,
 // files outside the top-level directory, a missing or invalid Chart.yaml,
 // an unparsable values.yaml or Chart.lock, invalid subcharts. Refused,
-// stricter than Helm: backslashes, "." or empty path components, more than
-// one top-level directory, duplicate entries, a file also used as a
-// directory, symbolic and hard links (Helm reads them as empty files),
-// device and FIFO entries, a truncated or corrupt gzip stream (Helm stops
-// reading at the tar end marker and never checks the gzip checksum).
+// stricter than Helm: backslashes, "." or empty path components, names
+// longer than 4096 bytes, more than one top-level directory, duplicate
+// entries, a file also used as a directory, symbolic and hard links (Helm
+// reads them as empty files), device and FIFO entries, a truncated or
+// corrupt gzip stream (Helm stops reading at the tar end marker and never
+// checks the gzip checksum).
 //
 // The top chart's version must be strict SemVer ([Metadata.Validate]);
 // subcharts get Helm's looser rule ("v0.1.0" is accepted there).
@@ -42,6 +43,10 @@ func LoadArchive(r io.Reader, lim Limits) (*Chart, error) {
 
 // maxNesting bounds charts/*.tgz inside charts/*.tgz.
 const maxNesting = 16
+
+// maxEntryName bounds the name of a tar entry (PATH_MAX on Linux). The names of all entries
+// are held while an archive is read; tar's long-name extensions allow a MiB each.
+const maxEntryName = 4096
 
 func loadArchive(r io.Reader, b *budget, depth int) (*Chart, error) {
 	root, files, err := walkArchive(r, b, entryHandler{keep: keepAll})
@@ -101,6 +106,9 @@ func walkArchive(r io.Reader, b *budget, h entryHandler) (string, []*File, error
 		b.entries++
 		if b.entries > b.lim.MaxEntries {
 			return "", nil, archiveErr("", "more than %d entries: raise the entry limit or remove files (use .helmignore)", b.lim.MaxEntries)
+		}
+		if len(hd.Name) > maxEntryName {
+			return "", nil, archiveErr(hd.Name[:64]+"…", "has a name of %d bytes, more than the %d a path may have: shorten it", len(hd.Name), maxEntryName)
 		}
 		name := hd.Name
 		isDir := hd.Typeflag == tar.TypeDir

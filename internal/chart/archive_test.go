@@ -150,6 +150,7 @@ func refusalCases(t testing.TB) []refusalCase {
 		{"total over limit", makeTgz(t, chartYAML, reg("demo/a", strings.Repeat("x", 600)), reg("demo/b", strings.Repeat("x", 600))), Limits{MaxTotalSize: 1000}, "total limit"},
 		{"default per-file limit (bomb)", makeTgz(t, chartYAML, reg("demo/bomb", strings.Repeat("\x00", 5<<20+1))), Limits{}, "per-file limit of 5242880"},
 		{"header size lies", makeTgz(t, chartYAML, entry{name: "demo/x", typeflag: tar.TypeReg, body: "short", size: 4096}), Limits{}, "truncated"},
+		{"name too long", makeTgz(t, chartYAML, reg("demo/"+strings.Repeat("a", 4092), "x")), Limits{}, "more than the 4096 a path may have"},
 		{"too many entries", makeTgz(t, chartYAML, reg("demo/a", ""), reg("demo/b", "")), Limits{MaxEntries: 2}, "more than 2 entries"},
 		{"nested archive counts towards total", makeTgz(t, chartYAML,
 			reg("demo/charts/sub-0.1.0.tgz", string(makeTgz(t, reg("sub/Chart.yaml", "name: sub\nversion: 0.1.0\n"), reg("sub/big", strings.Repeat("y", 900)))))),
