@@ -210,6 +210,9 @@ func loadSubcharts(files []*File, b *budget, depth int, at string) ([]*Chart, er
 			}
 			if f := group[0]; f.dropped {
 				sc, err = f.sub, f.subErr // validated as it streamed by
+				if sc == nil && err == nil {
+					return nil, archiveErr(where, "was not read as a subchart archive")
+				}
 			} else {
 				sc, err = loadArchive(bytes.NewReader(f.Data), b, depth+1)
 			}
