@@ -26,11 +26,12 @@ var drivePathRE = regexp.MustCompile(`^[a-zA-Z]:`)
 // ".." components, drive letters, decompressed sizes beyond the limits,
 // files outside the top-level directory, a missing or invalid Chart.yaml,
 // an unparsable values.yaml or Chart.lock, invalid subcharts. Refused,
-// stricter than Helm: backslashes, "." or empty path components, more than
-// one top-level directory, duplicate entries, a file also used as a
-// directory, symbolic and hard links (Helm reads them as empty files),
-// device and FIFO entries, a truncated or corrupt gzip stream (Helm stops
-// reading at the tar end marker and never checks the gzip checksum).
+// stricter than Helm: backslashes, "." or empty path components, names
+// longer than 4096 bytes, more than one top-level directory, duplicate
+// entries, a file also used as a directory, symbolic and hard links (Helm
+// reads them as empty files), device and FIFO entries, a truncated or
+// corrupt gzip stream (Helm stops reading at the tar end marker and never
+// checks the gzip checksum).
 //
 // The top chart's version must be strict SemVer ([Metadata.Validate]);
 // subcharts get Helm's looser rule ("v0.1.0" is accepted there).
@@ -43,17 +44,37 @@ func LoadArchive(r io.Reader, lim Limits) (*Chart, error) {
 // maxNesting bounds charts/*.tgz inside charts/*.tgz.
 const maxNesting = 16
 
+// maxEntryName bounds the name of a tar entry (PATH_MAX on Linux). The names of all entries
+// are held while an archive is read; tar's long-name extensions allow a MiB each.
+const maxEntryName = 4096
+
 func loadArchive(r io.Reader, b *budget, depth int) (*Chart, error) {
-	root, files, err := readArchive(r, b)
+	root, files, err := walkArchive(r, b, entryHandler{keep: keepAll})
 	if err != nil {
 		return nil, err
 	}
 	return buildChart(root, files, b, depth, "")
 }
 
-// readArchive decompresses and checks every entry; it returns the
-// top-level directory name and the regular files, relative to it.
-func readArchive(r io.Reader, b *budget) (string, []*File, error) {
+func keepAll(string) bool { return true }
+
+// entryHandler says what [walkArchive] does with the content of each regular file, named by
+// its path relative to the chart directory. Whatever it does, the content is read to its
+// end and its size counts towards the limits.
+type entryHandler struct {
+	// keep holds the content in File.Data.
+	keep func(rel string) bool
+	// consume, when set, is given the content of each file keep refused, as it streams out
+	// of the archive; it may read any part of it and records what it learnt in f. The File
+	// it gets has no Data (f.dropped).
+	consume func(f *File, size int64, r io.Reader)
+}
+
+// walkArchive decompresses and checks every entry of the archive in r, streaming: it
+// returns the top-level directory name and every regular file relative to it, with the
+// content of those h keeps. Refusals of entries (paths, types, duplicates, links, limits) and
+// of the gzip and tar streams are the same whatever h keeps.
+func walkArchive(r io.Reader, b *budget, h entryHandler) (string, []*File, error) {
 	br := bufio.NewReader(r)
 	head, _ := br.Peek(512)
 	if len(head) < 3 || head[0] != 0x1f || head[1] != 0x8b || head[2] != 8 {
@@ -85,6 +106,9 @@ func readArchive(r io.Reader, b *budget) (string, []*File, error) {
 		b.entries++
 		if b.entries > b.lim.MaxEntries {
 			return "", nil, archiveErr("", "more than %d entries: raise the entry limit or remove files (use .helmignore)", b.lim.MaxEntries)
+		}
+		if len(hd.Name) > maxEntryName {
+			return "", nil, archiveErr(hd.Name[:64]+"…", "has a name of %d bytes, more than the %d a path may have: shorten it", len(hd.Name), maxEntryName)
 		}
 		name := hd.Name
 		isDir := hd.Typeflag == tar.TypeDir
@@ -138,16 +162,33 @@ func readArchive(r io.Reader, b *budget) (string, []*File, error) {
 		if hd.Size > b.remaining {
 			return "", nil, archiveErr(hd.Name, "the chart decompresses to more than the total limit of %d bytes: keep large files out of charts (.helmignore)", b.lim.MaxTotalSize)
 		}
-		data := make([]byte, hd.Size)
-		if _, err := io.ReadFull(tr, data); err != nil {
-			return "", nil, streamError(err, false)
+		f := &File{Name: rel}
+		if h.keep(rel) {
+			data := make([]byte, hd.Size)
+			if _, err := io.ReadFull(tr, data); err != nil {
+				return "", nil, streamError(err, false)
+			}
+			f.Data = bytes.TrimPrefix(data, utf8BOM)
+			b.remaining -= hd.Size
+		} else {
+			// The size counts before consume reads: a nested archive's content counts
+			// towards what is left after it.
+			b.remaining -= hd.Size
+			f.dropped = true
+			if h.consume != nil {
+				h.consume(f, hd.Size, tr)
+			}
+			// Read what consume left: the tar reader stops at the entry's end and reports
+			// a truncated entry or a corrupt stream here.
+			if _, err := io.Copy(io.Discard, tr); err != nil {
+				return "", nil, streamError(err, false)
+			}
 		}
-		b.remaining -= hd.Size
-		files = append(files, &File{Name: rel, Data: bytes.TrimPrefix(data, utf8BOM)})
+		files = append(files, f)
 	}
 
-	// Read to the end of the gzip stream so its checksum and length are
-	// verified: a truncated upload must not pass for a chart.
+	// Read to the end of the gzip stream so its checksum and length are verified: a
+	// truncated upload must not pass for a chart.
 	n, err := io.Copy(io.Discard, io.LimitReader(zr, b.remaining+1))
 	if err != nil {
 		return "", nil, streamError(err, false)

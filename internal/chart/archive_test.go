@@ -79,7 +79,15 @@ func TestLoadArchiveV1Defaults(t *testing.T) {
 	}
 }
 
-func TestLoadArchiveRefuses(t *testing.T) {
+// refusalCase is an archive LoadArchive (and ValidateArchive) must refuse.
+type refusalCase struct {
+	name string
+	data []byte
+	lim  Limits
+	want string // substring of the error
+}
+
+func refusalCases(t testing.TB) []refusalCase {
 	chartYAML := reg("demo/Chart.yaml", minimalChartYAML)
 	gz := func(b []byte) []byte {
 		var buf bytes.Buffer
@@ -97,12 +105,12 @@ func TestLoadArchiveRefuses(t *testing.T) {
 	corrupt := append([]byte{}, valid...)
 	corrupt[len(corrupt)-6] ^= 0xff // CRC32 in the gzip trailer
 
-	tests := []struct {
-		name string
-		data []byte
-		lim  Limits
-		want string // substring of the error
-	}{
+	// A chain of subchart archives one deeper than maxNesting allows.
+	deep := makeTgz(t, reg("leaf/Chart.yaml", "name: leaf\nversion: 0.1.0\n"))
+	for i := 0; i <= maxNesting; i++ {
+		deep = makeTgz(t, reg(fmt.Sprintf("c%d/Chart.yaml", i), fmt.Sprintf("name: c%d\nversion: 0.1.0\n", i)), reg(fmt.Sprintf("c%d/charts/sub.tgz", i), string(deep)))
+	}
+	return []refusalCase{
 		{"empty input", nil, Limits{}, "empty"},
 		{"not gzip", []byte("apiVersion: v2\nname: x\n"), Limits{}, "YAML"},
 		{"plain tar", rawTar.Bytes(), Limits{}, "uncompressed tar"},
@@ -142,12 +150,30 @@ func TestLoadArchiveRefuses(t *testing.T) {
 		{"total over limit", makeTgz(t, chartYAML, reg("demo/a", strings.Repeat("x", 600)), reg("demo/b", strings.Repeat("x", 600))), Limits{MaxTotalSize: 1000}, "total limit"},
 		{"default per-file limit (bomb)", makeTgz(t, chartYAML, reg("demo/bomb", strings.Repeat("\x00", 5<<20+1))), Limits{}, "per-file limit of 5242880"},
 		{"header size lies", makeTgz(t, chartYAML, entry{name: "demo/x", typeflag: tar.TypeReg, body: "short", size: 4096}), Limits{}, "truncated"},
+		{"name too long", makeTgz(t, chartYAML, reg("demo/"+strings.Repeat("a", 4092), "x")), Limits{}, "more than the 4096 a path may have"},
 		{"too many entries", makeTgz(t, chartYAML, reg("demo/a", ""), reg("demo/b", "")), Limits{MaxEntries: 2}, "more than 2 entries"},
 		{"nested archive counts towards total", makeTgz(t, chartYAML,
 			reg("demo/charts/sub-0.1.0.tgz", string(makeTgz(t, reg("sub/Chart.yaml", "name: sub\nversion: 0.1.0\n"), reg("sub/big", strings.Repeat("y", 900)))))),
 			Limits{MaxTotalSize: 1000}, "total limit"},
+		{"bad values in a nested archive", makeTgz(t, chartYAML,
+			reg("demo/charts/sub-0.1.0.tgz", string(makeTgz(t, reg("sub/Chart.yaml", "name: sub\nversion: 0.1.0\n"), reg("sub/values.yaml", "a: [\n"))))),
+			Limits{}, "values.yaml"},
+		{"bad lock in a subchart directory", makeTgz(t, chartYAML, reg("demo/charts/sub/Chart.yaml", "name: sub\nversion: 0.1.0\n"), reg("demo/charts/sub/Chart.lock", "generated: notatime\n")),
+			Limits{}, "Chart.lock"},
+		{"bad nested archive in a subchart directory", makeTgz(t, chartYAML, reg("demo/charts/sub/Chart.yaml", "name: sub\nversion: 0.1.0\n"), reg("demo/charts/sub/charts/x-1.0.0.tgz", "not gzip")),
+			Limits{}, "not gzip"},
+		{"truncated nested archive", makeTgz(t, chartYAML, reg("demo/charts/sub-0.1.0.tgz", string(valid[:len(valid)/2]))), Limits{}, "truncated"},
+		{"nested archive with a link", makeTgz(t, chartYAML,
+			reg("demo/charts/sub-0.1.0.tgz", string(makeTgz(t, reg("sub/Chart.yaml", "name: sub\nversion: 0.1.0\n"), entry{name: "sub/x", typeflag: tar.TypeSymlink, linkname: "/etc/passwd"})))),
+			Limits{}, "is a link"},
+		{"nested archive too deep", deep, Limits{}, "more than 16 deep"},
+		{"nested archive and a directory of its name", makeTgz(t, chartYAML, reg("demo/charts/sub-0.1.0.tgz", "x"), reg("demo/charts/sub-0.1.0.tgz/Chart.yaml", "y")), Limits{}, "both file and directory"},
+		{"directory named like an archive", makeTgz(t, chartYAML, reg("demo/charts/sub-0.1.0.tgz/Chart.yaml", minimalChartYAML)), Limits{}, "named like an archive"},
 	}
-	for _, tc := range tests {
+}
+
+func TestLoadArchiveRefuses(t *testing.T) {
+	for _, tc := range refusalCases(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := LoadArchive(bytes.NewReader(tc.data), tc.lim)
 			if err == nil {

@@ -7,7 +7,8 @@
 //     OCI config blob [ConfigJSON] and manifest annotations [OCIAnnotations]
 //     that `helm push` produces;
 //   - safe loading of untrusted archives ([LoadArchive]) with decompression
-//     limits ([Limits]) and a typed error ([ErrInvalidArchive]);
+//     limits ([Limits]) and a typed error ([ErrInvalidArchive]), and the same
+//     checks streaming, holding only what they need ([ValidateArchive]);
 //   - loading chart directories honouring .helmignore ([LoadDir],
 //     [IgnoreRules]);
 //   - reproducible packaging ([Package], [PackageToDir], [WriteFileAtomic]);

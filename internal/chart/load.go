@@ -28,6 +28,13 @@ type File struct {
 	Name string
 	// Data is the content, with a UTF-8 byte order mark removed (as Helm does).
 	Data []byte
+
+	// A validating load ([ValidateArchive]) drops the content of most files; what it
+	// checked of one as it streamed by is kept instead.
+	dropped bool   // Data is not held
+	checked error  // values.yaml, Chart.lock, requirements.lock: the result of parsing it
+	sub     *Chart // charts/*.tgz: the subchart, validated as it streamed by
+	subErr  error  // charts/*.tgz: why the subchart was refused
 }
 
 // Chart is a loaded and validated chart.
@@ -107,13 +114,24 @@ func buildChart(root string, files []*File, b *budget, depth int, at string) (*C
 				return nil, &ArchiveError{Entry: entryAt(at, f.Name), Err: yamlError(f.Name, err, nil)}
 			}
 		case LockfileName, RequirementsLockName:
+			if f.dropped {
+				if f.checked != nil {
+					return nil, &ArchiveError{Entry: entryAt(at, f.Name), Err: f.checked}
+				}
+				c.Lock, c.LockFile = nil, f.Name
+				continue
+			}
 			lock, err := ParseLock(f.Data)
 			if err != nil {
 				return nil, &ArchiveError{Entry: entryAt(at, f.Name), Err: err}
 			}
 			c.Lock, c.LockFile = lock, f.Name
 		case ValuesfileName:
-			if err := checkValues(f.Data); err != nil {
+			err := f.checked
+			if !f.dropped {
+				err = checkValues(f.Data)
+			}
+			if err != nil {
 				return nil, &ArchiveError{Entry: entryAt(at, f.Name), Err: err}
 			}
 		}
@@ -190,13 +208,22 @@ func loadSubcharts(files []*File, b *budget, depth int, at string) ([]*Chart, er
 			if depth+1 > maxNesting {
 				return nil, archiveErr(where, "nests subchart archives more than %d deep", maxNesting)
 			}
-			sc, err = loadArchive(bytes.NewReader(group[0].Data), b, depth+1)
+			if f := group[0]; f.dropped {
+				sc, err = f.sub, f.subErr // validated as it streamed by
+				if sc == nil && err == nil {
+					return nil, archiveErr(where, "was not read as a subchart archive")
+				}
+			} else {
+				sc, err = loadArchive(bytes.NewReader(f.Data), b, depth+1)
+			}
 		} else {
 			sub := make([]*File, 0, len(group))
 			prefix := ChartsDir + "/" + cname + "/"
 			for _, f := range group {
 				if n, ok := strings.CutPrefix(f.Name, prefix); ok {
-					sub = append(sub, &File{Name: n, Data: f.Data})
+					sf := *f
+					sf.Name = n
+					sub = append(sub, &sf)
 				}
 			}
 			if len(sub) == 0 {

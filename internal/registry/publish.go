@@ -63,9 +63,12 @@ func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*
 	}
 	defer os.Remove(spool.Name())
 	defer spool.Close()
-	c, err := chart.LoadArchive(io.NewSectionReader(spool, 0, size), chart.Limits{})
+	c, err := r.validateArchive(ctx, io.NewSectionReader(spool, 0, size))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrChartInvalid, err)
+		if errors.Is(err, chart.ErrInvalidArchive) {
+			return nil, fmt.Errorf("%w: %v", ErrChartInvalid, err)
+		}
+		return nil, err
 	}
 	md := c.Metadata
 	archiveName := md.Name + "-" + md.Version + ".tgz"
@@ -201,7 +204,7 @@ func (r *Registry) verifyChartLayer(ctx context.Context, repo string, c *meta.Ch
 		return nil, fmt.Errorf("%w: chart layer %s is not in %s; push it before the manifest", ErrManifestBlobUnknown, c.ChartDigest, repo)
 	}
 	defer rc.Close()
-	loaded, err := chart.LoadArchive(rc, chart.Limits{})
+	loaded, err := r.validateArchive(ctx, rc)
 	if err != nil {
 		if errors.Is(err, chart.ErrInvalidArchive) {
 			return nil, invalid("the chart layer is not a valid chart archive: %v", err)
@@ -212,4 +215,19 @@ func (r *Registry) verifyChartLayer(ctx context.Context, repo string, c *meta.Ch
 		return nil, invalid("the chart layer holds %s %s but the config says %s %s", loaded.Metadata.Name, loaded.Metadata.Version, c.Name, c.Version)
 	}
 	return loaded.Metadata, nil
+}
+
+// validateArchive checks a chart archive with chart.ValidateArchive, which streams it and
+// holds only the few files validation reads, once one of the registry's validation slots is
+// free: decompression is CPU work, so as many run at once as there are CPUs, and the others
+// wait (or give up with ctx). Errors other than chart.ErrInvalidArchive are the stream's or
+// ctx's.
+func (r *Registry) validateArchive(ctx context.Context, archive io.Reader) (*chart.Validated, error) {
+	select {
+	case r.validations <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("validate chart archive: waiting for a validation slot: %w", context.Cause(ctx))
+	}
+	defer func() { <-r.validations }()
+	return chart.ValidateArchive(archive, chart.Limits{})
 }

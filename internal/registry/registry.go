@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"runtime"
 	"sync"
 	"time"
 
@@ -62,6 +63,8 @@ type Registry struct {
 	uploadKey []byte
 	uploadsMu sync.Mutex       // serialises counting a user's upload sessions and opening one
 	immutable []*regexp.Regexp // compiled Options.ImmutableTags
+	// validations holds a token per chart archive being validated: at most GOMAXPROCS at once.
+	validations chan struct{}
 }
 
 // New builds a registry over a metadata database and a blob store.
@@ -95,7 +98,8 @@ func New(ctx context.Context, db *meta.DB, blobs blob.Store, opts Options) (*Reg
 	if err != nil {
 		return nil, err
 	}
-	return &Registry{db: db, blobs: blobs, opts: opts, uploadKey: []byte(key), immutable: immutable}, nil
+	return &Registry{db: db, blobs: blobs, opts: opts, uploadKey: []byte(key), immutable: immutable,
+		validations: make(chan struct{}, runtime.GOMAXPROCS(0))}, nil
 }
 
 // Options returns the options in effect (defaults filled in).

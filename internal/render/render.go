@@ -5,6 +5,7 @@ package render
 import (
 	"context"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/chartroom/chartroom/internal/safeyaml"
@@ -45,11 +46,7 @@ func Render(ctx context.Context, ch *chart.Chart, opts Options) (*Result, error)
 		caps.KubeVersion = *kv
 	}
 
-	files := make([]*loader.BufferedFile, 0, len(ch.Files))
-	for _, f := range ch.Files {
-		files = append(files, &loader.BufferedFile{Name: f.Name, Data: f.Data})
-	}
-	hc, err := loader.LoadFiles(files)
+	hc, err := helmChart(ch)
 	if err != nil {
 		return nil, fmt.Errorf("render: %w", err)
 	}
@@ -87,6 +84,42 @@ func Render(ctx context.Context, ch *chart.Chart, opts Options) (*Result, error)
 		return nil, err
 	}
 	return &Result{Resources: res, CRDs: crds, KubeVersion: caps.KubeVersion.String()}, nil
+}
+
+// helmChart builds Helm's chart from ch, level by level, so that Helm's loader never parses
+// YAML chartroom has not checked: each level's own files go through loader.LoadFiles (which
+// parses Chart.yaml, values.yaml, requirements.yaml and the lock files with sigs.k8s.io/yaml,
+// where an alias becomes a full copy) only after safeyaml.Check has measured them, and
+// subcharts are the ones ch.Dependencies holds, already loaded and checked by chartroom,
+// instead of charts/ entries Helm would read again (a charts/*.tgz would reach Helm's own
+// LoadArchive unchecked). The result is what loader.LoadFiles gives for ch.Files.
+func helmChart(ch *chart.Chart) (*helmchart.Chart, error) {
+	files := make([]*loader.BufferedFile, 0, len(ch.Files))
+	for _, f := range ch.Files {
+		// Everything under charts/ but provenance files is a subchart to Helm.
+		if strings.HasPrefix(f.Name, chart.ChartsDir+"/") && path.Ext(f.Name) != ".prov" {
+			continue
+		}
+		switch f.Name {
+		case chart.ChartfileName, chart.ValuesfileName, chart.RequirementsName, chart.LockfileName, chart.RequirementsLockName:
+			if err := safeyaml.Check(f.Data); err != nil {
+				return nil, fmt.Errorf("%s: %w", f.Name, err)
+			}
+		}
+		files = append(files, &loader.BufferedFile{Name: f.Name, Data: f.Data})
+	}
+	hc, err := loader.LoadFiles(files)
+	if err != nil {
+		return nil, err
+	}
+	for _, dep := range ch.Dependencies {
+		sc, err := helmChart(dep)
+		if err != nil {
+			return nil, fmt.Errorf("subchart %s: %w", dep.Path, err)
+		}
+		hc.AddDependency(sc)
+	}
+	return hc, nil
 }
 
 // crdResources reads the objects of crds/ of the chart and its enabled

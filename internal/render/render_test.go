@@ -194,3 +194,69 @@ func helmBinary() string {
 	}
 	return ""
 }
+
+// TestRenderChecksYAMLBeforeHelm: Helm's loader parses values.yaml, Chart.yaml,
+// requirements.yaml and lock files with sigs.k8s.io/yaml, which copies every alias. Render
+// hands it nothing safeyaml has not measured, at any level, whoever built the chart: here a
+// chart changed after loading, at the top and in a subchart (values 32 KiB, aliased 1,000
+// times: 32 MiB once expanded).
+func TestRenderChecksYAMLBeforeHelm(t *testing.T) {
+	bomb := "\nbomb: &bomb " + strings.Repeat("x", 32<<10) + "\nbombs: [" + strings.Repeat("*bomb, ", 999) + "*bomb]\n"
+	addBomb := func(t *testing.T, c *chart.Chart, name string) {
+		f := c.File(name)
+		if f == nil {
+			t.Fatalf("%s has no %s", c.Metadata.Name, name)
+		}
+		f.Data = append(append([]byte{}, f.Data...), bomb...)
+	}
+	for _, name := range []string{"values.yaml", "Chart.yaml"} {
+		t.Run(name, func(t *testing.T) {
+			ch := load(t, "testdata/webapp")
+			addBomb(t, ch, name)
+			_, err := render.Render(context.Background(), ch, render.Options{})
+			if err == nil || !strings.Contains(err.Error(), "aliases") {
+				t.Fatalf("Render = %v, want a refusal naming the aliases", err)
+			}
+		})
+		t.Run("subchart "+name, func(t *testing.T) {
+			ch := load(t, "testdata/webapp")
+			addBomb(t, ch, "charts/cache/"+name) // as the top chart lists it
+			addBomb(t, ch.Dependencies[0], name) // as the subchart does
+			_, err := render.Render(context.Background(), ch, render.Options{})
+			if err == nil || !strings.Contains(err.Error(), "aliases") {
+				t.Fatalf("Render = %v, want a refusal naming the aliases", err)
+			}
+		})
+	}
+}
+
+// A subchart kept as an archive (charts/*.tgz) renders as the same subchart kept as a
+// directory: Render takes it from the chart chartroom loaded, not from Helm's reading of it.
+func TestRenderSubchartArchive(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "webapp")
+	if err := os.CopyFS(dir, os.DirFS("testdata/webapp")); err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(dir, "charts", "cache")
+	if _, _, err := chart.PackageToDir(context.Background(), cache, filepath.Join(dir, "charts"), chart.PackageOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(cache); err != nil {
+		t.Fatal(err)
+	}
+	ch := load(t, dir)
+	if len(ch.Dependencies) != 1 || !strings.HasSuffix(ch.Dependencies[0].Path, ".tgz") {
+		t.Fatalf("dependencies %+v, want the cache archive", ch.Dependencies)
+	}
+	fromArchive, err := render.Render(context.Background(), ch, render.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromDir, err := render.Render(context.Background(), load(t, "testdata/webapp"), render.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(fromArchive.Resources), names(fromDir.Resources); !slices.Equal(got, want) {
+		t.Errorf("with charts/cache-*.tgz:\n got %q\nwant %q", got, want)
+	}
+}

@@ -70,7 +70,7 @@ func RenderForms(metadata []byte, created time.Time, digestHex string, forms For
 		if err != nil {
 			return nil, nil, err
 		}
-		jsonEntry = obj[:len(obj)-1]
+		jsonEntry = escapeJSONForYAML(obj[:len(obj)-1])
 	}
 	if forms&YAMLForm != 0 {
 		var y bytes.Buffer

@@ -1,9 +1,7 @@
 package server
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,21 +10,6 @@ import (
 )
 
 // chartArchive is a minimal chart archive.
-func chartArchive(t *testing.T, name, version string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	body := "apiVersion: v2\nname: " + name + "\nversion: " + version + "\n"
-	if err := tw.WriteHeader(&tar.Header{Name: name + "/Chart.yaml", Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
-		t.Fatal(err)
-	}
-	tw.Write([]byte(body))
-	tw.Close()
-	zw.Close()
-	return buf.Bytes()
-}
-
 // Which chart namespaces the classic repository can serve depends on how the server routes
 // paths: a namespace under v2/ is refused at upload (its /v2/… paths are the OCI API's);
 // namespaces named after the other routes (healthz, readyz, metrics, api) are served.
@@ -49,7 +32,7 @@ func TestChartNamespacesTheRoutesCanServe(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	archive := chartArchive(t, "myapp", "1.0.0")
+	archive := chartArchive(t, "myapp", "1.0.0", "")
 	for _, ns := range []string{"healthz", "readyz", "metrics", "api", "api/charts"} {
 		if status, body := do("POST", "/api/"+ns+"/charts", archive); status != http.StatusCreated {
 			t.Fatalf("upload to %s: %d %s", ns, status, body)

@@ -1,0 +1,268 @@
+// Command uploadmem measures how much memory `chartroom serve` takes to validate charts that
+// decompress to far more than they weigh: -n concurrent uploads to /api/<ns>/charts, then -n
+// concurrent OCI manifest PUTs, of archives of about 96 KB that decompress to 95 MiB each
+// (a Chart.yaml and 19 files of 5 MiB of zeros, each under helm's 5 MiB per-file limit, the
+// whole under its 100 MiB total: the security audit's archive, made valid so that every
+// upload goes all the way to 201).
+//
+// The figure is the server's peak resident set (VmHWM of /proc/<pid>/status), reset before
+// each phase (/proc/<pid>/clear_refs), next to its RSS when idle. With -base, a second
+// chartroom binary (e.g. built from the revision before a change) runs the same phases in
+// the same run, and each figure is printed beside it with the ratio.
+//
+//	bench/uploadmem/run.sh                 # builds this checkout; 12 concurrent uploads
+//	bench/uploadmem/run.sh -base 295bce9   # also measures chartroom built at that revision
+//	go run ./bench/uploadmem -chartroom bin/chartroom -n 24
+//
+// Run by hand (Linux); it is not part of the tests.
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+)
+
+func main() {
+	bin := flag.String("chartroom", os.Getenv("CHARTROOM_BIN"), "chartroom binary under test")
+	base := flag.String("base", "", "a second chartroom binary measured in the same run (e.g. the revision before a change); empty: none")
+	baseLabel := flag.String("base-label", "base", "what to call -base in the table")
+	n := flag.Int("n", 12, "concurrent uploads, and concurrent manifest PUTs")
+	files := flag.Int("files", 19, "files of zeros per archive")
+	fileSize := flag.Int64("file-size", 5<<20, "bytes per file of zeros (helm's per-file limit is 5 MiB)")
+	flag.Parse()
+	if *bin == "" {
+		fmt.Fprintln(os.Stderr, "uploadmem: -chartroom (or $CHARTROOM_BIN) is required; bench/uploadmem/run.sh builds it")
+		os.Exit(2)
+	}
+	if err := run(*bin, *base, *baseLabel, *n, *files, *fileSize); err != nil {
+		fmt.Fprintln(os.Stderr, "uploadmem:", err)
+		os.Exit(1)
+	}
+}
+
+// result is what one server measured.
+type result struct {
+	idleRSS, idleHWM int64
+	uploadPeak       int64
+	manifestPeak     int64
+	uploadStatus     map[int]int
+	manifestStatus   map[int]int
+	survived         bool
+}
+
+func run(bin, base, baseLabel string, n, files int, fileSize int64) error {
+	logf("writing %d + %d archives of %d files of %d bytes", n, n, files, fileSize)
+	uploads := make([][]byte, n)
+	pushes := make([][]byte, n)
+	for i := range uploads {
+		uploads[i] = archive("big", version(i), files, fileSize)
+		pushes[i] = archive("ocibig", version(i), files, fileSize)
+	}
+	decompressed := int64(files) * fileSize
+	logf("each archive: %d bytes, decompressing to %.0f MiB", len(uploads[0]), float64(decompressed)/(1<<20))
+
+	bins := []string{bin}
+	labels := []string{"this checkout"}
+	if base != "" {
+		bins = append(bins, base)
+		labels = append(labels, baseLabel)
+	}
+	results := make([]*result, len(bins))
+	for i, b := range bins {
+		logf("measuring %s (%s)", labels[i], b)
+		r, err := measure(b, uploads, pushes)
+		if err != nil {
+			return fmt.Errorf("%s: %w", labels[i], err)
+		}
+		results[i] = r
+	}
+
+	fmt.Printf("\n%d concurrent uploads, then %d concurrent OCI manifest PUTs, of %d-byte chart archives that decompress to %.0f MiB each (%d CPUs)\n\n",
+		n, n, len(uploads[0]), float64(decompressed)/(1<<20), runtime.NumCPU())
+	row := func(name string, f func(*result) string, ratio func(*result) float64) {
+		fmt.Printf("%-44s", name)
+		for _, r := range results {
+			fmt.Printf(" %18s", f(r))
+		}
+		if len(results) == 2 && ratio != nil && ratio(results[1]) > 0 {
+			fmt.Printf(" %8.2f×", ratio(results[0])/ratio(results[1]))
+		}
+		fmt.Println()
+	}
+	fmt.Printf("%-44s", "")
+	for _, l := range labels {
+		fmt.Printf(" %18s", l)
+	}
+	if len(results) == 2 {
+		fmt.Printf(" %9s", "ratio")
+	}
+	fmt.Println()
+	mib := func(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+	row("server RSS idle (before)", func(r *result) string { return mib(r.idleRSS) }, func(r *result) float64 { return float64(r.idleRSS) })
+	row(fmt.Sprintf("peak RSS over %d uploads to /api/<ns>/charts", n), func(r *result) string { return mib(r.uploadPeak) }, func(r *result) float64 { return float64(r.uploadPeak) })
+	row(fmt.Sprintf("peak RSS over %d OCI manifest PUTs", n), func(r *result) string { return mib(r.manifestPeak) }, func(r *result) float64 { return float64(r.manifestPeak) })
+	row("upload answers", func(r *result) string { return statuses(r.uploadStatus) }, nil)
+	row("manifest PUT answers", func(r *result) string { return statuses(r.manifestStatus) }, nil)
+	row("server still running", func(r *result) string { return fmt.Sprint(r.survived) }, nil)
+	return nil
+}
+
+// measure starts one server, runs both phases against it and stops it.
+func measure(bin string, uploads, pushes [][]byte) (*result, error) {
+	work, err := os.MkdirTemp("", "chartroom-bench-uploadmem-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	srv, err := startServer(bin, filepath.Join(work, "data"), "bench-password")
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	r := &result{uploadStatus: map[int]int{}, manifestStatus: map[int]int{}}
+	if r.idleRSS, r.idleHWM, err = srv.memory(); err != nil {
+		return nil, err
+	}
+
+	// Phase 1: the upload API.
+	if err := srv.resetPeak(); err != nil {
+		return nil, fmt.Errorf("reset VmHWM: %w", err)
+	}
+	concurrently(len(uploads), func(i int) {
+		status, body, _, err := srv.do("POST", "/api/team/charts", "application/gzip", uploads[i])
+		record(r.uploadStatus, status, body, err)
+	})
+	if !srv.alive() {
+		return r, nil
+	}
+	if _, r.uploadPeak, err = srv.memory(); err != nil {
+		return nil, err
+	}
+
+	// Phase 2: helm push's requests. Blobs first, one at a time (they stream to disk), then
+	// the manifests at once: each PUT validates its chart layer.
+	const repo = "team/ocibig"
+	manifests := make([][]byte, len(pushes))
+	for i, tgz := range pushes {
+		config, _ := json.Marshal(map[string]string{"apiVersion": "v2", "name": "ocibig", "version": version(i)})
+		layer, cfg := descriptor("application/vnd.cncf.helm.chart.content.v1.tar+gzip", tgz), descriptor("application/vnd.cncf.helm.config.v1+json", config)
+		if err := srv.pushBlob(repo, layer["digest"].(string), tgz); err != nil {
+			return nil, err
+		}
+		if err := srv.pushBlob(repo, cfg["digest"].(string), config); err != nil {
+			return nil, err
+		}
+		manifests[i], _ = json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+			"config": cfg, "layers": []any{layer}})
+	}
+	if err := srv.resetPeak(); err != nil {
+		return nil, fmt.Errorf("reset VmHWM: %w", err)
+	}
+	concurrently(len(manifests), func(i int) {
+		status, body, _, err := srv.do("PUT", "/v2/"+repo+"/manifests/"+version(i), "application/vnd.oci.image.manifest.v1+json", manifests[i])
+		record(r.manifestStatus, status, body, err)
+	})
+	if !srv.alive() {
+		return r, nil
+	}
+	if _, r.manifestPeak, err = srv.memory(); err != nil {
+		return nil, err
+	}
+	if status, _, _, err := srv.do("GET", "/healthz", "", nil); err == nil && status == http.StatusOK {
+		r.survived = true
+	}
+	return r, nil
+}
+
+var statusMu sync.Mutex
+
+// record counts one answer (0 for a failed request) and logs unexpected ones.
+func record(m map[int]int, status int, body []byte, err error) {
+	statusMu.Lock()
+	defer statusMu.Unlock()
+	if err != nil {
+		logf("request failed: %v", err)
+	} else if status != http.StatusCreated {
+		logf("answered %d: %s", status, strings.TrimSpace(string(body)))
+	}
+	m[status]++
+}
+
+func statuses(m map[int]int) string {
+	var codes []int
+	for c := range m {
+		codes = append(codes, c)
+	}
+	sort.Ints(codes)
+	var parts []string
+	for _, c := range codes {
+		name := fmt.Sprint(c)
+		if c == 0 {
+			name = "failed"
+		}
+		parts = append(parts, fmt.Sprintf("%d×%s", m[c], name))
+	}
+	return strings.Join(parts, " ")
+}
+
+// concurrently runs f(0..n-1) at once and waits for all.
+func concurrently(n int, f func(int)) {
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(i)
+		}()
+	}
+	wg.Wait()
+}
+
+func version(i int) string { return fmt.Sprintf("1.0.%d", i) }
+
+func descriptor(mediaType string, data []byte) map[string]any {
+	sum := sha256.Sum256(data)
+	return map[string]any{"mediaType": mediaType, "digest": "sha256:" + hex.EncodeToString(sum[:]), "size": len(data)}
+}
+
+// archive writes a valid chart archive: Chart.yaml and files files of size zero bytes.
+func archive(name, version string, files int, size int64) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	tw := tar.NewWriter(zw)
+	chartYAML := fmt.Sprintf("apiVersion: v2\nname: %s\nversion: %s\n", name, version)
+	tw.WriteHeader(&tar.Header{Name: name + "/Chart.yaml", Mode: 0o644, Size: int64(len(chartYAML)), Typeflag: tar.TypeReg})
+	tw.Write([]byte(chartYAML))
+	for i := 0; i < files; i++ {
+		tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("%s/templates/zeros-%02d.txt", name, i), Mode: 0o644, Size: size, Typeflag: tar.TypeReg})
+		io.Copy(tw, io.LimitReader(zeros{}, size))
+	}
+	tw.Close()
+	zw.Close()
+	return buf.Bytes()
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "uploadmem: "+format+"\n", args...)
+}
