@@ -169,6 +169,8 @@ func TestServeFlags(t *testing.T) {
 	}{
 		{"size", []string{"--max-blob-size=lots"}, nil, []string{"--max-blob-size", "10GiB"}},
 		{"duration", []string{"--shutdown-timeout", "later"}, nil, []string{"--shutdown-timeout", "30s"}},
+		{"body idle timeout of zero", []string{"--body-idle-timeout=0"}, nil, []string{"--body-idle-timeout", "above 0"}},
+		{"shutdown delay env", nil, []string{"CHARTROOM_SHUTDOWN_DELAY=soon"}, []string{"CHARTROOM_SHUTDOWN_DELAY", "duration"}},
 		{"log format", []string{"--log-format=xml"}, nil, []string{"--log-format", "json or text"}},
 		{"unknown flag", []string{"--port=8080"}, nil, []string{"unknown flag: --port"}},
 		{"env", nil, []string{"CHARTROOM_ANONYMOUS_READ=perhaps"}, []string{"CHARTROOM_ANONYMOUS_READ", "true or false"}},
