@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -168,6 +169,8 @@ func TestServeFlags(t *testing.T) {
 	}{
 		{"size", []string{"--max-blob-size=lots"}, nil, []string{"--max-blob-size", "10GiB"}},
 		{"duration", []string{"--shutdown-timeout", "later"}, nil, []string{"--shutdown-timeout", "30s"}},
+		{"body idle timeout of zero", []string{"--body-idle-timeout=0"}, nil, []string{"--body-idle-timeout", "above 0"}},
+		{"shutdown delay env", nil, []string{"CHARTROOM_SHUTDOWN_DELAY=soon"}, []string{"CHARTROOM_SHUTDOWN_DELAY", "duration"}},
 		{"log format", []string{"--log-format=xml"}, nil, []string{"--log-format", "json or text"}},
 		{"unknown flag", []string{"--port=8080"}, nil, []string{"unknown flag: --port"}},
 		{"env", nil, []string{"CHARTROOM_ANONYMOUS_READ=perhaps"}, []string{"CHARTROOM_ANONYMOUS_READ", "true or false"}},
@@ -195,5 +198,71 @@ func TestServeFlags(t *testing.T) {
 	out, err := exec.Command(bin, "version").Output()
 	if err != nil || !strings.HasPrefix(string(out), "chartroom ") {
 		t.Errorf("chartroom version = %q, %v", out, err)
+	}
+}
+
+// TestBootstrapAfterBind: a server that cannot bind its address creates nothing (no admin,
+// no generated password in its log); a later start on a free port creates admin then; a
+// start after that with another CHARTROOM_ADMIN_PASSWORD warns that it is ignored and
+// leaves the password as it was.
+func TestBootstrapAfterBind(t *testing.T) {
+	t.Parallel()
+	bin := chartroomBin(t)
+	dataDir := t.TempDir()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cmd := exec.Command(bin, "serve", "--listen", busy.Addr().String(), "--data-dir", dataDir, "--log-format", "json")
+	cmd.Env = cleanEnv() // no CHARTROOM_ADMIN_PASSWORD: a password would be generated and printed
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("serve on a busy port succeeded:\n%s", out)
+	}
+	if !strings.Contains(string(out), "address already in use") {
+		t.Errorf("the error does not say the address is in use:\n%s", out)
+	}
+	if strings.Contains(string(out), "password") || strings.Contains(string(out), "created user") {
+		t.Fatalf("serve on a busy port created admin or printed a password:\n%s", out)
+	}
+
+	// A later start on a free port creates admin with the password it is given: none was
+	// created before.
+	srv := &Server{t: t, bin: bin, DataDir: dataDir, Password: randomHex(12), addr: "127.0.0.1:0", logs: &logBuffer{}}
+	t.Cleanup(srv.cleanup)
+	srv.start()
+	if !strings.Contains(srv.Logs(), "created user admin with the password from CHARTROOM_ADMIN_PASSWORD") {
+		t.Fatalf("the first start that listened did not create admin; log:\n%s", srv.Logs())
+	}
+	first := srv.Password
+	if resp, body, err := adminClient(srv).do("GET", "/v2/", nil, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("admin with the password of the first real start: %v %s", err, body)
+	}
+
+	// Another password on a later start: a warning, and the old password still works.
+	if code := srv.Stop(); code != 0 {
+		t.Fatalf("stop: exit %d", code)
+	}
+	srv.Password = "changed-" + randomHex(6)
+	srv.Restart()
+	var warned bool
+	for _, line := range strings.Split(srv.Logs(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["level"] == "WARN" {
+			msg, _ := rec["msg"].(string)
+			if strings.Contains(msg, "CHARTROOM_ADMIN_PASSWORD is ignored") && strings.Contains(msg, "chartroom user passwd") {
+				warned = true
+			}
+		}
+	}
+	if !warned {
+		t.Errorf("no WARN that CHARTROOM_ADMIN_PASSWORD is ignored; log:\n%s", srv.Logs())
+	}
+	if resp, _, err := newOCIClient(srv, "admin", first).do("GET", "/v2/", nil, nil); err != nil || resp.StatusCode != 200 {
+		t.Errorf("the original password after a start with another one: %v, %v; want 200", resp, err)
+	}
+	if resp, _, err := newOCIClient(srv, "admin", srv.Password).do("GET", "/v2/", nil, nil); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the ignored password: %v, %v; want 401", resp, err)
 	}
 }

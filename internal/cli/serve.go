@@ -64,6 +64,12 @@ func (o *serveOptions) settings() settings {
 		{name: "max-uploads-per-user", typ: "int", def: strconv.Itoa(server.DefaultMaxUploadsPerUser),
 			usage: "most OCI blob upload sessions one user may have open at once; 0 for no limit",
 			parse: parseCount, store: func(v any) { c.MaxUploadsPerUser = v.(int) }},
+		{name: "shutdown-delay", typ: "duration", def: server.DefaultShutdownDelay.String(),
+			usage: "on SIGTERM/SIGINT, how long /readyz answers 503 while requests are still served, before the listener closes",
+			parse: parseDuration, store: func(v any) { c.ShutdownDelay = v.(time.Duration) }},
+		{name: "body-idle-timeout", typ: "duration", def: server.DefaultBodyIdleTimeout.String(),
+			usage: "cut a request body that delivers no byte for this long (slow uploads that keep sending are never cut)",
+			parse: parsePositiveDuration, store: func(v any) { c.BodyIdleTimeout = v.(time.Duration) }},
 		{name: "log-format", typ: "format", def: "json unless stderr is a terminal",
 			usage: "log format: json or text",
 			parse: parseOneOf("json", "text"), store: str(&o.logFormat)},
@@ -90,7 +96,8 @@ names. A flag beats the environment, which beats the file, which beats the defau
 On first start with an empty database, user admin is created with the password in
 CHARTROOM_ADMIN_PASSWORD, or with a random one printed once to the log.
 
-SIGTERM or SIGINT stops accepting connections and lets in-flight requests finish within
+SIGTERM or SIGINT makes /readyz answer 503 for --shutdown-delay while requests are still
+served, then stops accepting connections and lets in-flight requests finish within
 --shutdown-timeout; a second signal exits at once.`,
 		Example: `  chartroom serve
   CHARTROOM_ADMIN_PASSWORD=s3cret chartroom serve --listen 127.0.0.1:8080 --data-dir /var/lib/chartroom
@@ -216,4 +223,16 @@ func parseSize(zeroOK bool) func(string) (any, error) {
 		}
 		return n, nil
 	}
+}
+
+// parsePositiveDuration reads a duration above zero.
+func parsePositiveDuration(v string) (any, error) {
+	d, err := parseDuration(v)
+	if err != nil {
+		return nil, err
+	}
+	if d.(time.Duration) == 0 {
+		return nil, fmt.Errorf("%q is not allowed: expected a duration above 0, such as 60s", v)
+	}
+	return d, nil
 }

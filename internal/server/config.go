@@ -35,6 +35,13 @@ type Config struct {
 	MaxChartSize int64
 	// ShutdownTimeout is how long in-flight requests may run after SIGTERM/SIGINT.
 	ShutdownTimeout time.Duration
+	// ShutdownDelay is how long, after SIGTERM/SIGINT, /readyz answers 503 while requests
+	// are still accepted and served (so load balancers stop routing here) before the
+	// listener closes; 0 closes it at once.
+	ShutdownDelay time.Duration
+	// BodyIdleTimeout cuts a request body that delivers no byte for this long (the request
+	// fails and its connection is closed); a body that keeps delivering is never cut.
+	BodyIdleTimeout time.Duration
 	// ExternalURL is the URL clients reach this server at (used by the classic chart
 	// repository for absolute links); "" keeps index links relative.
 	ExternalURL string
@@ -56,6 +63,8 @@ const (
 	DefaultListen          = ":8080"
 	DefaultDataDir         = "./chartroom-data"
 	DefaultShutdownTimeout = 30 * time.Second
+	DefaultShutdownDelay   = 5 * time.Second
+	DefaultBodyIdleTimeout = 60 * time.Second
 )
 
 // Defaults of Config's upload session settings.
@@ -67,14 +76,15 @@ const (
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		Listen:          DefaultListen,
-		DataDir:         DefaultDataDir,
-		MaxManifestSize: registry.DefaultMaxManifestSize,
-		MaxChartSize:    registry.DefaultMaxChartSize,
-		ShutdownTimeout: DefaultShutdownTimeout,
-
+		Listen:            DefaultListen,
+		DataDir:           DefaultDataDir,
+		MaxManifestSize:   registry.DefaultMaxManifestSize,
+		MaxChartSize:      registry.DefaultMaxChartSize,
+		ShutdownTimeout:   DefaultShutdownTimeout,
 		UploadExpiry:      DefaultUploadExpiry,
 		MaxUploadsPerUser: DefaultMaxUploadsPerUser,
+		ShutdownDelay:     DefaultShutdownDelay,
+		BodyIdleTimeout:   DefaultBodyIdleTimeout,
 	}
 }
 
@@ -104,6 +114,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxUploadsPerUser < 0 {
 		errs = append(errs, errors.New("max-uploads-per-user: expected a number ≥ 0 (0 means no limit)"))
+	}
+	if c.ShutdownDelay < 0 {
+		errs = append(errs, errors.New("shutdown-delay: expected a duration ≥ 0"))
+	}
+	if c.BodyIdleTimeout <= 0 {
+		errs = append(errs, errors.New("body-idle-timeout: expected a duration > 0, such as 60s"))
 	}
 	for _, p := range c.ImmutableTags {
 		if err := ValidatePattern(p); err != nil {

@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/chartroom/chartroom/internal/server/auth"
 )
 
 // metrics are the Prometheus series chartroom exports at /metrics. They live in their own
@@ -29,7 +31,12 @@ type storageSizer interface {
 	StorageBytes(ctx context.Context) (int64, error)
 }
 
-func newMetrics(storage storageSizer, version string, log *slog.Logger) *metrics {
+// authStater is what the password-check series need: the auth service's Stats.
+type authStater interface {
+	Stats() auth.Stats
+}
+
+func newMetrics(storage storageSizer, authz authStater, version string, log *slog.Logger) *metrics {
 	labels := []string{"route", "method", "code"}
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
@@ -66,6 +73,7 @@ func newMetrics(storage storageSizer, version string, log *slog.Logger) *metrics
 	m.reg.MustRegister(
 		m.requests, m.duration, m.bytesIn, m.bytesOut, m.inFlight, build,
 		&storageCollector{storage: storage, log: log},
+		authCollector{authz},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -122,4 +130,33 @@ func (c *storageCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(storageDesc, prometheus.GaugeValue, float64(n))
+}
+
+// authCollector reports the auth service's password-check counters.
+type authCollector struct{ authz authStater }
+
+var (
+	authChecksDesc = prometheus.NewDesc("chartroom_auth_password_checks_total",
+		"Password (bcrypt) comparisons run; unknown users are compared with a dummy hash.", nil, nil)
+	authFailuresDesc = prometheus.NewDesc("chartroom_auth_password_failures_total",
+		"Sign-ins refused for an unknown user or a wrong password.", nil, nil)
+	authThrottledDesc = prometheus.NewDesc("chartroom_auth_throttled_total",
+		"Sign-ins refused with 429 after too many failures, their password unchecked.", nil, nil)
+	authRunningDesc = prometheus.NewDesc("chartroom_auth_password_checks_running",
+		"Password comparisons running now (at most GOMAXPROCS).", nil, nil)
+)
+
+func (c authCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- authChecksDesc
+	ch <- authFailuresDesc
+	ch <- authThrottledDesc
+	ch <- authRunningDesc
+}
+
+func (c authCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.authz.Stats()
+	ch <- prometheus.MustNewConstMetric(authChecksDesc, prometheus.CounterValue, float64(st.Checks))
+	ch <- prometheus.MustNewConstMetric(authFailuresDesc, prometheus.CounterValue, float64(st.Failures))
+	ch <- prometheus.MustNewConstMetric(authThrottledDesc, prometheus.CounterValue, float64(st.Throttled))
+	ch <- prometheus.MustNewConstMetric(authRunningDesc, prometheus.GaugeValue, float64(st.Running))
 }

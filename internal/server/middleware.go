@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chartroom/chartroom/internal/server/httpx"
@@ -23,6 +24,11 @@ type observer struct {
 	metrics *metrics
 	// inFlight lets shutdown wait for handlers whose connections it had to close.
 	inFlight *sync.WaitGroup
+	// bodyIdle cuts request bodies that deliver nothing for this long; 0 never does.
+	bodyIdle time.Duration
+	// draining, when set, marks every answer "Connection: close", so that clients open
+	// their next connection to another replica while this one drains; nil: never.
+	draining *atomic.Bool
 }
 
 func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -35,10 +41,14 @@ func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r, info := httpx.WithInfo(r)
 	var body *countingBody
 	if r.Body != nil && r.Body != http.NoBody {
-		body = &countingBody{ReadCloser: r.Body}
+		body = newCountingBody(r, w, o.bodyIdle)
 		r.Body = body
 	}
-	rw := &responseWriter{w: w}
+	if o.draining != nil && o.draining.Load() {
+		w.Header().Set("Connection", "close")
+	}
+	rw := &responseWriter{w: w, body: body}
+	defer body.finish()
 
 	defer func() {
 		p := recover()

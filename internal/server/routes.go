@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/chartroom/chartroom/internal/server/httpx"
@@ -55,7 +56,8 @@ func (s *Server) routes() http.Handler {
 			repoAPI.ServeHTTP(w, r)
 		}
 	})
-	return &observer{next: dispatch, log: s.log, metrics: s.metrics, inFlight: &s.handlers}
+	return &observer{next: dispatch, log: s.log, metrics: s.metrics, inFlight: &s.handlers,
+		bodyIdle: s.cfg.BodyIdleTimeout, draining: &s.draining}
 }
 
 // allowGet answers 405 to anything but GET and HEAD, and reports whether to go on.
@@ -94,5 +96,61 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
 		return
 	}
+	if failed := s.ready.check(ctx, s.writable); len(failed) > 0 {
+		var names, msgs []string
+		for _, f := range failed {
+			names = append(names, f.name)
+			msgs = append(msgs, f.err.Error())
+		}
+		msg := "not ready: " + strings.Join(msgs, "; ") + "; fix the permissions, free space or mount of the data directory"
+		s.log.Warn("not ready: storage is not writable", "not_writable", names, "err", strings.Join(msgs, "; "))
+		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"error": msg, "not_writable": names})
+		return
+	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// readyFor is how long a writability check's result is reused: /readyz may be polled every
+// second by several load balancers without each poll writing.
+const readyFor = 2 * time.Second
+
+// writableChecker proves that a store takes writes now (blob store, database).
+type writableChecker interface {
+	CheckWritable(ctx context.Context) error
+}
+
+type writableCheck struct {
+	name  string // as /readyz names it
+	check writableChecker
+}
+
+type checkFailure struct {
+	name string
+	err  error
+}
+
+// readyCache runs the writability checks at most once per readyFor; concurrent callers
+// wait for the one run.
+type readyCache struct {
+	mu     sync.Mutex
+	at     time.Time
+	failed []checkFailure
+}
+
+func (c *readyCache) check(ctx context.Context, checks []writableCheck) []checkFailure {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.at.IsZero() && time.Since(c.at) < readyFor {
+		return c.failed
+	}
+	var failed []checkFailure
+	for _, wc := range checks {
+		if err := wc.check.CheckWritable(ctx); err != nil {
+			failed = append(failed, checkFailure{wc.name, err})
+		}
+	}
+	if ctx.Err() == nil { // a result cut short by the caller's deadline is not kept
+		c.at, c.failed = time.Now(), failed
+	}
+	return failed
 }

@@ -35,7 +35,8 @@ const (
 )
 
 // HTTP server timeouts. There is deliberately no ReadTimeout or WriteTimeout: they would cut
-// off multi-gigabyte uploads and downloads on slow links.
+// off multi-gigabyte uploads and downloads on slow links. A request body that stops making
+// progress is cut by Config.BodyIdleTimeout instead (see countingBody).
 const (
 	readHeaderTimeout = 30 * time.Second
 	idleTimeout       = 2 * time.Minute
@@ -56,6 +57,9 @@ type Server struct {
 
 	draining atomic.Bool    // set when shutdown starts: /readyz answers 503
 	handlers sync.WaitGroup // requests inside the handler chain
+
+	writable []writableCheck // what /readyz proves writable
+	ready    readyCache
 }
 
 // New opens the storage under cfg.DataDir (creating it on first start), bootstraps the admin
@@ -106,8 +110,11 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB) (*
 	if err := authz.Bootstrap(ctx, cfg.AdminPassword, log); err != nil {
 		return nil, fmt.Errorf("create the admin user: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, db: db, reg: reg, auth: authz}
-	s.metrics = newMetrics(reg, cfg.Version, log)
+	s := &Server{cfg: cfg, log: log, db: db, reg: reg, auth: authz, writable: []writableCheck{
+		{name: "blob store", check: blobs},
+		{name: "database", check: db},
+	}}
+	s.metrics = newMetrics(reg, authz, cfg.Version, log)
 	s.handler = s.routes()
 	return s, nil
 }
@@ -126,10 +133,12 @@ func emptyDir(dir string) (string, error) {
 // Handler is the server's whole handler chain (middleware included).
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Serve answers requests on ln until ctx is cancelled, then shuts down gracefully: it stops
-// accepting, answers /readyz with 503, and lets in-flight requests (uploads included) finish
-// within cfg.ShutdownTimeout before closing their connections. It does not close the storage:
-// call Close after Serve returns.
+// Serve answers requests on ln until ctx is cancelled, then shuts down gracefully in two
+// phases: for cfg.ShutdownDelay it answers /readyz with 503 while still accepting and serving
+// requests (each answer saying "Connection: close"), so that load balancers take the replica
+// out before it stops; then it stops accepting and lets in-flight requests (uploads included)
+// finish within cfg.ShutdownTimeout before closing their connections. It does not close the
+// storage: call Close after Serve returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// Request contexts are not derived from ctx: a shutdown signal must not abort in-flight
 	// uploads. They are cancelled only when the shutdown timeout runs out.
@@ -157,6 +166,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 
 	s.draining.Store(true)
+	if d := s.cfg.ShutdownDelay; d > 0 {
+		s.log.Info("shutting down: /readyz answers 503; still serving requests for the shutdown delay",
+			"delay", d.String())
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case err := <-served:
+			t.Stop()
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
 	s.log.Info("shutting down: accepting no new connections, waiting for in-flight requests",
 		"timeout", s.cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
@@ -231,16 +251,20 @@ func (s *Server) Close() error {
 }
 
 // Run listens on cfg.Listen, serves until ctx is cancelled, shuts down gracefully and closes
-// the storage: the whole of `chartroom serve`.
+// the storage: the whole of `chartroom serve`. The address is bound first, so a server that
+// cannot listen creates nothing (no admin user, no generated password in the log).
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	s, err := New(ctx, cfg, log)
-	if err != nil {
+	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		s.Close()
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		return fmt.Errorf("listen on %s: %w (stop what uses that address, or choose another with --listen)", cfg.Listen, err)
+	}
+	s, err := New(ctx, cfg, log)
+	if err != nil {
+		ln.Close()
+		return err
 	}
 	err = s.Serve(ctx, ln)
 	if cerr := s.Close(); cerr != nil {

@@ -310,7 +310,7 @@ func TestRequestLogAndMetrics(t *testing.T) {
 // TestGracefulShutdown: a request in flight when the signal arrives completes; new
 // connections are refused; Serve returns once it is done.
 func TestGracefulShutdown(t *testing.T) {
-	s, _ := newTestServer(t)
+	s, _ := newTestServer(t, func(c *Config) { c.ShutdownDelay = 0 })
 	release := make(chan struct{})
 	started := make(chan struct{})
 	s.handler = &observer{log: s.log, metrics: s.metrics, inFlight: &s.handlers, next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -374,7 +374,7 @@ func TestGracefulShutdown(t *testing.T) {
 // TestShutdownTimeout: a request that outlives --shutdown-timeout is cut off (its context
 // cancelled) and Serve returns.
 func TestShutdownTimeout(t *testing.T) {
-	s, logs := newTestServer(t, func(c *Config) { c.ShutdownTimeout = 200 * time.Millisecond })
+	s, logs := newTestServer(t, func(c *Config) { c.ShutdownTimeout = 200 * time.Millisecond; c.ShutdownDelay = 0 })
 	started := make(chan struct{})
 	s.handler = &observer{log: s.log, metrics: s.metrics, inFlight: &s.handlers, next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(started)

@@ -1,9 +1,15 @@
 package server
 
 import (
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync/atomic"
+	"time"
+
+	"github.com/chartroom/chartroom/internal/server/httpx"
 )
 
 // responseWriter records the status and byte count of a response for logs and metrics.
@@ -11,9 +17,14 @@ import (
 // It stays transparent for performance: ReadFrom delegates to the wrapped writer, so an
 // io.Copy from an *os.File still reaches net/http's sendfile path; Flush and Unwrap let
 // handlers stream and use http.ResponseController.
+//
+// An answer that starts before the handler read the whole request body carries
+// "Connection: close": net/http would otherwise read the rest of the body (up to 256 KiB)
+// before sending the answer, waiting for a client that may never send it.
 type responseWriter struct {
 	w      http.ResponseWriter
-	status int // the final status sent; 0 until then
+	body   *countingBody // nil when the request has no body
+	status int           // the final status sent; 0 until then
 	n      atomic.Int64
 }
 
@@ -28,6 +39,7 @@ func (rw *responseWriter) WriteHeader(code int) {
 	// 1xx other than 101 are informational: the final status follows.
 	if rw.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		rw.status = code
+		rw.closeIfBodyUnread()
 	}
 	rw.w.WriteHeader(code)
 }
@@ -36,6 +48,15 @@ func (rw *responseWriter) WriteHeader(code int) {
 func (rw *responseWriter) implicit200() {
 	if rw.status == 0 {
 		rw.status = http.StatusOK
+		rw.closeIfBodyUnread()
+	}
+}
+
+// closeIfBodyUnread marks the answer "Connection: close" when the request body was not read
+// to its end: the connection is closed after the answer instead of waiting for the rest.
+func (rw *responseWriter) closeIfBodyUnread() {
+	if rw.body != nil && !rw.body.consumed() {
+		rw.w.Header().Set("Connection", "close")
 	}
 }
 
@@ -82,16 +103,59 @@ func (rw *responseWriter) statusOrOK() int {
 // writerOnly hides every method but Write, so io.Copy cannot loop back into ReadFrom.
 type writerOnly struct{ io.Writer }
 
-// countingBody counts the request bytes a handler reads.
+// countingBody counts the request bytes a handler reads, and cuts a body that makes no
+// progress: before each read it moves the connection's read deadline idle ahead, so a read
+// that receives nothing for that long fails with httpx.ErrBodyStalled. Once the body is
+// read to its end the deadline is cleared (net/http reads ahead on the idle connection then,
+// and a deadline firing there would cancel the request's context).
 type countingBody struct {
 	io.ReadCloser
-	n atomic.Int64
+	rc     *http.ResponseController
+	idle   time.Duration // 0: no deadline
+	length int64         // Content-Length, -1 when unknown
+	n      atomic.Int64
+	eof    atomic.Bool
+}
+
+func newCountingBody(r *http.Request, w http.ResponseWriter, idle time.Duration) *countingBody {
+	return &countingBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: idle, length: r.ContentLength}
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
+	if b.idle > 0 {
+		_ = b.rc.SetReadDeadline(time.Now().Add(b.idle))
+	}
 	n, err := b.ReadCloser.Read(p)
 	b.n.Add(int64(n))
+	switch {
+	case err == io.EOF || (err == nil && b.length >= 0 && b.n.Load() >= b.length):
+		b.eof.Store(true)
+		if b.idle > 0 {
+			_ = b.rc.SetReadDeadline(time.Time{})
+		}
+	case err != nil && isTimeout(err):
+		err = fmt.Errorf("%w: no byte of the request body arrived for %s (--body-idle-timeout); the connection is closed: %w",
+			httpx.ErrBodyStalled, b.idle, err)
+	}
 	return n, err
+}
+
+// consumed reports whether the handler read the body to its end.
+func (b *countingBody) consumed() bool {
+	return b.eof.Load() || (b.length >= 0 && b.n.Load() >= b.length)
+}
+
+// finish runs when the handler returned: a body it left unread is not drained (net/http
+// would wait up to the idle timeout for bytes nobody reads); the connection is closed.
+func (b *countingBody) finish() {
+	if b != nil && !b.consumed() {
+		_ = b.rc.SetReadDeadline(time.Now())
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (b *countingBody) count() int64 {

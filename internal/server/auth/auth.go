@@ -3,6 +3,11 @@
 // For now: HTTP Basic credentials checked against users in the metadata database (bcrypt),
 // one bootstrap "admin" created on first start, every write authenticated, reads open only
 // with anonymous read enabled. Roles and a token service slot in behind Authorize.
+//
+// Password checks cost the same whether the user exists or not (an unknown user's password
+// is compared with a dummy hash), run at most Options.MaxConcurrentChecks at a time, and are
+// throttled: too many failures for a user from an address, or from an address, are refused
+// with ErrThrottled until they leak away (throttle.go).
 package auth
 
 import (
@@ -14,7 +19,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -71,6 +78,19 @@ type Options struct {
 	AnonymousRead bool
 	// Realm is the Basic realm named in challenges; "" means "chartroom".
 	Realm string
+	// MaxConcurrentChecks bounds the password (bcrypt) checks running at once; 0 means
+	// GOMAXPROCS. Requests beyond it wait for a slot (or until they are cancelled).
+	MaxConcurrentChecks int
+	// UserFailures is how many wrong passwords a user may send from one address before
+	// further attempts are refused; 0 means DefaultUserFailures.
+	UserFailures int
+	// AddressFailures is how many wrong passwords (any users) one address may send before
+	// its further attempts are refused; 0 means DefaultAddressFailures.
+	AddressFailures int
+	// FailureWindow is how long failures take to be forgotten: after a burst, one more
+	// attempt is allowed every FailureWindow/UserFailures (per user and address) and every
+	// FailureWindow/AddressFailures (per address); 0 means DefaultFailureWindow.
+	FailureWindow time.Duration
 }
 
 // Service authenticates and authorizes requests. It is safe for concurrent use.
@@ -83,6 +103,35 @@ type Service struct {
 	mu     sync.Mutex
 	cache  map[[32]byte]cached
 	flight singleflight.Group
+
+	slots    chan struct{} // one per password check allowed to run
+	throttle *throttle
+
+	dummyOnce sync.Once
+	dummy     []byte // bcrypt hash compared against for unknown users
+
+	checks, failures, throttled atomic.Int64
+	running, peak               atomic.Int64
+}
+
+// Stats counts the service's password checks since it started.
+type Stats struct {
+	Checks    int64 // bcrypt comparisons run, unknown users' included
+	Failures  int64 // unknown users and wrong passwords
+	Throttled int64 // attempts refused with ErrThrottled, their password unchecked
+	Running   int64 // comparisons running now
+	Peak      int64 // the most comparisons that ran at once
+}
+
+// Stats returns the counters of password checks.
+func (s *Service) Stats() Stats {
+	return Stats{
+		Checks:    s.checks.Load(),
+		Failures:  s.failures.Load(),
+		Throttled: s.throttled.Load(),
+		Running:   s.running.Load(),
+		Peak:      s.peak.Load(),
+	}
 }
 
 type cached struct {
@@ -102,17 +151,39 @@ func New(db *meta.DB, opts Options) *Service {
 	if opts.Realm == "" {
 		opts.Realm = "chartroom"
 	}
-	return &Service{db: db, opts: opts, cache: map[[32]byte]cached{}}
+	if opts.MaxConcurrentChecks <= 0 {
+		opts.MaxConcurrentChecks = runtime.GOMAXPROCS(0)
+	}
+	if opts.UserFailures <= 0 {
+		opts.UserFailures = DefaultUserFailures
+	}
+	if opts.AddressFailures <= 0 {
+		opts.AddressFailures = DefaultAddressFailures
+	}
+	if opts.FailureWindow <= 0 {
+		opts.FailureWindow = DefaultFailureWindow
+	}
+	return &Service{
+		db:       db,
+		opts:     opts,
+		cache:    map[[32]byte]cached{},
+		slots:    make(chan struct{}, opts.MaxConcurrentChecks),
+		throttle: newThrottle(opts.UserFailures, opts.AddressFailures, opts.FailureWindow),
+	}
 }
 
 // Bootstrap creates user admin when no user exists, with the given password or, if empty,
-// a random one that is logged once.
+// a random one that is logged once. When users exist, a given password that is not admin's
+// is ignored with a warning: it never changes a password.
 func (s *Service) Bootstrap(ctx context.Context, password string, log *slog.Logger) error {
 	n, err := s.db.CountUsers(ctx)
 	if err != nil {
 		return err
 	}
 	if n > 0 {
+		if password != "" {
+			s.warnIgnoredPassword(ctx, password, log)
+		}
 		return nil
 	}
 	generated := password == ""
@@ -142,6 +213,18 @@ func (s *Service) Bootstrap(ctx context.Context, password string, log *slog.Logg
 	return nil
 }
 
+// warnIgnoredPassword logs that CHARTROOM_ADMIN_PASSWORD does not apply to an existing
+// database, unless it is admin's password anyway.
+func (s *Service) warnIgnoredPassword(ctx context.Context, password string, log *slog.Logger) {
+	u, err := s.db.GetUser(ctx, "admin")
+	if err == nil && bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) == nil {
+		return
+	}
+	log.Warn("CHARTROOM_ADMIN_PASSWORD is ignored: it only sets the password of user admin created on the first start, "+
+		"and users exist already; the passwords stay as they are. Change one with: chartroom user passwd admin",
+		"user", "admin")
+}
+
 // Authenticate returns who the request comes from: a user when it carries valid Basic
 // credentials, anonymous when it carries none. Wrong credentials are ErrUnauthenticated.
 func (s *Service) Authenticate(r *http.Request) (Principal, error) {
@@ -161,27 +244,90 @@ func (s *Service) Authenticate(r *http.Request) (Principal, error) {
 		if c.expires.Sub(now) < cacheRefresh {
 			// Verify again in the background before the entry lapses, so that busy clients
 			// never wait for bcrypt once it is cached.
-			go func() { _, _, _ = s.verify(context.WithoutCancel(r.Context()), key, user, pass) }()
+			go func() {
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), cacheRefresh)
+				defer cancel()
+				_, _, _ = s.verify(ctx, key, user, pass)
+			}()
 		}
+		s.throttle.succeed(user, clientAddress(r))
 		return c.p, nil
 	}
+	addr := clientAddress(r)
+	if wait := s.throttle.wait(user, addr, now); wait > 0 {
+		s.throttled.Add(1)
+		return Principal{}, &ThrottledError{RetryAfter: wait}
+	}
 	p, err, _ := s.verify(r.Context(), key, user, pass)
+	switch {
+	case errors.Is(err, ErrUnauthenticated):
+		s.throttle.fail(user, addr, time.Now())
+	case err == nil:
+		s.throttle.succeed(user, addr)
+	}
 	if err != nil {
 		return Principal{}, err
 	}
 	return p.(Principal), nil
 }
 
+// checkPassword compares pass with a bcrypt hash (the dummy one when hash is nil), waiting
+// for a free slot first: at most MaxConcurrentChecks comparisons run at once.
+func (s *Service) checkPassword(ctx context.Context, hash []byte, pass string) (bool, error) {
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-s.slots }()
+	if hash == nil {
+		hash = s.dummyHash()
+	}
+	n := s.running.Add(1)
+	defer s.running.Add(-1)
+	for p := s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
+	}
+	s.checks.Add(1)
+	return bcrypt.CompareHashAndPassword(hash, []byte(pass)) == nil, nil
+}
+
+// dummyHash is a bcrypt hash of a random password, at the cost users' hashes have, so that
+// checking an unknown user costs what checking a wrong password costs.
+func (s *Service) dummyHash() []byte {
+	s.dummyOnce.Do(func() {
+		var b [18]byte
+		_, _ = rand.Read(b[:])
+		h, err := bcrypt.GenerateFromPassword(b[:], bcrypt.DefaultCost)
+		if err != nil {
+			panic(fmt.Sprintf("auth: bcrypt of the dummy password: %v", err)) // only for a cost out of range
+		}
+		s.dummy = h
+	})
+	return s.dummy
+}
+
 // verify checks a user's password against the database (bcrypt) and caches the result.
 // Concurrent checks of the same credentials share one bcrypt run.
 func (s *Service) verify(ctx context.Context, key [32]byte, user, pass string) (any, error, bool) {
 	return s.flight.Do(string(key[:]), func() (any, error) {
-		// Shared by every waiter: not cancelled with the request that happened to start it.
+		// Shared by every waiter: not cancelled with the request that happened to start it
+		// (but a check waiting for a slot gives up with it).
 		u, err := s.db.GetUser(context.WithoutCancel(ctx), user)
-		if err == nil && bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(pass)) != nil {
-			err = meta.ErrNotFound
+		var hash []byte // nil: an unknown user, checked against the dummy hash all the same
+		if err == nil {
+			hash = []byte(u.PasswordHash)
+		}
+		if err == nil || errors.Is(err, meta.ErrNotFound) {
+			ok, cerr := s.checkPassword(ctx, hash, pass)
+			switch {
+			case cerr != nil:
+				return nil, cerr
+			case !ok && err == nil:
+				err = meta.ErrNotFound
+			}
 		}
 		if errors.Is(err, meta.ErrNotFound) {
+			s.failures.Add(1)
 			s.mu.Lock()
 			delete(s.cache, key)
 			s.mu.Unlock()

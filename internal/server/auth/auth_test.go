@@ -62,7 +62,7 @@ func TestAuthorize(t *testing.T) {
 }
 
 func TestConcurrentFirstRequestsAgree(t *testing.T) {
-	s := newService(t, Options{})
+	s := newService(t, Options{UserFailures: 100}) // the wrong half must not throttle the right one
 	var wg sync.WaitGroup
 	errs := make([]error, 16)
 	for i := range errs {

@@ -6,8 +6,13 @@ package httpx
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 )
+
+// ErrBodyStalled is the error a handler reads from a request body that delivered no byte
+// for the server's body idle timeout; the request cannot complete (answer 408).
+var ErrBodyStalled = errors.New("request body stalled")
 
 type infoKey struct{}
 

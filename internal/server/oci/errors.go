@@ -57,6 +57,7 @@ var sentinels = []struct {
 }{
 	{auth.ErrUnauthenticated, codeUnauthorized},
 	{auth.ErrForbidden, codeDenied},
+	{auth.ErrThrottled, codeTooManyRequests},
 	{registry.ErrDenied, codeDenied},
 	{registry.ErrImmutable, codeImmutable},
 	{errManifestTooLarge, codeManifestTooLarge},
@@ -145,6 +146,7 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if code == codeUnauthorized {
 		h.authz.Challenge(w)
 	}
+	auth.SetRetryAfter(w, err)
 	writeJSON(w, code.Status, "application/json; charset=utf-8", errorBody{Errors: []errorEntry{{Code: code.Code, Message: msg}}})
 }
 

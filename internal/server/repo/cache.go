@@ -7,6 +7,7 @@ import (
 	"context"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/chartroom/chartroom/internal/repoindex"
 )
@@ -31,17 +32,38 @@ type indexDoc struct {
 	// entries are the sorted entries plain was written from, kept so that the next change
 	// updates them instead of reading the namespace again; nil for an index loaded from disk.
 	entries []repoindex.Entry
+	// count is how many chart versions the index lists: an index of none is not cached.
+	count int
 
 	gzOnce sync.Once
 	gz     []byte
 	cache  *indexCache // charged for the gzip bytes while it holds this doc; set at build
 }
 
-// size is what the document holds in memory, besides a gzip form charged later.
+// Fixed costs of a cached document, besides its bytes: the structures that hold it (the
+// document, its LRU item and list element, its map slot with the key) and, per entry, the
+// entry and the parsed version Sort keeps beside it.
+var (
+	docOverhead = int64(unsafe.Sizeof(indexDoc{}) + unsafe.Sizeof(cacheItem{}) + unsafe.Sizeof(list.Element{}) +
+		2*unsafe.Sizeof(indexKey{}) + 2*unsafe.Sizeof(uintptr(0)) + mapSlotOverhead)
+	entryOverhead = int64(unsafe.Sizeof(repoindex.Entry{})) + parsedVersionSize
+)
+
+const (
+	// mapSlotOverhead is a map slot's share of control bytes and growth slack.
+	mapSlotOverhead = 16
+	// parsedVersionSize is what a parsed semantic version holds (its struct and strings).
+	parsedVersionSize = 160
+)
+
+// size is what the document holds in memory, besides a gzip form charged later: its bytes
+// (by capacity, as allocated) and the structures around them.
 func (d *indexDoc) size() int64 {
-	n := int64(len(d.plain))
+	n := docOverhead + int64(len(d.key.ns)+cap(d.plain)+len(d.etag)+len(d.etagGz))
+	n += int64(cap(d.entries)-len(d.entries)) * int64(unsafe.Sizeof(repoindex.Entry{}))
 	for i := range d.entries {
-		n += int64(len(d.entries[i].YAML) + len(d.entries[i].JSON) + len(d.entries[i].URL) + 64)
+		e := &d.entries[i]
+		n += entryOverhead + int64(len(e.Name)+len(e.Version)+cap(e.YAML)+cap(e.JSON)+len(e.URL))
 	}
 	return n
 }
@@ -56,7 +78,7 @@ func (d *indexDoc) gzipped() []byte {
 		_ = zw.Close()
 		d.gz = b.Bytes()
 		if d.cache != nil {
-			d.cache.charge(d, int64(len(d.gz)))
+			d.cache.charge(d, int64(cap(d.gz)))
 		}
 	})
 	return d.gz
@@ -64,7 +86,8 @@ func (d *indexDoc) gzipped() []byte {
 
 // indexCache keeps rendered indexes in memory, bounded by bytes (least recently used
 // evicted first), and lets concurrent requests for a stale index share one rebuild.
-// It is safe for concurrent use.
+// Indexes that list no chart are served but not kept: anyone may ask for any number of
+// empty namespaces. It is safe for concurrent use.
 type indexCache struct {
 	max int64 // < 0: keep nothing
 
@@ -147,12 +170,9 @@ func (c *indexCache) get(ctx context.Context, key indexKey, gen int64, build fun
 	}
 }
 
-// putLocked stores doc under key unless a newer one is there, then evicts down to max.
+// putLocked stores doc under key unless a newer one is there, then evicts down to max. An
+// empty index replaces the cached one by nothing.
 func (c *indexCache) putLocked(key indexKey, doc *indexDoc) {
-	size := doc.size()
-	if c.max < 0 || size > c.max {
-		return
-	}
 	if el, ok := c.items[key]; ok {
 		it := el.Value.(*cacheItem)
 		if it.doc.gen > doc.gen {
@@ -161,6 +181,10 @@ func (c *indexCache) putLocked(key indexKey, doc *indexDoc) {
 		c.bytes -= it.size
 		c.lru.Remove(el)
 		delete(c.items, key)
+	}
+	size := doc.size()
+	if c.max < 0 || size > c.max || doc.count == 0 {
+		return
 	}
 	c.items[key] = c.lru.PushFront(&cacheItem{key: key, doc: doc, size: size})
 	c.bytes += size

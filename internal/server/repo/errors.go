@@ -37,6 +37,8 @@ var statuses = []struct {
 }{
 	{auth.ErrUnauthenticated, http.StatusUnauthorized},
 	{auth.ErrForbidden, http.StatusForbidden},
+	{auth.ErrThrottled, http.StatusTooManyRequests},
+	{httpx.ErrBodyStalled, http.StatusRequestTimeout},
 	{registry.ErrDenied, http.StatusForbidden},
 	{registry.ErrChartInvalid, http.StatusBadRequest},
 	{registry.ErrNameInvalid, http.StatusBadRequest},
@@ -90,6 +92,7 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if status == http.StatusUnauthorized {
 		h.authz.Challenge(w)
 	}
+	auth.SetRetryAfter(w, err)
 	// Headers a successful answer may have set before failing do not belong to the error.
 	for _, k := range []string{"Content-Encoding", "Content-Length", "ETag", "Last-Modified", "Cache-Control", "Content-Disposition"} {
 		w.Header().Del(k)

@@ -173,6 +173,7 @@ func (h *handler) buildIndex(ctx context.Context, key indexKey, prev *indexDoc) 
 	}
 	doc := newIndexDoc(key, state.Generation, updated, b.Bytes(), h.urlTag)
 	doc.entries = entries
+	doc.count = len(entries)
 	doc.cache = h.index
 	return doc, nil
 }

@@ -35,6 +35,10 @@ import (
 // DefaultIndexCacheBytes bounds the index cache when Options.IndexCacheBytes is zero.
 const DefaultIndexCacheBytes = 256 << 20
 
+// DefaultIndexCacheDiskBytes bounds the copies under CacheDir when
+// Options.IndexCacheDiskBytes is zero.
+const DefaultIndexCacheDiskBytes = 1 << 30
+
 // Options tune the repository. The zero value is the documented default of each field.
 type Options struct {
 	// ExternalURL, e.g. https://charts.example.com, makes index urls absolute
@@ -47,6 +51,9 @@ type Options struct {
 	// CacheDir, if set, keeps a copy of each namespace's latest index on local disk, so a
 	// restarted server serves its first index request without reading the namespace.
 	CacheDir string
+	// IndexCacheDiskBytes bounds the copies under CacheDir (least recently used removed
+	// first); 0 means DefaultIndexCacheDiskBytes.
+	IndexCacheDiskBytes int64
 	// Logger receives what a client must not see: the detail of every unexpected (500)
 	// error. nil means slog.Default().
 	Logger *slog.Logger
@@ -61,6 +68,9 @@ func New(reg *registry.Registry, authz *auth.Service, opts Options) http.Handler
 	if opts.IndexCacheBytes == 0 {
 		opts.IndexCacheBytes = DefaultIndexCacheBytes
 	}
+	if opts.IndexCacheDiskBytes <= 0 {
+		opts.IndexCacheDiskBytes = DefaultIndexCacheDiskBytes
+	}
 	opts.ExternalURL = strings.TrimRight(opts.ExternalURL, "/")
 	h := &handler{
 		reg:   reg,
@@ -68,7 +78,7 @@ func New(reg *registry.Registry, authz *auth.Service, opts Options) http.Handler
 		log:   opts.Logger,
 		opts:  opts,
 		index: newIndexCache(opts.IndexCacheBytes),
-		disk:  newDiskCache(opts.CacheDir, opts.Logger),
+		disk:  newDiskCache(opts.CacheDir, opts.IndexCacheDiskBytes, opts.Logger),
 
 		urlTag: urlTag(opts.ExternalURL),
 	}
