@@ -66,7 +66,7 @@ Exit codes: 0 no problems (notes, e.g. orphans, may be listed), 1 problems found
 			}
 			report, err := fsck.Run(cmd.Context(), fsckOptions(dir, repair, staleAfter))
 			if err != nil {
-				return fmt.Errorf("fsck %s: %w", dir, err)
+				return fmt.Errorf("fsck: %w", err)
 			}
 			out := cmd.OutOrStdout()
 			if output == "json" {
@@ -114,7 +114,9 @@ type dataDirFlags struct {
 func (d *dataDirFlags) register(c *cobra.Command) {
 	d.serve = serveOptions{cfg: server.DefaultConfig()}
 	d.ss = d.serve.settings()
-	settings{d.ss.byName("data-dir")}.register(c.Flags())
+	dir := *d.ss.byName("data-dir") // the same setting, described for a command that creates nothing
+	dir.usage = "the data directory chartroom serve uses: SQLite database chartroom.db and blob store blobs/"
+	settings{&dir}.register(c.Flags())
 	c.Flags().StringVar(&d.configPath, "config", "", "chartroom serve's YAML config file, for its data-dir (env CHARTROOM_CONFIG)")
 }
 

@@ -118,14 +118,16 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.StaleAfter <= 0 {
 		opts.StaleAfter = DefaultStaleAfter
 	}
-	if fi, err := os.Stat(opts.DataDir); err != nil || !fi.IsDir() {
-		if err == nil {
-			err = errors.New("not a directory")
-		}
-		return nil, fmt.Errorf("data directory %s: %w", opts.DataDir, err)
+	fi, err := os.Stat(opts.DataDir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("no data directory at %s: check --data-dir (or data-dir in the config file)", opts.DataDir)
+	case err != nil:
+		return nil, fmt.Errorf("data directory: %w", err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("data directory %s is not a directory", opts.DataDir)
 	}
 	c := &checker{opts: opts, report: &Report{DataDir: opts.DataDir, Repair: opts.Repair}, summaries: map[string]string{}}
-	var err error
 	c.store, err = blobfs.OpenExisting(opts.Blobs)
 	if err != nil && !errors.Is(err, blob.ErrNotFound) {
 		return nil, err

@@ -56,6 +56,7 @@ const (
 	DatabaseCorrupt
 )
 
+// String names the state: ok, missing, empty or corrupt.
 func (s DatabaseState) String() string {
 	switch s {
 	case DatabaseOK:
