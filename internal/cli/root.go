@@ -46,6 +46,8 @@ func checkFailed(format string, args ...any) error {
 // Add a command by writing <name>.go with a constructor and listing it here.
 var commands = []func() *cobra.Command{
 	newServeCmd,
+	newFsckCmd,
+	newBackupCmd,
 	newVersionCmd,
 	newLoginCmd,
 	newLogoutCmd,

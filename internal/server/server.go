@@ -71,6 +71,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
+	if err := checkDataDir(ctx, cfg.DataDir); err != nil {
+		return nil, err
+	}
 	db, err := meta.OpenSQLite(ctx, filepath.Join(cfg.DataDir, DatabaseFile))
 	if err != nil {
 		return nil, err

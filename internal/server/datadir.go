@@ -1,0 +1,49 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	blobfs "github.com/chartroom/chartroom/internal/blob/fs"
+	"github.com/chartroom/chartroom/internal/meta"
+)
+
+// ErrDatabaseLost means the data directory's blobs are there but its database is not (it is
+// missing or empty): starting would create an empty registry (and a new admin user) beside them.
+var ErrDatabaseLost = errors.New("the database was probably lost or misplaced")
+
+// checkDataDir refuses a data directory that cannot be served as it is, before anything in
+// it is opened for writing: a database that is missing or empty (zero-length, or without
+// chartroom's tables) while the blob store holds blobs, and a database file that is not a
+// SQLite database. A fresh directory (no database, no blobs) passes: serve creates both.
+func checkDataDir(ctx context.Context, dataDir string) error {
+	dbPath := filepath.Join(dataDir, DatabaseFile)
+	blobDir := filepath.Join(dataDir, BlobsDir)
+	state, err := meta.InspectSQLite(ctx, dbPath)
+	var corrupt *meta.CorruptError
+	switch {
+	case errors.As(err, &corrupt):
+		return fmt.Errorf("refusing to start: %w: restore it from your backup (README, \"Backup and restore\"); chartroom never overwrites it", corrupt)
+	case err != nil:
+		return fmt.Errorf("check the data directory: %w", err)
+	case state == meta.DatabaseOK:
+		return nil
+	}
+	hasBlobs, err := blobfs.HasBlobs(blobDir)
+	if err != nil {
+		return fmt.Errorf("check the data directory: %w", err)
+	}
+	if !hasBlobs {
+		return nil
+	}
+	what := "missing"
+	if state == meta.DatabaseEmpty {
+		what = "empty (zero-length, or without chartroom's tables)"
+	}
+	return fmt.Errorf("refusing to start: the database %s is %s, but the blob store %s holds blobs: %w "+
+		"(starting would create an empty registry with a new admin user beside them). Restore chartroom.db from your backup (README, \"Backup and restore\") and check it with "+
+		"chartroom fsck --data-dir %s; or, to really start over, move %s away first",
+		dbPath, what, blobDir, ErrDatabaseLost, dataDir, blobDir)
+}
