@@ -334,10 +334,10 @@ func TestDamagedBlobs(t *testing.T) {
 				}
 				os.Chtimes(stale, old, old)
 				store, _ := blobfs.OpenExisting(f.opts.Blobs)
-				if err := store.CreateUpload(context.Background(), "abandoned"); err != nil {
+				if err := store.CreateUpload(context.Background(), "abandoned", "admin"); err != nil {
 					t.Fatal(err)
 				}
-				for _, n := range []string{"", "data", "state"} {
+				for _, n := range []string{"", "data", "state", "owner"} {
 					os.Chtimes(filepath.Join(f.opts.Blobs, "uploads", "abandoned", n), old, old)
 				}
 			},

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -36,7 +35,7 @@ func OpenExisting(dir string) (*Store, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("blob store %s: not a directory", dir)
 	}
-	return &Store{root: dir, uploads: map[string]*sync.Mutex{}}, nil
+	return &Store{root: dir, now: time.Now, uploads: map[string]*uploadLock{}}, nil
 }
 
 // Root is the directory the store lives in.
@@ -163,6 +162,9 @@ func (s *Store) Leftovers() ([]Leftover, error) {
 		return nil, fmt.Errorf("blob store %s: %w", s.root, err)
 	}
 	for _, e := range tmp {
+		if strings.HasPrefix(e.Name(), probePrefix) {
+			continue // a readiness probe, removed as soon as written
+		}
 		fi, err := e.Info()
 		if err != nil {
 			continue // removed since the directory was read
@@ -174,6 +176,9 @@ func (s *Store) Leftovers() ([]Leftover, error) {
 		return nil, fmt.Errorf("blob store %s: %w", s.root, err)
 	}
 	for _, e := range uploads {
+		if strings.HasPrefix(e.Name(), probePrefix) {
+			continue
+		}
 		fi, err := e.Info()
 		if err != nil {
 			continue

@@ -110,7 +110,7 @@ func TestLeftovers(t *testing.T) {
 	root := t.TempDir()
 	s, _ := New(root)
 	os.WriteFile(filepath.Join(root, "tmp", "put-1"), []byte("half"), 0o600)
-	if err := s.CreateUpload(ctx, "up1"); err != nil {
+	if err := s.CreateUpload(ctx, "up1", "admin"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.AppendUpload(ctx, "up1", 0, strings.NewReader("12345")); err != nil {

@@ -22,8 +22,11 @@ func (s *Store) CheckWritable(ctx context.Context) error {
 	return nil
 }
 
+// probePrefix starts the names of readiness probe files; checks of the store skip them.
+const probePrefix = ".probe-"
+
 func probe(dir string) error {
-	f, err := os.CreateTemp(dir, ".probe-*")
+	f, err := os.CreateTemp(dir, probePrefix+"*")
 	if err != nil {
 		return err
 	}
