@@ -91,7 +91,9 @@ func (s *Server) Logs() string { return s.logs.String() }
 func (s *Server) start() {
 	t := s.t
 	t.Helper()
-	args := append([]string{"serve", "--listen", s.addr, "--data-dir", s.DataDir, "--log-format", "json"}, s.Args...)
+	// No shutdown delay unless a test asks for one (a later flag wins): every stop would
+	// otherwise wait out the default before the listener closes.
+	args := append([]string{"serve", "--listen", s.addr, "--data-dir", s.DataDir, "--log-format", "json", "--shutdown-delay=0s"}, s.Args...)
 	cmd := exec.Command(s.bin, args...)
 	cmd.Env = append(cleanEnv(), "CHARTROOM_ADMIN_PASSWORD="+s.Password)
 	stderr, err := cmd.StderrPipe()
