@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -113,7 +114,7 @@ func New(opts Options) (*Client, error) {
 			return nil, err
 		}
 	}
-	hc := &http.Client{Transport: &retry.Transport{Base: base, Policy: retryPolicy}}
+	hc := &http.Client{Transport: &retryTransport{retry: &retry.Transport{Base: base, Policy: retryPolicy}, once: base}}
 	c := &Client{
 		opts:    opts,
 		store:   store,
@@ -137,6 +138,33 @@ func retryPolicy() retry.Policy {
 		MaxWait:   2 * time.Second,
 		MaxRetry:  3,
 	}
+}
+
+// retryTransport retries what is safe to send again (see [retryable]) and sends everything
+// else once.
+type retryTransport struct {
+	retry, once http.RoundTripper
+}
+
+func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if retryable(req) {
+		return t.retry.RoundTrip(req)
+	}
+	return t.once.RoundTrip(req)
+}
+
+// retryable reports whether a request may be sent again after a 5xx, 429 or broken
+// connection. Not a request to an OCI upload session (PATCH, or PUT ?digest= completing
+// it, OCI Distribution v1.1 "Pushing blobs"): the first attempt may have consumed the
+// upload, so a second one answers 404 and hides the server's real error.
+func retryable(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodPatch:
+		return false
+	case http.MethodPut:
+		return !req.URL.Query().Has("digest") && !strings.Contains(req.URL.Path, "/blobs/uploads/")
+	}
+	return true
 }
 
 // newTransport is http.DefaultTransport's settings with the TLS options and a short dial

@@ -123,14 +123,14 @@ func (c *Client) fail(f failure, err error) error {
 		return err
 	}
 	e := &Error{Op: f.op, Err: err}
-	status, serverMsg := 0, ""
+	status, serverMsg, code := 0, "", ""
 	var oe *errcode.ErrorResponse
 	var he *httpStatusError
 	switch {
 	case errors.As(err, &oe):
 		status = oe.StatusCode
 		if len(oe.Errors) > 0 {
-			serverMsg = oe.Errors[0].Message
+			serverMsg, code = oe.Errors[0].Message, oe.Errors[0].Code
 		}
 	case errors.As(err, &he):
 		status, serverMsg = he.status, he.msg
@@ -174,7 +174,11 @@ func (c *Client) fail(f failure, err error) error {
 	case http.StatusNotFound:
 		e.Kind = ErrNotFound
 		e.Msg = f.notFound
-		if f.notFound == "" {
+		if code == errcode.ErrorCodeBlobUploadUnknown {
+			// Not a wrong address: the registry dropped an upload it had started.
+			e.Kind = nil
+			e.Msg = fmt.Sprintf("%s lost the upload in progress (404 %s)%s: push again, and if it fails again ask the registry's administrator", f.host, code, said)
+		} else if f.notFound == "" {
 			e.Msg = fmt.Sprintf("%s answered 404 Not Found%s: check the address", f.host, said)
 		}
 	case http.StatusRequestEntityTooLarge:
