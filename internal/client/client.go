@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -114,7 +115,10 @@ func New(opts Options) (*Client, error) {
 			return nil, err
 		}
 	}
-	hc := &http.Client{Transport: &retryTransport{retry: &retry.Transport{Base: base, Policy: retryPolicy}, once: base}}
+	hc := &http.Client{
+		Transport:     &retryTransport{retry: &retry.Transport{Base: base, Policy: retryPolicy}, once: base},
+		CheckRedirect: checkRedirect,
+	}
 	c := &Client{
 		opts:    opts,
 		store:   store,
@@ -138,6 +142,55 @@ func retryPolicy() retry.Policy {
 		MaxWait:   2 * time.Second,
 		MaxRetry:  3,
 	}
+}
+
+// maxRedirects bounds a redirect chain, as net/http's default does.
+const maxRedirects = 10
+
+// checkRedirect is the redirect policy of every request: a redirect from https to http
+// is refused, and Authorization is kept only while the chain stays on the origin
+// (scheme, host and port) of its first request. net/http alone keeps it for the same host
+// on another port, and after a switch from https to http.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return &redirectError{msg: fmt.Sprintf("stopped after %d redirects", maxRedirects)}
+	}
+	for _, r := range via {
+		if r.URL.Scheme == "https" && req.URL.Scheme != "https" {
+			return &redirectError{msg: fmt.Sprintf("refusing the redirect from %s to %s, which leaves HTTPS for plain HTTP", r.URL.Redacted(), req.URL.Redacted())}
+		}
+	}
+	if leftOrigin(via, req) {
+		req.Header.Del("Authorization")
+	}
+	return nil
+}
+
+// redirectError is a redirect chain checkRedirect stopped.
+type redirectError struct{ msg string }
+
+func (e *redirectError) Error() string { return e.msg }
+
+// leftOrigin reports whether the chain via, then req, has left the origin of its first
+// request. net/http rebuilds each redirected request's headers from the first request's,
+// so a chain that left once is treated as gone for good.
+func leftOrigin(via []*http.Request, req *http.Request) bool {
+	for _, r := range via[1:] {
+		if origin(r.URL) != origin(via[0].URL) {
+			return true
+		}
+	}
+	return origin(req.URL) != origin(via[0].URL)
+}
+
+// origin is scheme://host:port, with the scheme's default port when none is written.
+func origin(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"https": "443", "http": "80"}[scheme]
+	}
+	return scheme + "://" + strings.ToLower(u.Hostname()) + ":" + port
 }
 
 // retryTransport retries what is safe to send again (see [retryable]) and sends everything

@@ -204,9 +204,12 @@ func (c *Client) transportProblem(f failure, err error) (msg string, kind error)
 	if f.oci {
 		plainHint = "pass --plain-http"
 	}
+	var redirErr *redirectError
 	switch {
 	case errors.Is(err, context.Canceled):
 		return "interrupted", nil
+	case errors.As(err, &redirErr):
+		return fmt.Sprintf("%s: %s answers with a redirect chartroom does not follow; ask its administrator to fix it", redirErr.msg, f.host), nil
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("%s did not answer in time: check the address and the network", f.host), ErrUnreachable
 	case errors.As(err, &dnsErr):
