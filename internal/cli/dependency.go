@@ -47,7 +47,11 @@ directory; charts kept in charts/ without a repository are checked against their
 constraint.
 
 Registries are reached with the logins stored by chartroom login, helm registry login or
-docker login.
+docker login. A stored login crosses the network only encrypted: it goes to https://
+repositories, to oci:// registries (over plain HTTP only with --plain-http), and to
+http:// ones only on a loopback host or with --insecure-send-credentials-over-http. The
+credentials helm repo add stored for exactly a repository's URL go to it as helm sends
+them.
 
 Exit codes: 0 built, 1 Chart.lock out of sync or verification failed, 2 usage, I/O or
 registry error.`,

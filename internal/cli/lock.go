@@ -45,7 +45,11 @@ Chart.yaml, and any difference is listed with exit code 1. Run it in CI, and loc
 developer machine: builds then never re-resolve.
 
 Registries are reached with the logins stored by chartroom login, helm registry login or
-docker login.
+docker login. A stored login crosses the network only encrypted: it goes to https://
+repositories, to oci:// registries (over plain HTTP only with --plain-http), and to
+http:// ones only on a loopback host or with --insecure-send-credentials-over-http. The
+credentials helm repo add stored for exactly a repository's URL go to it as helm sends
+them.
 
 Exit codes: 0 locked (or, with --check, in sync), 1 --check found differences, 2 usage,
 I/O, registry error or no version satisfying a constraint.`,

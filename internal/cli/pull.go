@@ -89,8 +89,11 @@ CHART is one of
 newest version that is not a prerelease is pulled.
 
 Credentials: --username with --password-stdin (or --password), else CHARTROOM_USERNAME
-and CHARTROOM_PASSWORD, else the login stored for HOST (chartroom login, helm registry
-login, docker login), else a helm repo add entry's credentials.
+and CHARTROOM_PASSWORD, else the credentials helm repo add stored for exactly that
+repository URL, else the login stored for HOST (chartroom login, helm registry login,
+docker login). A stored login crosses the network only encrypted: it goes to https://
+repositories, to oci:// registries (over plain HTTP only with --plain-http), and to
+http:// ones only on a loopback host or with --insecure-send-credentials-over-http.
 
 Exit codes: 0 downloaded, 1 verification failed (bad signature, unknown key, altered
 archive, or no provenance file with --verify), 2 usage, I/O, authentication or registry

@@ -149,7 +149,9 @@ func (c *Client) fail(f failure, err error) error {
 	case http.StatusUnauthorized:
 		e.Kind = ErrUnauthorized
 		source := c.credentialSource(f.host)
-		if source == "" {
+		if file := c.withheldLogin(f.host); source == "" && file != "" {
+			e.Msg = fmt.Sprintf("%s requires a login; the one stored for it in %s is not sent over plain HTTP, where anyone on the network could read it: use the repository's https:// URL, pass --username and --password-stdin, or pass --insecure-send-credentials-over-http if the network is trusted", f.host, file)
+		} else if source == "" {
 			e.Msg = fmt.Sprintf("%s requires a login: run `chartroom login %s`, or pass --username and --password-stdin (in CI set CHARTROOM_USERNAME and CHARTROOM_PASSWORD)", f.host, f.host)
 		} else {
 			e.Msg = fmt.Sprintf("%s rejected %s (401 Unauthorized): check the username and password, or run `chartroom login %s` again", f.host, source, f.host)
