@@ -207,9 +207,12 @@ func (c *Client) transportProblem(f failure, err error) (msg string, kind error)
 		plainHint = "pass --plain-http"
 	}
 	var redirErr *redirectError
+	var tagErr *tagListError
 	switch {
 	case errors.Is(err, context.Canceled):
 		return "interrupted", nil
+	case errors.As(err, &tagErr):
+		return tagErr.msg, nil
 	case errors.As(err, &redirErr):
 		return fmt.Sprintf("%s: %s answers with a redirect chartroom does not follow; ask its administrator to fix it", redirErr.msg, f.host), nil
 	case errors.Is(err, context.DeadlineExceeded):
