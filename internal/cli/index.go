@@ -12,6 +12,7 @@ import (
 
 	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/staticindex"
+	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
 func newIndexCmd() *cobra.Command {
@@ -98,13 +99,13 @@ index.yaml is written atomically.` + exitCodesHelp,
 			}
 			stderr := cmd.ErrOrStderr()
 			for _, s := range res.Skipped {
-				fmt.Fprintf(stderr, "chartroom: warning: skipped %s: %s\n", s.Path, s.Reason)
+				fmt.Fprintf(stderr, "chartroom: warning: skipped %s: %s\n", termsafe.Text(s.Path), termsafe.Text(s.Reason))
 			}
 			for _, w := range res.Warnings {
-				fmt.Fprintf(stderr, "chartroom: warning: %s\n", w)
+				fmt.Fprintf(stderr, "chartroom: warning: %s\n", termsafe.Text(w))
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "indexed %d versions of %d charts → %s (%d archives, %d kept from --merge, %d skipped)\n",
-				res.Versions, res.Charts, res.Path, res.Archives, res.Merged, len(res.Skipped))
+				res.Versions, res.Charts, termsafe.Text(res.Path), res.Archives, res.Merged, len(res.Skipped))
 			return nil
 		},
 	}

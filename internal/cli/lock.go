@@ -9,6 +9,7 @@ import (
 
 	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/client"
+	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
 // lockCheckResult is lock --check's JSON output.
@@ -92,12 +93,12 @@ I/O, registry error or no version satisfying a constraint.`,
 				if repo == "" {
 					repo = "(charts/)"
 				}
-				fmt.Fprintf(out, "%s %s %s\n", d.Name, d.Version, repo)
+				fmt.Fprintf(out, "%s %s %s\n", termsafe.Text(d.Name), termsafe.Text(d.Version), termsafe.Text(repo))
 			}
 			if res.Changed {
-				fmt.Fprintf(out, "Wrote %s (%s)\n", res.File, res.Digest)
+				fmt.Fprintf(out, "Wrote %s (%s)\n", termsafe.Text(res.File), res.Digest)
 			} else {
-				fmt.Fprintf(out, "%s is up to date (%s)\n", res.File, res.Digest)
+				fmt.Fprintf(out, "%s is up to date (%s)\n", termsafe.Text(res.File), res.Digest)
 			}
 			return nil
 		},
@@ -126,10 +127,10 @@ func lockCheck(c *cobra.Command, cl *client.Client, dir, output string) error {
 	} else if res.File == "" {
 		fmt.Fprintln(out, "Chart.yaml declares no dependencies: nothing to check")
 	} else if res.InSync {
-		fmt.Fprintf(out, "%s matches Chart.yaml\n", res.File)
+		fmt.Fprintf(out, "%s matches Chart.yaml\n", termsafe.Text(res.File))
 	} else {
 		for _, d := range res.Differences {
-			fmt.Fprintf(out, "- %s\n", d)
+			fmt.Fprintf(out, "- %s\n", termsafe.Text(d))
 		}
 	}
 	if !res.InSync {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chartroom/chartroom/internal/client"
 	"github.com/chartroom/chartroom/internal/provenance"
+	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
 // clientVerifyFlags are --verify and --keyring, as helm names them.
@@ -134,17 +135,17 @@ error.`,
 			if f.output == "json" {
 				return writeClientJSON(out, res)
 			}
-			fmt.Fprintf(out, "Pulled: %s\n", res.Source)
+			fmt.Fprintf(out, "Pulled: %s\n", termsafe.Text(res.Source))
 			if res.ManifestDigest != "" {
-				fmt.Fprintf(out, "Digest: %s\n", res.ManifestDigest)
+				fmt.Fprintf(out, "Digest: %s\n", termsafe.Text(res.ManifestDigest))
 			}
 			fmt.Fprintf(out, "Chart digest: %s\n", res.Digest)
-			fmt.Fprintf(out, "Saved: %s\n", res.Path)
+			fmt.Fprintf(out, "Saved: %s\n", termsafe.Text(res.Path))
 			if res.ProvPath != "" {
-				fmt.Fprintf(out, "Saved: %s\n", res.ProvPath)
+				fmt.Fprintf(out, "Saved: %s\n", termsafe.Text(res.ProvPath))
 			}
 			if res.Verified {
-				fmt.Fprintf(out, "Signed by: %s\n", res.SignedBy)
+				fmt.Fprintf(out, "Signed by: %s\n", termsafe.Text(res.SignedBy))
 			}
 			return nil
 		},

@@ -15,6 +15,8 @@ import (
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
+
+	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
 // Kinds of [*Error], matched with errors.Is.
@@ -141,7 +143,7 @@ func (c *Client) fail(f failure, err error) error {
 	}
 	said := ""
 	if serverMsg != "" {
-		said = " (the server said: " + serverMsg + ")"
+		said = " (the server said: " + termsafe.Text(serverMsg) + ")"
 	}
 	switch status {
 	case 0:
