@@ -48,6 +48,22 @@ func (r *recorder) host() string {
 	return u.Host
 }
 
+// tlsClient is a client over HTTPS with transport (which trusts the test server's
+// certificate) and the test credentials given explicitly.
+func tlsClient(t *testing.T, transport http.RoundTripper) *Client {
+	t.Helper()
+	env := newTestEnv(t)
+	store, err := NewCredentialStore(CredentialPaths{Helm: env.helmConfig, Docker: env.docker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Options{Username: testUser, Password: testPassword, Transport: transport, Credentials: store, RepositoryConfig: "-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // classicRepo answers like a chart repository that wants Basic credentials: index.yaml
 // lists myapp 1.0.0 at charts/myapp-1.0.0.tgz, which redirect answers.
 func classicRepo(t *testing.T, archive []byte, redirect func(w http.ResponseWriter, r *http.Request)) http.HandlerFunc {
@@ -126,12 +142,8 @@ func TestRedirectsKeepCredentialsOnTheirOrigin(t *testing.T) {
 		repo := newRecorder(t, true, classicRepo(t, archive, func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, elsewhere.URL+"/myapp-1.0.0.tgz", http.StatusFound)
 		}))
-		c, err := New(Options{Username: testUser, Password: testPassword, Transport: repo.Client().Transport,
-			Credentials: &CredentialStore{}, RepositoryConfig: "-"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = pull(t, c, repo.URL+"/team")
+		c := tlsClient(t, repo.Client().Transport)
+		err := pull(t, c, repo.URL+"/team")
 		oneLineError(t, err, nil, "refusing the redirect from "+repo.URL+"/team/charts/myapp-1.0.0.tgz to "+elsewhere.URL+"/myapp-1.0.0.tgz, which leaves HTTPS for plain HTTP")
 		if n := len(elsewhere.requests()); n != before {
 			t.Errorf("the plain-HTTP server received %d requests", n-before)
@@ -146,11 +158,7 @@ func TestRedirectsKeepCredentialsOnTheirOrigin(t *testing.T) {
 			}
 			http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusTemporaryRedirect)
 		})
-		c, err := New(Options{Username: testUser, Password: testPassword, Transport: reg.Client().Transport,
-			Credentials: &CredentialStore{}, RepositoryConfig: "-"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := tlsClient(t, reg.Client().Transport)
 		ref, err := c.ParseChartRef([]string{"oci://" + reg.host() + "/team/myapp"}, "")
 		if err != nil {
 			t.Fatal(err)
