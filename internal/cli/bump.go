@@ -17,6 +17,7 @@ import (
 	yaml3 "go.yaml.in/yaml/v3"
 
 	"github.com/chartroom/chartroom/internal/chart"
+	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
 // bumpKinds are bump's first argument.
@@ -89,9 +90,9 @@ It prints: myapp 1.4.2 → 1.5.0 (appVersion 2.3.0 → 2.3.1).` + exitCodesHelp,
 			if output == "json" {
 				return writeJSONResult(out, res)
 			}
-			fmt.Fprintf(out, "%s %s → %s", res.Name, res.OldVersion, res.Version)
+			fmt.Fprintf(out, "%s %s → %s", termsafe.Text(res.Name), termsafe.Text(res.OldVersion), termsafe.Text(res.Version))
 			if res.OldAppVersion != res.AppVersion {
-				fmt.Fprintf(out, " (appVersion %s → %s)", orNone(res.OldAppVersion), res.AppVersion)
+				fmt.Fprintf(out, " (appVersion %s → %s)", termsafe.Text(orNone(res.OldAppVersion)), termsafe.Text(res.AppVersion))
 			}
 			fmt.Fprintln(out)
 			return nil

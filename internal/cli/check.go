@@ -16,6 +16,7 @@ import (
 	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/client"
 	"github.com/chartroom/chartroom/internal/release"
+	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
 // checkFlags are the options of check (and of bump auto, which runs the same comparison).
@@ -126,7 +127,7 @@ on the lines of Chart.yaml, values.yaml, … in a pull request.` + checkExitCode
 			}
 			w := cmd.OutOrStdout()
 			if suggest {
-				fmt.Fprintln(w, rep.Suggested)
+				fmt.Fprintln(w, termsafe.Text(rep.Suggested))
 				return nil
 			}
 			switch out {
@@ -367,7 +368,7 @@ func bumpAuto(cmd *cobra.Command, dir string, f *checkFlags, output string) (to 
 	}
 	if to != "" {
 		if output != "json" {
-			fmt.Fprintf(cmd.ErrOrStderr(), "%d changes since %s require a %s bump\n", len(rep.Changes), rep.Baseline, rep.Required)
+			fmt.Fprintf(cmd.ErrOrStderr(), "%d changes since %s require a %s bump\n", len(rep.Changes), termsafe.Text(rep.Baseline), rep.Required)
 		}
 		return to, false, nil
 	}
@@ -375,6 +376,6 @@ func bumpAuto(cmd *cobra.Command, dir string, f *checkFlags, output string) (to 
 	if output == "json" {
 		return "", true, writeJSONResult(w, &bumpResult{File: filepath.Join(dir, chart.ChartfileName), Name: rep.Chart, OldVersion: rep.Current, Version: rep.Current})
 	}
-	fmt.Fprintf(w, "%s %s: already a valid version after %s (required bump: %s)\n", rep.Chart, rep.Current, rep.Baseline, rep.Required)
+	fmt.Fprintf(w, "%s %s: already a valid version after %s (required bump: %s)\n", termsafe.Text(rep.Chart), termsafe.Text(rep.Current), termsafe.Text(rep.Baseline), rep.Required)
 	return "", true, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/client"
+	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
 func newDependencyCmd() *cobra.Command {
@@ -47,7 +48,11 @@ directory; charts kept in charts/ without a repository are checked against their
 constraint.
 
 Registries are reached with the logins stored by chartroom login, helm registry login or
-docker login.
+docker login. A stored login crosses the network only encrypted: it goes to https://
+repositories, to oci:// registries (over plain HTTP only with --plain-http), and to
+http:// ones only on a loopback host or with --insecure-send-credentials-over-http. The
+credentials helm repo add stored for exactly a repository's URL go to it as helm sends
+them.
 
 Exit codes: 0 built, 1 Chart.lock out of sync or verification failed, 2 usage, I/O or
 registry error.`,
@@ -82,7 +87,7 @@ registry error.`,
 					}
 				} else {
 					for _, d := range le.Differences {
-						fmt.Fprintf(c.OutOrStdout(), "- %s\n", d)
+						fmt.Fprintf(c.OutOrStdout(), "- %s\n", termsafe.Text(d))
 					}
 				}
 				return checkFailed("%s is out of sync with Chart.yaml (%d difference(s)): run `chartroom lock %s`, commit %s, then build", le.File, len(le.Differences), dir, le.File)
@@ -99,14 +104,14 @@ registry error.`,
 				return err
 			}
 			for _, b := range res.Charts {
-				line := fmt.Sprintf("%s %s -> %s", b.Name, b.Version, b.Path)
+				line := fmt.Sprintf("%s %s -> %s", termsafe.Text(b.Name), termsafe.Text(b.Version), termsafe.Text(b.Path))
 				if b.Verified {
-					line += " (signed by " + b.SignedBy + ")"
+					line += " (signed by " + termsafe.Text(b.SignedBy) + ")"
 				}
 				fmt.Fprintln(out, line)
 			}
 			for _, r := range res.Removed {
-				fmt.Fprintf(out, "Removed outdated %s\n", r)
+				fmt.Fprintf(out, "Removed outdated %s\n", termsafe.Text(r))
 			}
 			return nil
 		},

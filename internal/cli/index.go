@@ -12,12 +12,14 @@ import (
 
 	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/staticindex"
+	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
 func newIndexCmd() *cobra.Command {
 	var (
 		url, merge, output string
 		asJSON             bool
+		allowMissing       bool
 	)
 	c := &cobra.Command{
 		Use:   "index DIR",
@@ -31,7 +33,9 @@ are relative to index.yaml. Like helm, created is the time of indexing.
 
 --merge FILE keeps the entries of an existing index that DIR does not have, as helm repo
 index --merge does: for a chart version both have, the archive in DIR wins. A missing
-FILE is treated as an empty index (helm would also create it).
+FILE is an error (helm merges nothing, and the published index would lose every version
+DIR does not hold): fetch the published index.yaml first. On the very first publish, when
+there is no index yet, pass --merge-allow-missing.
 
 Archives that are not valid charts are left out, as helm leaves them out, with a warning
 naming each. Only Chart.yaml (and requirements.yaml) is read from each archive: unlike
@@ -41,11 +45,15 @@ with chartroom check or helm lint).
 index.yaml is written atomically.` + exitCodesHelp,
 		Example: `  chartroom index ./public --url https://example.github.io/charts
   chartroom index ./public --url https://charts.example.com --merge ./old-index.yaml
+  chartroom index ./public --merge ./public/index.yaml --merge-allow-missing   # first publish
   chartroom index ./public -o json | jq .versions`,
 		Args: oneArg("the directory holding the chart archives"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutputFormat(output); err != nil {
 				return err
+			}
+			if allowMissing && merge == "" {
+				return usageError{errors.New("--merge-allow-missing applies to --merge FILE: give the index to merge")}
 			}
 			dir := args[0]
 			if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
@@ -64,7 +72,9 @@ index.yaml is written atomically.` + exitCodesHelp,
 			if merge != "" {
 				old, err := os.ReadFile(merge)
 				switch {
+				case errors.Is(err, fs.ErrNotExist) && allowMissing:
 				case errors.Is(err, fs.ErrNotExist):
+					return fmt.Errorf("index: --merge %s: no such file; merging nothing would publish an index without the versions only it lists: download the published index.yaml and pass it, or pass --merge-allow-missing if this is the repository's first publish", merge)
 				case err != nil:
 					return fmt.Errorf("index: --merge: %w", unwrapPathError(err))
 				default:
@@ -89,19 +99,20 @@ index.yaml is written atomically.` + exitCodesHelp,
 			}
 			stderr := cmd.ErrOrStderr()
 			for _, s := range res.Skipped {
-				fmt.Fprintf(stderr, "chartroom: warning: skipped %s: %s\n", s.Path, s.Reason)
+				fmt.Fprintf(stderr, "chartroom: warning: skipped %s: %s\n", termsafe.Text(s.Path), termsafe.Text(s.Reason))
 			}
 			for _, w := range res.Warnings {
-				fmt.Fprintf(stderr, "chartroom: warning: %s\n", w)
+				fmt.Fprintf(stderr, "chartroom: warning: %s\n", termsafe.Text(w))
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "indexed %d versions of %d charts → %s (%d archives, %d kept from --merge, %d skipped)\n",
-				res.Versions, res.Charts, res.Path, res.Archives, res.Merged, len(res.Skipped))
+				res.Versions, res.Charts, termsafe.Text(res.Path), res.Archives, res.Merged, len(res.Skipped))
 			return nil
 		},
 	}
 	f := c.Flags()
 	f.StringVar(&url, "url", "", "URL of the chart repository; archive URLs are relative to index.yaml without it")
-	f.StringVar(&merge, "merge", "", "existing index whose other entries to keep")
+	f.StringVar(&merge, "merge", "", "existing index whose other entries to keep (must exist unless --merge-allow-missing)")
+	f.BoolVar(&allowMissing, "merge-allow-missing", false, "with --merge: a missing FILE is an empty index (the repository's first publish)")
 	f.BoolVar(&asJSON, "json", false, "write index.yaml in JSON form (as helm repo index --json)")
 	addOutputFlag(c, &output)
 	return c

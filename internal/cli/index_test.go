@@ -69,8 +69,9 @@ generated: "2020-01-01T00:00:00Z"
 	r = tcRun(t, "", "index", repo)
 	r.want(t, 0, "indexed 4 versions of 2 charts", "warning: skipped broken-1.0.0.tgz")
 
-	// --json writes the same index as JSON; a missing --merge file is an empty index.
-	r = tcRun(t, "", "index", repo, "--json", "--merge", filepath.Join(t.TempDir(), "none.yaml"))
+	// --json writes the same index as JSON; a missing --merge file is an empty index when
+	// --merge-allow-missing says this is the first publish.
+	r = tcRun(t, "", "index", repo, "--json", "--merge", filepath.Join(t.TempDir(), "none.yaml"), "--merge-allow-missing")
 	r.want(t, 0)
 	data, _ = os.ReadFile(filepath.Join(repo, "index.yaml"))
 	if !json.Valid(data) || !strings.Contains(string(data), `"alpha":[`) {
@@ -93,6 +94,9 @@ func TestIndexErrors(t *testing.T) {
 		{"missing directory", []string{"index", filepath.Join(dir, "nope")}, []string{"is not a directory"}},
 		{"a file", []string{"index", file}, []string{"is not a directory"}},
 		{"merge of a non-index", []string{"index", dir, "--merge", badMerge}, []string{"bad.yaml", "no apiVersion"}},
+		{"merge of a missing file", []string{"index", dir, "--merge", filepath.Join(dir, "gone.yaml")},
+			[]string{"--merge " + filepath.Join(dir, "gone.yaml") + ": no such file", "download the published index.yaml", "--merge-allow-missing"}},
+		{"allow missing without merge", []string{"index", dir, "--merge-allow-missing"}, []string{"--merge-allow-missing applies to --merge FILE"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tcRun(t, "", tc.args...).want(t, 2, tc.want...)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/client"
+	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
 // lockCheckResult is lock --check's JSON output.
@@ -45,7 +46,11 @@ Chart.yaml, and any difference is listed with exit code 1. Run it in CI, and loc
 developer machine: builds then never re-resolve.
 
 Registries are reached with the logins stored by chartroom login, helm registry login or
-docker login.
+docker login. A stored login crosses the network only encrypted: it goes to https://
+repositories, to oci:// registries (over plain HTTP only with --plain-http), and to
+http:// ones only on a loopback host or with --insecure-send-credentials-over-http. The
+credentials helm repo add stored for exactly a repository's URL go to it as helm sends
+them.
 
 Exit codes: 0 locked (or, with --check, in sync), 1 --check found differences, 2 usage,
 I/O, registry error or no version satisfying a constraint.`,
@@ -88,12 +93,12 @@ I/O, registry error or no version satisfying a constraint.`,
 				if repo == "" {
 					repo = "(charts/)"
 				}
-				fmt.Fprintf(out, "%s %s %s\n", d.Name, d.Version, repo)
+				fmt.Fprintf(out, "%s %s %s\n", termsafe.Text(d.Name), termsafe.Text(d.Version), termsafe.Text(repo))
 			}
 			if res.Changed {
-				fmt.Fprintf(out, "Wrote %s (%s)\n", res.File, res.Digest)
+				fmt.Fprintf(out, "Wrote %s (%s)\n", termsafe.Text(res.File), res.Digest)
 			} else {
-				fmt.Fprintf(out, "%s is up to date (%s)\n", res.File, res.Digest)
+				fmt.Fprintf(out, "%s is up to date (%s)\n", termsafe.Text(res.File), res.Digest)
 			}
 			return nil
 		},
@@ -122,10 +127,10 @@ func lockCheck(c *cobra.Command, cl *client.Client, dir, output string) error {
 	} else if res.File == "" {
 		fmt.Fprintln(out, "Chart.yaml declares no dependencies: nothing to check")
 	} else if res.InSync {
-		fmt.Fprintf(out, "%s matches Chart.yaml\n", res.File)
+		fmt.Fprintf(out, "%s matches Chart.yaml\n", termsafe.Text(res.File))
 	} else {
 		for _, d := range res.Differences {
-			fmt.Fprintf(out, "- %s\n", d)
+			fmt.Fprintf(out, "- %s\n", termsafe.Text(d))
 		}
 	}
 	if !res.InSync {

@@ -19,6 +19,9 @@ import (
 	"github.com/chartroom/chartroom/internal/client"
 )
 
+// flagHTTPCredentials opts in to sending stored registry logins to http:// repositories.
+const flagHTTPCredentials = "insecure-send-credentials-over-http"
+
 // Environment variables giving credentials to the networked commands (CI).
 const (
 	envUsername = "CHARTROOM_USERNAME"
@@ -31,6 +34,7 @@ type clientFlags struct {
 	username, password string
 	passwordStdin      bool
 	plainHTTP          bool
+	httpCredentials    bool
 	insecure           bool
 	caFile             string
 	output             string
@@ -45,6 +49,7 @@ func (f *clientFlags) register(fs *pflag.FlagSet, withCreds, withOutput bool) {
 		fs.BoolVar(&f.passwordStdin, "password-stdin", false, "read the password or token from standard input")
 	}
 	fs.BoolVar(&f.plainHTTP, "plain-http", false, "talk to oci:// registries over plain HTTP (local registries)")
+	fs.BoolVar(&f.httpCredentials, flagHTTPCredentials, false, "send a host's stored registry login to its http:// chart repositories too, unencrypted (always sent to loopback hosts)")
 	fs.BoolVar(&f.insecure, "insecure-skip-tls-verify", false, "accept any TLS certificate (do not use on the internet)")
 	fs.StringVar(&f.caFile, "ca-file", "", "PEM file of certificate authorities to trust besides the system's")
 	if withOutput {
@@ -104,13 +109,14 @@ func (f *clientFlags) newClient(c *cobra.Command, user, pass string) (*client.Cl
 		progress = nil
 	}
 	return client.New(client.Options{
-		Username:              user,
-		Password:              pass,
-		PlainHTTP:             f.plainHTTP,
-		InsecureSkipTLSVerify: f.insecure,
-		CAFile:                f.caFile,
-		Progress:              progress,
-		UserAgent:             "chartroom/" + buildVersion(),
+		Username:                user,
+		Password:                pass,
+		PlainHTTP:               f.plainHTTP,
+		SendCredentialsOverHTTP: f.httpCredentials,
+		InsecureSkipTLSVerify:   f.insecure,
+		CAFile:                  f.caFile,
+		Progress:                progress,
+		UserAgent:               "chartroom/" + buildVersion(),
 	})
 }
 
@@ -153,7 +159,9 @@ helpers honoured), so helm push and helm pull use them too. chartroom also reads
 logins of helm registry login and docker login (~/.docker/config.json, $DOCKER_CONFIG).
 
 The stored login is used for oci:// and https:// addresses of that host by push, pull,
-lock and dependency build.
+lock and dependency build; for its http:// addresses only when the host is a loopback
+address or with --insecure-send-credentials-over-http (plain HTTP is readable on the
+network).
 
 The username and password come from --username and --password-stdin (or --password),
 else from CHARTROOM_USERNAME and CHARTROOM_PASSWORD, else from a prompt on a terminal.
@@ -191,6 +199,7 @@ Exit codes: 0 logged in, 2 wrong credentials, unreachable host or other error.`,
 		},
 	}
 	f.register(cmd.Flags(), true, false)
+	_ = cmd.Flags().MarkHidden(flagHTTPCredentials) // login sends the credentials it is given
 	return cmd
 }
 

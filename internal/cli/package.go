@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chartroom/chartroom/internal/chart"
+	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
 // exitCodesHelp ends the long help of the release toolchain commands.
@@ -102,7 +103,7 @@ is unlocked before anything is written.` + exitCodesHelp,
 			}
 			fmt.Fprintf(out, "packaged %s %s → %s (sha256:%s)\n", res.Name, res.Version, res.Path, res.Digest)
 			if res.Prov != "" {
-				fmt.Fprintf(out, "signed by %s → %s\n", res.Signer, res.Prov)
+				fmt.Fprintf(out, "signed by %s → %s\n", termsafe.Text(res.Signer), termsafe.Text(res.Prov))
 			}
 			return nil
 		},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chartroom/chartroom/internal/client"
 	"github.com/chartroom/chartroom/internal/provenance"
+	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
 // clientVerifyFlags are --verify and --keyring, as helm names them.
@@ -89,8 +90,11 @@ CHART is one of
 newest version that is not a prerelease is pulled.
 
 Credentials: --username with --password-stdin (or --password), else CHARTROOM_USERNAME
-and CHARTROOM_PASSWORD, else the login stored for HOST (chartroom login, helm registry
-login, docker login), else a helm repo add entry's credentials.
+and CHARTROOM_PASSWORD, else the credentials helm repo add stored for exactly that
+repository URL, else the login stored for HOST (chartroom login, helm registry login,
+docker login). A stored login crosses the network only encrypted: it goes to https://
+repositories, to oci:// registries (over plain HTTP only with --plain-http), and to
+http:// ones only on a loopback host or with --insecure-send-credentials-over-http.
 
 Exit codes: 0 downloaded, 1 verification failed (bad signature, unknown key, altered
 archive, or no provenance file with --verify), 2 usage, I/O, authentication or registry
@@ -131,17 +135,17 @@ error.`,
 			if f.output == "json" {
 				return writeClientJSON(out, res)
 			}
-			fmt.Fprintf(out, "Pulled: %s\n", res.Source)
+			fmt.Fprintf(out, "Pulled: %s\n", termsafe.Text(res.Source))
 			if res.ManifestDigest != "" {
-				fmt.Fprintf(out, "Digest: %s\n", res.ManifestDigest)
+				fmt.Fprintf(out, "Digest: %s\n", termsafe.Text(res.ManifestDigest))
 			}
 			fmt.Fprintf(out, "Chart digest: %s\n", res.Digest)
-			fmt.Fprintf(out, "Saved: %s\n", res.Path)
+			fmt.Fprintf(out, "Saved: %s\n", termsafe.Text(res.Path))
 			if res.ProvPath != "" {
-				fmt.Fprintf(out, "Saved: %s\n", res.ProvPath)
+				fmt.Fprintf(out, "Saved: %s\n", termsafe.Text(res.ProvPath))
 			}
 			if res.Verified {
-				fmt.Fprintf(out, "Signed by: %s\n", res.SignedBy)
+				fmt.Fprintf(out, "Signed by: %s\n", termsafe.Text(res.SignedBy))
 			}
 			return nil
 		},

@@ -27,7 +27,9 @@ refused: bump the version instead.
 
 Credentials: --username with --password-stdin (or --password), else CHARTROOM_USERNAME
 and CHARTROOM_PASSWORD, else the login stored for HOST by chartroom login, helm registry
-login or docker login.
+login or docker login. A stored login crosses the network only encrypted: it goes to
+https:// repositories, to oci:// registries (over plain HTTP only with --plain-http), and
+to http:// ones only on a loopback host or with --insecure-send-credentials-over-http.
 
 A progress bar is drawn when standard error is a terminal and CI is unset.
 

@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
 // Exit codes.
@@ -100,7 +102,8 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
-	msg := strings.TrimSpace(err.Error())
+	// Errors carry text from servers, archives and index files: printed safe, one line.
+	msg := termsafe.Text(strings.TrimSpace(err.Error()))
 	fmt.Fprintf(stderr, "chartroom: %s\n", msg)
 	var failed *CheckFailedError
 	if errors.As(err, &failed) {

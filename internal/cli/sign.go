@@ -17,6 +17,7 @@ import (
 
 	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/provenance"
+	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
 // Environment variables holding a signing key's passphrase, in order of precedence
@@ -70,7 +71,7 @@ The archive is checked to be a valid chart first; the .prov is written atomicall
 			if output == "json" {
 				return writeJSONResult(out, res)
 			}
-			fmt.Fprintf(out, "signed %s by %s (%s) → %s\n", res.Archive, res.Signer, res.Fingerprint, res.Prov)
+			fmt.Fprintf(out, "signed %s by %s (%s) → %s\n", termsafe.Text(res.Archive), termsafe.Text(res.Signer), res.Fingerprint, termsafe.Text(res.Prov))
 			return nil
 		},
 	}

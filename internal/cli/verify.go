@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chartroom/chartroom/internal/provenance"
+	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
 func newVerifyCmd() *cobra.Command {
@@ -82,7 +83,7 @@ the signing key is not in the keyring. Unreadable inputs exit 2.` + exitCodesHel
 				return writeJSONResult(out, res)
 			}
 			// helm verify's wording, so scripts reading it keep working.
-			fmt.Fprintf(out, "Signed by: %s\nUsing Key With Fingerprint: %s\nChart Hash Verified: %s\n", res.Signer, res.Fingerprint, res.Hash)
+			fmt.Fprintf(out, "Signed by: %s\nUsing Key With Fingerprint: %s\nChart Hash Verified: %s\n", termsafe.Text(res.Signer), res.Fingerprint, res.Hash)
 			return nil
 		},
 	}

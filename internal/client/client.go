@@ -8,7 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,9 +28,17 @@ type Options struct {
 	// CHARTROOM_PASSWORD in CI). A chart repository's archive links to another host never
 	// receive them.
 	Username, Password string
-	// PlainHTTP talks to oci:// registries over plain HTTP (local registries). Classic
-	// repositories are plain HTTP when their URL says http://.
+	// PlainHTTP talks to oci:// registries over plain HTTP (local registries), their
+	// stored logins included: naming the registry plain HTTP is the opt-in, as with helm
+	// and docker. Classic repositories are plain HTTP when their URL says http://.
 	PlainHTTP bool
+	// SendCredentialsOverHTTP sends the stored registry login of a host (chartroom login,
+	// helm registry login, docker login) to its http:// chart repositories too. Without it
+	// such a login crosses the network only encrypted: to https:// URLs, to oci://
+	// registries (plain only with PlainHTTP), and to loopback hosts, whose traffic never
+	// leaves the machine. Credentials given explicitly, and those helm repo add stored for
+	// exactly that repository URL, are sent as the URL says.
+	SendCredentialsOverHTTP bool
 	// InsecureSkipTLSVerify accepts any server certificate.
 	InsecureSkipTLSVerify bool
 	// CAFile adds the PEM certificate authorities in this file to the system's.
@@ -75,9 +85,10 @@ type Client struct {
 	http  *http.Client // classic repositories: retries, no auth
 	oci   *auth.Client // OCI registries: retries, auth challenges, token cache
 
-	mu      sync.Mutex
-	sources map[string]string // host → where the credential sent to it came from
-	indexes map[string]*indexFile
+	mu       sync.Mutex
+	sources  map[string]string // host → where the credential sent to it came from
+	withheld map[string]string // host → the file of a stored login not sent over plain HTTP
+	indexes  map[string]*indexFile
 }
 
 // New builds a client. It reads the credential stores and helm's repositories.yaml.
@@ -113,14 +124,18 @@ func New(opts Options) (*Client, error) {
 			return nil, err
 		}
 	}
-	hc := &http.Client{Transport: &retry.Transport{Base: base, Policy: retryPolicy}}
+	hc := &http.Client{
+		Transport:     &retryTransport{retry: &retry.Transport{Base: base, Policy: retryPolicy}, once: base},
+		CheckRedirect: checkRedirect,
+	}
 	c := &Client{
-		opts:    opts,
-		store:   store,
-		repos:   repos,
-		http:    hc,
-		sources: map[string]string{},
-		indexes: map[string]*indexFile{},
+		opts:     opts,
+		store:    store,
+		repos:    repos,
+		http:     hc,
+		sources:  map[string]string{},
+		withheld: map[string]string{},
+		indexes:  map[string]*indexFile{},
 	}
 	c.oci = &auth.Client{Client: hc, Cache: auth.NewCache(), Credential: c.credentialFunc}
 	c.oci.SetUserAgent(opts.UserAgent)
@@ -137,6 +152,82 @@ func retryPolicy() retry.Policy {
 		MaxWait:   2 * time.Second,
 		MaxRetry:  3,
 	}
+}
+
+// maxRedirects bounds a redirect chain, as net/http's default does.
+const maxRedirects = 10
+
+// checkRedirect is the redirect policy of every request: a redirect from https to http
+// is refused, and Authorization is kept only while the chain stays on the origin
+// (scheme, host and port) of its first request. net/http alone keeps it for the same host
+// on another port, and after a switch from https to http.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return &redirectError{msg: fmt.Sprintf("stopped after %d redirects", maxRedirects)}
+	}
+	for _, r := range via {
+		if r.URL.Scheme == "https" && req.URL.Scheme != "https" {
+			return &redirectError{msg: fmt.Sprintf("refusing the redirect from %s to %s, which leaves HTTPS for plain HTTP", r.URL.Redacted(), req.URL.Redacted())}
+		}
+	}
+	if leftOrigin(via, req) {
+		req.Header.Del("Authorization")
+	}
+	return nil
+}
+
+// redirectError is a redirect chain checkRedirect stopped.
+type redirectError struct{ msg string }
+
+func (e *redirectError) Error() string { return e.msg }
+
+// leftOrigin reports whether the chain via, then req, has left the origin of its first
+// request. net/http rebuilds each redirected request's headers from the first request's,
+// so a chain that left once is treated as gone for good.
+func leftOrigin(via []*http.Request, req *http.Request) bool {
+	for _, r := range via[1:] {
+		if origin(r.URL) != origin(via[0].URL) {
+			return true
+		}
+	}
+	return origin(req.URL) != origin(via[0].URL)
+}
+
+// origin is scheme://host:port, with the scheme's default port when none is written.
+func origin(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"https": "443", "http": "80"}[scheme]
+	}
+	return scheme + "://" + strings.ToLower(u.Hostname()) + ":" + port
+}
+
+// retryTransport retries what is safe to send again (see [retryable]) and sends everything
+// else once.
+type retryTransport struct {
+	retry, once http.RoundTripper
+}
+
+func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if retryable(req) {
+		return t.retry.RoundTrip(req)
+	}
+	return t.once.RoundTrip(req)
+}
+
+// retryable reports whether a request may be sent again after a 5xx, 429 or broken
+// connection. Not a request to an OCI upload session (PATCH, or PUT ?digest= completing
+// it, OCI Distribution v1.1 "Pushing blobs"): the first attempt may have consumed the
+// upload, so a second one answers 404 and hides the server's real error.
+func retryable(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodPatch:
+		return false
+	case http.MethodPut:
+		return !req.URL.Query().Has("digest") && !strings.Contains(req.URL.Path, "/blobs/uploads/")
+	}
+	return true
 }
 
 // newTransport is http.DefaultTransport's settings with the TLS options and a short dial
@@ -177,31 +268,56 @@ func newTransport(opts Options) (http.RoundTripper, error) {
 func (c *Client) explicit() bool { return c.opts.Username != "" || c.opts.Password != "" }
 
 // credential returns the credential for host and records where it came from (for error
-// messages): the explicit one, a stored login, or a helm repository's (repoURL, for
-// classic repositories only).
+// messages). repoURL is the classic repository's URL, "" for an OCI registry. In order:
+// the explicit one; for a classic repository the credentials helm repo add stored for
+// exactly that URL; the login stored for host — except that a classic repository reached
+// over plain HTTP gets it only on a loopback host or with SendCredentialsOverHTTP (a
+// dependency's http:// URL is written by someone else, and the login would cross the
+// network in clear text).
 func (c *Client) credential(ctx context.Context, host, repoURL string) (auth.Credential, error) {
-	var cred auth.Credential
-	var source string
-	switch {
-	case c.explicit():
-		cred, source = auth.Credential{Username: c.opts.Username, Password: c.opts.Password}, "the given --username/--password"
-	default:
-		var err error
-		cred, source, err = c.store.Get(ctx, host)
-		if err != nil {
-			return auth.EmptyCredential, err
-		}
-		if source != "" {
-			source = "the login stored in " + source
-		} else if r := c.repos.byURL(repoURL); repoURL != "" && r != nil && (r.Username != "" || r.Password != "") {
-			cred = auth.Credential{Username: r.Username, Password: r.Password}
-			source = "the credentials of helm repository " + r.Name
-		}
+	cred, source, withheld, err := c.pickCredential(ctx, host, repoURL)
+	if err != nil {
+		return auth.EmptyCredential, err
 	}
 	c.mu.Lock()
 	c.sources[host] = source
+	c.withheld[host] = withheld
 	c.mu.Unlock()
 	return cred, nil
+}
+
+// pickCredential is credential's choice: the credential, where it came from, and the file
+// of a stored login that was withheld ("" if none).
+func (c *Client) pickCredential(ctx context.Context, host, repoURL string) (cred auth.Credential, source, withheld string, err error) {
+	if c.explicit() {
+		return auth.Credential{Username: c.opts.Username, Password: c.opts.Password}, "the given --username/--password", "", nil
+	}
+	if r := c.repos.byURL(repoURL); repoURL != "" && r != nil && (r.Username != "" || r.Password != "") {
+		return auth.Credential{Username: r.Username, Password: r.Password}, "the credentials of helm repository " + r.Name, "", nil
+	}
+	cred, file, err := c.store.Get(ctx, host)
+	if err != nil || file == "" {
+		return auth.EmptyCredential, "", "", err
+	}
+	if strings.HasPrefix(repoURL, "http://") && !c.opts.SendCredentialsOverHTTP && !isLoopback(host) {
+		return auth.EmptyCredential, "", file, nil
+	}
+	return cred, "the login stored in " + file, "", nil
+}
+
+// isLoopback reports whether host[:port] is a loopback address or localhost: plain HTTP to
+// it never leaves the machine.
+func isLoopback(hostport string) bool {
+	h := hostport
+	if hh, _, err := net.SplitHostPort(hostport); err == nil {
+		h = hh
+	}
+	h = strings.Trim(h, "[]")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // credentialFunc is the OCI client's credential callback.
@@ -214,6 +330,14 @@ func (c *Client) credentialSource(host string) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.sources[host]
+}
+
+// withheldLogin is the file of the stored login last withheld from host over plain HTTP,
+// "" if none was.
+func (c *Client) withheldLogin(host string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.withheld[host]
 }
 
 // repository returns the OCI repository host/name.

@@ -13,7 +13,13 @@
 // config ($HELM_REGISTRY_CONFIG, default ~/.config/helm/registry/config.json, docker's
 // config.json format), and read from there and from docker's config.json
 // ($DOCKER_CONFIG/config.json, default ~/.docker/config.json), credential helpers included.
-// Explicit credentials ([Options.Username], [Options.Password]) beat stored ones.
+// Explicit credentials ([Options.Username], [Options.Password]) beat stored ones; for a
+// classic repository, the credentials helm repo add stored for exactly its URL beat the
+// host's login. A stored login is never sent in clear text to an http:// repository on
+// another machine unless [Options.SendCredentialsOverHTTP] says so.
+//
+// Redirects keep Authorization only on the origin (scheme, host, port) it was sent to, and
+// a redirect from https to http is refused.
 //
 // Every error a registry answers is an [*Error] whose text is one line saying what went
 // wrong and what to do; its Kind is one of [ErrUnauthorized], [ErrForbidden],

@@ -15,6 +15,8 @@ import (
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
+
+	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
 // Kinds of [*Error], matched with errors.Is.
@@ -123,14 +125,14 @@ func (c *Client) fail(f failure, err error) error {
 		return err
 	}
 	e := &Error{Op: f.op, Err: err}
-	status, serverMsg := 0, ""
+	status, serverMsg, code := 0, "", ""
 	var oe *errcode.ErrorResponse
 	var he *httpStatusError
 	switch {
 	case errors.As(err, &oe):
 		status = oe.StatusCode
 		if len(oe.Errors) > 0 {
-			serverMsg = oe.Errors[0].Message
+			serverMsg, code = oe.Errors[0].Message, oe.Errors[0].Code
 		}
 	case errors.As(err, &he):
 		status, serverMsg = he.status, he.msg
@@ -141,7 +143,7 @@ func (c *Client) fail(f failure, err error) error {
 	}
 	said := ""
 	if serverMsg != "" {
-		said = " (the server said: " + serverMsg + ")"
+		said = " (the server said: " + termsafe.Text(serverMsg) + ")"
 	}
 	switch status {
 	case 0:
@@ -149,7 +151,9 @@ func (c *Client) fail(f failure, err error) error {
 	case http.StatusUnauthorized:
 		e.Kind = ErrUnauthorized
 		source := c.credentialSource(f.host)
-		if source == "" {
+		if file := c.withheldLogin(f.host); source == "" && file != "" {
+			e.Msg = fmt.Sprintf("%s requires a login; the one stored for it in %s is not sent over plain HTTP, where anyone on the network could read it: use the repository's https:// URL, pass --username and --password-stdin, or pass --insecure-send-credentials-over-http if the network is trusted", f.host, file)
+		} else if source == "" {
 			e.Msg = fmt.Sprintf("%s requires a login: run `chartroom login %s`, or pass --username and --password-stdin (in CI set CHARTROOM_USERNAME and CHARTROOM_PASSWORD)", f.host, f.host)
 		} else {
 			e.Msg = fmt.Sprintf("%s rejected %s (401 Unauthorized): check the username and password, or run `chartroom login %s` again", f.host, source, f.host)
@@ -174,7 +178,11 @@ func (c *Client) fail(f failure, err error) error {
 	case http.StatusNotFound:
 		e.Kind = ErrNotFound
 		e.Msg = f.notFound
-		if f.notFound == "" {
+		if code == errcode.ErrorCodeBlobUploadUnknown {
+			// Not a wrong address: the registry dropped an upload it had started.
+			e.Kind = nil
+			e.Msg = fmt.Sprintf("%s lost the upload in progress (404 %s)%s: push again, and if it fails again ask the registry's administrator", f.host, code, said)
+		} else if f.notFound == "" {
 			e.Msg = fmt.Sprintf("%s answered 404 Not Found%s: check the address", f.host, said)
 		}
 	case http.StatusRequestEntityTooLarge:
@@ -200,9 +208,15 @@ func (c *Client) transportProblem(f failure, err error) (msg string, kind error)
 	if f.oci {
 		plainHint = "pass --plain-http"
 	}
+	var redirErr *redirectError
+	var tagErr *tagListError
 	switch {
 	case errors.Is(err, context.Canceled):
 		return "interrupted", nil
+	case errors.As(err, &tagErr):
+		return tagErr.msg, nil
+	case errors.As(err, &redirErr):
+		return fmt.Sprintf("%s: %s answers with a redirect chartroom does not follow; ask its administrator to fix it", redirErr.msg, f.host), nil
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("%s did not answer in time: check the address and the network", f.host), ErrUnreachable
 	case errors.As(err, &dnsErr):

@@ -115,19 +115,55 @@ func (c *Client) pushOCI(ctx context.Context, loc location, a *localArchive, f f
 	}, nil
 }
 
+// Bounds of a repository's tag list: a registry whose Link: rel="next" never ends, or
+// loops, makes pull (without an exact version) and lock fail instead of running until
+// interrupted.
+const (
+	// maxTagPages bounds the pages of a tag list.
+	maxTagPages = 1000
+	// maxTags bounds the tags of a repository (helm charts have hundreds).
+	maxTags = 100_000
+	// maxTagLength is the OCI Distribution v1.1 limit: a longer tag is not one.
+	maxTagLength = 128
+)
+
 // ociVersions lists the chart versions of an OCI repository newest first: its tags that are
 // SemVer versions ('_' read as '+'), as helm lists them. A repository that does not exist
-// has none.
+// has none. A tag list longer than maxTags tags or maxTagPages pages, or whose next page
+// brings no tag not listed before, is an error.
 func (c *Client) ociVersions(ctx context.Context, repo *remote.Repository) ([]string, error) {
 	var vs []*semver.Version
+	where := "oci://" + repo.Reference.Registry + "/" + repo.Reference.Repository
+	seen := map[string]bool{}
+	stalled := false // the previous page brought no new tag, yet the registry linked a next one
+	repo.TagListMaxPages = maxTagPages
 	err := repo.Tags(ctx, "", func(tags []string) error {
+		if stalled {
+			return &tagListError{fmt.Sprintf("the tag list of %s repeats itself: its next page lists no tag it has not listed before, so it would never end; the registry is broken: pull an exact version (--version X.Y.Z) or tell its administrator", where)}
+		}
+		fresh := 0
 		for _, t := range tags {
+			if len(t) > maxTagLength {
+				return &tagListError{fmt.Sprintf("the tag list of %s holds a %d-character tag; OCI tags have at most %d: the registry is broken, tell its administrator", where, len(t), maxTagLength)}
+			}
+			if seen[t] {
+				continue
+			}
+			if len(seen) == maxTags {
+				return &tagListError{fmt.Sprintf("%s lists more than %d tags; chartroom stops there: pull an exact version (--version X.Y.Z) or ask the registry's administrator to remove old tags", where, maxTags)}
+			}
+			seen[t] = true
+			fresh++
 			if v, err := semver.StrictNewVersion(versionOfTag(t)); err == nil {
 				vs = append(vs, v)
 			}
 		}
+		stalled = fresh == 0
 		return nil
 	})
+	if errors.Is(err, errdef.ErrTooManyPages) {
+		return nil, &tagListError{fmt.Sprintf("the tag list of %s has more than %d pages; chartroom stops there: pull an exact version (--version X.Y.Z) or tell the registry's administrator", where, maxTagPages)}
+	}
 	if err != nil && !errors.Is(err, errdef.ErrNotFound) && !isStatus(err, 404) {
 		return nil, err
 	}
@@ -138,6 +174,11 @@ func (c *Client) ociVersions(ctx context.Context, repo *remote.Repository) ([]st
 	}
 	return out, nil
 }
+
+// tagListError is a tag list chartroom refused to read to its end.
+type tagListError struct{ msg string }
+
+func (e *tagListError) Error() string { return e.msg }
 
 // ociChart is a chart version's manifest, read.
 type ociChart struct {

@@ -13,6 +13,7 @@ import (
 	"oras.land/oras-go/v2/errdef"
 
 	"github.com/chartroom/chartroom/internal/chart"
+	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
 // ErrVerifyFailed is the kind of an [*Error] whose archive failed verification against its
@@ -287,7 +288,7 @@ func (c *Client) downloadClassic(ctx context.Context, loc location, name, versio
 		return c.fail(f, err)
 	}
 	if e.Digest != "" && e.Digest != d.archive.sha256 && "sha256:"+d.archive.sha256 != e.Digest {
-		return &Error{Op: op, Msg: fmt.Sprintf("%s has sha256 %s but %s says %s: the download was altered or the index is stale; try again, then tell the repository's administrator", u, d.archive.sha256, loc.indexURL(), e.Digest)}
+		return &Error{Op: op, Msg: fmt.Sprintf("%s has sha256 %s but %s says %s: the download was altered or the index is stale; try again, then tell the repository's administrator", termsafe.Text(u), d.archive.sha256, loc.indexURL(), termsafe.Text(e.Digest))}
 	}
 	resp, err = c.get(ctx, loc, u+".prov")
 	switch {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chartroom/chartroom/internal/chart"
+	"github.com/chartroom/chartroom/internal/provenance"
 )
 
 // PushResult is a published chart version.
@@ -83,6 +84,12 @@ func openArchive(path string) (*localArchive, error) {
 			f.Close()
 			return nil, err
 		}
+		// A .prov left from an earlier build would be published for good next to an
+		// archive it does not vouch for, and every later pull --verify would fail.
+		if err := provenance.CheckFiles(a.prov, ch.Metadata.ArchiveName(), a.sha256); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("refusing to push %s with %s: %w; nothing was uploaded: sign the archive again (chartroom sign %s) or delete the stale .prov to push it unsigned", path, provPath, err, path)
+		}
 	}
 	return a, nil
 }
@@ -91,7 +98,8 @@ func openArchive(path string) (*localArchive, error) {
 // one, to dest: oci://HOST/NAMESPACE (as helm push does, the chart becomes
 // oci://HOST/NAMESPACE/NAME:VERSION) or https://HOST/NAMESPACE (the upload API).
 // Publishing the same bytes again succeeds; other bytes under a published version fail
-// with [ErrConflict].
+// with [ErrConflict]. A .prov that does not list this archive's name and sha256 is
+// refused before anything is sent.
 func (c *Client) Push(ctx context.Context, archivePath, dest string) (*PushResult, error) {
 	loc, err := parseLocation(dest)
 	if err != nil {

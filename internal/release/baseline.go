@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -83,6 +84,13 @@ func LoadGitRevision(ctx context.Context, dir, rev string, lim chart.Limits) (*c
 	if len(entries) == 0 {
 		return nil, fmt.Errorf("baseline %s: the chart directory %s did not exist at %s", rev, dirName(prefix), commit[:min(12, len(commit))])
 	}
+	paths := make([]string, len(entries))
+	for i, e := range entries {
+		paths[i] = e.path
+	}
+	if err := checkTreePaths(paths); err != nil {
+		return nil, fmt.Errorf("baseline %s: the tree of %s %w; git never writes such a tree (git fsck reports it): refusing to read it", rev, commit[:min(12, len(commit))], err)
+	}
 
 	var in bytes.Buffer
 	for _, e := range entries {
@@ -93,7 +101,15 @@ func LoadGitRevision(ctx context.Context, dir, rev string, lim chart.Limits) (*c
 		return nil, fmt.Errorf("baseline %s: %w", rev, err)
 	}
 	defer os.RemoveAll(tmp)
-	root := filepath.Join(tmp, chartDirName(dir))
+	// Every write goes through tmpRoot, which refuses to follow a path outside tmp (a
+	// symbolic link of the tree pointing elsewhere), whatever the tree holds.
+	tmpRoot, err := os.OpenRoot(tmp)
+	if err != nil {
+		return nil, fmt.Errorf("baseline %s: %w", rev, err)
+	}
+	defer tmpRoot.Close()
+	name := chartDirName(dir)
+	root := filepath.Join(tmp, name)
 
 	cmd := exec.CommandContext(ctx, "git", "-C", top, "cat-file", "--batch")
 	cmd.Stdin = &in
@@ -114,7 +130,7 @@ func LoadGitRevision(ctx context.Context, dir, rev string, lim chart.Limits) (*c
 			werr = err
 			break
 		}
-		if werr = writeEntry(root, e.path, e.mode, data); werr != nil {
+		if werr = writeEntry(tmpRoot, name, e.path, e.mode, data); werr != nil {
 			break
 		}
 	}
@@ -170,24 +186,52 @@ func readBatchObject(br *bufio.Reader) ([]byte, error) {
 	return data[:size], nil
 }
 
-// writeEntry writes one file of the tree under root; symbolic links are
-// recreated as links (LoadDir follows them as Helm does).
-func writeEntry(root, rel, mode string, data []byte) error {
+// checkTreePaths refuses a tree listing (chart-relative, slash-separated paths) that names
+// a path twice, or a path below another entry (a file or a symbolic link, which git
+// records as blobs): git writes neither, but a crafted tree holds them, and a symbolic link
+// "a" with an entry "a/x" below it would make writing the tree out write through the link.
+// The error reads after "the tree of COMMIT".
+func checkTreePaths(paths []string) error {
+	seen := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		if seen[p] {
+			return fmt.Errorf("lists %q twice", p)
+		}
+		seen[p] = true
+	}
+	for _, p := range paths {
+		for dir := path.Dir(p); dir != "." && dir != "/"; dir = path.Dir(dir) {
+			if seen[dir] {
+				return fmt.Errorf("lists %q below %q, which is a file or a symbolic link", p, dir)
+			}
+		}
+	}
+	return nil
+}
+
+// writeEntry writes one file of the tree under name in root; symbolic links are recreated
+// as links (LoadDir follows them as Helm does). root refuses any path that would leave it.
+func writeEntry(root *os.Root, name, rel, mode string, data []byte) error {
 	if rel == "" || strings.HasPrefix(rel, "/") || strings.Contains("/"+rel+"/", "/../") {
 		return fmt.Errorf("refusing tree entry %q", rel)
 	}
-	p := filepath.Join(root, filepath.FromSlash(rel))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
+	p := filepath.Join(name, filepath.FromSlash(rel))
+	if err := root.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("write tree entry %q: %w", rel, err)
 	}
-	if mode == "120000" {
-		return os.Symlink(string(data), p)
+	var err error
+	switch mode {
+	case "120000":
+		err = root.Symlink(string(data), p)
+	case "100755":
+		err = root.WriteFile(p, data, 0o755)
+	default:
+		err = root.WriteFile(p, data, 0o644)
 	}
-	perm := os.FileMode(0o644)
-	if mode == "100755" {
-		perm = 0o755
+	if err != nil {
+		return fmt.Errorf("write tree entry %q: %w", rel, err)
 	}
-	return os.WriteFile(p, data, perm)
+	return nil
 }
 
 // git runs git in dir and returns its standard output.

@@ -8,6 +8,8 @@ import (
 	"github.com/Masterminds/semver/v3"
 
 	"github.com/chartroom/chartroom/internal/chart"
+
+	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
 // BumpOf returns the largest change going from version base to cur
@@ -112,7 +114,8 @@ func discipline(r *Report, base, cur *chart.Chart, lines lineIndex) error {
 	case c > 0 && r.Bump < r.Required:
 		var breaking []string
 		for _, ch := range r.ChangesAbove(r.Bump) {
-			breaking = append(breaking, ch.String())
+			// Made safe here: the message's own line breaks stay ([safeMessage]).
+			breaking = append(breaking, termsafe.Text(ch.String()))
 		}
 		problem(RuleBumpTooSmall, fmt.Sprintf("version %s is a %s bump over %s, but the changes require a %s bump: bump to %s\n  %s",
 			cv, bumpName(r.Bump), bv, r.Required, next, strings.Join(breaking, "\n  ")))

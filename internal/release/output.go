@@ -6,6 +6,8 @@ import (
 	"io"
 	"path"
 	"strings"
+
+	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
 // WriteJSON writes the report as one indented JSON document.
@@ -27,9 +29,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	src := ""
 	if r.Source != "" {
-		src = " (" + r.Source + ")"
+		src = " (" + termsafe.Text(r.Source) + ")"
 	}
-	fmt.Fprintf(&b, "%s %s against %s%s\n", r.Chart, r.Current, r.Baseline, src)
+	fmt.Fprintf(&b, "%s %s against %s%s\n", termsafe.Text(r.Chart), termsafe.Text(r.Current), termsafe.Text(r.Baseline), src)
 	if len(r.Changes) == 0 {
 		b.WriteString("\nno changes: the content is identical\n")
 	}
@@ -45,31 +47,41 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "\n%s: %d\n", sectionTitles[s], len(rows))
 		for _, c := range rows {
-			loc := where(c.File, c.Line, "  (")
+			loc := where(termsafe.Text(c.File), c.Line, "  (")
 			if c.Line == 0 && (c.Path == c.File || strings.Contains(c.Message, c.File)) {
 				loc = "" // the path or message names the file already
 			}
-			fmt.Fprintf(&b, "  %s%s\n", c.String(), loc)
+			fmt.Fprintf(&b, "  %s%s\n", termsafe.Text(c.String()), loc)
 		}
 	}
 	for _, n := range r.Notes {
-		fmt.Fprintf(&b, "\nnote: %s", n)
+		fmt.Fprintf(&b, "\nnote: %s", termsafe.Text(n))
 	}
 	if len(r.Notes) > 0 {
 		b.WriteString("\n")
 	}
 	b.WriteString("\n")
 	for _, p := range r.Problems {
-		loc := where(p.File, p.Line, "")
+		loc := where(termsafe.Text(p.File), p.Line, "")
 		if loc != "" {
 			loc = strings.TrimSuffix(loc, ")") + ": "
 		}
-		fmt.Fprintf(&b, "%s: %s%s\n", p.Level, loc, p.Message)
+		fmt.Fprintf(&b, "%s: %s%s\n", p.Level, loc, safeMessage(p))
 	}
-	fmt.Fprintf(&b, "required bump: %s (smallest valid version: %s)\n", r.Required, r.Suggested)
+	fmt.Fprintf(&b, "required bump: %s (smallest valid version: %s)\n", r.Required, termsafe.Text(r.Suggested))
 	fmt.Fprintf(&b, "verdict: %s\n", r.Verdict)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// safeMessage is a problem's message made safe to print ([termsafe]): on one line, except
+// the list of changes a too-small bump message puts on its own lines, whose items
+// discipline made safe.
+func safeMessage(p Problem) string {
+	if p.Rule == RuleBumpTooSmall {
+		return termsafe.Lines(p.Message)
+	}
+	return termsafe.Text(p.Message)
 }
 
 func where(file string, line int, open string) string {
@@ -89,18 +101,19 @@ func where(file string, line int, open string) string {
 // repository root ("charts/web"), prefixed to chart-relative file names.
 func (r *Report) WriteGitHub(w io.Writer, dir string) error {
 	var b strings.Builder
+	dir = termsafe.Text(dir)
 	for _, p := range r.Problems {
-		b.WriteString(annotation(p.Level, dir, p.File, p.Line, "chartroom check: "+p.Rule, p.Message))
+		b.WriteString(annotation(p.Level, dir, termsafe.Text(p.File), p.Line, "chartroom check: "+p.Rule, safeMessage(p)))
 	}
 	for _, c := range r.Changes {
 		level := "notice"
 		if r.Required > r.Bump && c.Severity > r.Bump {
 			level = LevelError
 		}
-		b.WriteString(annotation(level, dir, c.File, c.Line, "chartroom check: "+c.Severity.String()+" change", c.String()))
+		b.WriteString(annotation(level, dir, termsafe.Text(c.File), c.Line, "chartroom check: "+c.Severity.String()+" change", termsafe.Text(c.String())))
 	}
 	fmt.Fprintf(&b, "%s %s against %s: %d changes, required bump %s, smallest valid version %s, verdict %s\n",
-		r.Chart, r.Current, r.Baseline, len(r.Changes), r.Required, r.Suggested, r.Verdict)
+		termsafe.Text(r.Chart), termsafe.Text(r.Current), termsafe.Text(r.Baseline), len(r.Changes), r.Required, termsafe.Text(r.Suggested), r.Verdict)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -90,3 +90,54 @@ func TestTextGroupsBySeverity(t *testing.T) {
 		t.Errorf("major not first:\n%s", out)
 	}
 }
+
+// Names and messages from the charts compared (an archive's file names, values keys,
+// versions) reach the text and GitHub outputs with control, C1 and bidi characters
+// escaped: no line rewritten on a terminal, no workflow command injected in CI. The
+// output's own line structure (a too-small bump lists its changes on indented lines,
+// GitHub annotations encode them as %0A) is kept.
+func TestOutputEscapesForeignText(t *testing.T) {
+	const evil = "x\r\x1b[2Kall good\u009b\u202e\n::error file=a::pwned"
+	change := release.Change{Severity: release.Major, Area: release.AreaFiles, Path: "files/" + evil, Message: "removed", File: "files/" + evil}
+	rep := &release.Report{
+		Chart: "webapp", Current: "1.0.1", Baseline: "1.0.0" + evil, Source: "git " + evil, Required: release.Major, Bump: release.Patch,
+		Suggested: "2.0.0", Verdict: release.VerdictFail, Changes: []release.Change{change},
+		Problems: []release.Problem{
+			{Level: release.LevelError, Rule: release.RuleBumpTooSmall, Message: "bump to 2.0.0\n  " + "files: files/x\\r", File: "Chart.yaml", Line: 3},
+			{Level: release.LevelWarning, Rule: release.RuleRenderFailed, Message: "render: " + evil, File: "templates/" + evil},
+		},
+		Notes: []string{"note " + evil},
+	}
+	var text, gh bytes.Buffer
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.WriteGitHub(&gh, "charts/"+evil); err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{"text": text.String(), "github": gh.String()} {
+		for _, r := range out {
+			if r < 0x20 && r != '\n' || r == 0x7f || r >= 0x80 && r <= 0x9f || r >= 0x202a && r <= 0x202e {
+				t.Errorf("%s output holds %U:\n%s", name, r, out)
+				break
+			}
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, "::error file=a") {
+				t.Errorf("%s output has an injected workflow command: %q", name, line)
+			}
+		}
+		if !strings.Contains(out, `x\r\x1b[2Kall good\u009b\u202e\n::error file=a::pwned`) {
+			t.Errorf("%s output does not show the foreign text escaped:\n%s", name, out)
+		}
+	}
+	if !strings.Contains(text.String(), "bump to 2.0.0\n  files: files/x\\r\n") {
+		t.Errorf("the too-small bump's list lost its lines:\n%s", text.String())
+	}
+	if !strings.Contains(gh.String(), "bump to 2.0.0%0A  files: files/x\\r\n") {
+		t.Errorf("the too-small bump's annotation lost its lines:\n%s", gh.String())
+	}
+	if n := strings.Count("\n"+gh.String(), "\n::"); n != 3 {
+		t.Errorf("%d workflow commands, want 3 (2 problems, 1 change):\n%s", n, gh.String())
+	}
+}
