@@ -86,7 +86,7 @@ func openArchive(path string) (*localArchive, error) {
 		}
 		// A .prov left from an earlier build would be published for good next to an
 		// archive it does not vouch for, and every later pull --verify would fail.
-		if err := provenance.CheckFiles(a.prov, ch.Metadata.ArchiveName(), a.sha256); err != nil {
+		if _, err := provenance.CheckFiles(a.prov, ch.Metadata.ArchiveName(), a.sha256); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("refusing to push %s with %s: %w; nothing was uploaded: sign the archive again (chartroom sign %s) or delete the stale .prov to push it unsigned", path, provPath, err, path)
 		}
