@@ -82,7 +82,7 @@ registry error.`,
 			var le *chart.LockError
 			if errors.As(err, &le) {
 				if f.output == "json" {
-					if err := writeClientJSON(c.OutOrStdout(), lockCheckResult{File: le.File, Differences: le.Differences}); err != nil {
+					if err := writeJSONResult(c.OutOrStdout(), lockCheckResult{File: le.File, Differences: le.Differences}); err != nil {
 						return err
 					}
 				} else {
@@ -97,7 +97,7 @@ registry error.`,
 			}
 			out := c.OutOrStdout()
 			if f.output == "json" {
-				return writeClientJSON(out, res)
+				return writeJSONResult(out, res)
 			}
 			if len(res.Charts) == 0 {
 				_, err := fmt.Fprintln(out, "Chart.yaml declares no dependencies: nothing to build")

@@ -133,7 +133,7 @@ error.`,
 			}
 			out := c.OutOrStdout()
 			if f.output == "json" {
-				return writeClientJSON(out, res)
+				return writeJSONResult(out, res)
 			}
 			fmt.Fprintf(out, "Pulled: %s\n", termsafe.Text(res.Source))
 			if res.ManifestDigest != "" {

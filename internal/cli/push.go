@@ -60,7 +60,7 @@ exists with other content).`,
 			}
 			out := c.OutOrStdout()
 			if f.output == "json" {
-				return writeClientJSON(out, res)
+				return writeJSONResult(out, res)
 			}
 			fmt.Fprintf(out, "Pushed: %s\n", res.Ref)
 			if res.ManifestDigest != "" {

@@ -14,6 +14,7 @@ import (
 func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // plain JSON: "<" stays "<", not "\u003c"
 	return enc.Encode(r)
 }
 
