@@ -31,6 +31,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrUnreachable: the registry could not be reached (DNS, connection, TLS).
 	ErrUnreachable = errors.New("registry unreachable")
+	// ErrNotPublished: the location has no version of the chart at all (it is also
+	// ErrNotFound).
+	ErrNotPublished = fmt.Errorf("%w: the chart has no published version", ErrNotFound)
 )
 
 // Error is a failed exchange with a registry. Its text is one line: the operation, what

@@ -116,7 +116,11 @@ func (c *Client) resolve(ctx context.Context, loc location, name, want, op strin
 		return "", &Error{Op: op, Msg: err.Error()}
 	}
 	if !ok {
-		return "", &Error{Op: op, Kind: ErrNotFound, Msg: noVersion(name, want, loc.String(), versions)}
+		kind := ErrNotFound
+		if len(versions) == 0 {
+			kind = ErrNotPublished
+		}
+		return "", &Error{Op: op, Kind: kind, Msg: noVersion(name, want, loc.String(), versions)}
 	}
 	return v, nil
 }
