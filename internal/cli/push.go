@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
 func newPushCmd() *cobra.Command {
@@ -21,6 +23,10 @@ DESTINATION is either
                            ChartMuseum-compatible); use http:// for a plain-HTTP server
 
 Either way the chart is then served by both protocols with the same bytes.
+
+DESTINATION names the namespace, not the chart: pushing myapp to oci://HOST/team/myapp
+creates oci://HOST/team/myapp/myapp, as helm push would; push says so with a warning on
+standard error.
 
 Pushing the same archive again succeeds; other content under a published version is
 refused: bump the version instead.
@@ -57,6 +63,9 @@ exists with other content).`,
 			res, err := cl.Push(ctx, args[0], args[1])
 			if err != nil {
 				return clientError(err)
+			}
+			for _, w := range res.Warnings {
+				fmt.Fprintf(c.ErrOrStderr(), "warning: %s\n", termsafe.Text(w))
 			}
 			out := c.OutOrStdout()
 			if f.output == "json" {
