@@ -149,7 +149,7 @@ func compareRendered(ctx context.Context, r *Report, base, cur *chart.Chart, opt
 	}
 	for _, missing := range missingSubcharts(cur) {
 		r.Problems = append(r.Problems, Problem{Level: LevelWarning, Rule: RuleDependencyNotVendored, File: chart.ChartfileName,
-			Message: fmt.Sprintf("dependency %s is not in charts/: its resources were not rendered; run `helm dependency build` first", missing)})
+			Message: fmt.Sprintf("dependency %s is not in charts/: its resources were not rendered; run `chartroom dependency build` first", missing)})
 	}
 	return nil
 }
