@@ -36,6 +36,7 @@ type clientFlags struct {
 	httpCredentials    bool
 	insecure           bool
 	caFile             string
+	certFile, keyFile  string
 	output             string
 }
 
@@ -51,6 +52,8 @@ func (f *clientFlags) register(fs *pflag.FlagSet, withCreds, withOutput bool) {
 	fs.BoolVar(&f.httpCredentials, flagHTTPCredentials, false, "send a host's stored registry login to its http:// chart repositories too, unencrypted (always sent to loopback hosts)")
 	fs.BoolVar(&f.insecure, "insecure-skip-tls-verify", false, "accept any TLS certificate (do not use on the internet)")
 	fs.StringVar(&f.caFile, "ca-file", "", "PEM file of certificate authorities to trust besides the system's")
+	fs.StringVar(&f.certFile, "cert-file", "", "PEM client certificate, for servers that require one (mutual TLS); with --key-file")
+	fs.StringVar(&f.keyFile, "key-file", "", "PEM private key of --cert-file")
 	if withOutput {
 		fs.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	}
@@ -114,6 +117,8 @@ func (f *clientFlags) newClient(c *cobra.Command, user, pass string) (*client.Cl
 		SendCredentialsOverHTTP: f.httpCredentials,
 		InsecureSkipTLSVerify:   f.insecure,
 		CAFile:                  f.caFile,
+		CertFile:                f.certFile,
+		KeyFile:                 f.keyFile,
 		Progress:                progress,
 		UserAgent:               "chartroom/" + buildVersion(),
 	})

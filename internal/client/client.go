@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -43,6 +44,9 @@ type Options struct {
 	InsecureSkipTLSVerify bool
 	// CAFile adds the PEM certificate authorities in this file to the system's.
 	CAFile string
+	// CertFile and KeyFile are a PEM client certificate and its key, presented to servers
+	// that ask for one (mutual TLS); both or neither.
+	CertFile, KeyFile string
 	// Credentials holds stored logins; nil opens the default files ([NewCredentialStore]).
 	Credentials *CredentialStore
 	// RepositoryConfig is helm's repositories.yaml, for "@name" dependency repositories,
@@ -250,6 +254,16 @@ func newTransport(opts Options) (http.RoundTripper, error) {
 			return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", opts.CAFile)
 		}
 		tlsConf.RootCAs = pool
+	}
+	if opts.CertFile != "" || opts.KeyFile != "" {
+		if opts.CertFile == "" || opts.KeyFile == "" {
+			return nil, errors.New("--cert-file and --key-file go together: give the client certificate and its key")
+		}
+		cert, err := tls.LoadX509KeyPair(opts.CertFile, opts.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--cert-file %s, --key-file %s: %w; give a PEM certificate and its PEM private key", opts.CertFile, opts.KeyFile, err)
+		}
+		tlsConf.Certificates = []tls.Certificate{cert}
 	}
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,

@@ -10,7 +10,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
+	"time"
 
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -78,7 +80,8 @@ type failure struct {
 // httpStatusError is a classic repository's non-success answer.
 type httpStatusError struct {
 	status int
-	msg    string // the server's {"error": …} or a snippet of its body
+	msg    string   // the server's {"error": …} or a snippet of its body
+	url    *url.URL // the request's, when known
 }
 
 func (e *httpStatusError) Error() string {
@@ -115,7 +118,11 @@ func statusError(resp *http.Response) error {
 			msg = msg[:200] + "…"
 		}
 	}
-	return &httpStatusError{status: resp.StatusCode, msg: strings.Join(strings.Fields(msg), " ")}
+	e := &httpStatusError{status: resp.StatusCode, msg: strings.Join(strings.Fields(msg), " ")}
+	if resp.Request != nil {
+		e.url = resp.Request.URL
+	}
+	return e
 }
 
 // fail turns an error of an operation into an [*Error] that says what to do.
@@ -147,6 +154,15 @@ func (c *Client) fail(f failure, err error) error {
 	said := ""
 	if serverMsg != "" {
 		said = " (the server said: " + termsafe.Text(serverMsg) + ")"
+	}
+	if u := plainURL(err); u != nil && (status == 0 || status == http.StatusBadRequest) && speaksTLS(u) {
+		// A TLS server answers a plain request with 400 (Go, nginx) or drops the connection.
+		e.Kind = ErrUnreachable
+		e.Msg = fmt.Sprintf("%s speaks HTTPS, not plain HTTP: use its https:// URL", f.host)
+		if f.oci {
+			e.Msg = fmt.Sprintf("%s speaks HTTPS: drop --plain-http", f.host)
+		}
+		return e
 	}
 	switch status {
 	case 0:
@@ -232,6 +248,12 @@ func (c *Client) transportProblem(f failure, err error) (msg string, kind error)
 		return fmt.Sprintf("%s's TLS certificate is not valid for %s: use the host name on the certificate", f.host, hostErr.Host), ErrUnreachable
 	case errors.As(err, &certErr):
 		return fmt.Sprintf("%s's TLS certificate is not trusted (%s): pass --ca-file with its authority's certificate, or --insecure-skip-tls-verify", f.host, oneLine(certErr.Err)), ErrUnreachable
+	case errors.As(err, &opErr) && opErr.Op == "remote error" && strings.Contains(opErr.Err.Error(), "certificate"):
+		// A TLS alert from the server about the client's certificate (mutual TLS).
+		if c.opts.CertFile == "" {
+			return fmt.Sprintf("%s requires a client certificate (%v): pass --cert-file and --key-file", f.host, opErr.Err), ErrUnreachable
+		}
+		return fmt.Sprintf("%s refused the client certificate of --cert-file %s (%v): give one its administrator accepts", f.host, c.opts.CertFile, opErr.Err), ErrUnreachable
 	case errors.As(err, &opErr) && opErr.Op == "dial":
 		reason := "the connection failed"
 		if opErr.Timeout() {
@@ -251,4 +273,48 @@ func isStatus(err error, status int) bool {
 	var oe *errcode.ErrorResponse
 	var he *httpStatusError
 	return errors.As(err, &oe) && oe.StatusCode == status || errors.As(err, &he) && he.status == status
+}
+
+// plainURL is the plain-HTTP URL a failed request went to, nil if the request was not plain
+// HTTP or the error does not say.
+func plainURL(err error) *url.URL {
+	var u *url.URL
+	var ue *url.Error
+	var oe *errcode.ErrorResponse
+	var he *httpStatusError
+	switch {
+	case errors.As(err, &oe):
+		u = oe.URL
+	case errors.As(err, &he):
+		u = he.url
+	case errors.As(err, &ue):
+		u, _ = url.Parse(ue.URL)
+	}
+	if u == nil || u.Scheme != "http" {
+		return nil
+	}
+	return u
+}
+
+// tlsProbeTimeout bounds [speaksTLS].
+const tlsProbeTimeout = 5 * time.Second
+
+// speaksTLS reports whether the server at u's host and port completes a TLS handshake, or
+// answers one with a TLS alert: a plain-HTTP request that failed there went to an HTTPS
+// server. Nothing is sent but the handshake; the certificate does not matter.
+func speaksTLS(u *url.URL) bool {
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "80")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), tlsProbeTimeout)
+	defer cancel()
+	d := &tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true, ServerName: u.Hostname()}} // a probe: nothing is sent
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err == nil {
+		conn.Close()
+		return true
+	}
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "remote error"
 }
