@@ -274,11 +274,11 @@ func loadBaseline(cmd *cobra.Command, dir, name string, f *checkFlags) (*chart.C
 
 // pullBaseline downloads the baseline from a registry into a temporary directory.
 func pullBaseline(cmd *cobra.Command, name string, f *checkFlags) (*chart.Chart, string, error) {
-	user, pass, err := f.client.credentials(cmd)
+	cr, err := f.client.credentials(cmd)
 	if err != nil {
 		return nil, "", err
 	}
-	cl, err := f.client.newClient(cmd, user, pass)
+	cl, err := f.client.newClient(cmd, cr)
 	if err != nil {
 		return nil, "", err
 	}

@@ -92,7 +92,7 @@ registry error.`,
 			if err != nil {
 				return err
 			}
-			cl, err := f.newClient(c, "", "")
+			cl, err := f.newClient(c, creds{})
 			if err != nil {
 				return err
 			}

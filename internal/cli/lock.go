@@ -67,7 +67,7 @@ I/O, registry error or no version satisfying a constraint.`,
 			if len(args) == 1 {
 				dir = args[0]
 			}
-			cl, err := f.newClient(c, "", "")
+			cl, err := f.newClient(c, creds{})
 			if err != nil {
 				return err
 			}

@@ -59,27 +59,47 @@ func (f *clientFlags) register(fs *pflag.FlagSet, withCreds, withOutput bool) {
 	}
 }
 
+// creds are the credentials a command was given, and where they came from.
+type creds struct {
+	user, pass string
+	// source names where they came from, for the messages that refuse them, when the
+	// environment gave any: "the credentials from CHARTROOM_USERNAME and CHARTROOM_PASSWORD"
+	// ("" when the flags gave them all).
+	source string
+}
+
 // credentials resolves --username/--password[-stdin], then the environment.
-func (f *clientFlags) credentials(c *cobra.Command) (user, pass string, err error) {
-	user, pass = f.username, f.password
+func (f *clientFlags) credentials(c *cobra.Command) (creds, error) {
+	cr := creds{user: f.username, pass: f.password}
+	userFrom, passFrom := "--username", "--password"
 	if f.passwordStdin {
-		if pass != "" {
-			return "", "", usageError{errors.New("give the password once: --password or --password-stdin")}
+		if cr.pass != "" {
+			return creds{}, usageError{errors.New("give the password once: --password or --password-stdin")}
 		}
-		if pass, err = readPasswordStdin(c.InOrStdin()); err != nil {
-			return "", "", err
+		var err error
+		if cr.pass, err = readPasswordStdin(c.InOrStdin()); err != nil {
+			return creds{}, err
+		}
+		passFrom = "--password-stdin"
+	}
+	if cr.user == "" {
+		cr.user, userFrom = os.Getenv(envUsername), envUsername
+	}
+	if cr.pass == "" && !f.passwordStdin {
+		cr.pass, passFrom = os.Getenv(envPassword), envPassword
+	}
+	if cr.pass != "" && cr.user == "" {
+		return creds{}, usageError{fmt.Errorf("a password without a username: add --username (or set %s)", envUsername)}
+	}
+	switch {
+	case cr.user == "":
+	case userFrom == envUsername || passFrom == envPassword && cr.pass != "":
+		cr.source = "the credentials from " + userFrom
+		if cr.pass != "" {
+			cr.source += " and " + passFrom
 		}
 	}
-	if user == "" {
-		user = os.Getenv(envUsername)
-	}
-	if pass == "" && !f.passwordStdin {
-		pass = os.Getenv(envPassword)
-	}
-	if pass != "" && user == "" {
-		return "", "", usageError{fmt.Errorf("a password without a username: add --username (or set %s)", envUsername)}
-	}
-	return user, pass, nil
+	return cr, nil
 }
 
 // readPasswordStdin reads one line (a token may be the whole input) without its newline.
@@ -103,16 +123,17 @@ func (f *clientFlags) checkOutput() error {
 	return nil
 }
 
-// newClient builds the registry client of a command; user and pass, when set, are sent
+// newClient builds the registry client of a command; the credentials, when set, are sent
 // to every host instead of stored logins.
-func (f *clientFlags) newClient(c *cobra.Command, user, pass string) (*client.Client, error) {
+func (f *clientFlags) newClient(c *cobra.Command, cr creds) (*client.Client, error) {
 	progress := client.ProgressWriter(c.ErrOrStderr())
 	if f.output == "json" {
 		progress = nil
 	}
 	return client.New(client.Options{
-		Username:                user,
-		Password:                pass,
+		Username:                cr.user,
+		Password:                cr.pass,
+		CredentialSource:        cr.source,
 		PlainHTTP:               f.plainHTTP,
 		SendCredentialsOverHTTP: f.httpCredentials,
 		InsecureSkipTLSVerify:   f.insecure,
@@ -173,14 +194,18 @@ Exit codes: 0 logged in, 2 wrong credentials, unreachable host or other error.`,
 				return usageError{err}
 			}
 			f.plainHTTP = f.plainHTTP || plain
-			user, pass, err := f.credentials(c)
+			cr, err := f.credentials(c)
 			if err != nil {
 				return err
 			}
-			if user, pass, err = promptCredentials(c, host, user, pass); err != nil {
+			user, pass, err := promptCredentials(c, host, cr.user, cr.pass)
+			if err != nil {
 				return err
 			}
-			cl, err := f.newClient(c, "", "")
+			if user != cr.user || pass != cr.pass {
+				cr.source = "" // typed at the prompt
+			}
+			cl, err := f.newClient(c, creds{source: cr.source})
 			if err != nil {
 				return err
 			}

@@ -253,7 +253,7 @@ func TestPackageRefuses(t *testing.T) {
 		{"no Chart.yaml", "", []string{"package", noChart}, []string{"has no Chart.yaml"}},
 		{"invalid YAML", "", []string{"package", badYAML}, []string{filepath.Join(badYAML, "Chart.yaml") + ":4:"}},
 		{"non-SemVer version in Chart.yaml", "", []string{"package", badVersion}, []string{`"1.2" is not a strict SemVer 2 version`, "1.2.0"}},
-		{"version read as a number", "", []string{"package", numVersion}, []string{"Chart.yaml:3:", `quote it: version: "1.0"`}},
+		{"version read as a number", "", []string{"package", numVersion}, []string{"Chart.yaml:3:", "write it as a SemVer version: version: 1.0.0"}},
 		{"non-SemVer --version", "", []string{"package", good, "--version", "v1.2.3"}, []string{"--version", "drop the leading v"}},
 		{"lock out of sync", "", []string{"package", unlocked}, []string{"Chart.lock is out of sync", "16.0.0", "run `chartroom lock`"}},
 		{"dependency not in charts/", "", []string{"package", missingDep}, []string{"local", "not in charts/", "run `chartroom dependency build`"}},

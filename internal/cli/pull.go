@@ -123,11 +123,11 @@ error.`,
 			if err != nil {
 				return err
 			}
-			user, pass, err := f.credentials(c)
+			cr, err := f.credentials(c)
 			if err != nil {
 				return err
 			}
-			cl, err := f.newClient(c, user, pass)
+			cl, err := f.newClient(c, cr)
 			if err != nil {
 				return err
 			}

@@ -50,11 +50,11 @@ exists with other content).`,
 			if err := f.checkOutput(); err != nil {
 				return err
 			}
-			user, pass, err := f.credentials(c)
+			cr, err := f.credentials(c)
 			if err != nil {
 				return err
 			}
-			cl, err := f.newClient(c, user, pass)
+			cl, err := f.newClient(c, cr)
 			if err != nil {
 				return err
 			}

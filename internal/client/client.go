@@ -29,6 +29,10 @@ type Options struct {
 	// CHARTROOM_PASSWORD in CI). A chart repository's archive links to another host never
 	// receive them.
 	Username, Password string
+	// CredentialSource names where Username and Password (or those given to Login) came
+	// from, for the messages that say they were refused, e.g. "the credentials from
+	// CHARTROOM_USERNAME and CHARTROOM_PASSWORD"; "" means the command line's flags.
+	CredentialSource string
 	// PlainHTTP talks to oci:// registries over plain HTTP (local registries), their
 	// stored logins included: naming the registry plain HTTP is the opt-in, as with helm
 	// and docker. Classic repositories are plain HTTP when their URL says http://.
@@ -304,7 +308,11 @@ func (c *Client) credential(ctx context.Context, host, repoURL string) (auth.Cre
 // of a stored login that was withheld ("" if none).
 func (c *Client) pickCredential(ctx context.Context, host, repoURL string) (cred auth.Credential, source, withheld string, err error) {
 	if c.explicit() {
-		return auth.Credential{Username: c.opts.Username, Password: c.opts.Password}, "the given --username/--password", "", nil
+		source := "the given --username/--password"
+		if c.opts.CredentialSource != "" {
+			source = c.opts.CredentialSource
+		}
+		return auth.Credential{Username: c.opts.Username, Password: c.opts.Password}, source, "", nil
 	}
 	if r := c.repos.byURL(repoURL); repoURL != "" && r != nil && (r.Username != "" || r.Password != "") {
 		return auth.Credential{Username: r.Username, Password: r.Password}, "the credentials of helm repository " + r.Name, "", nil

@@ -174,6 +174,8 @@ func (c *Client) fail(f failure, err error) error {
 			e.Msg = fmt.Sprintf("%s requires a login; the one stored for it in %s is not sent over plain HTTP, where anyone on the network could read it: use the repository's https:// URL, pass --username and --password-stdin, or pass --insecure-send-credentials-over-http if the network is trusted", f.host, file)
 		} else if source == "" {
 			e.Msg = fmt.Sprintf("%s requires a login: run `chartroom login %s`, or pass --username and --password-stdin (in CI set CHARTROOM_USERNAME and CHARTROOM_PASSWORD)", f.host, f.host)
+		} else if c.explicit() && c.opts.CredentialSource != "" {
+			e.Msg = fmt.Sprintf("%s rejected %s (401 Unauthorized): check them; they are sent instead of any login stored by chartroom login", f.host, source)
 		} else {
 			e.Msg = fmt.Sprintf("%s rejected %s (401 Unauthorized): check the username and password, or run `chartroom login %s` again", f.host, source, f.host)
 		}
