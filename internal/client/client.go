@@ -92,6 +92,9 @@ type Client struct {
 	repos helmRepos
 	http  *http.Client // classic repositories: retries, no auth
 	oci   *auth.Client // OCI registries: retries, auth challenges, token cache
+	// tlsConf is the transport's TLS configuration, for diagnostics; nil with
+	// Options.Transport.
+	tlsConf *tls.Config
 
 	mu       sync.Mutex
 	sources  map[string]string // host → where the credential sent to it came from
@@ -127,10 +130,13 @@ func New(opts Options) (*Client, error) {
 	}
 	opts.RepositoryConfig = repoConfig
 	base := opts.Transport
+	var tlsConf *tls.Config
 	if base == nil {
-		if base, err = newTransport(opts); err != nil {
+		t, err := newTransport(opts)
+		if err != nil {
 			return nil, err
 		}
+		base, tlsConf = t, t.TLSClientConfig
 	}
 	hc := &http.Client{
 		Transport:     &retryTransport{retry: &retry.Transport{Base: base, Policy: retryPolicy}, once: base},
@@ -138,6 +144,7 @@ func New(opts Options) (*Client, error) {
 	}
 	c := &Client{
 		opts:     opts,
+		tlsConf:  tlsConf,
 		store:    store,
 		repos:    repos,
 		http:     hc,
@@ -240,7 +247,7 @@ func retryable(req *http.Request) bool {
 
 // newTransport is http.DefaultTransport's settings with the TLS options and a short dial
 // timeout.
-func newTransport(opts Options) (http.RoundTripper, error) {
+func newTransport(opts Options) (*http.Transport, error) {
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
 	if opts.InsecureSkipTLSVerify {
 		tlsConf.InsecureSkipVerify = true

@@ -155,7 +155,7 @@ func (c *Client) fail(f failure, err error) error {
 	if serverMsg != "" {
 		said = " (the server said: " + termsafe.Text(serverMsg) + ")"
 	}
-	if u := plainURL(err); u != nil && (status == 0 || status == http.StatusBadRequest) && speaksTLS(u) {
+	if u := plainURL(err); u != nil && (status == 0 && !unreached(err) || status == http.StatusBadRequest) && speaksTLS(u) {
 		// A TLS server answers a plain request with 400 (Go, nginx) or drops the connection.
 		e.Kind = ErrUnreachable
 		e.Msg = fmt.Sprintf("%s speaks HTTPS, not plain HTTP: use its https:// URL", f.host)
@@ -250,7 +250,7 @@ func (c *Client) transportProblem(f failure, err error) (msg string, kind error)
 		return fmt.Sprintf("%s's TLS certificate is not valid for %s: use the host name on the certificate", f.host, hostErr.Host), ErrUnreachable
 	case errors.As(err, &certErr):
 		return fmt.Sprintf("%s's TLS certificate is not trusted (%s): pass --ca-file with its authority's certificate, or --insecure-skip-tls-verify", f.host, oneLine(certErr.Err)), ErrUnreachable
-	case errors.As(err, &opErr) && opErr.Op == "remote error" && strings.Contains(opErr.Err.Error(), "certificate"):
+	case c.certAlert(err, &opErr):
 		// A TLS alert from the server about the client's certificate (mutual TLS).
 		if c.opts.CertFile == "" {
 			return fmt.Sprintf("%s requires a client certificate (%v): pass --cert-file and --key-file", f.host, opErr.Err), ErrUnreachable
@@ -298,7 +298,59 @@ func plainURL(err error) *url.URL {
 	return u
 }
 
-// tlsProbeTimeout bounds [speaksTLS].
+// unreached reports whether a request failed before any server answered (no such host,
+// refused or timed out connection, cancelled): probing the address again tells nothing.
+func unreached(err error) bool {
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	return errors.As(err, &dnsErr) || errors.As(err, &opErr) && opErr.Op == "dial" ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// certAlert reports whether err is, or hides, a TLS alert of the server about the client's
+// certificate, and sets *alert to it. With TLS 1.3 a server checks the client certificate
+// after the client's side of the handshake is done: a request whose body is being written
+// then fails with "broken pipe" or "connection reset" before the alert is read. For such an
+// error on an HTTPS request, a new handshake with the same TLS settings reads the alert.
+func (c *Client) certAlert(err error, alert **net.OpError) bool {
+	isAlert := func(err error) bool {
+		return errors.As(err, alert) && (*alert).Op == "remote error" && strings.Contains((*alert).Err.Error(), "certificate")
+	}
+	if isAlert(err) {
+		return true
+	}
+	var ue *url.Error
+	if c.tlsConf == nil || unreached(err) || !errors.As(err, &ue) {
+		return false
+	}
+	u, perr := url.Parse(ue.URL)
+	if perr != nil || u.Scheme != "https" {
+		return false
+	}
+	return isAlert(readTLSAlert(u, c.tlsConf))
+}
+
+// readTLSAlert completes a TLS handshake with u's host under conf and waits a moment for the
+// server's first record: it returns the error of a server that refuses the client's
+// certificate (a TLS alert), nil otherwise.
+func readTLSAlert(u *url.URL, conf *tls.Config) error {
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "443")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), tlsProbeTimeout)
+	defer cancel()
+	conn, err := (&tls.Dialer{Config: conf}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+	_, err = conn.Read(make([]byte, 1))
+	return err
+}
+
+// tlsProbeTimeout bounds [speaksTLS] and [readTLSAlert].
 const tlsProbeTimeout = 5 * time.Second
 
 // speaksTLS reports whether the server at u's host and port completes a TLS handshake, or

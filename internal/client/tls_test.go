@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/chartroom/chartroom/internal/server/servertest"
@@ -156,4 +158,23 @@ func dropPlainHTTP(t *testing.T) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// With TLS 1.3 a server refuses the client certificate after the client's side of the
+// handshake: an upload then fails writing its body ("broken pipe") before the alert is read.
+// The error still says what the server refused.
+func TestRefusedCertificateBehindBrokenPipe(t *testing.T) {
+	srv := servertest.StartTLS(t, testPassword, true)
+	other := servertest.StartTLS(t, testPassword, false)
+	env := newTestEnv(t)
+	broken := &url.Error{Op: "Post", URL: "https://" + srv.Host + "/api/team/charts", Err: &net.OpError{Op: "write", Net: "tcp", Err: syscall.EPIPE}}
+	f := failure{op: "push myapp 1.0.0 to https://" + srv.Host + "/team", host: srv.Host}
+
+	c := mustHTTPSClient(t, env, Options{CAFile: srv.CAFile, CertFile: other.CertFile, KeyFile: other.KeyFile})
+	oneLineError(t, c.fail(f, broken), ErrUnreachable, srv.Host+" refused the client certificate of --cert-file "+other.CertFile)
+	c = mustHTTPSClient(t, env, Options{CAFile: srv.CAFile})
+	oneLineError(t, c.fail(f, broken), ErrUnreachable, srv.Host+" requires a client certificate", "pass --cert-file")
+	// A certificate the server accepts: the broken pipe is what it is.
+	c = mustHTTPSClient(t, env, Options{CAFile: srv.CAFile, CertFile: srv.CertFile, KeyFile: srv.KeyFile})
+	oneLineError(t, c.fail(f, broken), ErrUnreachable, "broken pipe", "try again")
 }
