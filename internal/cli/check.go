@@ -101,10 +101,10 @@ release name "release-name", namespace "default", as helm template does.
 
 --suggest prints only the smallest valid next version; chartroom bump auto writes it.
 
-A chart BASELINE has no version of (never published, or a git revision before its
-directory existed) fails the check with exit 2, unless --allow-new: then it is checked as
-a first release (strict SemVer version, Chart.lock in sync, appVersion and image tag) and
-passes with a note.
+When BASELINE has no version of the chart (it was never published, or the git revision
+predates its directory), check fails with exit 2, unless --allow-new: the chart is then
+checked as a first release (strict SemVer version, Chart.lock in sync, appVersion and
+image tag) and passes with a note.
 
 Output: text (default), json (-o json), or GitHub workflow annotations (--format github)
 on the lines of Chart.yaml, values.yaml, … in a pull request.` + checkExitCodes,

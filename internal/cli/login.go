@@ -91,9 +91,7 @@ func (f *clientFlags) credentials(c *cobra.Command) (creds, error) {
 	if cr.pass != "" && cr.user == "" {
 		return creds{}, usageError{fmt.Errorf("a password without a username: add --username (or set %s)", envUsername)}
 	}
-	switch {
-	case cr.user == "":
-	case userFrom == envUsername || passFrom == envPassword && cr.pass != "":
+	if cr.user != "" && (userFrom == envUsername || passFrom == envPassword && cr.pass != "") {
 		cr.source = "the credentials from " + userFrom
 		if cr.pass != "" {
 			cr.source += " and " + passFrom
