@@ -91,7 +91,7 @@ func (e *LockError) Error() string {
 	for _, d := range e.Differences {
 		b.WriteString("\n  - " + d)
 	}
-	b.WriteString("\nrun `helm dependency update` to regenerate " + e.File)
+	b.WriteString("\nrun `chartroom lock` to regenerate " + e.File)
 	return b.String()
 }
 

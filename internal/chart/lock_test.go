@@ -132,7 +132,7 @@ func TestCheckLockDifferences(t *testing.T) {
 					t.Errorf("error:\n%v\nwant it to contain %q", err, w)
 				}
 			}
-			if !strings.Contains(err.Error(), "helm dependency update") {
+			if !strings.Contains(err.Error(), "run `chartroom lock`") {
 				t.Errorf("error does not say what to do: %v", err)
 			}
 		})

@@ -119,8 +119,10 @@ func TestParseMetadataErrors(t *testing.T) {
 		{"wrong type", "apiVersion: v2\nname: x\nversion: 1.0.0\nkeywords: notalist\n", "Chart.yaml:4: keywords: expected a list, got string"},
 		{"nested wrong type", "apiVersion: v2\nname: x\nmaintainers:\n- name: a\n- name: [b]\n", "Chart.yaml:5: maintainers.name"},
 		{"annotation not a string", "apiVersion: v2\nname: x\nannotations:\n  a: [1]\n", "Chart.yaml:4"},
-		{"numeric version", "apiVersion: v2\nname: x\nversion: 1.10\n", `Chart.yaml:3: version must be a string, but YAML reads 1.10 as a float (Helm would store it as "1.1"); quote it: version: "1.10"`},
-		{"numeric appVersion", "apiVersion: v2\nname: x\nversion: 1.0.0\nappVersion: 2\n", "Chart.yaml:4: appVersion must be a string"},
+		{"numeric version", "apiVersion: v2\nname: x\nversion: 1.10\n", `Chart.yaml:3: version must be a string, but YAML reads 1.10 as a float (Helm would store it as "1.1"); write it as a SemVer version: version: 1.10.0`},
+		{"integer version", "apiVersion: v2\nname: x\nversion: 2\n", "version: 2.0.0"},
+		{"boolean version", "apiVersion: v2\nname: x\nversion: true\n", `quote it: version: "true"`},
+		{"numeric appVersion", "apiVersion: v2\nname: x\nversion: 1.0.0\nappVersion: 2\n", `Chart.yaml:4: appVersion must be a string, but YAML reads 2 as a int (Helm would store it as "2"); quote it: appVersion: "2"`},
 		{"duplicate key", "apiVersion: v2\nname: x\nname: y\n", `Chart.yaml:3: key "name" is defined twice (first at line 2)`},
 		{"not a mapping", "- a\n- b\n", "Chart.yaml:1: the document must be a mapping"},
 	}

@@ -215,7 +215,7 @@ func checkBundledDependencies(ch *Chart) error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: %s; run `helm dependency build` to fetch them", ErrMissingDependency, strings.Join(problems, "; "))
+		return fmt.Errorf("%w: %s; run `chartroom dependency build` to fetch them", ErrMissingDependency, strings.Join(problems, "; "))
 	}
 	return nil
 }

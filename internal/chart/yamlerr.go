@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/Masterminds/semver/v3"
 	yaml3 "go.yaml.in/yaml/v3"
 )
 
@@ -227,9 +228,14 @@ func requireStringScalars(file string, root *yaml3.Node, keys ...string) error {
 			}
 			switch v.Tag {
 			case "!!int", "!!float", "!!bool":
+				fix := fmt.Sprintf("quote it: %s: %q", want, v.Value)
+				if lv, err := semver.NewVersion(v.Value); err == nil && want == "version" {
+					// Quoted, 1.0 would next be refused as not SemVer: say the end at once.
+					fix = fmt.Sprintf("write it as a SemVer version: %s: %s", want, lv)
+				}
 				return &YAMLError{File: file, Line: v.Line, Msg: fmt.Sprintf(
-					"%s must be a string, but YAML reads %s as a %s (Helm would store it as %q); quote it: %s: %q",
-					want, v.Value, strings.TrimPrefix(v.Tag, "!!"), helmScalarString(v.Value), want, v.Value)}
+					"%s must be a string, but YAML reads %s as a %s (Helm would store it as %q); %s",
+					want, v.Value, strings.TrimPrefix(v.Tag, "!!"), helmScalarString(v.Value), fix)}
 			}
 		}
 	}

@@ -28,6 +28,7 @@ type checkFlags struct {
 	kubeVersion     string
 	valuesFiles     []string
 	skipSchema      bool
+	allowNew        bool
 	client          clientFlags
 }
 
@@ -39,6 +40,7 @@ func (f *checkFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.kubeVersion, "kube-version", "", "Kubernetes version for .Capabilities.KubeVersion, as helm template --kube-version (default: helm's)")
 	fs.StringArrayVarP(&f.valuesFiles, "values", "f", nil, "values file merged over the defaults of both charts before rendering, as helm template -f (repeatable)")
 	fs.BoolVar(&f.skipSchema, "skip-schema-validation", false, "render without validating values against values.schema.json")
+	fs.BoolVar(&f.allowNew, "allow-new", false, "pass, with a note, when BASELINE has no version of the chart yet (its first release)")
 	f.client.register(fs, true, false)
 }
 
@@ -99,13 +101,19 @@ release name "release-name", namespace "default", as helm template does.
 
 --suggest prints only the smallest valid next version; chartroom bump auto writes it.
 
+When BASELINE has no version of the chart (it was never published, or the git revision
+predates its directory), check fails with exit 2, unless --allow-new: the chart is then
+checked as a first release (strict SemVer version, Chart.lock in sync, appVersion and
+image tag) and passes with a note.
+
 Output: text (default), json (-o json), or GitHub workflow annotations (--format github)
 on the lines of Chart.yaml, values.yaml, … in a pull request.` + checkExitCodes,
 		Example: `  chartroom check ./charts/myapp --against oci://charts.example.com/team/myapp
   chartroom check ./charts/myapp --against https://charts.example.com/team -o json
   chartroom check ./charts/myapp --against origin/main --format github
   chartroom check --against myapp-1.4.2.tgz --suggest
-  chartroom check --against oci://localhost:8080/team/myapp --plain-http --strict`,
+  chartroom check --against oci://localhost:8080/team/myapp --plain-http --strict
+  chartroom check ./charts/newapp --against oci://charts.example.com/team/newapp --allow-new`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageError{fmt.Errorf("check takes at most one chart directory; got %d arguments (see %s --help)", len(args), c.CommandPath())}
@@ -188,25 +196,53 @@ func runCheck(cmd *cobra.Command, dir string, f *checkFlags) (*release.Report, e
 	if err != nil {
 		return nil, fmt.Errorf("check: %w", err)
 	}
-	base, source, err := loadBaseline(cmd, dir, cur.Metadata.Name, f)
-	if err != nil {
-		return nil, err
-	}
-	rep, err := release.Check(ctx, base, cur, release.Options{
-		Source: source, Strict: f.strict, ImageTagKeys: f.imageTagKeys, KubeVersion: f.kubeVersion,
+	opts := release.Options{
+		Strict: f.strict, ImageTagKeys: f.imageTagKeys, KubeVersion: f.kubeVersion,
 		Values: vals, SkipSchemaValidation: f.skipSchema,
-	})
+	}
+	base, source, err := loadBaseline(cmd, dir, cur.Metadata.Name, f)
+	var rep *release.Report
+	switch {
+	case errors.Is(err, client.ErrNotPublished) || errors.Is(err, release.ErrNoBaseline):
+		if !f.allowNew {
+			return nil, fmt.Errorf("%w; if this is the first release of %s, pass --allow-new (check then passes with a note)", err, cur.Metadata.Name)
+		}
+		opts.Source = f.against
+		rep, err = release.CheckFirstRelease(cur, opts, noBaselineReason(f.against, cur.Metadata.Name))
+	case err != nil:
+		return nil, err
+	default:
+		opts.Source = source
+		rep, err = release.Check(ctx, base, cur, opts)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("check: %w", err)
 	}
 	return rep, nil
 }
 
+// noBaselineReason says where a chart has no published version, for check --allow-new.
+func noBaselineReason(against, name string) string {
+	switch {
+	case strings.HasPrefix(against, "oci://"):
+		return against + " has no published version"
+	case isRegistryURL(against):
+		return against + " has no published version of " + name
+	}
+	return "the chart directory did not exist at git revision " + against
+}
+
+// isRegistryURL reports whether a baseline names a registry (else a file, a directory or a
+// git revision).
+func isRegistryURL(against string) bool {
+	return strings.HasPrefix(against, "oci://") || strings.HasPrefix(against, "https://") || strings.HasPrefix(against, "http://")
+}
+
 // loadBaseline fetches or reads the baseline f.against names.
 func loadBaseline(cmd *cobra.Command, dir, name string, f *checkFlags) (*chart.Chart, string, error) {
 	ctx := cmd.Context()
 	against := f.against
-	if strings.HasPrefix(against, "oci://") || strings.HasPrefix(against, "https://") || strings.HasPrefix(against, "http://") {
+	if isRegistryURL(against) {
 		return pullBaseline(cmd, name, f)
 	}
 	if f.baselineVersion != "" {
@@ -238,11 +274,11 @@ func loadBaseline(cmd *cobra.Command, dir, name string, f *checkFlags) (*chart.C
 
 // pullBaseline downloads the baseline from a registry into a temporary directory.
 func pullBaseline(cmd *cobra.Command, name string, f *checkFlags) (*chart.Chart, string, error) {
-	user, pass, err := f.client.credentials(cmd)
+	cr, err := f.client.credentials(cmd)
 	if err != nil {
 		return nil, "", err
 	}
-	cl, err := f.client.newClient(cmd, user, pass)
+	cl, err := f.client.newClient(cmd, cr)
 	if err != nil {
 		return nil, "", err
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -17,15 +18,34 @@ func newDependencyCmd() *cobra.Command {
 		Aliases: []string{"dep", "dependencies"},
 		Short:   "Fetch a chart's locked dependencies into charts/",
 		Long: `Manage a chart's dependencies. chartroom lock resolves Chart.yaml's constraints into
-Chart.lock; chartroom dependency build fetches exactly what Chart.lock names.`,
+Chart.lock; chartroom dependency build fetches exactly what Chart.lock names. Together they
+do what helm dependency update does.`,
 		Example: `  chartroom lock && chartroom dependency build`,
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return usageError{errors.New("name a subcommand: chartroom dependency build")}
 		},
 	}
-	cmd.AddCommand(newDependencyBuildCmd())
+	cmd.AddCommand(newDependencyBuildCmd(), newDependencyUpdateCmd())
 	return cmd
+}
+
+// newDependencyUpdateCmd answers helm's `dependency update` with chartroom's two steps.
+func newDependencyUpdateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:                "update [DIR]",
+		Aliases:            []string{"up"},
+		Short:              "helm dependency update's two steps are chartroom lock, then chartroom dependency build",
+		Hidden:             true,
+		DisableFlagParsing: true, // helm's flags (--skip-refresh, …) get the same answer
+		RunE: func(c *cobra.Command, args []string) error {
+			dir := ""
+			if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+				dir = " " + args[0] // helm dependency update CHART [flags]
+			}
+			return usageError{fmt.Errorf("there is no dependency update: what helm dependency update does takes two steps here, `chartroom lock%s` (writes Chart.lock from Chart.yaml's constraints), then `chartroom dependency build%s` (downloads what Chart.lock names)", dir, dir)}
+		},
+	}
 }
 
 func newDependencyBuildCmd() *cobra.Command {
@@ -72,7 +92,7 @@ registry error.`,
 			if err != nil {
 				return err
 			}
-			cl, err := f.newClient(c, "", "")
+			cl, err := f.newClient(c, creds{})
 			if err != nil {
 				return err
 			}
@@ -82,7 +102,7 @@ registry error.`,
 			var le *chart.LockError
 			if errors.As(err, &le) {
 				if f.output == "json" {
-					if err := writeClientJSON(c.OutOrStdout(), lockCheckResult{File: le.File, Differences: le.Differences}); err != nil {
+					if err := writeJSONResult(c.OutOrStdout(), lockCheckResult{File: le.File, Differences: le.Differences}); err != nil {
 						return err
 					}
 				} else {
@@ -97,7 +117,7 @@ registry error.`,
 			}
 			out := c.OutOrStdout()
 			if f.output == "json" {
-				return writeClientJSON(out, res)
+				return writeJSONResult(out, res)
 			}
 			if len(res.Charts) == 0 {
 				_, err := fmt.Fprintln(out, "Chart.yaml declares no dependencies: nothing to build")

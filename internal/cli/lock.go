@@ -67,7 +67,7 @@ I/O, registry error or no version satisfying a constraint.`,
 			if len(args) == 1 {
 				dir = args[0]
 			}
-			cl, err := f.newClient(c, "", "")
+			cl, err := f.newClient(c, creds{})
 			if err != nil {
 				return err
 			}
@@ -82,7 +82,7 @@ I/O, registry error or no version satisfying a constraint.`,
 				return clientError(err)
 			}
 			if f.output == "json" {
-				return writeClientJSON(out, res)
+				return writeJSONResult(out, res)
 			}
 			if res.File == "" {
 				_, err := fmt.Fprintln(out, "Chart.yaml declares no dependencies: nothing to lock")
@@ -121,7 +121,7 @@ func lockCheck(c *cobra.Command, cl *client.Client, dir, output string) error {
 		res.Differences = le.Differences
 	}
 	if output == "json" {
-		if err := writeClientJSON(out, res); err != nil {
+		if err := writeJSONResult(out, res); err != nil {
 			return err
 		}
 	} else if res.File == "" {

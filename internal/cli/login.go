@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +36,7 @@ type clientFlags struct {
 	httpCredentials    bool
 	insecure           bool
 	caFile             string
+	certFile, keyFile  string
 	output             string
 }
 
@@ -52,32 +52,52 @@ func (f *clientFlags) register(fs *pflag.FlagSet, withCreds, withOutput bool) {
 	fs.BoolVar(&f.httpCredentials, flagHTTPCredentials, false, "send a host's stored registry login to its http:// chart repositories too, unencrypted (always sent to loopback hosts)")
 	fs.BoolVar(&f.insecure, "insecure-skip-tls-verify", false, "accept any TLS certificate (do not use on the internet)")
 	fs.StringVar(&f.caFile, "ca-file", "", "PEM file of certificate authorities to trust besides the system's")
+	fs.StringVar(&f.certFile, "cert-file", "", "PEM client certificate, for servers that require one (mutual TLS); with --key-file")
+	fs.StringVar(&f.keyFile, "key-file", "", "PEM private key of --cert-file")
 	if withOutput {
 		fs.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	}
 }
 
+// creds are the credentials a command was given, and where they came from.
+type creds struct {
+	user, pass string
+	// source names where they came from, for the messages that refuse them, when the
+	// environment gave any: "the credentials from CHARTROOM_USERNAME and CHARTROOM_PASSWORD"
+	// ("" when the flags gave them all).
+	source string
+}
+
 // credentials resolves --username/--password[-stdin], then the environment.
-func (f *clientFlags) credentials(c *cobra.Command) (user, pass string, err error) {
-	user, pass = f.username, f.password
+func (f *clientFlags) credentials(c *cobra.Command) (creds, error) {
+	cr := creds{user: f.username, pass: f.password}
+	userFrom, passFrom := "--username", "--password"
 	if f.passwordStdin {
-		if pass != "" {
-			return "", "", usageError{errors.New("give the password once: --password or --password-stdin")}
+		if cr.pass != "" {
+			return creds{}, usageError{errors.New("give the password once: --password or --password-stdin")}
 		}
-		if pass, err = readPasswordStdin(c.InOrStdin()); err != nil {
-			return "", "", err
+		var err error
+		if cr.pass, err = readPasswordStdin(c.InOrStdin()); err != nil {
+			return creds{}, err
+		}
+		passFrom = "--password-stdin"
+	}
+	if cr.user == "" {
+		cr.user, userFrom = os.Getenv(envUsername), envUsername
+	}
+	if cr.pass == "" && !f.passwordStdin {
+		cr.pass, passFrom = os.Getenv(envPassword), envPassword
+	}
+	if cr.pass != "" && cr.user == "" {
+		return creds{}, usageError{fmt.Errorf("a password without a username: add --username (or set %s)", envUsername)}
+	}
+	if cr.user != "" && (userFrom == envUsername || passFrom == envPassword && cr.pass != "") {
+		cr.source = "the credentials from " + userFrom
+		if cr.pass != "" {
+			cr.source += " and " + passFrom
 		}
 	}
-	if user == "" {
-		user = os.Getenv(envUsername)
-	}
-	if pass == "" && !f.passwordStdin {
-		pass = os.Getenv(envPassword)
-	}
-	if pass != "" && user == "" {
-		return "", "", usageError{fmt.Errorf("a password without a username: add --username (or set %s)", envUsername)}
-	}
-	return user, pass, nil
+	return cr, nil
 }
 
 // readPasswordStdin reads one line (a token may be the whole input) without its newline.
@@ -101,20 +121,23 @@ func (f *clientFlags) checkOutput() error {
 	return nil
 }
 
-// newClient builds the registry client of a command; user and pass, when set, are sent
+// newClient builds the registry client of a command; the credentials, when set, are sent
 // to every host instead of stored logins.
-func (f *clientFlags) newClient(c *cobra.Command, user, pass string) (*client.Client, error) {
+func (f *clientFlags) newClient(c *cobra.Command, cr creds) (*client.Client, error) {
 	progress := client.ProgressWriter(c.ErrOrStderr())
 	if f.output == "json" {
 		progress = nil
 	}
 	return client.New(client.Options{
-		Username:                user,
-		Password:                pass,
+		Username:                cr.user,
+		Password:                cr.pass,
+		CredentialSource:        cr.source,
 		PlainHTTP:               f.plainHTTP,
 		SendCredentialsOverHTTP: f.httpCredentials,
 		InsecureSkipTLSVerify:   f.insecure,
 		CAFile:                  f.caFile,
+		CertFile:                f.certFile,
+		KeyFile:                 f.keyFile,
 		Progress:                progress,
 		UserAgent:               "chartroom/" + buildVersion(),
 	})
@@ -128,14 +151,6 @@ func interruptible(c *cobra.Command) (context.Context, context.CancelFunc) {
 		ctx = context.Background()
 	}
 	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-}
-
-// writeClientJSON writes v as indented JSON.
-func writeClientJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
 }
 
 // clientError maps a client error to the exit code convention: a failed verification or
@@ -177,14 +192,18 @@ Exit codes: 0 logged in, 2 wrong credentials, unreachable host or other error.`,
 				return usageError{err}
 			}
 			f.plainHTTP = f.plainHTTP || plain
-			user, pass, err := f.credentials(c)
+			cr, err := f.credentials(c)
 			if err != nil {
 				return err
 			}
-			if user, pass, err = promptCredentials(c, host, user, pass); err != nil {
+			user, pass, err := promptCredentials(c, host, cr.user, cr.pass)
+			if err != nil {
 				return err
 			}
-			cl, err := f.newClient(c, "", "")
+			if user != cr.user || pass != cr.pass {
+				cr.source = "" // typed at the prompt
+			}
+			cl, err := f.newClient(c, creds{source: cr.source})
 			if err != nil {
 				return err
 			}

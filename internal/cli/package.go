@@ -42,7 +42,7 @@ content. Chart.yaml and the other files are stored as they are; --version and
 --app-version edit Chart.yaml's values in place, keeping its comments.
 
 Packaging is refused when Chart.lock disagrees with Chart.yaml's dependencies or when
-charts/ lacks a locked dependency (run helm dependency build). The archive is written
+charts/ lacks a locked dependency (run chartroom dependency build). The archive is written
 atomically: on any error nothing is left behind.
 
 With --sign, the archive is signed as by chartroom sign, writing <archive>.prov; the key

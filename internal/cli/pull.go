@@ -71,6 +71,8 @@ func newPullCmd() *cobra.Command {
 		repo    string
 		dest    string
 		prov    bool
+		untar   bool
+		untarTo string
 	)
 	cmd := &cobra.Command{
 		Use:   "pull CHART [NAME]",
@@ -85,9 +87,15 @@ CHART is one of
   https://HOST/NAMESPACE NAME           a chart repository and a chart name
   NAME --repo https://HOST/NAMESPACE    the same, spelled as helm pull spells it
   REPO/NAME                             a repository added with helm repo add
+  https://HOST/PATH/NAME-VERSION.tgz    one chart archive, saved under its file name
 
 --version takes a version or a constraint (^1.2, ~1.4.0, ">=1.0 <2"); without it the
 newest version that is not a prerelease is pulled.
+
+--untar writes the chart's files into DESTINATION/UNTARDIR/NAME instead of the archive, as
+helm pull --untar does, once every check passed. The archive must hold only regular files
+at clean relative paths (no links, no absolute or ".." paths); NAME is written whole
+through a temporary directory, and never into an existing file or directory.
 
 Credentials: --username with --password-stdin (or --password), else CHARTROOM_USERNAME
 and CHARTROOM_PASSWORD, else the credentials helm repo add stored for exactly that
@@ -103,6 +111,8 @@ error.`,
   chartroom pull https://charts.example.com/team myapp --version '^1.4'
   chartroom pull myapp --repo https://charts.example.com/team -d charts/
   chartroom pull oci://charts.example.com/team/myapp --version 1.4.2 --verify --keyring pubring.gpg
+  chartroom pull oci://charts.example.com/team/myapp --version 1.4.2 --untar --untardir charts
+  chartroom pull https://charts.example.com/team/charts/myapp-1.4.2.tgz
   chartroom pull oci://localhost:8080/team/myapp --plain-http -o json`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -113,13 +123,16 @@ error.`,
 			if err != nil {
 				return err
 			}
-			user, pass, err := f.credentials(c)
+			cr, err := f.credentials(c)
 			if err != nil {
 				return err
 			}
-			cl, err := f.newClient(c, user, pass)
+			cl, err := f.newClient(c, cr)
 			if err != nil {
 				return err
+			}
+			if c.Flags().Changed("untardir") && !untar {
+				return usageError{errors.New("--untardir applies to --untar: add --untar")}
 			}
 			ref, err := cl.ParseChartRef(args, repo)
 			if err != nil {
@@ -127,20 +140,24 @@ error.`,
 			}
 			ctx, stop := interruptible(c)
 			defer stop()
-			res, err := cl.Pull(ctx, ref, client.PullOptions{Version: version, DestDir: dest, Verify: verify, RequireProv: prov})
+			res, err := cl.Pull(ctx, ref, client.PullOptions{Version: version, DestDir: dest, Verify: verify, RequireProv: prov, Untar: untar, UntarDir: untarTo})
 			if err != nil {
 				return clientError(err)
 			}
 			out := c.OutOrStdout()
 			if f.output == "json" {
-				return writeClientJSON(out, res)
+				return writeJSONResult(out, res)
 			}
 			fmt.Fprintf(out, "Pulled: %s\n", termsafe.Text(res.Source))
 			if res.ManifestDigest != "" {
 				fmt.Fprintf(out, "Digest: %s\n", termsafe.Text(res.ManifestDigest))
 			}
 			fmt.Fprintf(out, "Chart digest: %s\n", res.Digest)
-			fmt.Fprintf(out, "Saved: %s\n", termsafe.Text(res.Path))
+			if res.Dir != "" {
+				fmt.Fprintf(out, "Expanded: %s\n", termsafe.Text(res.Dir))
+			} else {
+				fmt.Fprintf(out, "Saved: %s\n", termsafe.Text(res.Path))
+			}
 			if res.ProvPath != "" {
 				fmt.Fprintf(out, "Saved: %s\n", termsafe.Text(res.ProvPath))
 			}
@@ -155,6 +172,8 @@ error.`,
 	fl.StringVar(&repo, "repo", "", "chart repository URL, as in helm pull NAME --repo URL")
 	fl.StringVarP(&dest, "destination", "d", ".", "directory to write the chart to (created if missing)")
 	fl.BoolVar(&prov, "prov", false, "fail unless the chart has a provenance file (it is always saved when present)")
+	fl.BoolVar(&untar, "untar", false, "write the chart's files into a directory named after the chart instead of the archive")
+	fl.StringVar(&untarTo, "untardir", ".", "with --untar, the directory, relative to --destination, to write the chart's directory into")
 	v.register(fl, "the chart")
 	f.register(fl, true, true)
 	return cmd

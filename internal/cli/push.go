@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
 func newPushCmd() *cobra.Command {
@@ -21,6 +23,10 @@ DESTINATION is either
                            ChartMuseum-compatible); use http:// for a plain-HTTP server
 
 Either way the chart is then served by both protocols with the same bytes.
+
+DESTINATION names the namespace, not the chart: pushing myapp to oci://HOST/team/myapp
+creates oci://HOST/team/myapp/myapp, as helm push would; push says so with a warning on
+standard error.
 
 Pushing the same archive again succeeds; other content under a published version is
 refused: bump the version instead.
@@ -44,11 +50,11 @@ exists with other content).`,
 			if err := f.checkOutput(); err != nil {
 				return err
 			}
-			user, pass, err := f.credentials(c)
+			cr, err := f.credentials(c)
 			if err != nil {
 				return err
 			}
-			cl, err := f.newClient(c, user, pass)
+			cl, err := f.newClient(c, cr)
 			if err != nil {
 				return err
 			}
@@ -58,9 +64,12 @@ exists with other content).`,
 			if err != nil {
 				return clientError(err)
 			}
+			for _, w := range res.Warnings {
+				fmt.Fprintf(c.ErrOrStderr(), "warning: %s\n", termsafe.Text(w))
+			}
 			out := c.OutOrStdout()
 			if f.output == "json" {
-				return writeClientJSON(out, res)
+				return writeJSONResult(out, res)
 			}
 			fmt.Fprintf(out, "Pushed: %s\n", res.Ref)
 			if res.ManifestDigest != "" {

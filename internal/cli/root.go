@@ -30,6 +30,11 @@ const (
 // -ldflags "-X github.com/chartroom/chartroom/internal/cli.Version=v1.2.3".
 var Version = "dev"
 
+// Commit is the source revision, set at build time with
+// -ldflags "-X github.com/chartroom/chartroom/internal/cli.Commit=<sha>"; when unset, the
+// revision go build recorded (vcs.revision) is used.
+var Commit = ""
+
 // CheckFailedError is returned by commands whose check did not pass (exit 1): the
 // command ran correctly and found a problem, as opposed to failing to run (exit 2).
 type CheckFailedError struct{ Err error }
@@ -74,10 +79,11 @@ func NewRoot() *cobra.Command {
 content-addressed store, and packages, signs, checks, versions and publishes them.
 
 Exit codes: 0 ok, 1 a check failed, 2 usage, input or I/O error.`,
-		Version:       Version,
+		Version:       versionLine(readBuildInfo()),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
@@ -93,23 +99,77 @@ type usageError struct{ error }
 func (e usageError) Unwrap() error { return e.error }
 
 // Execute runs chartroom with args and returns the process exit code.
+//
+// A failure is one line on stderr. When the command was asked for -o json (check: also
+// --format json) and printed no result, standard output gets the same as a JSON object,
+// {"error": "…", "exit": N}, so that a script reading the output always reads JSON.
 func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := NewRoot()
 	root.SetArgs(args)
-	root.SetOut(stdout)
+	out := &countingWriter{w: stdout}
+	root.SetOut(out)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
+	}
+	code := ExitError
+	var failed *CheckFailedError
+	if errors.As(err, &failed) {
+		code = ExitCheckFailed
 	}
 	// Errors carry text from servers, archives and index files: printed safe, one line.
 	msg := termsafe.Text(strings.TrimSpace(err.Error()))
 	fmt.Fprintf(stderr, "chartroom: %s\n", msg)
-	var failed *CheckFailedError
-	if errors.As(err, &failed) {
-		return ExitCheckFailed
+	if out.n == 0 && wantsJSON(cmd, args) {
+		_ = writeJSONResult(stdout, jsonError{Error: msg, Exit: code})
 	}
-	return ExitError
+	return code
+}
+
+// jsonError is a failure in -o json form.
+type jsonError struct {
+	Error string `json:"error"`
+	Exit  int    `json:"exit"`
+}
+
+// countingWriter counts what a command wrote to standard output.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// wantsJSON reports whether the command line asks for JSON output: -o/--output json, or
+// check's --format json. It reads the parsed flags, and args when parsing stopped before
+// them (a usage error).
+func wantsJSON(cmd *cobra.Command, args []string) bool {
+	if cmd != nil {
+		for _, name := range []string{"output", "format"} {
+			if f := cmd.Flags().Lookup(name); f != nil && f.Changed {
+				return f.Value.String() == "json"
+			}
+		}
+	}
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		switch a {
+		case "-o", "--output", "--format":
+			if i+1 < len(args) && args[i+1] == "json" {
+				return true
+			}
+		case "-ojson", "-o=json", "--output=json", "--format=json":
+			return true
+		}
+	}
+	return false
 }
 
 // Main is the whole program: it runs chartroom with os.Args and exits.

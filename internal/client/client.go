@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -28,6 +29,10 @@ type Options struct {
 	// CHARTROOM_PASSWORD in CI). A chart repository's archive links to another host never
 	// receive them.
 	Username, Password string
+	// CredentialSource names where Username and Password (or those given to Login) came
+	// from, for the messages that say they were refused, e.g. "the credentials from
+	// CHARTROOM_USERNAME and CHARTROOM_PASSWORD"; "" means the command line's flags.
+	CredentialSource string
 	// PlainHTTP talks to oci:// registries over plain HTTP (local registries), their
 	// stored logins included: naming the registry plain HTTP is the opt-in, as with helm
 	// and docker. Classic repositories are plain HTTP when their URL says http://.
@@ -43,6 +48,9 @@ type Options struct {
 	InsecureSkipTLSVerify bool
 	// CAFile adds the PEM certificate authorities in this file to the system's.
 	CAFile string
+	// CertFile and KeyFile are a PEM client certificate and its key, presented to servers
+	// that ask for one (mutual TLS); both or neither.
+	CertFile, KeyFile string
 	// Credentials holds stored logins; nil opens the default files ([NewCredentialStore]).
 	Credentials *CredentialStore
 	// RepositoryConfig is helm's repositories.yaml, for "@name" dependency repositories,
@@ -84,6 +92,9 @@ type Client struct {
 	repos helmRepos
 	http  *http.Client // classic repositories: retries, no auth
 	oci   *auth.Client // OCI registries: retries, auth challenges, token cache
+	// tlsConf is the transport's TLS configuration, for diagnostics; nil with
+	// Options.Transport.
+	tlsConf *tls.Config
 
 	mu       sync.Mutex
 	sources  map[string]string // host → where the credential sent to it came from
@@ -119,10 +130,13 @@ func New(opts Options) (*Client, error) {
 	}
 	opts.RepositoryConfig = repoConfig
 	base := opts.Transport
+	var tlsConf *tls.Config
 	if base == nil {
-		if base, err = newTransport(opts); err != nil {
+		t, err := newTransport(opts)
+		if err != nil {
 			return nil, err
 		}
+		base, tlsConf = t, t.TLSClientConfig
 	}
 	hc := &http.Client{
 		Transport:     &retryTransport{retry: &retry.Transport{Base: base, Policy: retryPolicy}, once: base},
@@ -130,6 +144,7 @@ func New(opts Options) (*Client, error) {
 	}
 	c := &Client{
 		opts:     opts,
+		tlsConf:  tlsConf,
 		store:    store,
 		repos:    repos,
 		http:     hc,
@@ -232,7 +247,7 @@ func retryable(req *http.Request) bool {
 
 // newTransport is http.DefaultTransport's settings with the TLS options and a short dial
 // timeout.
-func newTransport(opts Options) (http.RoundTripper, error) {
+func newTransport(opts Options) (*http.Transport, error) {
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
 	if opts.InsecureSkipTLSVerify {
 		tlsConf.InsecureSkipVerify = true
@@ -250,6 +265,16 @@ func newTransport(opts Options) (http.RoundTripper, error) {
 			return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", opts.CAFile)
 		}
 		tlsConf.RootCAs = pool
+	}
+	if opts.CertFile != "" || opts.KeyFile != "" {
+		if opts.CertFile == "" || opts.KeyFile == "" {
+			return nil, errors.New("--cert-file and --key-file go together: give the client certificate and its key")
+		}
+		cert, err := tls.LoadX509KeyPair(opts.CertFile, opts.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--cert-file %s, --key-file %s: %w; give a PEM certificate and its PEM private key", opts.CertFile, opts.KeyFile, err)
+		}
+		tlsConf.Certificates = []tls.Certificate{cert}
 	}
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
@@ -290,7 +315,11 @@ func (c *Client) credential(ctx context.Context, host, repoURL string) (auth.Cre
 // of a stored login that was withheld ("" if none).
 func (c *Client) pickCredential(ctx context.Context, host, repoURL string) (cred auth.Credential, source, withheld string, err error) {
 	if c.explicit() {
-		return auth.Credential{Username: c.opts.Username, Password: c.opts.Password}, "the given --username/--password", "", nil
+		source := "the given --username/--password"
+		if c.opts.CredentialSource != "" {
+			source = c.opts.CredentialSource
+		}
+		return auth.Credential{Username: c.opts.Username, Password: c.opts.Password}, source, "", nil
 	}
 	if r := c.repos.byURL(repoURL); repoURL != "" && r != nil && (r.Username != "" || r.Password != "") {
 		return auth.Credential{Username: r.Username, Password: r.Password}, "the credentials of helm repository " + r.Name, "", nil

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"oras.land/oras-go/v2/errdef"
@@ -31,6 +32,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrUnreachable: the registry could not be reached (DNS, connection, TLS).
 	ErrUnreachable = errors.New("registry unreachable")
+	// ErrNotPublished: the location has no version of the chart at all (it is also
+	// ErrNotFound).
+	ErrNotPublished = fmt.Errorf("%w: the chart has no published version", ErrNotFound)
 )
 
 // Error is a failed exchange with a registry. Its text is one line: the operation, what
@@ -75,7 +79,8 @@ type failure struct {
 // httpStatusError is a classic repository's non-success answer.
 type httpStatusError struct {
 	status int
-	msg    string // the server's {"error": …} or a snippet of its body
+	msg    string   // the server's {"error": …} or a snippet of its body
+	url    *url.URL // the request's, when known
 }
 
 func (e *httpStatusError) Error() string {
@@ -112,7 +117,11 @@ func statusError(resp *http.Response) error {
 			msg = msg[:200] + "…"
 		}
 	}
-	return &httpStatusError{status: resp.StatusCode, msg: strings.Join(strings.Fields(msg), " ")}
+	e := &httpStatusError{status: resp.StatusCode, msg: strings.Join(strings.Fields(msg), " ")}
+	if resp.Request != nil {
+		e.url = resp.Request.URL
+	}
+	return e
 }
 
 // fail turns an error of an operation into an [*Error] that says what to do.
@@ -145,6 +154,15 @@ func (c *Client) fail(f failure, err error) error {
 	if serverMsg != "" {
 		said = " (the server said: " + termsafe.Text(serverMsg) + ")"
 	}
+	if u := plainURL(err); u != nil && (status == 0 && !unreached(err) || status == http.StatusBadRequest) && speaksTLS(u) {
+		// A TLS server answers a plain request with 400 (Go, nginx) or drops the connection.
+		e.Kind = ErrUnreachable
+		e.Msg = fmt.Sprintf("%s speaks HTTPS, not plain HTTP: use its https:// URL", f.host)
+		if f.oci {
+			e.Msg = fmt.Sprintf("%s speaks HTTPS: drop --plain-http", f.host)
+		}
+		return e
+	}
 	switch status {
 	case 0:
 		e.Msg, e.Kind = c.transportProblem(f, err)
@@ -155,6 +173,8 @@ func (c *Client) fail(f failure, err error) error {
 			e.Msg = fmt.Sprintf("%s requires a login; the one stored for it in %s is not sent over plain HTTP, where anyone on the network could read it: use the repository's https:// URL, pass --username and --password-stdin, or pass --insecure-send-credentials-over-http if the network is trusted", f.host, file)
 		} else if source == "" {
 			e.Msg = fmt.Sprintf("%s requires a login: run `chartroom login %s`, or pass --username and --password-stdin (in CI set CHARTROOM_USERNAME and CHARTROOM_PASSWORD)", f.host, f.host)
+		} else if c.explicit() && c.opts.CredentialSource != "" {
+			e.Msg = fmt.Sprintf("%s rejected %s (401 Unauthorized): check them; they are sent instead of any login stored by chartroom login", f.host, source)
 		} else {
 			e.Msg = fmt.Sprintf("%s rejected %s (401 Unauthorized): check the username and password, or run `chartroom login %s` again", f.host, source, f.host)
 		}
@@ -229,6 +249,12 @@ func (c *Client) transportProblem(f failure, err error) (msg string, kind error)
 		return fmt.Sprintf("%s's TLS certificate is not valid for %s: use the host name on the certificate", f.host, hostErr.Host), ErrUnreachable
 	case errors.As(err, &certErr):
 		return fmt.Sprintf("%s's TLS certificate is not trusted (%s): pass --ca-file with its authority's certificate, or --insecure-skip-tls-verify", f.host, oneLine(certErr.Err)), ErrUnreachable
+	case c.certAlert(err, &opErr):
+		// A TLS alert from the server about the client's certificate (mutual TLS).
+		if c.opts.CertFile == "" {
+			return fmt.Sprintf("%s requires a client certificate (%v): pass --cert-file and --key-file", f.host, opErr.Err), ErrUnreachable
+		}
+		return fmt.Sprintf("%s refused the client certificate of --cert-file %s (%v): give one its administrator accepts", f.host, c.opts.CertFile, opErr.Err), ErrUnreachable
 	case errors.As(err, &opErr) && opErr.Op == "dial":
 		reason := "the connection failed"
 		if opErr.Timeout() {

@@ -94,10 +94,16 @@ type ChartRef struct {
 	// Version is a version or constraint written in the reference (oci://…/NAME:VERSION),
 	// "" if none.
 	Version string
+	// URL is a chart archive's own address (https://HOST/PATH/NAME-VERSION.tgz), "" if
+	// none; Name is then "" until the archive is read.
+	URL string
 }
 
 // String is the reference as the user would write it.
 func (r ChartRef) String() string {
+	if r.URL != "" {
+		return r.URL
+	}
 	if r.loc.oci {
 		return "oci://" + r.loc.host + "/" + r.loc.repoName(r.Name)
 	}
@@ -110,6 +116,7 @@ func (r ChartRef) String() string {
 //	https://HOST/NAMESPACE NAME          (repo and name, as two arguments)
 //	NAME with repo https://HOST/NAMESPACE (helm pull NAME --repo URL)
 //	REPO/NAME                             (a repository added with `helm repo add REPO URL`)
+//	https://HOST/PATH/NAME-VERSION.tgz    (one chart archive, as helm pull takes it)
 //
 // repo is the --repo flag's value ("" if not given).
 func (c *Client) ParseChartRef(args []string, repo string) (ChartRef, error) {
@@ -132,6 +139,8 @@ func (c *Client) ParseChartRef(args []string, repo string) (ChartRef, error) {
 			return ChartRef{}, err
 		}
 		return ChartRef{loc: loc, Name: rest[i+1:], Version: versionOfTag(version)}, checkChartName(rest[i+1:])
+	case len(args) == 1 && isArchiveURL(args[0]):
+		return archiveRef(args[0], repo)
 	case len(args) == 2:
 		if repo != "" {
 			return ChartRef{}, fmt.Errorf("give the repository once: either as the first argument or with --repo")

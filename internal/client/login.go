@@ -57,7 +57,11 @@ func (c *Client) Login(ctx context.Context, host, username, password string) (st
 		e := c.fail(f, err)
 		var ce *Error
 		if errors.As(e, &ce) && errors.Is(ce, ErrUnauthorized) {
-			ce.Msg = fmt.Sprintf("%s rejected the username and password (401 Unauthorized): check them and try again", host)
+			what := "the username and password"
+			if c.opts.CredentialSource != "" {
+				what = c.opts.CredentialSource
+			}
+			ce.Msg = fmt.Sprintf("%s rejected %s (401 Unauthorized): check them and try again", host, what)
 		}
 		return "", e
 	}

@@ -109,6 +109,11 @@ func (c *Client) pushOCI(ctx context.Context, loc location, a *localArchive, f f
 	if err := repo.PushReference(ctx, mdesc, bytes.NewReader(manifest), tagOf(md.Version)); err != nil {
 		return nil, c.fail(f, err)
 	}
+	// When the tag already named the same chart in another manifest (helm push of the same
+	// archive at another time), the registry keeps it: report the digest pulls will get.
+	if tagged, err := repo.Resolve(ctx, tagOf(md.Version)); err == nil {
+		mdesc = tagged
+	}
 	return &PushResult{
 		Name: md.Name, Version: md.Version, Ref: loc.ociRef(md.Name, md.Version),
 		Digest: chartDesc.Digest.String(), ManifestDigest: mdesc.Digest.String(), Prov: a.prov != nil,

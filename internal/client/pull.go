@@ -36,15 +36,22 @@ type PullOptions struct {
 	Verify VerifyFunc
 	// RequireProv fails the pull when the chart has no provenance file.
 	RequireProv bool
+	// Untar writes the chart's files into UntarDir/NAME instead of the archive into DestDir,
+	// as helm pull --untar does; UntarDir is relative to DestDir ("" means DestDir). An
+	// existing UntarDir/NAME is refused.
+	Untar    bool
+	UntarDir string
 }
 
 // PullResult is a downloaded chart version.
 type PullResult struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
-	// Path is the archive written; ProvPath its .prov ("" without one).
-	Path     string `json:"path"`
+	// Path is the archive written; ProvPath its .prov ("" without one). With
+	// [PullOptions.Untar] both are "" and Dir is the chart directory written.
+	Path     string `json:"path,omitempty"`
 	ProvPath string `json:"provPath,omitempty"`
+	Dir      string `json:"dir,omitempty"`
 	// Digest is the archive's "sha256:<hex>".
 	Digest string `json:"digest"`
 	// ManifestDigest is the OCI manifest's digest ("" from a classic repository).
@@ -56,38 +63,51 @@ type PullResult struct {
 	SignedBy string `json:"signedBy,omitempty"`
 }
 
-// Pull downloads one chart version: the newest matching opts.Version. It writes
-// NAME-VERSION.tgz, and NAME-VERSION.tgz.prov when the chart has one, into opts.DestDir
-// only after checking the archive's digest, that it is a valid chart of that name and
-// version, and (opts.Verify) its signature.
+// Pull downloads one chart version: the newest matching opts.Version, or the archive
+// ref.URL names. It writes NAME-VERSION.tgz (for a URL, the URL's file name), and its .prov
+// when the chart has one, into opts.DestDir — or with opts.Untar the chart's files into a
+// directory — only after checking the archive's digest, that it is a valid chart of that name
+// and version, and (opts.Verify) its signature.
 func (c *Client) Pull(ctx context.Context, ref ChartRef, opts PullOptions) (*PullResult, error) {
-	want := opts.Version
-	if ref.Version != "" {
-		if want != "" && want != ref.Version {
-			return nil, &Error{Op: "pull " + ref.String(), Msg: fmt.Sprintf("the reference says version %s but --version says %s: give one", ref.Version, want)}
-		}
-		want = ref.Version
-	}
 	op := "pull " + ref.String()
-	version, err := c.resolve(ctx, ref.loc, ref.Name, want, op)
-	if err != nil {
-		return nil, err
-	}
 	dir := opts.DestDir
 	if dir == "" {
 		dir = "."
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	untarDir := filepath.Join(dir, opts.UntarDir)
+	if filepath.IsAbs(opts.UntarDir) {
+		untarDir = opts.UntarDir
+	}
+	if opts.Untar && ref.Name != "" {
+		// Refused before anything is downloaded; checked again once the chart is read.
+		if err := checkUntarTarget(untarDir, ref.Name); err != nil {
+			return nil, &Error{Op: op, Msg: err.Error(), Err: err}
+		}
+	}
+	fetch, err := c.pullSource(ctx, ref, opts.Version, op)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Untar {
+		// The archive is only read: it goes to a temporary directory, as helm's does.
+		tmp, err := os.MkdirTemp("", "chartroom-pull-")
+		if err != nil {
+			return nil, &Error{Op: op, Msg: err.Error(), Err: err}
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, &Error{Op: op, Msg: err.Error(), Err: err}
 	}
-	d, err := c.download(ctx, ref.loc, ref.Name, version, dir, op)
+	d, err := fetch(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer d.discard()
-	res := &PullResult{Name: ref.Name, Version: version, Path: d.archive.dest, Digest: "sha256:" + d.archive.sha256, ManifestDigest: d.manifest, Source: d.source}
+	md := d.chart.Metadata
+	res := &PullResult{Name: md.Name, Version: md.Version, Path: d.archive.dest, Digest: "sha256:" + d.archive.sha256, ManifestDigest: d.manifest, Source: d.source}
 	if d.prov == nil && (opts.RequireProv || opts.Verify != nil) {
-		return nil, &Error{Op: op, Kind: ErrVerifyFailed, Msg: fmt.Sprintf("%s %s has no provenance file: it was published unsigned; sign it (chartroom package --sign) and publish it again, or pull without --verify", ref.Name, version)}
+		return nil, &Error{Op: op, Kind: ErrVerifyFailed, Msg: fmt.Sprintf("%s %s has no provenance file: it was published unsigned; sign it (chartroom package --sign) and publish it again, or pull without --verify", md.Name, md.Version)}
 	}
 	if opts.Verify != nil {
 		signer, err := opts.Verify(d.archive.reader(), filepath.Base(d.archive.dest), d.provData)
@@ -96,6 +116,13 @@ func (c *Client) Pull(ctx context.Context, ref ChartRef, opts PullOptions) (*Pul
 		}
 		res.Verified, res.SignedBy = true, signer
 	}
+	if opts.Untar {
+		if res.Dir, err = expand(d.chart, untarDir); err != nil {
+			return nil, &Error{Op: op, Msg: err.Error(), Err: err}
+		}
+		res.Path = ""
+		return res, nil
+	}
 	if err := d.commit(); err != nil {
 		return nil, &Error{Op: op, Msg: err.Error(), Err: err}
 	}
@@ -103,6 +130,29 @@ func (c *Client) Pull(ctx context.Context, ref ChartRef, opts PullOptions) (*Pul
 		res.ProvPath = d.prov.dest
 	}
 	return res, nil
+}
+
+// pullSource returns what downloads the chart ref and version name into a directory: the
+// version resolved at ref's location, or the archive ref.URL names.
+func (c *Client) pullSource(ctx context.Context, ref ChartRef, version, op string) (func(dir string) (*downloaded, error), error) {
+	if ref.URL != "" {
+		if version != "" {
+			return nil, &Error{Op: op, Msg: fmt.Sprintf("%s names one archive, so --version %s has nothing to choose from: drop --version, or pull the repository's chart by name", ref.URL, version)}
+		}
+		return func(dir string) (*downloaded, error) { return c.downloadURL(ctx, ref, dir, op) }, nil
+	}
+	want := version
+	if ref.Version != "" {
+		if want != "" && want != ref.Version {
+			return nil, &Error{Op: op, Msg: fmt.Sprintf("the reference says version %s but --version says %s: give one", ref.Version, want)}
+		}
+		want = ref.Version
+	}
+	v, err := c.resolve(ctx, ref.loc, ref.Name, want, op)
+	if err != nil {
+		return nil, err
+	}
+	return func(dir string) (*downloaded, error) { return c.download(ctx, ref.loc, ref.Name, v, dir, op) }, nil
 }
 
 // resolve finds the version of name that want selects at loc.
@@ -116,7 +166,11 @@ func (c *Client) resolve(ctx context.Context, loc location, name, want, op strin
 		return "", &Error{Op: op, Msg: err.Error()}
 	}
 	if !ok {
-		return "", &Error{Op: op, Kind: ErrNotFound, Msg: noVersion(name, want, loc.String(), versions)}
+		kind := ErrNotFound
+		if len(versions) == 0 {
+			kind = ErrNotPublished
+		}
+		return "", &Error{Op: op, Kind: kind, Msg: noVersion(name, want, loc.String(), versions)}
 	}
 	return v, nil
 }
@@ -154,7 +208,8 @@ func (c *Client) availableVersions(ctx context.Context, loc location, name, want
 // downloaded is a chart version fetched into temporary files beside its destination.
 type downloaded struct {
 	archive  *tempFile
-	prov     *tempFile // nil without a provenance file
+	chart    *chart.Chart // the archive, loaded
+	prov     *tempFile    // nil without a provenance file
 	provData []byte
 	source   string
 	manifest string // the OCI manifest's digest
@@ -179,8 +234,19 @@ func (d *downloaded) commit() error {
 // download fetches name version from loc into temporary files in dir, checks the
 // archive's digest and that it holds that chart version.
 func (c *Client) download(ctx context.Context, loc location, name, version, dir, op string) (*downloaded, error) {
-	archiveName := name + "-" + version + ".tgz"
-	archive, err := newTempFile(filepath.Join(dir, archiveName))
+	return c.fetchChart(filepath.Join(dir, name+"-"+version+".tgz"), name, version, op, func(d *downloaded) error {
+		if loc.oci {
+			return c.downloadOCI(ctx, loc, name, version, d, op)
+		}
+		return c.downloadClassic(ctx, loc, name, version, d, op)
+	})
+}
+
+// fetchChart runs fetch into a temporary file that will become dest and checks that it
+// holds a valid chart, of name and version unless they are "".
+func (c *Client) fetchChart(dest, name, version, op string, fetch func(*downloaded) error) (*downloaded, error) {
+	archiveName := filepath.Base(dest)
+	archive, err := newTempFile(dest)
 	if err != nil {
 		return nil, &Error{Op: op, Msg: err.Error(), Err: err}
 	}
@@ -191,21 +257,17 @@ func (c *Client) download(ctx context.Context, loc location, name, version, dir,
 			d.discard()
 		}
 	}()
-	if loc.oci {
-		err = c.downloadOCI(ctx, loc, name, version, d, op)
-	} else {
-		err = c.downloadClassic(ctx, loc, name, version, d, op)
-	}
-	if err != nil {
+	if err := fetch(d); err != nil {
 		return nil, err
 	}
 	ch, err := chart.LoadArchive(d.archive.reader(), chart.Limits{})
 	if err != nil {
 		return nil, &Error{Op: op, Msg: fmt.Sprintf("%s from %s is not a valid chart archive (%v): the registry holds a broken chart; tell its publisher", archiveName, d.source, oneLine(err)), Err: err}
 	}
-	if ch.Metadata.Name != name || ch.Metadata.Version != version {
+	if name != "" && (ch.Metadata.Name != name || ch.Metadata.Version != version) {
 		return nil, &Error{Op: op, Msg: fmt.Sprintf("%s from %s holds chart %s %s, not %s %s: the registry is inconsistent; tell its administrator", archiveName, d.source, ch.Metadata.Name, ch.Metadata.Version, name, version)}
 	}
+	d.chart = ch
 	if d.provData != nil {
 		if d.prov, err = newTempFile(d.archive.dest + ".prov"); err == nil {
 			err = d.prov.copyFrom(bytes.NewReader(d.provData), maxProvSize)
@@ -273,9 +335,16 @@ func (c *Client) downloadClassic(ctx context.Context, loc location, name, versio
 	if err != nil {
 		return &Error{Op: op, Msg: err.Error()}
 	}
-	d.source = u
 	f := failure{op: op, host: loc.host, scope: "repository " + loc.String(),
 		notFound: fmt.Sprintf("%s is listed in %s but cannot be downloaded (404): the index is stale; tell the repository's administrator", u, loc.indexURL())}
+	return c.fetchArchive(ctx, loc, u, e.Digest, d, f)
+}
+
+// fetchArchive downloads the chart archive at u into d, checks it against digest (unless
+// ""), and fetches u.prov when there is one.
+func (c *Client) fetchArchive(ctx context.Context, loc location, u, digest string, d *downloaded, f failure) error {
+	op := f.op
+	d.source = u
 	resp, err := c.get(ctx, loc, u)
 	if err != nil {
 		return c.fail(f, err)
@@ -287,8 +356,8 @@ func (c *Client) downloadClassic(ctx context.Context, loc location, name, versio
 	if err != nil {
 		return c.fail(f, err)
 	}
-	if e.Digest != "" && e.Digest != d.archive.sha256 && "sha256:"+d.archive.sha256 != e.Digest {
-		return &Error{Op: op, Msg: fmt.Sprintf("%s has sha256 %s but %s says %s: the download was altered or the index is stale; try again, then tell the repository's administrator", termsafe.Text(u), d.archive.sha256, loc.indexURL(), termsafe.Text(e.Digest))}
+	if digest != "" && digest != d.archive.sha256 && "sha256:"+d.archive.sha256 != digest {
+		return &Error{Op: op, Msg: fmt.Sprintf("%s has sha256 %s but %s says %s: the download was altered or the index is stale; try again, then tell the repository's administrator", termsafe.Text(u), d.archive.sha256, loc.indexURL(), termsafe.Text(digest))}
 	}
 	resp, err = c.get(ctx, loc, u+".prov")
 	switch {

@@ -11,6 +11,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"os"
+	"path"
 	"strings"
 	"time"
 
@@ -32,6 +33,8 @@ type PushResult struct {
 	ManifestDigest string `json:"manifestDigest,omitempty"`
 	// Prov tells whether a provenance file was sent with the archive.
 	Prov bool `json:"prov"`
+	// Warnings are things the user most likely did not mean, though the push succeeded.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // localArchive is a chart archive to push, read and validated.
@@ -122,7 +125,11 @@ func (c *Client) Push(ctx context.Context, archivePath, dest string) (*PushResul
 	if loc.oci {
 		f.scope = "oci://" + loc.host + "/" + loc.repoName(md.Name)
 		f.notFound = fmt.Sprintf("%s has no OCI API under /v2/: check the host, or push to its https:// repository URL", loc.host)
-		return c.pushOCI(ctx, loc, a, f)
+		res, err := c.pushOCI(ctx, loc, a, f)
+		if err == nil {
+			res.Warnings = nameTwice(loc, md.Name)
+		}
+		return res, err
 	}
 	f.scope = "namespace " + loc.path
 	if loc.path == "" {
@@ -130,6 +137,18 @@ func (c *Client) Push(ctx context.Context, archivePath, dest string) (*PushResul
 	}
 	f.notFound = fmt.Sprintf("%s has no upload API at %s: check the repository URL (https://HOST/NAMESPACE), or push with oci://%s/%s", loc.host, loc.uploadURL(), loc.host, loc.path)
 	return c.pushClassic(ctx, loc, a, f)
+}
+
+// nameTwice warns when an OCI namespace ends with the chart's name: helm users write the
+// chart's own reference (oci://HOST/team/myapp) by habit, and push, as helm push does, adds
+// the name again (oci://HOST/team/myapp/myapp).
+func nameTwice(loc location, name string) []string {
+	if path.Base("/"+loc.path) != name {
+		return nil
+	}
+	parent := location{oci: true, host: loc.host, path: path.Dir("/" + loc.path)[1:]}
+	return []string{fmt.Sprintf("created oci://%s/%s: the destination is a namespace and push adds the chart's name to it, as helm push does; to publish %s, push to %s instead",
+		loc.host, loc.repoName(name), loc, parent)}
 }
 
 // pushClassic uploads through the ChartMuseum-compatible API: POST /api/NAMESPACE/charts,

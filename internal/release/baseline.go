@@ -82,7 +82,7 @@ func LoadGitRevision(ctx context.Context, dir, rev string, lim chart.Limits) (*c
 		entries = append(entries, entry{mode: f[0], sha: f[2], path: strings.TrimPrefix(p, prefix)})
 	}
 	if len(entries) == 0 {
-		return nil, fmt.Errorf("baseline %s: the chart directory %s did not exist at %s", rev, dirName(prefix), commit[:min(12, len(commit))])
+		return nil, &noBaselineError{fmt.Sprintf("baseline %s: the chart directory %s did not exist at %s", rev, dirName(prefix), commit[:min(12, len(commit))])}
 	}
 	paths := make([]string, len(entries))
 	for i, e := range entries {

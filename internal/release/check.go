@@ -80,14 +80,7 @@ func Check(ctx context.Context, base, cur *chart.Chart, opts Options) (*Report, 
 	if err := compareRendered(ctx, r, base, cur, opts); err != nil {
 		return nil, err
 	}
-	if err := chart.CheckLock(cur.Metadata, cur.Lock); err != nil {
-		var le *chart.LockError
-		file := chart.LockfileName
-		if errors.As(err, &le) {
-			file = le.File
-		}
-		r.Problems = append(r.Problems, Problem{Level: LevelError, Rule: RuleLockOutOfSync, Message: err.Error(), File: file})
-	}
+	lockRule(r, cur)
 
 	r.finish() // Required, from the changes
 	if err := discipline(r, base, cur, lines); err != nil {
@@ -96,6 +89,18 @@ func Check(ctx context.Context, base, cur *chart.Chart, opts Options) (*Report, 
 	appVersionRules(r, bvals, cvals, base, cur, keys, opts.Strict)
 	r.finish()
 	return r, nil
+}
+
+// lockRule checks that the chart's lock file matches Chart.yaml's dependencies.
+func lockRule(r *Report, cur *chart.Chart) {
+	if err := chart.CheckLock(cur.Metadata, cur.Lock); err != nil {
+		var le *chart.LockError
+		file := chart.LockfileName
+		if errors.As(err, &le) {
+			file = le.File
+		}
+		r.Problems = append(r.Problems, Problem{Level: LevelError, Rule: RuleLockOutOfSync, Message: err.Error(), File: file})
+	}
 }
 
 // compareRendered renders both charts (concurrently) and compares their
@@ -144,7 +149,7 @@ func compareRendered(ctx context.Context, r *Report, base, cur *chart.Chart, opt
 	}
 	for _, missing := range missingSubcharts(cur) {
 		r.Problems = append(r.Problems, Problem{Level: LevelWarning, Rule: RuleDependencyNotVendored, File: chart.ChartfileName,
-			Message: fmt.Sprintf("dependency %s is not in charts/: its resources were not rendered; run `helm dependency build` first", missing)})
+			Message: fmt.Sprintf("dependency %s is not in charts/: its resources were not rendered; run `chartroom dependency build` first", missing)})
 	}
 	return nil
 }
@@ -223,7 +228,8 @@ func pickKubeVersion(asked, baseConstraint, curConstraint string) ([2]string, st
 	return [2]string{b, c}, fmt.Sprintf("rendered the baseline for Kubernetes %s and the chart for %s: their kubeVersion constraints share no version", b, c)
 }
 
-// appVersionRules checks that appVersion moves with the default image tag.
+// appVersionRules checks that appVersion moves with the default image tag. base is nil for
+// a first release: appVersion must then equal the tag.
 func appVersionRules(r *Report, bvals, cvals map[string]any, base, cur *chart.Chart, keys []string, strict bool) {
 	level := LevelWarning
 	if strict {
@@ -234,7 +240,11 @@ func appVersionRules(r *Report, bvals, cvals map[string]any, base, cur *chart.Ch
 	if !ok || ctag.value == "" {
 		return // no tag, or the chart's templates default it to appVersion
 	}
-	btag, bok := findImageTag(bvals, keys, indexLines(base.Values()))
+	var btag imageTag
+	bok := false
+	if base != nil {
+		btag, bok = findImageTag(bvals, keys, indexLines(base.Values()))
+	}
 	app := cur.Metadata.AppVersion
 	switch {
 	case bok && btag.value != ctag.value && base.Metadata.AppVersion == app:

@@ -14,6 +14,7 @@ import (
 func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // plain JSON: "<" stays "<", not "\u003c"
 	return enc.Encode(r)
 }
 
@@ -31,8 +32,12 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.Source != "" {
 		src = " (" + termsafe.Text(r.Source) + ")"
 	}
-	fmt.Fprintf(&b, "%s %s against %s%s\n", termsafe.Text(r.Chart), termsafe.Text(r.Current), termsafe.Text(r.Baseline), src)
-	if len(r.Changes) == 0 {
+	if r.FirstRelease {
+		fmt.Fprintf(&b, "%s %s: first release%s\n", termsafe.Text(r.Chart), termsafe.Text(r.Current), src)
+	} else {
+		fmt.Fprintf(&b, "%s %s against %s%s\n", termsafe.Text(r.Chart), termsafe.Text(r.Current), termsafe.Text(r.Baseline), src)
+	}
+	if len(r.Changes) == 0 && !r.FirstRelease {
 		b.WriteString("\nno changes: the content is identical\n")
 	}
 	for _, s := range []Severity{Major, Minor, Patch} {
@@ -112,8 +117,12 @@ func (r *Report) WriteGitHub(w io.Writer, dir string) error {
 		}
 		b.WriteString(annotation(level, dir, termsafe.Text(c.File), c.Line, "chartroom check: "+c.Severity.String()+" change", termsafe.Text(c.String())))
 	}
-	fmt.Fprintf(&b, "%s %s against %s: %d changes, required bump %s, smallest valid version %s, verdict %s\n",
-		termsafe.Text(r.Chart), termsafe.Text(r.Current), termsafe.Text(r.Baseline), len(r.Changes), r.Required, termsafe.Text(r.Suggested), r.Verdict)
+	if r.FirstRelease {
+		fmt.Fprintf(&b, "%s %s: first release, nothing to compare, verdict %s\n", termsafe.Text(r.Chart), termsafe.Text(r.Current), r.Verdict)
+	} else {
+		fmt.Fprintf(&b, "%s %s against %s: %d changes, required bump %s, smallest valid version %s, verdict %s\n",
+			termsafe.Text(r.Chart), termsafe.Text(r.Current), termsafe.Text(r.Baseline), len(r.Changes), r.Required, termsafe.Text(r.Suggested), r.Verdict)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -158,6 +158,9 @@ type Report struct {
 	// Notes say how the comparison was made (e.g. the Kubernetes version
 	// rendered for).
 	Notes []string `json:"notes,omitempty"`
+	// FirstRelease tells that the chart has no published version: Baseline
+	// is empty and nothing was compared ([CheckFirstRelease]).
+	FirstRelease bool `json:"firstRelease,omitempty"`
 }
 
 // Failed reports whether the verdict is fail.

@@ -25,13 +25,7 @@ type Server struct {
 // Start serves a fresh chartroom until the test ends; user admin has password.
 func Start(t testing.TB, password string) *Server {
 	t.Helper()
-	cfg := server.DefaultConfig()
-	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.AdminPassword = password
-	s, err := server.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newChartroom(t, password)
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
 		srv.Close()
@@ -39,4 +33,17 @@ func Start(t testing.TB, password string) *Server {
 	})
 	u, _ := url.Parse(srv.URL)
 	return &Server{URL: srv.URL, Host: u.Host}
+}
+
+// newChartroom assembles a fresh chartroom over a temporary data directory.
+func newChartroom(t testing.TB, password string) *server.Server {
+	t.Helper()
+	cfg := server.DefaultConfig()
+	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.AdminPassword = password
+	s, err := server.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -214,7 +214,7 @@ var ruleScenarios = []scenario{
 		expect: Expect{Description: "Chart.yaml's dependencies changed but Chart.lock was not updated",
 			Required: "patch", Verdict: "fail", Suggested: "1.4.3",
 			Changes:  []string{`patch dependencies cache | version changed from "~1.2.0" to "~1.3.0"`},
-			Problems: []string{"error lock-out-of-sync | helm dependency update"}},
+			Problems: []string{"error lock-out-of-sync | run `chartroom lock`"}},
 	},
 	{
 		name: "frozen-appversion-warn",
