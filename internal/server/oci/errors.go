@@ -2,14 +2,13 @@ package oci
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/server/auth"
+	"github.com/chartroom/chartroom/internal/server/httpx"
 )
 
 // errorCode is one row of the error table: the code a client reads (OCI Distribution Spec v1.1,
@@ -147,19 +146,5 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		h.authz.Challenge(w)
 	}
 	auth.SetRetryAfter(w, err)
-	writeJSON(w, code.Status, "application/json; charset=utf-8", errorBody{Errors: []errorEntry{{Code: code.Code, Message: msg}}})
-}
-
-// writeJSON answers v as JSON with a Content-Length.
-func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		http.Error(w, "internal server error", http.StatusInternalServerError)
-		return
-	}
-	b = append(b, '\n')
-	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	httpx.WriteJSON(w, code.Status, "application/json; charset=utf-8", errorBody{Errors: []errorEntry{{Code: code.Code, Message: msg}}})
 }

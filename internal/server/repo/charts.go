@@ -62,7 +62,7 @@ func (h *handler) listCharts(w http.ResponseWriter, r *http.Request, t target) e
 		b.WriteByte(']')
 	}
 	b.WriteString("}\n")
-	writeRawJSON(w, http.StatusOK, b.Bytes())
+	httpx.WriteBody(w, http.StatusOK, httpx.ContentTypeJSON, b.Bytes())
 	return nil
 }
 
@@ -100,7 +100,7 @@ func (h *handler) getChart(w http.ResponseWriter, r *http.Request, t target) err
 		}
 	}
 	b.WriteString("]\n")
-	writeRawJSON(w, http.StatusOK, b.Bytes())
+	httpx.WriteBody(w, http.StatusOK, httpx.ContentTypeJSON, b.Bytes())
 	return nil
 }
 
@@ -131,7 +131,7 @@ func (h *handler) getVersion(w http.ResponseWriter, r *http.Request, t target) e
 		return err
 	}
 	b.WriteByte('\n')
-	writeRawJSON(w, http.StatusOK, b.Bytes())
+	httpx.WriteBody(w, http.StatusOK, httpx.ContentTypeJSON, b.Bytes())
 	return nil
 }
 
@@ -144,7 +144,7 @@ func (h *handler) deleteVersion(w http.ResponseWriter, r *http.Request, t target
 	if err := h.reg.DeleteChartVersion(r.Context(), t.ns, t.name, t.version); err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]bool{"deleted": true})
+	httpx.WriteJSON(w, http.StatusOK, httpx.ContentTypeJSON, map[string]bool{"deleted": true})
 	return nil
 }
 
@@ -191,12 +191,4 @@ func writeVersion(b *bytes.Buffer, entry []byte, url string) {
 func writeJSONString(b *bytes.Buffer, s string) {
 	q, _ := json.Marshal(s)
 	b.Write(q)
-}
-
-// writeRawJSON answers a JSON document already encoded.
-func writeRawJSON(w http.ResponseWriter, status int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
 }

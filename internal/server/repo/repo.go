@@ -23,13 +23,13 @@
 package repo
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"strings"
 
 	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/server/auth"
+	"github.com/chartroom/chartroom/internal/server/httpx"
 )
 
 // DefaultIndexCacheBytes bounds the index cache when Options.IndexCacheBytes is zero.
@@ -82,7 +82,15 @@ func New(reg *registry.Registry, authz *auth.Service, opts Options) http.Handler
 
 		urlTag: urlTag(opts.ExternalURL),
 	}
-	h.routes = h.routeTable()
+	h.api = &httpx.API[endpoint, target]{
+		Routes:          h.routeTable(),
+		Parse:           parse,
+		NotAllowed:      notAllowed,
+		Authorize:       h.authorize,
+		WriteError:      h.writeError,
+		NotFoundRoute:   "notfound",
+		NotAllowedRoute: "repo.notallowed",
+	}
 	return h
 }
 
@@ -95,17 +103,9 @@ type handler struct {
 	index  *indexCache
 	disk   *diskCache
 	urlTag string // see urlTag
-	routes map[routeKey]route
+	api    *httpx.API[endpoint, target]
 }
 
-type principalKey struct{}
-
-// principal returns who the request was authorized as.
-func principal(r *http.Request) auth.Principal {
-	p, _ := r.Context().Value(principalKey{}).(auth.Principal)
-	return p
-}
-
-func withPrincipal(r *http.Request, p auth.Principal) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
-}
+// ServeHTTP dispatches a request (httpx.API: match the route, check the namespace and the
+// caller's rights, run the handler, answer its error).
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.api.ServeHTTP(w, r) }

@@ -64,7 +64,7 @@ func (h *handler) publish(w http.ResponseWriter, r *http.Request, ns string, in 
 		Archive:        in.archive,
 		FileName:       in.fileName,
 		Prov:           in.prov,
-		Actor:          principal(r).Name,
+		Actor:          httpx.Principal(r).Name,
 		RefuseExisting: true,
 	})
 	if err != nil {
@@ -73,7 +73,7 @@ func (h *handler) publish(w http.ResponseWriter, r *http.Request, ns string, in 
 		}
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusCreated, savedBody)
+	httpx.WriteJSON(w, http.StatusCreated, httpx.ContentTypeJSON, savedBody)
 	return nil
 }
 
@@ -189,10 +189,10 @@ func (h *handler) postProv(w http.ResponseWriter, r *http.Request, t target) err
 	case len(prov) > maxProvSize:
 		return badRequest("the provenance file exceeds %d bytes; a .prov made by helm package --sign is a few kilobytes", maxProvSize)
 	}
-	if _, err := h.reg.AttachProvenance(r.Context(), registry.AttachProvenanceRequest{Namespace: t.ns, Prov: prov, Actor: principal(r).Name}); err != nil {
+	if _, err := h.reg.AttachProvenance(r.Context(), registry.AttachProvenanceRequest{Namespace: t.ns, Prov: prov, Actor: httpx.Principal(r).Name}); err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusCreated, savedBody)
+	httpx.WriteJSON(w, http.StatusCreated, httpx.ContentTypeJSON, savedBody)
 	return nil
 }
 
