@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/chartroom/chartroom/internal/chart/charttest"
 	"github.com/chartroom/chartroom/internal/meta"
 )
 
@@ -44,15 +45,15 @@ func indexEntries(t *testing.T, r *Registry, ns, version string) (string, string
 func configCharts(t *testing.T) map[string][]byte {
 	return map[string][]byte{
 		"plain": simpleChart(t, "app", "1.0.0", "1.0", "x"),
-		"v1 with requirements.yaml": tgz(t, "app", map[string]string{
+		"v1 with requirements.yaml": charttest.Files(t, "app", map[string]string{
 			"Chart.yaml":        "name: app\nversion: 1.0.0\ndescription: a Helm 2 chart\n",
 			"requirements.yaml": "dependencies:\n- name: redis\n  version: ~17.0.0\n  repository: https://charts.example.com\n  condition: redis.enabled\n  tags: [cache]\n  import-values:\n  - child: a\n    parent: b\n  - data\n",
 			"requirements.lock": "dependencies:\n- name: redis\n  version: 17.0.1\n  repository: https://charts.example.com\ndigest: sha256:0000\ngenerated: \"2020-01-01T00:00:00Z\"\n",
 		}),
-		"apiVersion v1 declared": tgz(t, "app", map[string]string{
+		"apiVersion v1 declared": charttest.Files(t, "app", map[string]string{
 			"Chart.yaml": "apiVersion: v1\nname: app\nversion: 1.0.0\nappVersion: \"2\"\n",
 		}),
-		"rich metadata": tgz(t, "app", map[string]string{
+		"rich metadata": charttest.Files(t, "app", map[string]string{
 			"Chart.yaml": `apiVersion: v2
 name: app
 version: 1.0.0-rc.1+build.7
@@ -89,10 +90,10 @@ dependencies:
     parent: y
 `,
 		}),
-		"empty fields": tgz(t, "app", map[string]string{
+		"empty fields": charttest.Files(t, "app", map[string]string{
 			"Chart.yaml": "apiVersion: v2\nname: app\nversion: 1.0.0\ndescription: \"\"\nappVersion: \"\"\nkeywords: []\nmaintainers: []\nannotations: {}\nsources: []\nhome: \"\"\ndeprecated: false\ndependencies: []\ntype: \"\"\n",
 		}),
-		"library": tgz(t, "app", map[string]string{
+		"library": charttest.Files(t, "app", map[string]string{
 			"Chart.yaml": "apiVersion: v2\nname: app\nversion: 1.0.0\ntype: library\n",
 		}),
 	}

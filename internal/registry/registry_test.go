@@ -1,9 +1,7 @@
 package registry
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,20 +12,32 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/chartroom/chartroom/internal/blob/blobtest"
 	"github.com/chartroom/chartroom/internal/blob/fs"
+	"github.com/chartroom/chartroom/internal/chart/charttest"
 	"github.com/chartroom/chartroom/internal/meta"
 )
 
 func newTestRegistry(t *testing.T, opts Options) *Registry {
 	t.Helper()
+	return openRegistry(t, t.TempDir(), nil, opts)
+}
+
+// openRegistry opens a registry over dir's database and blob store (a restart when they
+// exist), with the blob store on clock (nil: the real one).
+func openRegistry(t *testing.T, dir string, clock *blobtest.Clock, opts Options) *Registry {
+	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
 	db, err := meta.OpenSQLite(ctx, filepath.Join(dir, "chartroom.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	store, err := fs.New(filepath.Join(dir, "blobs"))
+	var fsOpts fs.Options
+	if clock != nil {
+		fsOpts.Now = clock.Now
+	}
+	store, err := fs.NewWithOptions(filepath.Join(dir, "blobs"), fsOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,34 +48,10 @@ func newTestRegistry(t *testing.T, opts Options) *Registry {
 	return r
 }
 
-// archive builds a chart .tgz with the given Chart.yaml fields and one extra file.
-func archive(t *testing.T, name, version, extra string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	files := map[string]string{
-		"Chart.yaml":          fmt.Sprintf("apiVersion: v2\nname: %s\nversion: %s\nappVersion: \"1.0\"\n", name, version),
-		"values.yaml":         "replicas: 1\n",
-		"templates/cm.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
-		"templates/NOTES.txt": extra,
-	}
-	for _, n := range []string{"Chart.yaml", "values.yaml", "templates/cm.yaml", "templates/NOTES.txt"} {
-		body := files[n]
-		if err := tw.WriteHeader(&tar.Header{Name: name + "/" + n, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write([]byte(body))
-	}
-	tw.Close()
-	zw.Close()
-	return buf.Bytes()
-}
-
 func TestPublishChartIsVisibleOverOCI(t *testing.T) {
 	ctx := context.Background()
 	r := newTestRegistry(t, Options{})
-	tgz := archive(t, "myapp", "1.4.2", "first")
+	tgz := charttest.Archive(t, "myapp", "1.4.2", "first")
 	c, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team/charts", Archive: bytes.NewReader(tgz), FileName: "myapp-1.4.2.tgz", Actor: "admin"})
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +82,7 @@ func TestPublishChartIsVisibleOverOCI(t *testing.T) {
 	if _, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team/charts", Archive: bytes.NewReader(tgz)}); err != nil {
 		t.Fatalf("identical re-upload: %v", err)
 	}
-	_, err = r.PublishChart(ctx, PublishChartRequest{Namespace: "team/charts", Archive: bytes.NewReader(archive(t, "myapp", "1.4.2", "changed"))})
+	_, err = r.PublishChart(ctx, PublishChartRequest{Namespace: "team/charts", Archive: bytes.NewReader(charttest.Archive(t, "myapp", "1.4.2", "changed"))})
 	if !errors.Is(err, ErrImmutable) || !bytes.Contains([]byte(err.Error()), []byte(c.ChartDigest.String())) {
 		t.Fatalf("changed re-upload: %v", err)
 	}
@@ -108,7 +94,7 @@ func TestPublishChartIsVisibleOverOCI(t *testing.T) {
 	if _, _, _, err := r.OpenChart(ctx, "team/charts", "myapp", "1.4.2", false); !errors.Is(err, ErrChartUnknown) {
 		t.Fatalf("after delete: %v", err)
 	}
-	if _, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team/charts", Archive: bytes.NewReader(archive(t, "myapp", "1.4.2", "changed"))}); !errors.Is(err, ErrImmutable) {
+	if _, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team/charts", Archive: bytes.NewReader(charttest.Archive(t, "myapp", "1.4.2", "changed"))}); !errors.Is(err, ErrImmutable) {
 		t.Fatalf("different bytes after delete: %v", err)
 	}
 }
@@ -116,7 +102,7 @@ func TestPublishChartIsVisibleOverOCI(t *testing.T) {
 func TestPublishChartRefusesBadInput(t *testing.T) {
 	ctx := context.Background()
 	r := newTestRegistry(t, Options{})
-	good := archive(t, "myapp", "1.0.0", "")
+	good := charttest.Archive(t, "myapp", "1.0.0", "")
 	cases := []struct {
 		name string
 		req  PublishChartRequest
@@ -125,7 +111,7 @@ func TestPublishChartRefusesBadInput(t *testing.T) {
 		{"empty body", PublishChartRequest{Archive: bytes.NewReader(nil)}, ErrChartInvalid},
 		{"not gzip", PublishChartRequest{Archive: bytes.NewReader([]byte("hello"))}, ErrChartInvalid},
 		{"truncated", PublishChartRequest{Archive: bytes.NewReader(good[:len(good)/2])}, ErrChartInvalid},
-		{"non-semver version", PublishChartRequest{Archive: bytes.NewReader(archive(t, "myapp", "v1.0", ""))}, ErrChartInvalid},
+		{"non-semver version", PublishChartRequest{Archive: bytes.NewReader(charttest.Archive(t, "myapp", "v1.0", ""))}, ErrChartInvalid},
 		{"file name of another chart", PublishChartRequest{Archive: bytes.NewReader(good), FileName: "other-1.0.0.tgz"}, ErrChartInvalid},
 		{"prov that is no signed message", PublishChartRequest{Archive: bytes.NewReader(good), Prov: []byte("not a prov")}, ErrChartInvalid},
 		{"bad namespace", PublishChartRequest{Namespace: "Team/../x", Archive: bytes.NewReader(good)}, ErrNameInvalid},
@@ -151,7 +137,7 @@ func TestConcurrentPublishOneWinner(t *testing.T) {
 	errs := make([]error, n)
 	archives := make([][]byte, n)
 	for i := range archives {
-		archives[i] = archive(t, "myapp", "2.0.0", fmt.Sprint("variant ", i))
+		archives[i] = charttest.Archive(t, "myapp", "2.0.0", fmt.Sprint("variant ", i))
 	}
 	for i := 0; i < n; i++ {
 		wg.Add(1)
@@ -185,7 +171,7 @@ func TestConcurrentPublishOneWinner(t *testing.T) {
 func TestPublishChartRefuseExisting(t *testing.T) {
 	ctx := context.Background()
 	r := newTestRegistry(t, Options{})
-	tgz := archive(t, "myapp", "1.0.0", "")
+	tgz := charttest.Archive(t, "myapp", "1.0.0", "")
 	req := func() PublishChartRequest {
 		return PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(tgz), RefuseExisting: true}
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/chartroom/chartroom/internal/chart/charttest"
 )
 
 // zeroChart is the audit's archive: a valid chart whose n files of size zero bytes make
@@ -114,7 +116,7 @@ func TestValidationWaitsForASlot(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	tgz := archive(t, "myapp", "1.0.0", "")
+	tgz := charttest.Archive(t, "myapp", "1.0.0", "")
 	_, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(tgz)})
 	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrChartInvalid) || !strings.Contains(err.Error(), "waiting for a validation slot") {
 		t.Fatalf("publish with every slot taken and a cancelled context: %v, want context.Canceled", err)

@@ -9,6 +9,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/chartroom/chartroom/internal/chart/charttest"
 	"github.com/chartroom/chartroom/internal/registry"
 )
 
@@ -27,7 +28,7 @@ func (r *response) says(t *testing.T, fragments ...string) {
 func TestChartConfigMustAgreeWithArchive(t *testing.T) {
 	e := newEnv(t, registry.Options{})
 	const repo = "team/evil"
-	archive := chartArchive(t, "evil", "1.0.0", "a")
+	archive := charttest.Minimal(t, "evil", "1.0.0", "a")
 	for _, tc := range []struct{ name, config, field string }{
 		{"unknown field", `{"apiVersion":"v2","name":"evil","version":"1.0.0","appVersion":"6.6.6","x-unknown-field":1}`, "appVersion"},
 		{"unknown field only", `{"apiVersion":"v2","name":"evil","version":"1.0.0","x-unknown-field":1}`, "x-unknown-field"},
@@ -48,7 +49,7 @@ func TestChartConfigMustAgreeWithArchive(t *testing.T) {
 func TestChartManifestTagIsItsVersion(t *testing.T) {
 	e := newEnv(t, registry.Options{})
 	const repo = "team/sq"
-	m2 := e.chart(repo, chartConfig("sq", "2.0.0"), chartArchive(t, "sq", "2.0.0", "two"), nil)
+	m2 := e.chart(repo, chartConfig("sq", "2.0.0"), charttest.Minimal(t, "sq", "2.0.0", "two"), nil)
 	d2 := digest.FromBytes(m2)
 	e.putManifest(repo, "2.0.0", m2).expect(t, http.StatusCreated, "")
 	for _, ref := range []string{d2.String() + "?tag=1.0.0", d2.String() + "?tag=2.0.0&tag=latest", "latest", "1.0.0"} {
@@ -59,7 +60,7 @@ func TestChartManifestTagIsItsVersion(t *testing.T) {
 	for _, tag := range []string{"1.0.0", "latest"} {
 		e.do("HEAD", "/v2/"+repo+"/manifests/"+tag, nil).expect(t, http.StatusNotFound, "")
 	}
-	m1 := e.chart(repo, chartConfig("sq", "1.0.0"), chartArchive(t, "sq", "1.0.0", "one"), nil)
+	m1 := e.chart(repo, chartConfig("sq", "1.0.0"), charttest.Minimal(t, "sq", "1.0.0", "one"), nil)
 	e.putManifest(repo, "1.0.0", m1).expect(t, http.StatusCreated, "")
 	if got := e.do("HEAD", "/v2/"+repo+"/manifests/1.0.0", nil).header.Get("Docker-Content-Digest"); got != digest.FromBytes(m1).String() {
 		t.Fatalf("1.0.0 names %s", got)
@@ -69,8 +70,8 @@ func TestChartManifestTagIsItsVersion(t *testing.T) {
 func TestDeletedChartVersionTagIsReserved(t *testing.T) {
 	e := newEnv(t, registry.Options{})
 	const repo = "team/sq"
-	m1 := e.chart(repo, chartConfig("sq", "1.0.0"), chartArchive(t, "sq", "1.0.0", "one"), nil)
-	m2 := e.chart(repo, chartConfig("sq", "2.0.0"), chartArchive(t, "sq", "2.0.0", "two"), nil)
+	m1 := e.chart(repo, chartConfig("sq", "1.0.0"), charttest.Minimal(t, "sq", "1.0.0", "one"), nil)
+	m2 := e.chart(repo, chartConfig("sq", "2.0.0"), charttest.Minimal(t, "sq", "2.0.0", "two"), nil)
 	e.putManifest(repo, "1.0.0", m1).expect(t, http.StatusCreated, "")
 	e.putManifest(repo, "2.0.0", m2).expect(t, http.StatusCreated, "")
 	e.do("DELETE", "/v2/"+repo+"/manifests/1.0.0", nil).expect(t, http.StatusAccepted, "")
@@ -115,7 +116,7 @@ func TestDescriptorSizes(t *testing.T) {
 	res.expect(t, http.StatusBadRequest, "MANIFEST_INVALID")
 	res.says(t, "config", cd.Digest.String(), "declares size 1", "has 37 bytes")
 
-	archive := chartArchive(t, "sizes", "1.0.0", "a")
+	archive := charttest.Minimal(t, "sizes", "1.0.0", "a")
 	m := e.chart(repo, chartConfig("sizes", "1.0.0"), archive, nil)
 	res = e.putManifest(repo, "1.0.0", []byte(strings.Replace(string(m), `"size":`+strconv.Itoa(len(archive)), `"size":7`, 1)))
 	res.expect(t, http.StatusBadRequest, "MANIFEST_INVALID")
@@ -127,7 +128,7 @@ func TestReservedChartNamespace(t *testing.T) {
 	e := newEnv(t, registry.Options{})
 	for _, repo := range []string{"v2/myapp", "v2/team/myapp"} {
 		_, name := registry.SplitRepository(repo)
-		res := e.putManifest(repo, "1.0.0", e.chart(repo, chartConfig(name, "1.0.0"), chartArchive(t, name, "1.0.0", "a"), nil))
+		res := e.putManifest(repo, "1.0.0", e.chart(repo, chartConfig(name, "1.0.0"), charttest.Minimal(t, name, "1.0.0", "a"), nil))
 		res.expect(t, http.StatusBadRequest, "NAME_INVALID")
 		res.says(t, "reserved", "OCI")
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/chartroom/chartroom/internal/chart/charttest"
 	"github.com/chartroom/chartroom/internal/repoindex"
 )
 
@@ -58,7 +59,7 @@ func TestEmptyNamespacesAreNotCached(t *testing.T) {
 		t.Fatalf("%d index copies on disk after 400 empty indexes; want none", n)
 	}
 
-	e.mustUpload("team", chartTgz(t, "myapp", "1.0.0", ""))
+	e.mustUpload("team", charttest.Archive(t, "myapp", "1.0.0", ""))
 	if r := e.get("/team/index.yaml"); r.status != http.StatusOK {
 		t.Fatal(r.status)
 	}
