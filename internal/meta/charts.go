@@ -25,7 +25,7 @@ type ChartVersion struct {
 	Description    string
 	Metadata       []byte // Chart.yaml as JSON (helm's OCI config)
 	IndexYAML      []byte // the index entry, rendered at publish (internal/repoindex)
-	IndexJSON      []byte
+	IndexJSON      []byte // (read back by ChartVersions and GetChartVersion only)
 	Created        time.Time
 	PushedBy       string
 	Deleted        bool
@@ -48,13 +48,27 @@ func (e *ChartConflictError) Error() string {
 const chartColumns = `r.name, c.namespace, c.name, c.version, c.manifest_digest, c.chart_digest, c.chart_size, c.prov_digest,
 	c.app_version, c.description, c.metadata, c.created_at, c.pushed_by, c.deleted_at`
 
-func scanChart(row interface{ Scan(...any) error }) (*ChartVersion, error) {
+// chartEntryColumns are chartColumns and the version's JSON index entry (scanChartEntry).
+const chartEntryColumns = chartColumns + `, c.index_json`
+
+// scanChartEntry reads a row of chartEntryColumns.
+func scanChartEntry(row interface{ Scan(...any) error }) (*ChartVersion, error) {
+	var entry []byte
+	c, err := scanChart(row, &entry)
+	if c != nil {
+		c.IndexJSON = entry
+	}
+	return c, err
+}
+
+// scanChart reads a row of chartColumns, then the more columns into more.
+func scanChart(row interface{ Scan(...any) error }, more ...any) (*ChartVersion, error) {
 	c := &ChartVersion{}
 	var created int64
 	var deleted sql.NullInt64
 	var metadata string
-	err := row.Scan(&c.Repository, &c.Namespace, &c.Name, &c.Version, &c.ManifestDigest, &c.ChartDigest, &c.ChartSize, &c.ProvDigest,
-		&c.AppVersion, &c.Description, &metadata, &created, &c.PushedBy, &deleted)
+	err := row.Scan(append([]any{&c.Repository, &c.Namespace, &c.Name, &c.Version, &c.ManifestDigest, &c.ChartDigest, &c.ChartSize, &c.ProvDigest,
+		&c.AppVersion, &c.Description, &metadata, &created, &c.PushedBy, &deleted}, more...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +228,7 @@ func (db *DB) namespaceState(ctx context.Context, q interface {
 }
 
 // ChartVersions returns the live (not deleted) chart versions of a namespace, optionally of
-// one chart, with the namespace state they were read at.
+// one chart, with their JSON index entries and the namespace state they were read at.
 func (db *DB) ChartVersions(ctx context.Context, ns, name string) ([]ChartVersion, Namespace, error) {
 	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -225,7 +239,7 @@ func (db *DB) ChartVersions(ctx context.Context, ns, name string) ([]ChartVersio
 	if err != nil {
 		return nil, state, err
 	}
-	query := `SELECT ` + chartColumns + ` FROM chart_versions c JOIN repositories r ON r.id = c.repository_id
+	query := `SELECT ` + chartEntryColumns + ` FROM chart_versions c JOIN repositories r ON r.id = c.repository_id
 		WHERE c.namespace = ? AND c.deleted_at IS NULL`
 	args := []any{ns}
 	if name != "" {
@@ -239,7 +253,7 @@ func (db *DB) ChartVersions(ctx context.Context, ns, name string) ([]ChartVersio
 	defer rows.Close()
 	var out []ChartVersion
 	for rows.Next() {
-		c, err := scanChart(rows)
+		c, err := scanChartEntry(rows)
 		if err != nil {
 			return nil, state, fmt.Errorf("chart versions of %q: %w", ns, err)
 		}
@@ -248,8 +262,8 @@ func (db *DB) ChartVersions(ctx context.Context, ns, name string) ([]ChartVersio
 	return out, state, rows.Err()
 }
 
-// GetChartVersion returns one chart version, tombstones included (Deleted set).
-// ErrNotFound when it was never published.
+// GetChartVersion returns one chart version with its JSON index entry, tombstones included
+// (Deleted set). ErrNotFound when it was never published.
 func (db *DB) GetChartVersion(ctx context.Context, ns, name, version string) (*ChartVersion, error) {
 	// By the primary key (repository, version): the (namespace, name) index would scan every
 	// version of the chart, and this runs on every upload and download.
@@ -257,7 +271,7 @@ func (db *DB) GetChartVersion(ctx context.Context, ns, name, version string) (*C
 	if ns != "" {
 		repo = ns + "/" + name
 	}
-	c, err := scanChart(db.r.QueryRowContext(ctx, db.q(`SELECT `+chartColumns+` FROM chart_versions c
+	c, err := scanChartEntry(db.r.QueryRowContext(ctx, db.q(`SELECT `+chartEntryColumns+` FROM chart_versions c
 		JOIN repositories r ON r.id = c.repository_id WHERE r.name = ? AND c.version = ?`), repo, version))
 	if err != nil {
 		return nil, fmt.Errorf("chart %s %s: %w", name, version, notFound(err))

@@ -32,7 +32,7 @@ type AttachProvenanceRequest struct {
 // the classic repository serve the same .prov. The archive never changes. The .prov must
 // vouch for the published archive (ErrChartInvalid); a version that already has this .prov is
 // ErrVersionExists, another one ErrImmutable; an unpublished version ErrChartUnknown.
-func (r *Registry) AttachProvenance(ctx context.Context, req AttachProvenanceRequest) (*meta.ChartVersion, error) {
+func (r *Registry) AttachProvenance(ctx context.Context, req AttachProvenanceRequest) (*ChartVersion, error) {
 	if len(req.Prov) > maxProvSize {
 		return nil, fmt.Errorf("%w: the provenance file has %d bytes, at most %d are accepted", ErrChartInvalid, len(req.Prov), maxProvSize)
 	}
@@ -44,7 +44,7 @@ func (r *Registry) AttachProvenance(ctx context.Context, req AttachProvenanceReq
 	if md == nil || md.Name == "" || md.Version == "" {
 		return nil, fmt.Errorf("%w: the provenance file's signed Chart.yaml has no name or version", ErrChartInvalid)
 	}
-	c, err := r.ChartVersion(ctx, req.Namespace, md.Name, md.Version)
+	c, err := r.liveChartVersion(ctx, req.Namespace, md.Name, md.Version)
 	if err != nil {
 		if errors.Is(err, ErrChartUnknown) {
 			return nil, fmt.Errorf("%w; upload the chart first, or the chart and its .prov in one request", err)
@@ -101,7 +101,7 @@ func (r *Registry) AttachProvenance(ctx context.Context, req AttachProvenanceReq
 		return nil, err
 	}
 	c.ManifestDigest, c.ProvDigest = m.Digest, provDigest
-	return c, nil
+	return chartVersionOf(c), nil
 }
 
 // checkProvenance is the keyless check every route that stores a .prov makes (the server has

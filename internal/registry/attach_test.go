@@ -29,7 +29,7 @@ func TestAttachProvenance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	state, _ := r.NamespaceState(ctx, "team")
+	state, _ := r.IndexState(ctx, "team")
 
 	cases := []struct {
 		name string
@@ -78,7 +78,7 @@ func TestAttachProvenance(t *testing.T) {
 	if _, err := r.GetManifest(ctx, "team/myapp", published.ManifestDigest.String(), false); err != nil {
 		t.Fatalf("the first manifest is no longer reachable by digest: %v", err)
 	}
-	if after, _ := r.NamespaceState(ctx, "team"); after.Generation != state.Generation {
+	if after, _ := r.IndexState(ctx, "team"); after.Generation != state.Generation {
 		t.Fatal("attaching a .prov changed the index generation; the index does not change")
 	}
 

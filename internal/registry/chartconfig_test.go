@@ -24,14 +24,14 @@ var createdRE = regexp.MustCompile(`(?m)^    created: .*\n|"created":"[^"]*",?`)
 func indexEntries(t *testing.T, r *Registry, ns, version string) (string, string) {
 	t.Helper()
 	var out [2]string
-	for i, f := range []meta.IndexFormat{meta.IndexYAML, meta.IndexJSON} {
-		entries, _, err := r.IndexEntries(context.Background(), ns, f, 0)
+	for i, f := range []IndexFormat{IndexYAML, IndexJSON} {
+		idx, err := r.Index(context.Background(), ns, f, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, e := range entries {
+		for _, e := range idx.Entries {
 			if e.Version == version {
-				out[i] = createdRE.ReplaceAllString(string(e.Entry), "")
+				out[i] = createdRE.ReplaceAllString(string(e.YAML)+string(e.JSON), "")
 			}
 		}
 		if out[i] == "" {
@@ -190,7 +190,7 @@ func TestChartConfigAgreesWithArchive(t *testing.T) {
 	}
 }
 
-func mustConfigDigest(t *testing.T, r *Registry, c *meta.ChartVersion) digest.Digest {
+func mustConfigDigest(t *testing.T, r *Registry, c *ChartVersion) digest.Digest {
 	t.Helper()
 	m, err := r.GetManifest(context.Background(), c.Repository, c.ManifestDigest.String(), true)
 	if err != nil {

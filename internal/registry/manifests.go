@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -23,7 +24,18 @@ const (
 )
 
 // Manifest is a stored manifest.
-type Manifest = meta.Manifest
+type Manifest struct {
+	Repository   string
+	Digest       digest.Digest
+	MediaType    string
+	ArtifactType string // artifactType, or the config media type of an image manifest
+	// ConfigMediaType is the config's media type of an image manifest ("" for an index).
+	ConfigMediaType string
+	Subject         digest.Digest // "" when the manifest has no subject
+	Size            int64
+	Content         []byte // nil when read without content
+	Created         time.Time
+}
 
 // PutManifestRequest is one manifest push.
 type PutManifestRequest struct {
@@ -45,8 +57,8 @@ type PutManifestRequest struct {
 // PutManifestResult says what a push stored.
 type PutManifestResult struct {
 	Digest  digest.Digest
-	Subject digest.Digest      // "" when the manifest has no subject
-	Chart   *meta.ChartVersion // set when the manifest is a chart
+	Subject digest.Digest // "" when the manifest has no subject
+	Chart   *ChartVersion // set when the manifest is a chart
 }
 
 // manifestDoc is the union of the manifest and index fields chartroom reads.
@@ -170,7 +182,11 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (*Pu
 	if err != nil {
 		return nil, mapMetaErr(err)
 	}
-	return &PutManifestResult{Digest: d, Subject: m.Subject, Chart: stored}, nil
+	res := &PutManifestResult{Digest: d, Subject: m.Subject}
+	if stored != nil {
+		res.Chart = chartVersionOf(stored)
+	}
+	return res, nil
 }
 
 func nonDistributable(mediaType string) bool {
@@ -350,7 +366,8 @@ func (r *Registry) GetManifest(ctx context.Context, repo, reference string, with
 	if err != nil {
 		return nil, mapMetaErr(err)
 	}
-	return m, nil
+	return &Manifest{Repository: m.Repository, Digest: m.Digest, MediaType: m.MediaType, ArtifactType: m.ArtifactType,
+		ConfigMediaType: m.ConfigMediaType, Subject: m.Subject, Size: m.Size, Content: m.Content, Created: m.Created}, nil
 }
 
 // DeleteManifest deletes a manifest (reference is a digest) or a tag (reference is a tag).

@@ -48,7 +48,7 @@ type PublishChartRequest struct {
 // PublishChart validates an archive (and its .prov) and publishes it as the OCI manifest
 // `helm push` would have made: config = Chart.yaml as JSON, layers = archive (+ provenance),
 // tagged with the version. Both protocols then serve the identical bytes.
-func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*meta.ChartVersion, error) {
+func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*ChartVersion, error) {
 	if req.Namespace != "" {
 		if err := ValidateName(req.Namespace); err != nil {
 			return nil, err

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -73,9 +74,9 @@ func TestPublishChartIsVisibleOverOCI(t *testing.T) {
 	if !bytes.Equal(got, tgz) || size != int64(len(tgz)) {
 		t.Fatal("archive bytes differ from the upload")
 	}
-	entries, state, err := r.IndexEntries(ctx, "team/charts", meta.IndexYAML, 0)
-	if err != nil || len(entries) != 1 || state.Generation != 1 || len(entries[0].Entry) == 0 {
-		t.Fatalf("index entries %+v state %+v err %v", entries, state, err)
+	idx, err := r.Index(ctx, "team/charts", IndexYAML, nil)
+	if err != nil || len(idx.Entries) != 1 || idx.Generation != 1 || len(idx.Entries[0].YAML) == 0 {
+		t.Fatalf("index %+v err %v", idx, err)
 	}
 
 	// Same bytes again: accepted. Different bytes: refused, naming the existing digest.
@@ -161,10 +162,13 @@ func TestConcurrentPublishOneWinner(t *testing.T) {
 	if winner < 0 {
 		t.Fatal("no winner")
 	}
-	entries, _, _ := r.IndexEntries(ctx, "team", meta.IndexYAML, 0)
+	c, err := r.ChartVersion(ctx, "team", "myapp", "2.0.0")
 	sum := sha256.Sum256(archives[winner])
-	if len(entries) != 1 || entries[0].ChartDigest.Encoded() != hex.EncodeToString(sum[:]) {
-		t.Fatalf("index lists %+v, want the winner's digest", entries)
+	if err != nil || c.ChartDigest.Encoded() != hex.EncodeToString(sum[:]) {
+		t.Fatalf("chart version %+v (%v), want the winner's digest", c, err)
+	}
+	if idx, _ := r.Index(ctx, "team", IndexYAML, nil); len(idx.Entries) != 1 || !strings.Contains(string(idx.Entries[0].YAML), hex.EncodeToString(sum[:])) {
+		t.Fatalf("index lists %+v, want the winner's digest", idx)
 	}
 }
 
@@ -181,7 +185,7 @@ func TestPublishChartRefuseExisting(t *testing.T) {
 	if _, err := r.PublishChart(ctx, req()); !errors.Is(err, ErrVersionExists) {
 		t.Fatalf("identical re-upload with RefuseExisting: %v", err)
 	}
-	state, _ := r.NamespaceState(ctx, "team")
+	state, _ := r.IndexState(ctx, "team")
 	if state.Generation != 1 {
 		t.Fatalf("refused re-upload changed the namespace: generation %d", state.Generation)
 	}

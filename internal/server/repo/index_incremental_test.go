@@ -34,8 +34,8 @@ func TestIndexIncrementalUpdateMatchesFullBuild(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if updated.gen != first.gen+3 || len(updated.entries) != 4 {
-			t.Fatalf("json=%v: generation %d → %d, %d entries", asJSON, first.gen, updated.gen, len(updated.entries))
+		if updated.gen != first.gen+3 || len(updated.index.Entries) != 4 {
+			t.Fatalf("json=%v: generation %d → %d, %d entries", asJSON, first.gen, updated.gen, len(updated.index.Entries))
 		}
 		fresh, err := e.handler.buildIndex(ctx, indexKey{ns: "team", json: asJSON}, nil)
 		if err != nil {
@@ -62,7 +62,7 @@ func TestIndexDiskCopyAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if doc.entries != nil {
+	if doc.index != nil {
 		t.Fatal("the first index after a restart was rebuilt, not read from disk")
 	}
 	after := e.get("/team/index.yaml")

@@ -23,9 +23,14 @@
 package repo
 
 import (
+	"context"
+	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/server/auth"
@@ -59,9 +64,27 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// Charts is what the classic repository needs of the core: namespaces' indexes, chart
+// versions and their files, publishing and deleting. *registry.Registry is the one.
+type Charts interface {
+	IndexState(ctx context.Context, ns string) (registry.IndexState, error)
+	Index(ctx context.Context, ns string, format registry.IndexFormat, prev *registry.Index) (*registry.Index, error)
+	ChartVersions(ctx context.Context, ns, name string) ([]registry.ChartVersion, error)
+	ChartVersion(ctx context.Context, ns, name, version string) (*registry.ChartVersion, error)
+	LatestChartVersion(ctx context.Context, ns, name string) (*registry.ChartVersion, error)
+	OpenChart(ctx context.Context, ns, name, version string, prov bool) (io.ReadCloser, int64, digest.Digest, error)
+	PublishChart(ctx context.Context, req registry.PublishChartRequest) (*registry.ChartVersion, error)
+	AttachProvenance(ctx context.Context, req registry.AttachProvenanceRequest) (*registry.ChartVersion, error)
+	DeleteChartVersion(ctx context.Context, ns, name, version string) error
+	CreateSpool(pattern string) (*os.File, error)
+	Options() registry.Options
+}
+
+var _ Charts = (*registry.Registry)(nil)
+
 // New returns the handler for the classic repository: every path that is not /v2/…,
 // /healthz, /readyz or /metrics.
-func New(reg *registry.Registry, authz *auth.Service, opts Options) http.Handler {
+func New(reg Charts, authz *auth.Service, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -96,7 +119,7 @@ func New(reg *registry.Registry, authz *auth.Service, opts Options) http.Handler
 
 // handler serves the repository. It holds no per-request state.
 type handler struct {
-	reg    *registry.Registry
+	reg    Charts
 	authz  *auth.Service
 	log    *slog.Logger
 	opts   Options
