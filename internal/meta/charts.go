@@ -85,10 +85,10 @@ func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *Cha
 	if c.Created.IsZero() {
 		c.Created = now
 	}
-	res, err := tx.ExecContext(ctx, db.q(`
+	res, err := tx.ExecContext(ctx, `
 		INSERT INTO chart_versions (repository_id, namespace, name, version, manifest_digest, chart_digest, chart_size, prov_digest,
 			app_version, description, metadata, index_yaml, index_json, created_at, pushed_by)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, version) DO NOTHING`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, version) DO NOTHING`,
 		repoID, c.Namespace, c.Name, c.Version, c.ManifestDigest.String(), c.ChartDigest.String(), c.ChartSize, c.ProvDigest.String(),
 		c.AppVersion, c.Description, string(c.Metadata), nonNil(c.IndexYAML), nonNil(c.IndexJSON), c.Created.UnixNano(), c.PushedBy)
 	if err != nil {
@@ -97,8 +97,8 @@ func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *Cha
 	if n, _ := res.RowsAffected(); n == 1 {
 		return c, db.markChanged(ctx, tx, repoID, c.Namespace, c.Version)
 	}
-	existing, err := scanChart(tx.QueryRowContext(ctx, db.q(`SELECT `+chartColumns+` FROM chart_versions c
-		JOIN repositories r ON r.id = c.repository_id WHERE c.repository_id = ? AND c.version = ?`), repoID, c.Version))
+	existing, err := scanChart(tx.QueryRowContext(ctx, `SELECT `+chartColumns+` FROM chart_versions c
+		JOIN repositories r ON r.id = c.repository_id WHERE c.repository_id = ? AND c.version = ?`, repoID, c.Version))
 	if err != nil {
 		return nil, err
 	}
@@ -109,9 +109,9 @@ func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *Cha
 		return existing, nil
 	}
 	// The same bytes come back after a delete: the tombstone allows exactly this.
-	_, err = tx.ExecContext(ctx, db.q(`
+	_, err = tx.ExecContext(ctx, `
 		UPDATE chart_versions SET manifest_digest = ?, prov_digest = ?, index_yaml = ?, index_json = ?, created_at = ?, pushed_by = ?, deleted_at = NULL
-		WHERE repository_id = ? AND version = ?`),
+		WHERE repository_id = ? AND version = ?`,
 		c.ManifestDigest.String(), c.ProvDigest.String(), nonNil(c.IndexYAML), nonNil(c.IndexJSON), c.Created.UnixNano(), c.PushedBy, repoID, c.Version)
 	if err != nil {
 		return nil, err
@@ -128,7 +128,7 @@ func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *Cha
 func (db *DB) AttachChartProvenance(ctx context.Context, m Manifest, references []digest.Digest, version string, old, prov digest.Digest) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		var repoID int64
-		err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM repositories WHERE name = ?`), m.Repository).Scan(&repoID)
+		err := tx.QueryRowContext(ctx, `SELECT id FROM repositories WHERE name = ?`, m.Repository).Scan(&repoID)
 		if err != nil {
 			return notFound(err)
 		}
@@ -139,8 +139,8 @@ func (db *DB) AttachChartProvenance(ctx context.Context, m Manifest, references 
 		if err := db.insertManifest(ctx, tx, repoID, m, references, now); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, db.q(`UPDATE chart_versions SET manifest_digest = ?, prov_digest = ?
-			WHERE repository_id = ? AND version = ? AND manifest_digest = ? AND prov_digest = '' AND deleted_at IS NULL`),
+		res, err := tx.ExecContext(ctx, `UPDATE chart_versions SET manifest_digest = ?, prov_digest = ?
+			WHERE repository_id = ? AND version = ? AND manifest_digest = ? AND prov_digest = '' AND deleted_at IS NULL`,
 			m.Digest.String(), prov.String(), repoID, version, old.String())
 		if err != nil {
 			return err
@@ -148,7 +148,7 @@ func (db *DB) AttachChartProvenance(ctx context.Context, m Manifest, references 
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
 		}
-		_, err = tx.ExecContext(ctx, db.q(`UPDATE tags SET manifest_digest = ?, updated_at = ? WHERE repository_id = ? AND name = ? AND manifest_digest = ?`),
+		_, err = tx.ExecContext(ctx, `UPDATE tags SET manifest_digest = ?, updated_at = ? WHERE repository_id = ? AND name = ? AND manifest_digest = ?`,
 			m.Digest.String(), now, repoID, ChartTag(version), old.String())
 		return err
 	})
@@ -171,7 +171,7 @@ func (db *DB) tombstone(ctx context.Context, tx *sql.Tx, repo string, d digest.D
 	query += ` RETURNING repository_id, namespace, version`
 	var repoID int64
 	var ns, version string
-	err := tx.QueryRowContext(ctx, db.q(query), args...).Scan(&repoID, &ns, &version)
+	err := tx.QueryRowContext(ctx, query, args...).Scan(&repoID, &ns, &version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
@@ -185,15 +185,15 @@ func (db *DB) tombstone(ctx context.Context, tx *sql.Tx, repo string, d digest.D
 // that indexes built earlier can catch up with this one change.
 func (db *DB) markChanged(ctx context.Context, tx *sql.Tx, repoID int64, ns, version string) error {
 	var gen int64
-	err := tx.QueryRowContext(ctx, db.q(`
+	err := tx.QueryRowContext(ctx, `
 		INSERT INTO namespaces (name, generation, updated_at) VALUES (?, 1, ?)
 		ON CONFLICT (name) DO UPDATE SET generation = namespaces.generation + 1, updated_at = excluded.updated_at
-		RETURNING generation`),
+		RETURNING generation`,
 		ns, db.now().UnixNano()).Scan(&gen)
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, db.q(`UPDATE chart_versions SET changed_gen = ? WHERE repository_id = ? AND version = ?`), gen, repoID, version)
+	_, err = tx.ExecContext(ctx, `UPDATE chart_versions SET changed_gen = ? WHERE repository_id = ? AND version = ?`, gen, repoID, version)
 	return err
 }
 
@@ -216,7 +216,7 @@ func (db *DB) namespaceState(ctx context.Context, q interface {
 }, ns string) (Namespace, error) {
 	n := Namespace{Name: ns}
 	var updated int64
-	err := q.QueryRowContext(ctx, db.q(`SELECT generation, updated_at FROM namespaces WHERE name = ?`), ns).Scan(&n.Generation, &updated)
+	err := q.QueryRowContext(ctx, `SELECT generation, updated_at FROM namespaces WHERE name = ?`, ns).Scan(&n.Generation, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return n, nil
 	}
@@ -246,7 +246,7 @@ func (db *DB) ChartVersions(ctx context.Context, ns, name string) ([]ChartVersio
 		query += ` AND c.name = ?`
 		args = append(args, name)
 	}
-	rows, err := tx.QueryContext(ctx, db.q(query+` ORDER BY c.name`), args...)
+	rows, err := tx.QueryContext(ctx, query+` ORDER BY c.name`, args...)
 	if err != nil {
 		return nil, state, fmt.Errorf("chart versions of %q: %w", ns, err)
 	}
@@ -271,8 +271,8 @@ func (db *DB) GetChartVersion(ctx context.Context, ns, name, version string) (*C
 	if ns != "" {
 		repo = ns + "/" + name
 	}
-	c, err := scanChartEntry(db.r.QueryRowContext(ctx, db.q(`SELECT `+chartEntryColumns+` FROM chart_versions c
-		JOIN repositories r ON r.id = c.repository_id WHERE r.name = ? AND c.version = ?`), repo, version))
+	c, err := scanChartEntry(db.r.QueryRowContext(ctx, `SELECT `+chartEntryColumns+` FROM chart_versions c
+		JOIN repositories r ON r.id = c.repository_id WHERE r.name = ? AND c.version = ?`, repo, version))
 	if err != nil {
 		return nil, fmt.Errorf("chart %s %s: %w", name, version, notFound(err))
 	}
@@ -326,7 +326,7 @@ func (db *DB) IndexEntries(ctx context.Context, ns string, format IndexFormat, s
 	} else {
 		query += ` AND deleted_at IS NULL`
 	}
-	rows, err := tx.QueryContext(ctx, db.q(query), args...)
+	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, state, fmt.Errorf("index of %q: %w", ns, err)
 	}

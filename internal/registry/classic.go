@@ -18,9 +18,6 @@ import (
 // The classic chart repository's view of the registry: charts by namespace, name and version
 // rather than by repository and digest, and each namespace's index.
 
-// ErrChartUnknown: no such chart version is published (it may have been deleted).
-var ErrChartUnknown = errors.New("chart version not found")
-
 // ChartVersion is one published version of a chart, whichever protocol published it.
 type ChartVersion struct {
 	Repository     string // e.g. team/charts/myapp

@@ -219,10 +219,3 @@ func (c *indexCache) evictLocked() {
 		c.bytes -= it.size
 	}
 }
-
-// stats reports the cache's entries and bytes (for tests).
-func (c *indexCache) stats() (entries int, bytes int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lru.Len(), c.bytes
-}
