@@ -25,7 +25,7 @@ func TestAttachProvenance(t *testing.T) {
 	if _, err := r.AttachProvenance(ctx, AttachProvenanceRequest{Namespace: "team", Prov: prov}); !errors.Is(err, ErrChartUnknown) {
 		t.Fatalf("prov before its chart: %v", err)
 	}
-	published, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(tgz)})
+	published, err := r.publishBytes(ctx, tgz, PublishChartRequest{Namespace: "team"})
 	if err != nil {
 		t.Fatal(err)
 	}

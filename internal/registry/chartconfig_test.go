@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -109,7 +108,7 @@ func TestChartConfigAgreesWithArchive(t *testing.T) {
 	n := 0
 	for name, archive := range configCharts(t) {
 		t.Run(name, func(t *testing.T) {
-			up, err := r.PublishChart(ctx, PublishChartRequest{Namespace: fmt.Sprintf("api%d", n), Archive: bytes.NewReader(archive)})
+			up, err := r.publishBytes(ctx, archive, PublishChartRequest{Namespace: fmt.Sprintf("api%d", n)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -175,8 +174,8 @@ func TestChartConfigAgreesWithArchive(t *testing.T) {
 		t.Run("refused: "+tc.name, func(t *testing.T) {
 			const repo = "team/evil"
 			err := r.push(repo, "1.0.0", r.chartManifestFor(t, repo, []byte(tc.config), archive, ""))
-			if !errors.Is(err, ErrManifestInvalid) {
-				t.Fatalf("got %v, want ErrManifestInvalid", err)
+			if !errors.Is(err, ErrChartInvalid) {
+				t.Fatalf("got %v, want ErrChartInvalid", err)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {

@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"reflect"
@@ -18,7 +17,7 @@ func TestIndexCatchesUp(t *testing.T) {
 	r := newTestRegistry(t, Options{})
 	publish := func(name, version string) {
 		t.Helper()
-		if _, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(charttest.Archive(t, name, version, ""))}); err != nil {
+		if _, err := r.publishBytes(ctx, charttest.Archive(t, name, version, ""), PublishChartRequest{Namespace: "team"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -85,11 +84,11 @@ func TestLatestChartVersion(t *testing.T) {
 	ctx := context.Background()
 	r := newTestRegistry(t, Options{})
 	for _, v := range []string{"1.0.0", "2.0.0-rc.1", "1.10.0", "1.2.0"} {
-		if _, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(charttest.Archive(t, "myapp", v, ""))}); err != nil {
+		if _, err := r.publishBytes(ctx, charttest.Archive(t, "myapp", v, ""), PublishChartRequest{Namespace: "team"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(charttest.Archive(t, "pre", "0.1.0-alpha", ""))}); err != nil {
+	if _, err := r.publishBytes(ctx, charttest.Archive(t, "pre", "0.1.0-alpha", ""), PublishChartRequest{Namespace: "team"}); err != nil {
 		t.Fatal(err)
 	}
 	versions, err := r.ChartVersions(ctx, "team", "myapp")

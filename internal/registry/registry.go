@@ -40,12 +40,14 @@ type Options struct {
 	MaxManifestSize int64
 	// MaxBlobSize bounds one blob; 0 means no limit.
 	MaxBlobSize int64
-	// MaxChartSize bounds a chart archive uploaded over the classic API; 0 means
-	// DefaultMaxChartSize.
+	// MaxChartSize bounds a chart archive, uploaded over the classic API (PublishChart) or
+	// pushed as an OCI chart layer (PutManifest); 0 means DefaultMaxChartSize.
 	MaxChartSize int64
-	// SpoolDir holds uploaded archives while they are checked (CreateSpool); "" means the
-	// system's temporary directory. A server points it at a directory of its data directory
-	// that it empties at start, so that a crash leaves nothing behind for good.
+	// SpoolDir holds uploaded archives while they are checked (ReceiveChart, CreateSpool);
+	// "" means the system's temporary directory. A server points it at a directory of its
+	// data directory, on the blob store's filesystem (so that an upload moves into the store
+	// instead of being copied), that it empties at start, so that a crash leaves nothing
+	// behind for good.
 	SpoolDir string
 	// UploadExpiry is how long an upload session may stay idle (no chunk received) before
 	// ExpireUploads ends it; 0 means DefaultUploadExpiry.

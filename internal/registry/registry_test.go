@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -49,11 +50,22 @@ func openRegistry(t *testing.T, dir string, clock *blobtest.Clock, opts Options)
 	return r
 }
 
+// publishBytes receives archive and publishes it with req, as the classic API does.
+func (r *Registry) publishBytes(ctx context.Context, archive []byte, req PublishChartRequest) (*ChartVersion, error) {
+	up, err := r.ReceiveChart(ctx, bytes.NewReader(archive))
+	if err != nil {
+		return nil, err
+	}
+	defer up.Close()
+	req.Archive = up
+	return r.PublishChart(ctx, req)
+}
+
 func TestPublishChartIsVisibleOverOCI(t *testing.T) {
 	ctx := context.Background()
 	r := newTestRegistry(t, Options{})
 	tgz := charttest.Archive(t, "myapp", "1.4.2", "first")
-	c, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team/charts", Archive: bytes.NewReader(tgz), FileName: "myapp-1.4.2.tgz", Actor: "admin"})
+	c, err := r.publishBytes(ctx, tgz, PublishChartRequest{Namespace: "team/charts", FileName: "myapp-1.4.2.tgz", Actor: "admin"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,10 +92,10 @@ func TestPublishChartIsVisibleOverOCI(t *testing.T) {
 	}
 
 	// Same bytes again: accepted. Different bytes: refused, naming the existing digest.
-	if _, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team/charts", Archive: bytes.NewReader(tgz)}); err != nil {
+	if _, err := r.publishBytes(ctx, tgz, PublishChartRequest{Namespace: "team/charts"}); err != nil {
 		t.Fatalf("identical re-upload: %v", err)
 	}
-	_, err = r.PublishChart(ctx, PublishChartRequest{Namespace: "team/charts", Archive: bytes.NewReader(charttest.Archive(t, "myapp", "1.4.2", "changed"))})
+	_, err = r.publishBytes(ctx, charttest.Archive(t, "myapp", "1.4.2", "changed"), PublishChartRequest{Namespace: "team/charts"})
 	if !errors.Is(err, ErrImmutable) || !bytes.Contains([]byte(err.Error()), []byte(c.ChartDigest.String())) {
 		t.Fatalf("changed re-upload: %v", err)
 	}
@@ -95,7 +107,7 @@ func TestPublishChartIsVisibleOverOCI(t *testing.T) {
 	if _, _, _, err := r.OpenChart(ctx, "team/charts", "myapp", "1.4.2", false); !errors.Is(err, ErrChartUnknown) {
 		t.Fatalf("after delete: %v", err)
 	}
-	if _, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team/charts", Archive: bytes.NewReader(charttest.Archive(t, "myapp", "1.4.2", "changed"))}); !errors.Is(err, ErrImmutable) {
+	if _, err := r.publishBytes(ctx, charttest.Archive(t, "myapp", "1.4.2", "changed"), PublishChartRequest{Namespace: "team/charts"}); !errors.Is(err, ErrImmutable) {
 		t.Fatalf("different bytes after delete: %v", err)
 	}
 }
@@ -105,22 +117,23 @@ func TestPublishChartRefusesBadInput(t *testing.T) {
 	r := newTestRegistry(t, Options{})
 	good := charttest.Archive(t, "myapp", "1.0.0", "")
 	cases := []struct {
-		name string
-		req  PublishChartRequest
-		want error
+		name    string
+		archive []byte
+		req     PublishChartRequest
+		want    error
 	}{
-		{"empty body", PublishChartRequest{Archive: bytes.NewReader(nil)}, ErrChartInvalid},
-		{"not gzip", PublishChartRequest{Archive: bytes.NewReader([]byte("hello"))}, ErrChartInvalid},
-		{"truncated", PublishChartRequest{Archive: bytes.NewReader(good[:len(good)/2])}, ErrChartInvalid},
-		{"non-semver version", PublishChartRequest{Archive: bytes.NewReader(charttest.Archive(t, "myapp", "v1.0", ""))}, ErrChartInvalid},
-		{"file name of another chart", PublishChartRequest{Archive: bytes.NewReader(good), FileName: "other-1.0.0.tgz"}, ErrChartInvalid},
-		{"prov that is no signed message", PublishChartRequest{Archive: bytes.NewReader(good), Prov: []byte("not a prov")}, ErrChartInvalid},
-		{"bad namespace", PublishChartRequest{Namespace: "Team/../x", Archive: bytes.NewReader(good)}, ErrNameInvalid},
+		{"empty body", nil, PublishChartRequest{}, ErrChartInvalid},
+		{"not gzip", []byte("hello"), PublishChartRequest{}, ErrChartInvalid},
+		{"truncated", good[:len(good)/2], PublishChartRequest{}, ErrChartInvalid},
+		{"non-semver version", charttest.Archive(t, "myapp", "v1.0", ""), PublishChartRequest{}, ErrChartInvalid},
+		{"file name of another chart", good, PublishChartRequest{FileName: "other-1.0.0.tgz"}, ErrChartInvalid},
+		{"prov that is no signed message", good, PublishChartRequest{Prov: []byte("not a prov")}, ErrChartInvalid},
+		{"bad namespace", good, PublishChartRequest{Namespace: "Team/../x"}, ErrNameInvalid},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.req.Namespace = map[bool]string{true: tc.req.Namespace, false: "team"}[tc.req.Namespace != ""]
-			if _, err := r.PublishChart(ctx, tc.req); !errors.Is(err, tc.want) {
+			if _, err := r.publishBytes(ctx, tc.archive, tc.req); !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
 		})
@@ -144,7 +157,7 @@ func TestConcurrentPublishOneWinner(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			_, errs[i] = r.PublishChart(ctx, PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(archives[i])})
+			_, errs[i] = r.publishBytes(ctx, archives[i], PublishChartRequest{Namespace: "team"})
 		}(i)
 	}
 	wg.Wait()
@@ -176,13 +189,11 @@ func TestPublishChartRefuseExisting(t *testing.T) {
 	ctx := context.Background()
 	r := newTestRegistry(t, Options{})
 	tgz := charttest.Archive(t, "myapp", "1.0.0", "")
-	req := func() PublishChartRequest {
-		return PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(tgz), RefuseExisting: true}
-	}
-	if _, err := r.PublishChart(ctx, req()); err != nil {
+	req := PublishChartRequest{Namespace: "team", RefuseExisting: true}
+	if _, err := r.publishBytes(ctx, tgz, req); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.PublishChart(ctx, req()); !errors.Is(err, ErrVersionExists) {
+	if _, err := r.publishBytes(ctx, tgz, req); !errors.Is(err, ErrVersionExists) {
 		t.Fatalf("identical re-upload with RefuseExisting: %v", err)
 	}
 	state, _ := r.IndexState(ctx, "team")
@@ -193,7 +204,47 @@ func TestPublishChartRefuseExisting(t *testing.T) {
 	if err := r.DeleteChartVersion(ctx, "team", "myapp", "1.0.0"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.PublishChart(ctx, req()); err != nil {
+	if _, err := r.publishBytes(ctx, tgz, req); err != nil {
 		t.Fatalf("re-publish of the same bytes after delete: %v", err)
+	}
+}
+
+// An upload is written to disk once: the file ReceiveChart spooled it to becomes the blob
+// (moved into the blob store, not copied), and nothing stays in the spool directory, also
+// after a refusal.
+func TestUploadWrittenOnce(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	spool := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(spool, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	r := openRegistry(t, dir, nil, Options{SpoolDir: spool})
+	tgz := charttest.Archive(t, "myapp", "1.0.0", "")
+	up, err := r.ReceiveChart(ctx, bytes.NewReader(tgz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	spooled, err := os.Stat(up.f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team", Archive: up})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := os.Stat(filepath.Join(dir, "blobs", "blobs", "sha256", c.ChartDigest.Encoded()[:2], c.ChartDigest.Encoded()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(spooled, stored) {
+		t.Fatal("the stored archive is a copy of the spooled upload, not the spooled file itself")
+	}
+	if _, err := r.publishBytes(ctx, []byte("not a chart"), PublishChartRequest{Namespace: "team"}); !errors.Is(err, ErrChartInvalid) {
+		t.Fatalf("a refused upload: %v", err)
+	}
+	if left, _ := os.ReadDir(spool); len(left) != 0 {
+		t.Fatalf("the spool directory holds %v", left)
 	}
 }

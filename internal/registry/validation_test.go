@@ -70,7 +70,7 @@ func TestValidationMemory(t *testing.T) {
 	}
 	var err error
 	got := allocated(func() {
-		_, err = r.PublishChart(ctx, PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(tgz), Actor: "admin"})
+		_, err = r.publishBytes(ctx, tgz, PublishChartRequest{Namespace: "team", Actor: "admin"})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +117,7 @@ func TestValidationWaitsForASlot(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	tgz := charttest.Archive(t, "myapp", "1.0.0", "")
-	_, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(tgz)})
+	_, err := r.publishBytes(ctx, tgz, PublishChartRequest{Namespace: "team"})
 	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrChartInvalid) || !strings.Contains(err.Error(), "waiting for a validation slot") {
 		t.Fatalf("publish with every slot taken and a cancelled context: %v, want context.Canceled", err)
 	}
@@ -127,7 +127,7 @@ func TestValidationWaitsForASlot(t *testing.T) {
 	for i := 0; i < cap(r.validations); i++ {
 		<-r.validations
 	}
-	if _, err := r.PublishChart(context.Background(), PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(tgz)}); err != nil {
+	if _, err := r.publishBytes(context.Background(), tgz, PublishChartRequest{Namespace: "team"}); err != nil {
 		t.Fatalf("publish once slots are free: %v", err)
 	}
 	if len(r.validations) != 0 {

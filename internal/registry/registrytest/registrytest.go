@@ -111,3 +111,16 @@ func Manifest(t testing.TB, config ocispec.Descriptor, layers ...ocispec.Descrip
 	}
 	return b
 }
+
+// Publish uploads archive as the classic API does (ReceiveChart, then PublishChart with req).
+func (e *Env) Publish(t testing.TB, archive []byte, req registry.PublishChartRequest) (*registry.ChartVersion, error) {
+	t.Helper()
+	ctx := context.Background()
+	up, err := e.ReceiveChart(ctx, bytes.NewReader(archive))
+	if err != nil {
+		return nil, err
+	}
+	defer up.Close()
+	req.Archive = up
+	return e.PublishChart(ctx, req)
+}

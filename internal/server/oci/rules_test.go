@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -133,4 +134,23 @@ func TestReservedChartNamespace(t *testing.T) {
 		res.says(t, "reserved", "OCI")
 	}
 	e.putManifest("v2/image", "v1", e.pushImage("v2/image", "layer", nil)).expect(t, http.StatusCreated, "")
+}
+
+// --max-chart-size holds for a chart pushed over OCI as for an upload: a chart layer over it
+// is refused with 413 SIZE_INVALID, and nothing is published.
+func TestChartLayerOverTheChartSizeLimit(t *testing.T) {
+	e := newEnv(t, registry.Options{MaxChartSize: 1024})
+	const repo = "team/big"
+	noise := make([]byte, 4096)
+	for i := range noise {
+		noise[i] = byte(rand.N(256))
+	}
+	archive := charttest.Files(t, "big", map[string]string{"Chart.yaml": "apiVersion: v2\nname: big\nversion: 1.0.0\n", "files/noise.bin": string(noise)})
+	if len(archive) <= 1024 {
+		t.Fatalf("the test archive has %d bytes, want more than the limit", len(archive))
+	}
+	res := e.putManifest(repo, "1.0.0", e.chart(repo, chartConfig("big", "1.0.0"), archive, nil))
+	res.expect(t, http.StatusRequestEntityTooLarge, "SIZE_INVALID")
+	res.says(t, "--max-chart-size", strconv.Itoa(len(archive)))
+	e.do("HEAD", "/v2/"+repo+"/manifests/1.0.0", nil).expect(t, http.StatusNotFound, "")
 }

@@ -27,7 +27,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -73,10 +72,10 @@ type Charts interface {
 	ChartVersion(ctx context.Context, ns, name, version string) (*registry.ChartVersion, error)
 	LatestChartVersion(ctx context.Context, ns, name string) (*registry.ChartVersion, error)
 	OpenChart(ctx context.Context, ns, name, version string, prov bool) (io.ReadCloser, int64, digest.Digest, error)
+	ReceiveChart(ctx context.Context, body io.Reader) (*registry.ChartUpload, error)
 	PublishChart(ctx context.Context, req registry.PublishChartRequest) (*registry.ChartVersion, error)
 	AttachProvenance(ctx context.Context, req registry.AttachProvenanceRequest) (*registry.ChartVersion, error)
 	DeleteChartVersion(ctx context.Context, ns, name, version string) error
-	CreateSpool(pattern string) (*os.File, error)
 	Options() registry.Options
 }
 
