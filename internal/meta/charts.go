@@ -26,9 +26,11 @@ type ChartVersion struct {
 	Metadata       []byte // Chart.yaml as JSON (helm's OCI config)
 	IndexYAML      []byte // the index entry, rendered at publish (internal/repoindex)
 	IndexJSON      []byte // (read back by ChartVersions and GetChartVersion only)
-	Created        time.Time
-	PushedBy       string
-	Deleted        bool
+	// RenderVersion is the version of the renderer that wrote IndexYAML and IndexJSON.
+	RenderVersion int
+	Created       time.Time
+	PushedBy      string
+	Deleted       bool
 }
 
 // ChartConflictError means the chart version is already published (or tombstoned) with
@@ -87,10 +89,10 @@ func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *Cha
 	}
 	res, err := tx.ExecContext(ctx, `
 		INSERT INTO chart_versions (repository_id, namespace, name, version, manifest_digest, chart_digest, chart_size, prov_digest,
-			app_version, description, metadata, index_yaml, index_json, created_at, pushed_by)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, version) DO NOTHING`,
+			app_version, description, metadata, index_yaml, index_json, render_version, created_at, pushed_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, version) DO NOTHING`,
 		repoID, c.Namespace, c.Name, c.Version, c.ManifestDigest.String(), c.ChartDigest.String(), c.ChartSize, c.ProvDigest.String(),
-		c.AppVersion, c.Description, string(c.Metadata), nonNil(c.IndexYAML), nonNil(c.IndexJSON), c.Created.UnixNano(), c.PushedBy)
+		c.AppVersion, c.Description, string(c.Metadata), nonNil(c.IndexYAML), nonNil(c.IndexJSON), c.RenderVersion, c.Created.UnixNano(), c.PushedBy)
 	if err != nil {
 		return nil, err
 	}
@@ -108,11 +110,14 @@ func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *Cha
 	if !existing.Deleted {
 		return existing, nil
 	}
-	// The same bytes come back after a delete: the tombstone allows exactly this.
+	// The same bytes come back after a delete: the tombstone allows exactly this. What is
+	// read of them is taken again, as this publish read it.
 	_, err = tx.ExecContext(ctx, `
-		UPDATE chart_versions SET manifest_digest = ?, prov_digest = ?, index_yaml = ?, index_json = ?, created_at = ?, pushed_by = ?, deleted_at = NULL
+		UPDATE chart_versions SET manifest_digest = ?, prov_digest = ?, app_version = ?, description = ?, metadata = ?,
+			index_yaml = ?, index_json = ?, render_version = ?, created_at = ?, pushed_by = ?, deleted_at = NULL
 		WHERE repository_id = ? AND version = ?`,
-		c.ManifestDigest.String(), c.ProvDigest.String(), nonNil(c.IndexYAML), nonNil(c.IndexJSON), c.Created.UnixNano(), c.PushedBy, repoID, c.Version)
+		c.ManifestDigest.String(), c.ProvDigest.String(), c.AppVersion, c.Description, string(c.Metadata),
+		nonNil(c.IndexYAML), nonNil(c.IndexJSON), c.RenderVersion, c.Created.UnixNano(), c.PushedBy, repoID, c.Version)
 	if err != nil {
 		return nil, err
 	}
@@ -340,6 +345,60 @@ func (db *DB) IndexEntries(ctx context.Context, ns string, format IndexFormat, s
 		out = append(out, e)
 	}
 	return out, state, rows.Err()
+}
+
+// IndexEntriesRenderedBefore returns the live chart versions whose index entries an older
+// renderer than version wrote, with their stored metadata, oldest first.
+func (db *DB) IndexEntriesRenderedBefore(ctx context.Context, version int) ([]ChartVersion, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+chartColumns+` FROM chart_versions c JOIN repositories r ON r.id = c.repository_id
+		WHERE c.render_version < ? AND c.deleted_at IS NULL ORDER BY c.created_at`, version)
+	if err != nil {
+		return nil, fmt.Errorf("chart versions rendered before version %d: %w", version, err)
+	}
+	defer rows.Close()
+	var out []ChartVersion
+	for rows.Next() {
+		c, err := scanChart(rows)
+		if err != nil {
+			return nil, fmt.Errorf("chart versions rendered before version %d: %w", version, err)
+		}
+		out = append(out, *c)
+	}
+	return out, rows.Err()
+}
+
+// RewriteIndexEntries stores what a renderer of version RenderVersion made of chart versions
+// (each c's Repository and Version name the row; its Metadata, AppVersion, Description,
+// IndexYAML, IndexJSON and RenderVersion are written), in one transaction. Each rewritten
+// version counts as a change of its namespace, so that cached indexes and ETags follow.
+// Versions deleted meanwhile are left alone.
+func (db *DB) RewriteIndexEntries(ctx context.Context, cs []ChartVersion) error {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		for _, c := range cs {
+			var repoID int64
+			var ns string
+			err := tx.QueryRowContext(ctx, `
+				UPDATE chart_versions SET metadata = ?, app_version = ?, description = ?, index_yaml = ?, index_json = ?, render_version = ?
+				WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND version = ? AND deleted_at IS NULL
+				RETURNING repository_id, namespace`,
+				string(c.Metadata), c.AppVersion, c.Description, nonNil(c.IndexYAML), nonNil(c.IndexJSON), c.RenderVersion,
+				c.Repository, c.Version).Scan(&repoID, &ns)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := db.markChanged(ctx, tx, repoID, ns, c.Version); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rewrite index entries: %w", err)
+	}
+	return nil
 }
 
 // nonNil stores a missing byte slice as empty rather than NULL.

@@ -12,7 +12,6 @@ import (
 	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/provenance"
-	"github.com/chartroom/chartroom/internal/repoindex"
 )
 
 // The rules a chart version passes, whichever protocol brings it: OCI (PutManifest) and the
@@ -106,22 +105,6 @@ func (r *Registry) checkChart(in *chartIn) (*meta.ChartVersion, error) {
 	if in.archive.Algorithm() != digest.SHA256 {
 		return nil, chartInvalid("the chart archive's digest is %s; chart archives are addressed by sha256 (chart repository indexes name them so)", in.archive.Algorithm())
 	}
-	// What the index and `helm show chart` say comes from the archive's Chart.yaml; a config
-	// that says otherwise is refused, naming the field.
-	archived, err := chart.ConfigJSON(md)
-	if err != nil {
-		return nil, chartInvalid("the archive's Chart.yaml: %v", err)
-	}
-	if in.config != nil {
-		if err := compareChartConfig(in.config, archived); err != nil {
-			return nil, err
-		}
-	}
-	if in.prov != nil {
-		if err := checkProv(in.prov, md.Name, md.Version, in.archive); err != nil {
-			return nil, chartInvalid("%s is not a valid .prov of the chart archive %s (%s-%s.tgz): %v", in.provName, in.archive, md.Name, md.Version, err)
-		}
-	}
 	c := &meta.ChartVersion{
 		Repository:  in.repo,
 		Namespace:   ns,
@@ -129,17 +112,24 @@ func (r *Registry) checkChart(in *chartIn) (*meta.ChartVersion, error) {
 		Version:     md.Version,
 		ChartDigest: in.archive,
 		ChartSize:   in.size,
-		AppVersion:  md.AppVersion,
-		Description: md.Description,
-		Metadata:    archived,
 		Created:     time.Now().UTC(),
 		PushedBy:    in.actor,
 	}
-	if in.prov != nil {
-		c.ProvDigest = in.provDigest
+	// What the index and `helm show chart` say comes from the archive's Chart.yaml; a config
+	// that says otherwise is refused, naming the field.
+	if err := renderEntries(c, md); err != nil {
+		return nil, chartInvalid("the archive's Chart.yaml: %v", err)
 	}
-	if c.IndexYAML, c.IndexJSON, err = repoindex.Render(archived, c.Created, c.ChartDigest.Encoded()); err != nil {
-		return nil, chartInvalid("%v", err)
+	if in.config != nil {
+		if err := compareChartConfig(in.config, c.Metadata); err != nil {
+			return nil, err
+		}
+	}
+	if in.prov != nil {
+		if err := checkProv(in.prov, md.Name, md.Version, in.archive); err != nil {
+			return nil, chartInvalid("%s is not a valid .prov of the chart archive %s (%s-%s.tgz): %v", in.provName, in.archive, md.Name, md.Version, err)
+		}
+		c.ProvDigest = in.provDigest
 	}
 	return c, nil
 }

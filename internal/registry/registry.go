@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"runtime"
 	"sync"
@@ -55,6 +56,9 @@ type Options struct {
 	// MaxUploadsPerUser bounds the upload sessions one user may have open at once; 0 means
 	// DefaultMaxUploadsPerUser, a negative value no limit.
 	MaxUploadsPerUser int
+	// Logger receives what the registry does on its own (rendering stored index entries of
+	// an older release again, at start); nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Registry is the core service. It is safe for concurrent use.
@@ -62,6 +66,7 @@ type Registry struct {
 	db        *meta.DB
 	blobs     blob.Store
 	opts      Options
+	log       *slog.Logger
 	uploadKey []byte
 	uploadsMu sync.Mutex       // serialises counting a user's upload sessions and opening one
 	immutable []*regexp.Regexp // compiled Options.ImmutableTags
@@ -69,8 +74,12 @@ type Registry struct {
 	validations chan struct{}
 }
 
-// New builds a registry over a metadata database and a blob store.
+// New builds a registry over a metadata database and a blob store. Index entries an older
+// release stored are rendered again first (see rerenderIndexEntries).
 func New(ctx context.Context, db *meta.DB, blobs blob.Store, opts Options) (*Registry, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
 	if opts.MaxManifestSize <= 0 {
 		opts.MaxManifestSize = DefaultMaxManifestSize
 	}
@@ -100,8 +109,12 @@ func New(ctx context.Context, db *meta.DB, blobs blob.Store, opts Options) (*Reg
 	if err != nil {
 		return nil, err
 	}
-	return &Registry{db: db, blobs: blobs, opts: opts, uploadKey: []byte(key), immutable: immutable,
-		validations: make(chan struct{}, runtime.GOMAXPROCS(0))}, nil
+	r := &Registry{db: db, blobs: blobs, opts: opts, log: opts.Logger, uploadKey: []byte(key), immutable: immutable,
+		validations: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	if _, err := r.rerenderIndexEntries(ctx); err != nil {
+		return nil, fmt.Errorf("render stored index entries again: %w", err)
+	}
+	return r, nil
 }
 
 // Options returns the options in effect (defaults filled in).
