@@ -53,7 +53,7 @@ func (o *serveOptions) settings() settings {
 			usage: "largest manifest accepted",
 			parse: parseSize(false), store: size(&c.MaxManifestSize)},
 		{name: "max-chart-size", typ: "size", def: server.FormatSize(server.DefaultConfig().MaxChartSize),
-			usage: "largest chart archive accepted by the classic repository's upload API",
+			usage: "largest chart archive accepted, over the classic upload API or as an OCI chart layer",
 			parse: parseSize(false), store: size(&c.MaxChartSize)},
 		{name: "shutdown-timeout", typ: "duration", def: server.DefaultShutdownTimeout.String(),
 			usage: "on SIGTERM/SIGINT, how long in-flight requests (uploads) may still run",

@@ -63,7 +63,13 @@ func populate(t *testing.T) fixture {
 	}
 	for i, v := range []string{"1.0.0", "1.1.0"} {
 		archive := chartArchive(t, "myapp", v)
-		if _, err := reg.PublishChart(ctx, registry.PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(archive)}); err != nil {
+		up, err := reg.ReceiveChart(ctx, bytes.NewReader(archive))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = reg.PublishChart(ctx, registry.PublishChartRequest{Namespace: "team", Archive: up})
+		up.Close()
+		if err != nil {
 			t.Fatal(err)
 		}
 		d := digest.FromBytes(archive)

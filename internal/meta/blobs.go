@@ -11,21 +11,21 @@ import (
 // ensureRepository returns the id of the named repository, creating it if needed.
 func (db *DB) ensureRepository(ctx context.Context, tx *sql.Tx, name string) (int64, error) {
 	var id int64
-	err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM repositories WHERE name = ?`), name).Scan(&id)
+	err := tx.QueryRowContext(ctx, `SELECT id FROM repositories WHERE name = ?`, name).Scan(&id)
 	if err == nil {
 		return id, nil
 	}
 	if err != sql.ErrNoRows {
 		return 0, err
 	}
-	err = tx.QueryRowContext(ctx, db.q(`INSERT INTO repositories (name, created_at) VALUES (?, ?) RETURNING id`), name, db.now().UnixNano()).Scan(&id)
+	err = tx.QueryRowContext(ctx, `INSERT INTO repositories (name, created_at) VALUES (?, ?) RETURNING id`, name, db.now().UnixNano()).Scan(&id)
 	return id, err
 }
 
 // RepositoryExists reports whether the repository has ever received content.
 func (db *DB) RepositoryExists(ctx context.Context, repo string) (bool, error) {
 	var n int
-	err := db.r.QueryRowContext(ctx, db.q(`SELECT count(*) FROM repositories WHERE name = ?`), repo).Scan(&n)
+	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM repositories WHERE name = ?`, repo).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("repository %s: %w", repo, err)
 	}
@@ -41,10 +41,10 @@ func (db *DB) LinkBlob(ctx context.Context, repo string, d digest.Digest, size i
 			return err
 		}
 		now := db.now().UnixNano()
-		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING`), d.String(), size, now); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING`, d.String(), size, now); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`), id, d.String(), now)
+		_, err = tx.ExecContext(ctx, `INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, id, d.String(), now)
 		return err
 	})
 	if err != nil {
@@ -56,11 +56,11 @@ func (db *DB) LinkBlob(ctx context.Context, repo string, d digest.Digest, size i
 // RepositoryBlob returns the size of blob d if it is readable in repo, or ErrNotFound.
 func (db *DB) RepositoryBlob(ctx context.Context, repo string, d digest.Digest) (int64, error) {
 	var size int64
-	err := db.r.QueryRowContext(ctx, db.q(`
+	err := db.r.QueryRowContext(ctx, `
 		SELECT b.size FROM repository_blobs rb
 		JOIN repositories r ON r.id = rb.repository_id
 		JOIN blobs b ON b.digest = rb.digest
-		WHERE r.name = ? AND rb.digest = ?`), repo, d.String()).Scan(&size)
+		WHERE r.name = ? AND rb.digest = ?`, repo, d.String()).Scan(&size)
 	if err != nil {
 		return 0, fmt.Errorf("blob %s in %s: %w", d, repo, notFound(err))
 	}
@@ -71,9 +71,9 @@ func (db *DB) RepositoryBlob(ctx context.Context, repo string, d digest.Digest) 
 func (db *DB) Blob(ctx context.Context, d digest.Digest) (int64, error) {
 	var size int64
 	// The blobs row outlives the last link (garbage collection removes it), so ask for a link.
-	err := db.r.QueryRowContext(ctx, db.q(`
+	err := db.r.QueryRowContext(ctx, `
 		SELECT b.size FROM blobs b
-		WHERE b.digest = ? AND EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest)`), d.String()).Scan(&size)
+		WHERE b.digest = ? AND EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest)`, d.String()).Scan(&size)
 	if err != nil {
 		return 0, fmt.Errorf("blob %s: %w", d, notFound(err))
 	}
@@ -84,9 +84,9 @@ func (db *DB) Blob(ctx context.Context, d digest.Digest) (int64, error) {
 // garbage collection finds no repository linking them.
 func (db *DB) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, db.q(`
+		res, err := tx.ExecContext(ctx, `
 			DELETE FROM repository_blobs
-			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`), repo, d.String())
+			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`, repo, d.String())
 		if err != nil {
 			return err
 		}
@@ -118,13 +118,10 @@ func (db *DB) Catalog(ctx context.Context, n int, last string) ([]string, error)
 // names runs a name-listing query whose last two parameters are the lower bound and limit.
 func (db *DB) names(ctx context.Context, query string, n int, last string, args ...any) ([]string, error) {
 	if n <= 0 {
-		n = -1
-		if db.dialect == "postgres" {
-			n = 1 << 31
-		}
+		n = -1 // SQLite: no limit
 	}
 	args = append(args, last, n)
-	rows, err := db.r.QueryContext(ctx, db.q(query), args...)
+	rows, err := db.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

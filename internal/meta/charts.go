@@ -25,10 +25,12 @@ type ChartVersion struct {
 	Description    string
 	Metadata       []byte // Chart.yaml as JSON (helm's OCI config)
 	IndexYAML      []byte // the index entry, rendered at publish (internal/repoindex)
-	IndexJSON      []byte
-	Created        time.Time
-	PushedBy       string
-	Deleted        bool
+	IndexJSON      []byte // (read back by ChartVersions and GetChartVersion only)
+	// RenderVersion is the version of the renderer that wrote IndexYAML and IndexJSON.
+	RenderVersion int
+	Created       time.Time
+	PushedBy      string
+	Deleted       bool
 }
 
 // ChartConflictError means the chart version is already published (or tombstoned) with
@@ -48,13 +50,27 @@ func (e *ChartConflictError) Error() string {
 const chartColumns = `r.name, c.namespace, c.name, c.version, c.manifest_digest, c.chart_digest, c.chart_size, c.prov_digest,
 	c.app_version, c.description, c.metadata, c.created_at, c.pushed_by, c.deleted_at`
 
-func scanChart(row interface{ Scan(...any) error }) (*ChartVersion, error) {
+// chartEntryColumns are chartColumns and the version's JSON index entry (scanChartEntry).
+const chartEntryColumns = chartColumns + `, c.index_json`
+
+// scanChartEntry reads a row of chartEntryColumns.
+func scanChartEntry(row interface{ Scan(...any) error }) (*ChartVersion, error) {
+	var entry []byte
+	c, err := scanChart(row, &entry)
+	if c != nil {
+		c.IndexJSON = entry
+	}
+	return c, err
+}
+
+// scanChart reads a row of chartColumns, then the more columns into more.
+func scanChart(row interface{ Scan(...any) error }, more ...any) (*ChartVersion, error) {
 	c := &ChartVersion{}
 	var created int64
 	var deleted sql.NullInt64
 	var metadata string
-	err := row.Scan(&c.Repository, &c.Namespace, &c.Name, &c.Version, &c.ManifestDigest, &c.ChartDigest, &c.ChartSize, &c.ProvDigest,
-		&c.AppVersion, &c.Description, &metadata, &created, &c.PushedBy, &deleted)
+	err := row.Scan(append([]any{&c.Repository, &c.Namespace, &c.Name, &c.Version, &c.ManifestDigest, &c.ChartDigest, &c.ChartSize, &c.ProvDigest,
+		&c.AppVersion, &c.Description, &metadata, &created, &c.PushedBy, &deleted}, more...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -71,20 +87,20 @@ func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *Cha
 	if c.Created.IsZero() {
 		c.Created = now
 	}
-	res, err := tx.ExecContext(ctx, db.q(`
+	res, err := tx.ExecContext(ctx, `
 		INSERT INTO chart_versions (repository_id, namespace, name, version, manifest_digest, chart_digest, chart_size, prov_digest,
-			app_version, description, metadata, index_yaml, index_json, created_at, pushed_by)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, version) DO NOTHING`),
+			app_version, description, metadata, index_yaml, index_json, render_version, created_at, pushed_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, version) DO NOTHING`,
 		repoID, c.Namespace, c.Name, c.Version, c.ManifestDigest.String(), c.ChartDigest.String(), c.ChartSize, c.ProvDigest.String(),
-		c.AppVersion, c.Description, string(c.Metadata), nonNil(c.IndexYAML), nonNil(c.IndexJSON), c.Created.UnixNano(), c.PushedBy)
+		c.AppVersion, c.Description, string(c.Metadata), nonNil(c.IndexYAML), nonNil(c.IndexJSON), c.RenderVersion, c.Created.UnixNano(), c.PushedBy)
 	if err != nil {
 		return nil, err
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
 		return c, db.markChanged(ctx, tx, repoID, c.Namespace, c.Version)
 	}
-	existing, err := scanChart(tx.QueryRowContext(ctx, db.q(`SELECT `+chartColumns+` FROM chart_versions c
-		JOIN repositories r ON r.id = c.repository_id WHERE c.repository_id = ? AND c.version = ?`), repoID, c.Version))
+	existing, err := scanChart(tx.QueryRowContext(ctx, `SELECT `+chartColumns+` FROM chart_versions c
+		JOIN repositories r ON r.id = c.repository_id WHERE c.repository_id = ? AND c.version = ?`, repoID, c.Version))
 	if err != nil {
 		return nil, err
 	}
@@ -94,11 +110,14 @@ func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *Cha
 	if !existing.Deleted {
 		return existing, nil
 	}
-	// The same bytes come back after a delete: the tombstone allows exactly this.
-	_, err = tx.ExecContext(ctx, db.q(`
-		UPDATE chart_versions SET manifest_digest = ?, prov_digest = ?, index_yaml = ?, index_json = ?, created_at = ?, pushed_by = ?, deleted_at = NULL
-		WHERE repository_id = ? AND version = ?`),
-		c.ManifestDigest.String(), c.ProvDigest.String(), nonNil(c.IndexYAML), nonNil(c.IndexJSON), c.Created.UnixNano(), c.PushedBy, repoID, c.Version)
+	// The same bytes come back after a delete: the tombstone allows exactly this. What is
+	// read of them is taken again, as this publish read it.
+	_, err = tx.ExecContext(ctx, `
+		UPDATE chart_versions SET manifest_digest = ?, prov_digest = ?, app_version = ?, description = ?, metadata = ?,
+			index_yaml = ?, index_json = ?, render_version = ?, created_at = ?, pushed_by = ?, deleted_at = NULL
+		WHERE repository_id = ? AND version = ?`,
+		c.ManifestDigest.String(), c.ProvDigest.String(), c.AppVersion, c.Description, string(c.Metadata),
+		nonNil(c.IndexYAML), nonNil(c.IndexJSON), c.RenderVersion, c.Created.UnixNano(), c.PushedBy, repoID, c.Version)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +133,7 @@ func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *Cha
 func (db *DB) AttachChartProvenance(ctx context.Context, m Manifest, references []digest.Digest, version string, old, prov digest.Digest) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		var repoID int64
-		err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM repositories WHERE name = ?`), m.Repository).Scan(&repoID)
+		err := tx.QueryRowContext(ctx, `SELECT id FROM repositories WHERE name = ?`, m.Repository).Scan(&repoID)
 		if err != nil {
 			return notFound(err)
 		}
@@ -125,8 +144,8 @@ func (db *DB) AttachChartProvenance(ctx context.Context, m Manifest, references 
 		if err := db.insertManifest(ctx, tx, repoID, m, references, now); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, db.q(`UPDATE chart_versions SET manifest_digest = ?, prov_digest = ?
-			WHERE repository_id = ? AND version = ? AND manifest_digest = ? AND prov_digest = '' AND deleted_at IS NULL`),
+		res, err := tx.ExecContext(ctx, `UPDATE chart_versions SET manifest_digest = ?, prov_digest = ?
+			WHERE repository_id = ? AND version = ? AND manifest_digest = ? AND prov_digest = '' AND deleted_at IS NULL`,
 			m.Digest.String(), prov.String(), repoID, version, old.String())
 		if err != nil {
 			return err
@@ -134,7 +153,7 @@ func (db *DB) AttachChartProvenance(ctx context.Context, m Manifest, references 
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
 		}
-		_, err = tx.ExecContext(ctx, db.q(`UPDATE tags SET manifest_digest = ?, updated_at = ? WHERE repository_id = ? AND name = ? AND manifest_digest = ?`),
+		_, err = tx.ExecContext(ctx, `UPDATE tags SET manifest_digest = ?, updated_at = ? WHERE repository_id = ? AND name = ? AND manifest_digest = ?`,
 			m.Digest.String(), now, repoID, ChartTag(version), old.String())
 		return err
 	})
@@ -157,7 +176,7 @@ func (db *DB) tombstone(ctx context.Context, tx *sql.Tx, repo string, d digest.D
 	query += ` RETURNING repository_id, namespace, version`
 	var repoID int64
 	var ns, version string
-	err := tx.QueryRowContext(ctx, db.q(query), args...).Scan(&repoID, &ns, &version)
+	err := tx.QueryRowContext(ctx, query, args...).Scan(&repoID, &ns, &version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
@@ -171,15 +190,15 @@ func (db *DB) tombstone(ctx context.Context, tx *sql.Tx, repo string, d digest.D
 // that indexes built earlier can catch up with this one change.
 func (db *DB) markChanged(ctx context.Context, tx *sql.Tx, repoID int64, ns, version string) error {
 	var gen int64
-	err := tx.QueryRowContext(ctx, db.q(`
+	err := tx.QueryRowContext(ctx, `
 		INSERT INTO namespaces (name, generation, updated_at) VALUES (?, 1, ?)
 		ON CONFLICT (name) DO UPDATE SET generation = namespaces.generation + 1, updated_at = excluded.updated_at
-		RETURNING generation`),
+		RETURNING generation`,
 		ns, db.now().UnixNano()).Scan(&gen)
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, db.q(`UPDATE chart_versions SET changed_gen = ? WHERE repository_id = ? AND version = ?`), gen, repoID, version)
+	_, err = tx.ExecContext(ctx, `UPDATE chart_versions SET changed_gen = ? WHERE repository_id = ? AND version = ?`, gen, repoID, version)
 	return err
 }
 
@@ -202,7 +221,7 @@ func (db *DB) namespaceState(ctx context.Context, q interface {
 }, ns string) (Namespace, error) {
 	n := Namespace{Name: ns}
 	var updated int64
-	err := q.QueryRowContext(ctx, db.q(`SELECT generation, updated_at FROM namespaces WHERE name = ?`), ns).Scan(&n.Generation, &updated)
+	err := q.QueryRowContext(ctx, `SELECT generation, updated_at FROM namespaces WHERE name = ?`, ns).Scan(&n.Generation, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return n, nil
 	}
@@ -214,7 +233,7 @@ func (db *DB) namespaceState(ctx context.Context, q interface {
 }
 
 // ChartVersions returns the live (not deleted) chart versions of a namespace, optionally of
-// one chart, with the namespace state they were read at.
+// one chart, with their JSON index entries and the namespace state they were read at.
 func (db *DB) ChartVersions(ctx context.Context, ns, name string) ([]ChartVersion, Namespace, error) {
 	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -225,21 +244,21 @@ func (db *DB) ChartVersions(ctx context.Context, ns, name string) ([]ChartVersio
 	if err != nil {
 		return nil, state, err
 	}
-	query := `SELECT ` + chartColumns + ` FROM chart_versions c JOIN repositories r ON r.id = c.repository_id
+	query := `SELECT ` + chartEntryColumns + ` FROM chart_versions c JOIN repositories r ON r.id = c.repository_id
 		WHERE c.namespace = ? AND c.deleted_at IS NULL`
 	args := []any{ns}
 	if name != "" {
 		query += ` AND c.name = ?`
 		args = append(args, name)
 	}
-	rows, err := tx.QueryContext(ctx, db.q(query+` ORDER BY c.name`), args...)
+	rows, err := tx.QueryContext(ctx, query+` ORDER BY c.name`, args...)
 	if err != nil {
 		return nil, state, fmt.Errorf("chart versions of %q: %w", ns, err)
 	}
 	defer rows.Close()
 	var out []ChartVersion
 	for rows.Next() {
-		c, err := scanChart(rows)
+		c, err := scanChartEntry(rows)
 		if err != nil {
 			return nil, state, fmt.Errorf("chart versions of %q: %w", ns, err)
 		}
@@ -248,8 +267,8 @@ func (db *DB) ChartVersions(ctx context.Context, ns, name string) ([]ChartVersio
 	return out, state, rows.Err()
 }
 
-// GetChartVersion returns one chart version, tombstones included (Deleted set).
-// ErrNotFound when it was never published.
+// GetChartVersion returns one chart version with its JSON index entry, tombstones included
+// (Deleted set). ErrNotFound when it was never published.
 func (db *DB) GetChartVersion(ctx context.Context, ns, name, version string) (*ChartVersion, error) {
 	// By the primary key (repository, version): the (namespace, name) index would scan every
 	// version of the chart, and this runs on every upload and download.
@@ -257,8 +276,8 @@ func (db *DB) GetChartVersion(ctx context.Context, ns, name, version string) (*C
 	if ns != "" {
 		repo = ns + "/" + name
 	}
-	c, err := scanChart(db.r.QueryRowContext(ctx, db.q(`SELECT `+chartColumns+` FROM chart_versions c
-		JOIN repositories r ON r.id = c.repository_id WHERE r.name = ? AND c.version = ?`), repo, version))
+	c, err := scanChartEntry(db.r.QueryRowContext(ctx, `SELECT `+chartEntryColumns+` FROM chart_versions c
+		JOIN repositories r ON r.id = c.repository_id WHERE r.name = ? AND c.version = ?`, repo, version))
 	if err != nil {
 		return nil, fmt.Errorf("chart %s %s: %w", name, version, notFound(err))
 	}
@@ -312,7 +331,7 @@ func (db *DB) IndexEntries(ctx context.Context, ns string, format IndexFormat, s
 	} else {
 		query += ` AND deleted_at IS NULL`
 	}
-	rows, err := tx.QueryContext(ctx, db.q(query), args...)
+	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, state, fmt.Errorf("index of %q: %w", ns, err)
 	}
@@ -326,6 +345,60 @@ func (db *DB) IndexEntries(ctx context.Context, ns string, format IndexFormat, s
 		out = append(out, e)
 	}
 	return out, state, rows.Err()
+}
+
+// IndexEntriesRenderedBefore returns the live chart versions whose index entries an older
+// renderer than version wrote, with their stored metadata, oldest first.
+func (db *DB) IndexEntriesRenderedBefore(ctx context.Context, version int) ([]ChartVersion, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+chartColumns+` FROM chart_versions c JOIN repositories r ON r.id = c.repository_id
+		WHERE c.render_version < ? AND c.deleted_at IS NULL ORDER BY c.created_at`, version)
+	if err != nil {
+		return nil, fmt.Errorf("chart versions rendered before version %d: %w", version, err)
+	}
+	defer rows.Close()
+	var out []ChartVersion
+	for rows.Next() {
+		c, err := scanChart(rows)
+		if err != nil {
+			return nil, fmt.Errorf("chart versions rendered before version %d: %w", version, err)
+		}
+		out = append(out, *c)
+	}
+	return out, rows.Err()
+}
+
+// RewriteIndexEntries stores what a renderer of version RenderVersion made of chart versions
+// (each c's Repository and Version name the row; its Metadata, AppVersion, Description,
+// IndexYAML, IndexJSON and RenderVersion are written), in one transaction. Each rewritten
+// version counts as a change of its namespace, so that cached indexes and ETags follow.
+// Versions deleted meanwhile are left alone.
+func (db *DB) RewriteIndexEntries(ctx context.Context, cs []ChartVersion) error {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		for _, c := range cs {
+			var repoID int64
+			var ns string
+			err := tx.QueryRowContext(ctx, `
+				UPDATE chart_versions SET metadata = ?, app_version = ?, description = ?, index_yaml = ?, index_json = ?, render_version = ?
+				WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND version = ? AND deleted_at IS NULL
+				RETURNING repository_id, namespace`,
+				string(c.Metadata), c.AppVersion, c.Description, nonNil(c.IndexYAML), nonNil(c.IndexJSON), c.RenderVersion,
+				c.Repository, c.Version).Scan(&repoID, &ns)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := db.markChanged(ctx, tx, repoID, ns, c.Version); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rewrite index entries: %w", err)
+	}
+	return nil
 }
 
 // nonNil stores a missing byte slice as empty rather than NULL.

@@ -192,7 +192,7 @@ func OpenSQLiteExisting(ctx context.Context, path string, readOnly bool) (*DB, e
 		}
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	db := &DB{w: w, r: r, dialect: "sqlite", now: time.Now}
+	db := &DB{w: w, r: r, now: time.Now}
 	if err := r.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -273,17 +273,17 @@ func (db *DB) ForgetBlob(ctx context.Context, d digest.Digest) (bool, error) {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		removed = false
 		var deps int
-		err := tx.QueryRowContext(ctx, db.q(`SELECT
+		err := tx.QueryRowContext(ctx, `SELECT
 			(SELECT count(*) FROM manifest_references WHERE child_digest = ?) +
-			(SELECT count(*) FROM chart_versions WHERE deleted_at IS NULL AND (chart_digest = ? OR prov_digest = ?))`),
+			(SELECT count(*) FROM chart_versions WHERE deleted_at IS NULL AND (chart_digest = ? OR prov_digest = ?))`,
 			d.String(), d.String(), d.String()).Scan(&deps)
 		if err != nil || deps > 0 {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM repository_blobs WHERE digest = ?`), d.String()); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM repository_blobs WHERE digest = ?`, d.String()); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM blobs WHERE digest = ?`), d.String())
+		res, err := tx.ExecContext(ctx, `DELETE FROM blobs WHERE digest = ?`, d.String())
 		if err != nil {
 			return err
 		}
@@ -300,7 +300,6 @@ func (db *DB) ForgetBlob(ctx context.Context, d digest.Digest) (bool, error) {
 // Snapshot is a read-only view of the whole database as of one moment, for checks that
 // read everything: what a writer commits meanwhile is not in it. Close it when done.
 type Snapshot struct {
-	db *DB
 	tx *sql.Tx
 }
 
@@ -316,7 +315,7 @@ func (db *DB) Snapshot(ctx context.Context) (*Snapshot, error) {
 		tx.Rollback()
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
-	return &Snapshot{db: db, tx: tx}, nil
+	return &Snapshot{tx: tx}, nil
 }
 
 // Close ends the snapshot.
@@ -338,7 +337,7 @@ func (s *Snapshot) Count(ctx context.Context, table string) (int, error) {
 
 // each runs query and calls scan for each row.
 func (s *Snapshot) each(ctx context.Context, what, query string, scan func(*sql.Rows) error) error {
-	rows, err := s.tx.QueryContext(ctx, s.db.q(query))
+	rows, err := s.tx.QueryContext(ctx, query)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", what, err)
 	}

@@ -124,16 +124,16 @@ func (db *DB) insertManifest(ctx context.Context, tx *sql.Tx, repoID int64, m Ma
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, db.q(`
+	_, err = tx.ExecContext(ctx, `
 		INSERT INTO manifests (repository_id, digest, media_type, artifact_type, config_media_type, subject, annotations, size, content, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, digest) DO NOTHING`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, digest) DO NOTHING`,
 		repoID, m.Digest.String(), m.MediaType, m.ArtifactType, m.ConfigMediaType, nullString(m.Subject.String()),
 		annotations, len(m.Content), m.Content, now)
 	if err != nil {
 		return err
 	}
 	for _, ref := range references {
-		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO manifest_references (repository_id, manifest_digest, child_digest) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
+		if _, err := tx.ExecContext(ctx, `INSERT INTO manifest_references (repository_id, manifest_digest, child_digest) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
 			repoID, m.Digest.String(), ref.String()); err != nil {
 			return err
 		}
@@ -159,7 +159,7 @@ func (db *DB) checkPresent(ctx context.Context, tx *sql.Tx, repoID int64, blobs,
 	missing := &MissingError{}
 	for _, d := range blobs {
 		var n int
-		if err := tx.QueryRowContext(ctx, db.q(`SELECT count(*) FROM repository_blobs WHERE repository_id = ? AND digest = ?`), repoID, d.String()).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM repository_blobs WHERE repository_id = ? AND digest = ?`, repoID, d.String()).Scan(&n); err != nil {
 			return err
 		}
 		if n == 0 {
@@ -168,7 +168,7 @@ func (db *DB) checkPresent(ctx context.Context, tx *sql.Tx, repoID int64, blobs,
 	}
 	for _, d := range manifests {
 		var n int
-		if err := tx.QueryRowContext(ctx, db.q(`SELECT count(*) FROM manifests WHERE repository_id = ? AND digest = ?`), repoID, d.String()).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM manifests WHERE repository_id = ? AND digest = ?`, repoID, d.String()).Scan(&n); err != nil {
 			return err
 		}
 		if n == 0 {
@@ -209,7 +209,7 @@ func (db *DB) GetManifest(ctx context.Context, repo, reference string, byTag, wi
 	if withContent {
 		dest = append(dest, &m.Content)
 	}
-	if err := db.r.QueryRowContext(ctx, db.q(query), repo, reference).Scan(dest...); err != nil {
+	if err := db.r.QueryRowContext(ctx, query, repo, reference).Scan(dest...); err != nil {
 		return nil, fmt.Errorf("manifest %s:%s: %w", repo, reference, notFound(err))
 	}
 	m.Subject = digest.Digest(subject.String)
@@ -233,7 +233,7 @@ func (db *DB) DeleteManifest(ctx context.Context, repo string, d digest.Digest, 
 				return err
 			}
 		}
-		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM manifests WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`), repo, d.String())
+		res, err := tx.ExecContext(ctx, `DELETE FROM manifests WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`, repo, d.String())
 		if err != nil {
 			return err
 		}
@@ -260,9 +260,9 @@ func (db *DB) DeleteTag(ctx context.Context, repo, tag string, immutableTags boo
 			}
 		}
 		var d string
-		err := tx.QueryRowContext(ctx, db.q(`
+		err := tx.QueryRowContext(ctx, `
 			DELETE FROM tags WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?
-			RETURNING manifest_digest`), repo, tag).Scan(&d)
+			RETURNING manifest_digest`, repo, tag).Scan(&d)
 		if err != nil {
 			return notFound(err)
 		}
@@ -303,7 +303,7 @@ func (db *DB) Referrers(ctx context.Context, repo string, d digest.Digest, artif
 		args = append(args, artifactType)
 	}
 	query += ` ORDER BY m.created_at, m.digest`
-	rows, err := db.r.QueryContext(ctx, db.q(query), args...)
+	rows, err := db.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("referrers of %s@%s: %w", repo, d, err)
 	}

@@ -1,6 +1,6 @@
 // Package meta is chartroom's metadata database: repositories, blob links, manifests, tags,
-// chart versions, users and settings. One API over SQLite (embedded) and, later, PostgreSQL:
-// callers never see SQL. Every change is one transaction; the rules that must hold under
+// chart versions, users and settings, stored in SQLite (embedded), behind one API: callers
+// never see SQL. Every change is one transaction; the rules that must hold under
 // concurrency (one winner per chart version) are constraints, not check-then-write.
 package meta
 
@@ -30,10 +30,9 @@ var migrations embed.FS
 
 // DB is the metadata database. It is safe for concurrent use.
 type DB struct {
-	w       *sql.DB // writes: one connection for SQLite, so writers queue instead of failing busy
-	r       *sql.DB // reads
-	dialect string
-	now     func() time.Time
+	w   *sql.DB // writes: one connection for SQLite, so writers queue instead of failing busy
+	r   *sql.DB // reads
+	now func() time.Time
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database at path, in WAL mode, and applies
@@ -65,7 +64,7 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	db := &DB{w: w, r: r, dialect: "sqlite", now: time.Now}
+	db := &DB{w: w, r: r, now: time.Now}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -89,24 +88,6 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// q adapts a query written with ? placeholders to the dialect.
-func (db *DB) q(query string) string {
-	if db.dialect != "postgres" {
-		return query
-	}
-	var b strings.Builder
-	n := 0
-	for _, c := range query {
-		if c == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
-
 // tx runs fn in one write transaction, committing when fn returns nil.
 func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := db.w.BeginTx(ctx, nil)
@@ -124,7 +105,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	dir := "migrations/" + db.dialect
+	const dir = "migrations/sqlite"
 	entries, err := fs.ReadDir(migrations, dir)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -141,7 +122,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 		err = db.tx(ctx, func(tx *sql.Tx) error {
 			var n int
-			if err := tx.QueryRowContext(ctx, db.q(`SELECT count(*) FROM schema_migrations WHERE version = ?`), version).Scan(&n); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
@@ -150,7 +131,7 @@ func (db *DB) migrate(ctx context.Context) error {
 			if _, err := tx.ExecContext(ctx, string(script)); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, db.q(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), version, db.now().UnixNano())
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, db.now().UnixNano())
 			return err
 		})
 		if err != nil {
@@ -164,11 +145,11 @@ func (db *DB) migrate(ctx context.Context) error {
 // Concurrent callers (other replicas included) all get the first value stored.
 func (db *DB) Setting(ctx context.Context, key, value string) (string, error) {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`), key, value)
+		_, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, value)
 		if err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, db.q(`SELECT value FROM settings WHERE key = ?`), key).Scan(&value)
+		return tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&value)
 	})
 	if err != nil {
 		return "", fmt.Errorf("setting %s: %w", key, err)

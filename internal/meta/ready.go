@@ -14,7 +14,7 @@ const probeKey = "ready.probe"
 // row (the time of the check). It is cheap enough to back a readiness check.
 func (db *DB) CheckWritable(ctx context.Context) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
+		_, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
 			probeKey, strconv.FormatInt(db.now().UnixNano(), 10))
 		return err
 	})

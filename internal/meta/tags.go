@@ -39,8 +39,8 @@ type chartRow struct {
 // chartRowBy reads the chart version of repoID whose column (version or manifest_digest) is
 // value; ok is false when there is none.
 func (db *DB) chartRowBy(ctx context.Context, tx *sql.Tx, repoID int64, column, value string) (c chartRow, ok bool, err error) {
-	err = tx.QueryRowContext(ctx, db.q(`SELECT version, manifest_digest, chart_digest, deleted_at IS NOT NULL FROM chart_versions
-		WHERE repository_id = ? AND `+column+` = ?`), repoID, value).Scan(&c.version, &c.manifest, &c.chart, &c.deleted)
+	err = tx.QueryRowContext(ctx, `SELECT version, manifest_digest, chart_digest, deleted_at IS NOT NULL FROM chart_versions
+		WHERE repository_id = ? AND `+column+` = ?`, repoID, value).Scan(&c.version, &c.manifest, &c.chart, &c.deleted)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, false, nil
 	}
@@ -92,7 +92,7 @@ func (db *DB) setTag(ctx context.Context, tx *sql.Tx, repoID int64, tag string, 
 	}
 
 	var existing string
-	err = tx.QueryRowContext(ctx, db.q(`SELECT manifest_digest FROM tags WHERE repository_id = ? AND name = ?`), repoID, tag).Scan(&existing)
+	err = tx.QueryRowContext(ctx, `SELECT manifest_digest FROM tags WHERE repository_id = ? AND name = ?`, repoID, tag).Scan(&existing)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
@@ -115,9 +115,9 @@ func (db *DB) setTag(ctx context.Context, tx *sql.Tx, repoID int64, tag string, 
 	}
 	switch {
 	case existing == "":
-		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES (?, ?, ?, ?)`), repoID, tag, d.String(), now)
+		_, err = tx.ExecContext(ctx, `INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES (?, ?, ?, ?)`, repoID, tag, d.String(), now)
 	case existing != d.String():
-		_, err = tx.ExecContext(ctx, db.q(`UPDATE tags SET manifest_digest = ?, updated_at = ? WHERE repository_id = ? AND name = ?`), d.String(), now, repoID, tag)
+		_, err = tx.ExecContext(ctx, `UPDATE tags SET manifest_digest = ?, updated_at = ? WHERE repository_id = ? AND name = ?`, d.String(), now, repoID, tag)
 	}
 	return err
 }
@@ -140,13 +140,13 @@ func (db *DB) recordTag(ctx context.Context, tx *sql.Tx, repoID int64, tag strin
 			firstChart = held.chart
 		}
 	}
-	_, err := tx.ExecContext(ctx, db.q(`INSERT INTO tag_records (repository_id, name, manifest_digest, chart_digest, created_at)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT (repository_id, name) DO NOTHING`), repoID, tag, first, firstChart, now)
+	_, err := tx.ExecContext(ctx, `INSERT INTO tag_records (repository_id, name, manifest_digest, chart_digest, created_at)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (repository_id, name) DO NOTHING`, repoID, tag, first, firstChart, now)
 	if err != nil {
 		return err
 	}
 	var recorded, recordedChart string
-	err = tx.QueryRowContext(ctx, db.q(`SELECT manifest_digest, chart_digest FROM tag_records WHERE repository_id = ? AND name = ?`),
+	err = tx.QueryRowContext(ctx, `SELECT manifest_digest, chart_digest FROM tag_records WHERE repository_id = ? AND name = ?`,
 		repoID, tag).Scan(&recorded, &recordedChart)
 	if err != nil {
 		return err
@@ -168,11 +168,11 @@ func (db *DB) recordTag(ctx context.Context, tx *sql.Tx, repoID int64, tag strin
 // a delete never frees a tag for other content; tags set since the record existed already
 // have theirs.
 func (db *DB) recordTags(ctx context.Context, tx *sql.Tx, repo, where, value string) error {
-	_, err := tx.ExecContext(ctx, db.q(`
+	_, err := tx.ExecContext(ctx, `
 		INSERT INTO tag_records (repository_id, name, manifest_digest, chart_digest, created_at)
 		SELECT t.repository_id, t.name, t.manifest_digest,
 			coalesce((SELECT c.chart_digest FROM chart_versions c WHERE c.repository_id = t.repository_id AND c.manifest_digest = t.manifest_digest), ''), ?
 		FROM tags t WHERE t.repository_id = (SELECT id FROM repositories WHERE name = ?) AND t.`+where+`
-		ON CONFLICT (repository_id, name) DO NOTHING`), db.now().UnixNano(), repo, value)
+		ON CONFLICT (repository_id, name) DO NOTHING`, db.now().UnixNano(), repo, value)
 	return err
 }

@@ -23,7 +23,7 @@ type User struct {
 // CreateUser adds a user. ErrExists when the name is taken.
 func (db *DB) CreateUser(ctx context.Context, u User) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, db.q(`INSERT INTO users (name, password_hash, role, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`),
+		res, err := tx.ExecContext(ctx, `INSERT INTO users (name, password_hash, role, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
 			u.Name, u.PasswordHash, u.Role, db.now().UnixNano())
 		if err != nil {
 			return err
@@ -43,7 +43,7 @@ func (db *DB) CreateUser(ctx context.Context, u User) error {
 func (db *DB) GetUser(ctx context.Context, name string) (*User, error) {
 	u := &User{}
 	var created int64
-	err := db.r.QueryRowContext(ctx, db.q(`SELECT id, name, password_hash, role, created_at FROM users WHERE name = ?`), name).
+	err := db.r.QueryRowContext(ctx, `SELECT id, name, password_hash, role, created_at FROM users WHERE name = ?`, name).
 		Scan(&u.ID, &u.Name, &u.PasswordHash, &u.Role, &created)
 	if err != nil {
 		return nil, fmt.Errorf("user %s: %w", name, notFound(err))

@@ -32,9 +32,9 @@ type AttachProvenanceRequest struct {
 // the classic repository serve the same .prov. The archive never changes. The .prov must
 // vouch for the published archive (ErrChartInvalid); a version that already has this .prov is
 // ErrVersionExists, another one ErrImmutable; an unpublished version ErrChartUnknown.
-func (r *Registry) AttachProvenance(ctx context.Context, req AttachProvenanceRequest) (*meta.ChartVersion, error) {
-	if len(req.Prov) > maxProvSize {
-		return nil, fmt.Errorf("%w: the provenance file has %d bytes, at most %d are accepted", ErrChartInvalid, len(req.Prov), maxProvSize)
+func (r *Registry) AttachProvenance(ctx context.Context, req AttachProvenanceRequest) (*ChartVersion, error) {
+	if err := checkProvSize("the provenance file", int64(len(req.Prov))); err != nil {
+		return nil, err
 	}
 	st, err := provenance.Parse(req.Prov)
 	if err != nil {
@@ -44,7 +44,7 @@ func (r *Registry) AttachProvenance(ctx context.Context, req AttachProvenanceReq
 	if md == nil || md.Name == "" || md.Version == "" {
 		return nil, fmt.Errorf("%w: the provenance file's signed Chart.yaml has no name or version", ErrChartInvalid)
 	}
-	c, err := r.ChartVersion(ctx, req.Namespace, md.Name, md.Version)
+	c, err := r.liveChartVersion(ctx, req.Namespace, md.Name, md.Version)
 	if err != nil {
 		if errors.Is(err, ErrChartUnknown) {
 			return nil, fmt.Errorf("%w; upload the chart first, or the chart and its .prov in one request", err)
@@ -101,43 +101,5 @@ func (r *Registry) AttachProvenance(ctx context.Context, req AttachProvenanceReq
 		return nil, err
 	}
 	c.ManifestDigest, c.ProvDigest = m.Digest, provDigest
-	return c, nil
-}
-
-// checkProvenance is the keyless check every route that stores a .prov makes (the server has
-// no keyring, so it cannot tell who signed): prov is a clear-signed message whose signature
-// block holds OpenPGP signature packets and whose signed text is a Helm provenance statement
-// (provenance.Parse), for chart name version, listing <name>-<version>.tgz with the archive's
-// digest. Errors wrap provenance.ErrMalformed or provenance.ErrDigestMismatch.
-func checkProvenance(prov []byte, name, version string, archive digest.Digest) error {
-	st, err := provenance.Parse(prov)
-	if err != nil {
-		return err
-	}
-	return vouches(st, name, version, archive)
-}
-
-// vouches checks that a parsed .prov is for chart name version and its archive's digest.
-func vouches(st *provenance.Statement, name, version string, archive digest.Digest) error {
-	if md := st.Metadata; md.Name != name || md.Version != version {
-		return fmt.Errorf("%w: the provenance file's signed Chart.yaml is for %q version %q, not %s %s: use the .prov made for this chart version", provenance.ErrDigestMismatch, md.Name, md.Version, name, version)
-	}
-	return st.CheckFile(name+"-"+version+".tgz", archive.Encoded())
-}
-
-// verifyProvLayer checks the provenance layer of a chart manifest pushed over OCI, if it has
-// one, as the classic API checks an uploaded .prov (checkProvenance): it must vouch for the
-// manifest's chart layer, or every later `helm pull --verify` of the version would fail.
-func (r *Registry) verifyProvLayer(ctx context.Context, repo string, c *meta.ChartVersion) error {
-	if c.ProvDigest == "" {
-		return nil
-	}
-	prov, err := r.readSmallBlob(ctx, repo, c.ProvDigest, maxProvSize)
-	if err != nil {
-		return err
-	}
-	if err := checkProvenance(prov, c.Name, c.Version, c.ChartDigest); err != nil {
-		return invalid("the provenance layer %s is not a valid .prov of the chart layer %s (%s-%s.tgz): %v", c.ProvDigest, c.ChartDigest, c.Name, c.Version, err)
-	}
-	return nil
+	return chartVersionOf(c), nil
 }

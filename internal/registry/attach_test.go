@@ -8,41 +8,28 @@ import (
 	"io"
 	"testing"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/chartroom/chartroom/internal/provenance"
+	"github.com/chartroom/chartroom/internal/chart/charttest"
 	"github.com/chartroom/chartroom/internal/provenance/provtest"
 )
-
-func sign(t *testing.T, e *openpgp.Entity, tgz []byte, name string) []byte {
-	t.Helper()
-	prov, err := provenance.Sign(bytes.NewReader(tgz), name, e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return prov
-}
 
 func TestAttachProvenance(t *testing.T) {
 	ctx := context.Background()
 	r := newTestRegistry(t, Options{})
-	e, err := openpgp.NewEntity("Chart Signer", "", "signer@example.com", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tgz := archive(t, "myapp", "1.0.0", "")
-	other := archive(t, "myapp", "1.0.0", "other bytes")
-	prov := sign(t, e, tgz, "myapp-1.0.0.tgz")
+	e := charttest.NewSigner(t, "Chart Signer")
+	tgz := charttest.Archive(t, "myapp", "1.0.0", "")
+	other := charttest.Archive(t, "myapp", "1.0.0", "other bytes")
+	prov := e.Sign(t, tgz, "myapp-1.0.0.tgz")
 
 	if _, err := r.AttachProvenance(ctx, AttachProvenanceRequest{Namespace: "team", Prov: prov}); !errors.Is(err, ErrChartUnknown) {
 		t.Fatalf("prov before its chart: %v", err)
 	}
-	published, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(tgz)})
+	published, err := r.publishBytes(ctx, tgz, PublishChartRequest{Namespace: "team"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	state, _ := r.NamespaceState(ctx, "team")
+	state, _ := r.IndexState(ctx, "team")
 
 	cases := []struct {
 		name string
@@ -50,8 +37,8 @@ func TestAttachProvenance(t *testing.T) {
 		want error
 	}{
 		{"not a signed message", []byte("hello"), ErrChartInvalid},
-		{"prov for other bytes", sign(t, e, other, "myapp-1.0.0.tgz"), ErrChartInvalid},
-		{"prov naming another file", sign(t, e, tgz, "myapp-9.9.9.tgz"), ErrChartInvalid},
+		{"prov for other bytes", e.Sign(t, other, "myapp-1.0.0.tgz"), ErrChartInvalid},
+		{"prov naming another file", e.Sign(t, tgz, "myapp-9.9.9.tgz"), ErrChartInvalid},
 		{"signature of 40 zero bytes", provtest.ZeroSignature(t, prov), ErrChartInvalid},
 		{"truncated signature armor", provtest.TruncatedArmor(t, prov), ErrChartInvalid},
 	}
@@ -91,15 +78,15 @@ func TestAttachProvenance(t *testing.T) {
 	if _, err := r.GetManifest(ctx, "team/myapp", published.ManifestDigest.String(), false); err != nil {
 		t.Fatalf("the first manifest is no longer reachable by digest: %v", err)
 	}
-	if after, _ := r.NamespaceState(ctx, "team"); after.Generation != state.Generation {
+	if after, _ := r.IndexState(ctx, "team"); after.Generation != state.Generation {
 		t.Fatal("attaching a .prov changed the index generation; the index does not change")
 	}
 
 	if _, err := r.AttachProvenance(ctx, AttachProvenanceRequest{Namespace: "team", Prov: prov}); !errors.Is(err, ErrVersionExists) {
 		t.Fatalf("same prov again: %v", err)
 	}
-	e2, _ := openpgp.NewEntity("Someone Else", "", "else@example.com", nil)
-	if _, err := r.AttachProvenance(ctx, AttachProvenanceRequest{Namespace: "team", Prov: sign(t, e2, tgz, "myapp-1.0.0.tgz")}); !errors.Is(err, ErrImmutable) {
+	e2 := charttest.NewSigner(t, "Someone Else")
+	if _, err := r.AttachProvenance(ctx, AttachProvenanceRequest{Namespace: "team", Prov: e2.Sign(t, tgz, "myapp-1.0.0.tgz")}); !errors.Is(err, ErrImmutable) {
 		t.Fatalf("another prov: %v", err)
 	}
 }

@@ -27,7 +27,7 @@ import (
 func compareChartConfig(sent, archived []byte) error {
 	s, err := decodeJSONObject(sent)
 	if err != nil {
-		return invalid("the chart config (Chart.yaml as JSON) is not a JSON object: %v", err)
+		return chartInvalid("the chart config (Chart.yaml as JSON) is not a JSON object: %v", err)
 	}
 	a, err := decodeJSONObject(archived)
 	if err != nil {
@@ -40,7 +40,7 @@ func compareChartConfig(sent, archived []byte) error {
 	if !differ {
 		return nil
 	}
-	return invalid("the chart config disagrees with the archive's Chart.yaml: %s is %s in the config but %s in the archive; push the config helm builds from this archive (helm push or chartroom push do), or fix the archive's Chart.yaml",
+	return chartInvalid("the chart config disagrees with the archive's Chart.yaml: %s is %s in the config but %s in the archive; push the config helm builds from this archive (helm push or chartroom push do), or fix the archive's Chart.yaml",
 		path, showJSON(sv), showJSON(av))
 }
 

@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/chartroom/chartroom/internal/chart/charttest"
 	"github.com/chartroom/chartroom/internal/meta"
 )
 
@@ -23,14 +23,14 @@ var createdRE = regexp.MustCompile(`(?m)^    created: .*\n|"created":"[^"]*",?`)
 func indexEntries(t *testing.T, r *Registry, ns, version string) (string, string) {
 	t.Helper()
 	var out [2]string
-	for i, f := range []meta.IndexFormat{meta.IndexYAML, meta.IndexJSON} {
-		entries, _, err := r.IndexEntries(context.Background(), ns, f, 0)
+	for i, f := range []IndexFormat{IndexYAML, IndexJSON} {
+		idx, err := r.Index(context.Background(), ns, f, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, e := range entries {
+		for _, e := range idx.Entries {
 			if e.Version == version {
-				out[i] = createdRE.ReplaceAllString(string(e.Entry), "")
+				out[i] = createdRE.ReplaceAllString(string(e.YAML)+string(e.JSON), "")
 			}
 		}
 		if out[i] == "" {
@@ -44,15 +44,15 @@ func indexEntries(t *testing.T, r *Registry, ns, version string) (string, string
 func configCharts(t *testing.T) map[string][]byte {
 	return map[string][]byte{
 		"plain": simpleChart(t, "app", "1.0.0", "1.0", "x"),
-		"v1 with requirements.yaml": tgz(t, "app", map[string]string{
+		"v1 with requirements.yaml": charttest.Files(t, "app", map[string]string{
 			"Chart.yaml":        "name: app\nversion: 1.0.0\ndescription: a Helm 2 chart\n",
 			"requirements.yaml": "dependencies:\n- name: redis\n  version: ~17.0.0\n  repository: https://charts.example.com\n  condition: redis.enabled\n  tags: [cache]\n  import-values:\n  - child: a\n    parent: b\n  - data\n",
 			"requirements.lock": "dependencies:\n- name: redis\n  version: 17.0.1\n  repository: https://charts.example.com\ndigest: sha256:0000\ngenerated: \"2020-01-01T00:00:00Z\"\n",
 		}),
-		"apiVersion v1 declared": tgz(t, "app", map[string]string{
+		"apiVersion v1 declared": charttest.Files(t, "app", map[string]string{
 			"Chart.yaml": "apiVersion: v1\nname: app\nversion: 1.0.0\nappVersion: \"2\"\n",
 		}),
-		"rich metadata": tgz(t, "app", map[string]string{
+		"rich metadata": charttest.Files(t, "app", map[string]string{
 			"Chart.yaml": `apiVersion: v2
 name: app
 version: 1.0.0-rc.1+build.7
@@ -89,10 +89,10 @@ dependencies:
     parent: y
 `,
 		}),
-		"empty fields": tgz(t, "app", map[string]string{
+		"empty fields": charttest.Files(t, "app", map[string]string{
 			"Chart.yaml": "apiVersion: v2\nname: app\nversion: 1.0.0\ndescription: \"\"\nappVersion: \"\"\nkeywords: []\nmaintainers: []\nannotations: {}\nsources: []\nhome: \"\"\ndeprecated: false\ndependencies: []\ntype: \"\"\n",
 		}),
-		"library": tgz(t, "app", map[string]string{
+		"library": charttest.Files(t, "app", map[string]string{
 			"Chart.yaml": "apiVersion: v2\nname: app\nversion: 1.0.0\ntype: library\n",
 		}),
 	}
@@ -108,7 +108,7 @@ func TestChartConfigAgreesWithArchive(t *testing.T) {
 	n := 0
 	for name, archive := range configCharts(t) {
 		t.Run(name, func(t *testing.T) {
-			up, err := r.PublishChart(ctx, PublishChartRequest{Namespace: fmt.Sprintf("api%d", n), Archive: bytes.NewReader(archive)})
+			up, err := r.publishBytes(ctx, archive, PublishChartRequest{Namespace: fmt.Sprintf("api%d", n)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -174,8 +174,8 @@ func TestChartConfigAgreesWithArchive(t *testing.T) {
 		t.Run("refused: "+tc.name, func(t *testing.T) {
 			const repo = "team/evil"
 			err := r.push(repo, "1.0.0", r.chartManifestFor(t, repo, []byte(tc.config), archive, ""))
-			if !errors.Is(err, ErrManifestInvalid) {
-				t.Fatalf("got %v, want ErrManifestInvalid", err)
+			if !errors.Is(err, ErrChartInvalid) {
+				t.Fatalf("got %v, want ErrChartInvalid", err)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
@@ -189,7 +189,7 @@ func TestChartConfigAgreesWithArchive(t *testing.T) {
 	}
 }
 
-func mustConfigDigest(t *testing.T, r *Registry, c *meta.ChartVersion) digest.Digest {
+func mustConfigDigest(t *testing.T, r *Registry, c *ChartVersion) digest.Digest {
 	t.Helper()
 	m, err := r.GetManifest(context.Background(), c.Repository, c.ManifestDigest.String(), true)
 	if err != nil {

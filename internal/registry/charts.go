@@ -5,14 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/meta"
-	"github.com/chartroom/chartroom/internal/repoindex"
 )
 
 // Helm's OCI media types (helm.sh/helm/v3/pkg/registry).
@@ -26,20 +25,16 @@ const (
 // maxChartConfigSize bounds the config blob read to validate a chart (Chart.yaml as JSON).
 const maxChartConfigSize = 1 << 20
 
-// chartConfig is what chartroom reads of a chart's OCI config.
+// chartConfig is what chartroom reads of a chart's OCI config before it reads the archive.
 type chartConfig struct {
-	Name        string `json:"name"`
-	Version     string `json:"version"`
-	AppVersion  string `json:"appVersion"`
-	Description string `json:"description"`
-	APIVersion  string `json:"apiVersion"`
+	Name    string `json:"name"`
+	Version string `json:"version"`
 }
 
-// chartVersion validates a chart manifest and builds the chart version it publishes:
-// the config is Chart.yaml as JSON, its name is the repository's last component, its version
-// strict SemVer 2 matching the tag (helm writes "+" as "_" in tags); one chart layer and at
-// most one provenance layer.
-func (r *Registry) chartVersion(ctx context.Context, repo, reference string, doc *manifestDoc, verifyLayer bool) (*meta.ChartVersion, error) {
+// ociChart reads the chart version a chart manifest pushed over OCI publishes, and holds it
+// to the chart rules: its config (Chart.yaml as JSON, checked first: cheap), its one chart
+// layer and at most one provenance layer, read from the repository.
+func (r *Registry) ociChart(ctx context.Context, repo, reference, actor string, doc *manifestDoc) (*meta.ChartVersion, error) {
 	ns, name := SplitRepository(repo)
 	if err := CheckChartNamespace(ns); err != nil {
 		return nil, err
@@ -50,75 +45,69 @@ func (r *Registry) chartVersion(ctx context.Context, repo, reference string, doc
 	}
 	var cfg chartConfig
 	if err := json.Unmarshal(raw, &cfg); err != nil {
-		return nil, invalid("the chart config (Chart.yaml as JSON) is not valid JSON: %v", err)
+		return nil, chartInvalid("the chart config (Chart.yaml as JSON) is not valid JSON: %v", err)
 	}
 	switch {
 	case cfg.Name == "":
-		return nil, invalid("the chart config has no name; Chart.yaml needs a name")
+		return nil, chartInvalid("the chart config has no name; Chart.yaml needs a name")
 	case cfg.Version == "":
-		return nil, invalid("the chart config has no version; Chart.yaml needs a version")
+		return nil, chartInvalid("the chart config has no version; Chart.yaml needs a version")
 	case cfg.Name != name:
-		return nil, invalid("chart %q pushed to repository %s: the last part of the repository must be the chart's name (push to %s/%s)", cfg.Name, repo, ns, cfg.Name)
+		return nil, chartInvalid("chart %q pushed to repository %s: the last part of the repository must be the chart's name (push to %s)", cfg.Name, repo, joinRepository(ns, cfg.Name))
 	}
 	if _, err := semver.StrictNewVersion(cfg.Version); err != nil {
-		return nil, invalid("chart version %q is not strict SemVer 2 (MAJOR.MINOR.PATCH, e.g. 1.4.2): %v", cfg.Version, err)
+		return nil, chartInvalid("chart version %q is not strict SemVer 2 (MAJOR.MINOR.PATCH, e.g. 1.4.2): %v", cfg.Version, err)
 	}
 	if !IsDigest(reference) && reference != meta.ChartTag(cfg.Version) {
 		return nil, invalid("tag %q differs from the chart's version %s: push chart versions under their version (tag %s)", reference, cfg.Version, meta.ChartTag(cfg.Version))
 	}
-	c := &meta.ChartVersion{
-		Repository: repo,
-		Namespace:  ns,
-		Name:       cfg.Name,
-		Version:    cfg.Version,
-	}
-	for _, l := range doc.Layers {
+	var layer, prov *ocispec.Descriptor
+	for i, l := range doc.Layers {
 		switch l.MediaType {
 		case ChartLayerMediaType, legacyChartLayerMediaType:
-			if c.ChartDigest != "" {
+			if layer != nil {
 				return nil, invalid("a chart manifest has exactly one chart layer; this one has several")
 			}
-			c.ChartDigest, c.ChartSize = l.Digest, l.Size
+			layer = &doc.Layers[i]
 		case ChartProvLayerMediaType:
-			if c.ProvDigest != "" {
+			if prov != nil {
 				return nil, invalid("a chart manifest has at most one provenance layer")
 			}
-			c.ProvDigest = l.Digest
+			prov = &doc.Layers[i]
 		default:
 			return nil, invalid("layer media type %q does not belong in a chart manifest", l.MediaType)
 		}
 	}
-	if c.ChartDigest == "" {
+	if layer == nil {
 		return nil, invalid("the chart manifest has no chart layer (%s)", ChartLayerMediaType)
 	}
-	if c.ChartDigest.Algorithm() != digest.SHA256 {
-		return nil, invalid("the chart layer's digest is %s; chart archives are addressed by sha256 (chart repository indexes name them so)", c.ChartDigest.Algorithm())
+	in := &chartIn{repo: repo, archive: layer.Digest, size: layer.Size, config: raw, actor: actor}
+	provSize := int64(-1)
+	if prov != nil {
+		in.provName, in.provDigest, provSize = "the provenance layer "+prov.Digest.String(), prov.Digest, prov.Size
 	}
-	if verifyLayer {
-		md, err := r.verifyChartLayer(ctx, repo, c)
-		if err != nil {
+	if err := r.admitChart(ns, layer.Size, in.provName, provSize); err != nil {
+		return nil, err
+	}
+	if in.md, err = r.loadLayer(ctx, repo, layer.Digest); err != nil {
+		return nil, err
+	}
+	if prov != nil {
+		if in.prov, err = r.readSmallBlob(ctx, repo, prov.Digest, MaxProvSize); err != nil {
 			return nil, err
 		}
-		// What the index and `helm show chart` say comes from the archive's Chart.yaml, as
-		// for an upload over the classic API; a config that says otherwise is refused.
-		archived, err := chart.ConfigJSON(md)
-		if err != nil {
-			return nil, invalid("the chart layer's Chart.yaml: %v", err)
-		}
-		if err := compareChartConfig(raw, archived); err != nil {
-			return nil, err
-		}
-		raw, cfg = archived, chartConfig{}
-		if err := json.Unmarshal(raw, &cfg); err != nil {
-			return nil, fmt.Errorf("chart metadata of %s %s: %w", c.Name, c.Version, err)
-		}
 	}
-	c.AppVersion, c.Description, c.Metadata = cfg.AppVersion, cfg.Description, raw
-	c.Created = time.Now().UTC()
-	if c.IndexYAML, c.IndexJSON, err = repoindex.Render(raw, c.Created, c.ChartDigest.Encoded()); err != nil {
-		return nil, invalid("%v", err)
+	return r.checkChart(in)
+}
+
+// loadLayer loads the chart archive a manifest's layer d names.
+func (r *Registry) loadLayer(ctx context.Context, repo string, d digest.Digest) (*chart.Metadata, error) {
+	rc, _, err := r.OpenBlob(ctx, repo, d, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: chart layer %s is not in %s; push it before the manifest", ErrManifestBlobUnknown, d, repo)
 	}
-	return c, nil
+	defer rc.Close()
+	return r.loadChart(ctx, rc, "the chart layer is not a valid chart archive: ")
 }
 
 // readSmallBlob reads a blob of repo whole, refusing one larger than max.

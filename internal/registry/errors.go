@@ -2,8 +2,9 @@ package registry
 
 import "errors"
 
-// Domain errors. Callers match them with errors.Is; the wrapped message says what was wrong
-// and what to do. Each protocol maps them to its status codes in one place.
+// Domain errors, all declared in this file. Callers match them with errors.Is; the wrapped
+// message says what was wrong and what to do. Each protocol maps every one of them to its
+// status codes in one place (a test walks this file to make sure none is answered with 500).
 var (
 	// ErrNameInvalid: the repository name breaks the OCI name grammar.
 	ErrNameInvalid = errors.New("invalid repository name")
@@ -13,8 +14,6 @@ var (
 	ErrBlobUnknown = errors.New("blob unknown to registry")
 	// ErrUploadUnknown: the upload session does not exist or belongs to another repository.
 	ErrUploadUnknown = errors.New("blob upload unknown to registry")
-	// ErrUploadInvalid: a chunk was out of order or the upload is otherwise unusable.
-	ErrUploadInvalid = errors.New("blob upload invalid")
 	// ErrRangeInvalid: a chunk's Content-Range does not continue the upload.
 	ErrRangeInvalid = errors.New("requested range not satisfiable")
 	// ErrDigestInvalid: the digest is malformed, of an unsupported algorithm, or does not match the content.
@@ -31,8 +30,6 @@ var (
 	ErrTagInvalid = errors.New("invalid tag")
 	// ErrTooLarge: the body exceeds a configured limit.
 	ErrTooLarge = errors.New("content too large")
-	// ErrUnsupported: the operation or media type is not supported.
-	ErrUnsupported = errors.New("unsupported")
 	// ErrImmutable: a published chart version or immutable tag would change. Publish a new version instead.
 	ErrImmutable = errors.New("published content is immutable")
 	// ErrVersionExists: the chart version is already published with the very same bytes and
@@ -40,10 +37,13 @@ var (
 	ErrVersionExists = errors.New("chart version already exists")
 	// ErrTooManyUploads: the user has as many upload sessions open as allowed.
 	ErrTooManyUploads = errors.New("too many upload sessions open")
-	// ErrDenied: the caller may not do this.
-	ErrDenied = errors.New("requested access to the resource is denied")
 )
 
-// ErrChartInvalid: a chart archive or its provenance file is refused at the door
-// (not gzip/tar, unsafe paths, bad Chart.yaml, .prov for another archive, …).
-var ErrChartInvalid = errors.New("invalid chart")
+// Chart errors.
+var (
+	// ErrChartInvalid: a chart archive or its provenance file is refused at the door
+	// (not gzip/tar, unsafe paths, bad Chart.yaml, .prov for another archive, …).
+	ErrChartInvalid = errors.New("invalid chart")
+	// ErrChartUnknown: no such chart version is published (it may have been deleted).
+	ErrChartUnknown = errors.New("chart version not found")
+)

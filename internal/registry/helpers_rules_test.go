@@ -1,53 +1,23 @@
 package registry
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	helmloader "helm.sh/helm/v3/pkg/chart/loader"
+
+	"github.com/chartroom/chartroom/internal/chart/charttest"
 )
 
 // The rules over tags, chart configs, descriptor sizes and names, through the registry's API
 // on a real SQLite file and blob store.
-
-// tgz packs files (paths relative to the chart directory root) as a chart archive.
-func tgz(t *testing.T, root string, files map[string]string) []byte {
-	t.Helper()
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	for _, n := range names {
-		body := files[n]
-		if err := tw.WriteHeader(&tar.Header{Name: root + "/" + n, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(body)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 // helmConfig is the config `helm push` (v3.22.0) uploads for an archive: json of the metadata
 // helm's own loader reads from it (helm.sh/helm/v3/pkg/registry Client.Push).
@@ -138,7 +108,8 @@ func (r *Registry) tagDigest(t *testing.T, repo, tag string) digest.Digest {
 }
 
 func simpleChart(t *testing.T, name, version, appVersion, note string) []byte {
-	return tgz(t, name, map[string]string{
+	t.Helper()
+	return charttest.Files(t, name, map[string]string{
 		"Chart.yaml":  fmt.Sprintf("apiVersion: v2\nname: %s\nversion: %s\nappVersion: %q\n", name, version, appVersion),
 		"values.yaml": "note: " + note + "\n",
 	})

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -23,7 +24,18 @@ const (
 )
 
 // Manifest is a stored manifest.
-type Manifest = meta.Manifest
+type Manifest struct {
+	Repository   string
+	Digest       digest.Digest
+	MediaType    string
+	ArtifactType string // artifactType, or the config media type of an image manifest
+	// ConfigMediaType is the config's media type of an image manifest ("" for an index).
+	ConfigMediaType string
+	Subject         digest.Digest // "" when the manifest has no subject
+	Size            int64
+	Content         []byte // nil when read without content
+	Created         time.Time
+}
 
 // PutManifestRequest is one manifest push.
 type PutManifestRequest struct {
@@ -37,16 +49,13 @@ type PutManifestRequest struct {
 	Tags []string
 	// Actor is who pushes, recorded with chart versions.
 	Actor string
-
-	// chartVerified is set by PublishChart, which has already loaded the archive.
-	chartVerified bool
 }
 
 // PutManifestResult says what a push stored.
 type PutManifestResult struct {
 	Digest  digest.Digest
-	Subject digest.Digest      // "" when the manifest has no subject
-	Chart   *meta.ChartVersion // set when the manifest is a chart
+	Subject digest.Digest // "" when the manifest has no subject
+	Chart   *ChartVersion // set when the manifest is a chart
 }
 
 // manifestDoc is the union of the manifest and index fields chartroom reads.
@@ -101,18 +110,17 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (*Pu
 	if err := r.checkSizes(ctx, repo, doc); err != nil {
 		return nil, err
 	}
-	put := meta.PutManifest{
-		Manifest: meta.Manifest{
+	c := &commit{
+		manifest: meta.Manifest{
 			Repository:  repo,
 			Digest:      d,
 			MediaType:   doc.MediaType,
 			Annotations: doc.Annotations,
 			Content:     req.Body,
 		},
-		Tags:          tags,
-		ImmutableTags: r.tagsImmutable(repo),
+		tags: tags,
 	}
-	m := &put.Manifest
+	m := &c.manifest
 	if doc.Subject != nil {
 		m.Subject = doc.Subject.Digest
 	}
@@ -124,53 +132,34 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (*Pu
 		if m.ArtifactType == "" {
 			m.ArtifactType = doc.Config.MediaType
 		}
-		put.References = append(put.References, doc.Config.Digest)
+		c.references = append(c.references, doc.Config.Digest)
 		if required {
-			put.Blobs = append(put.Blobs, doc.Config.Digest)
+			c.blobs = append(c.blobs, doc.Config.Digest)
 		}
 		for _, l := range doc.Layers {
-			put.References = append(put.References, l.Digest)
+			c.references = append(c.references, l.Digest)
 			if required && !nonDistributable(l.MediaType) {
-				put.Blobs = append(put.Blobs, l.Digest)
+				c.blobs = append(c.blobs, l.Digest)
 			}
 		}
 	default: // an index
 		m.ArtifactType = doc.ArtifactType
-		for _, c := range doc.Manifests {
-			put.References = append(put.References, c.Digest)
+		for _, child := range doc.Manifests {
+			c.references = append(c.references, child.Digest)
 			if required {
-				put.Manifests = append(put.Manifests, c.Digest)
+				c.manifests = append(c.manifests, child.Digest)
 			}
 		}
 	}
 	if doc.Config != nil && doc.Config.MediaType == ChartConfigMediaType {
-		chart, err := r.chartVersion(ctx, repo, req.Reference, doc, !req.chartVerified)
+		chart, err := r.ociChart(ctx, repo, req.Reference, req.Actor, doc)
 		if err != nil {
 			return nil, err
 		}
-		if !req.chartVerified {
-			if err := r.verifyProvLayer(ctx, repo, chart); err != nil {
-				return nil, err
-			}
-		}
-		chart.PushedBy = req.Actor
-		put.Chart = chart
-		put.Blobs = uniqueDigests(append(put.Blobs, doc.Config.Digest, chart.ChartDigest))
-		// A chart manifest carries exactly one tag, its version's: another tag (a ?tag= of a
-		// push by digest) would let `helm pull --version` of that tag return this version.
-		versionTag := meta.ChartTag(chart.Version)
-		for _, t := range tags {
-			if t != versionTag {
-				return nil, invalid("tag %q on chart %s %s: a chart manifest carries exactly one tag, its version's (%s); push it without other tags", t, chart.Name, chart.Version, versionTag)
-			}
-		}
-		put.Tags = []string{versionTag}
+		c.chart = chart
+		c.blobs = append(c.blobs, doc.Config.Digest) // a chart is never sparse
 	}
-	stored, err := r.db.PutManifest(ctx, put)
-	if err != nil {
-		return nil, mapMetaErr(err)
-	}
-	return &PutManifestResult{Digest: d, Subject: m.Subject, Chart: stored}, nil
+	return r.commit(ctx, c)
 }
 
 func nonDistributable(mediaType string) bool {
@@ -350,7 +339,8 @@ func (r *Registry) GetManifest(ctx context.Context, repo, reference string, with
 	if err != nil {
 		return nil, mapMetaErr(err)
 	}
-	return m, nil
+	return &Manifest{Repository: m.Repository, Digest: m.Digest, MediaType: m.MediaType, ArtifactType: m.ArtifactType,
+		ConfigMediaType: m.ConfigMediaType, Subject: m.Subject, Size: m.Size, Content: m.Content, Created: m.Created}, nil
 }
 
 // DeleteManifest deletes a manifest (reference is a digest) or a tag (reference is a tag).

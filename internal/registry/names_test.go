@@ -21,7 +21,7 @@ func TestReservedChartNamespaces(t *testing.T) {
 	r := newTestRegistry(t, Options{})
 	v := simpleChart(t, "app", "1.0.0", "1", "x")
 	for _, ns := range []string{"v2", "v2/team"} {
-		_, err := r.PublishChart(ctx, PublishChartRequest{Namespace: ns, Archive: bytes.NewReader(v)})
+		_, err := r.publishBytes(ctx, v, PublishChartRequest{Namespace: ns})
 		if !errors.Is(err, ErrNameInvalid) || !strings.Contains(err.Error(), "reserved") || !strings.Contains(err.Error(), "OCI") {
 			t.Fatalf("classic upload to %s: %v", ns, err)
 		}
@@ -35,11 +35,11 @@ func TestReservedChartNamespaces(t *testing.T) {
 		}
 	}
 	for _, ns := range []string{"api", "healthz", "readyz", "metrics", "v2x", "team/v2"} {
-		if _, err := r.PublishChart(ctx, PublishChartRequest{Namespace: ns, Archive: bytes.NewReader(v)}); err != nil {
+		if _, err := r.publishBytes(ctx, v, PublishChartRequest{Namespace: ns}); err != nil {
 			t.Errorf("classic upload to %s: %v", ns, err)
 		}
 	}
-	if _, err := r.PublishChart(ctx, PublishChartRequest{Archive: bytes.NewReader(simpleChart(t, "v2", "1.0.0", "1", "x"))}); err != nil {
+	if _, err := r.publishBytes(ctx, simpleChart(t, "v2", "1.0.0", "1", "x"), PublishChartRequest{}); err != nil {
 		t.Errorf("a chart named v2 in the root namespace: %v", err)
 	}
 

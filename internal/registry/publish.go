@@ -16,22 +16,82 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/chartroom/chartroom/internal/blob"
 	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/meta"
 )
 
-// DefaultMaxChartSize bounds an uploaded chart archive when Options.MaxChartSize is zero.
-const DefaultMaxChartSize = 20 << 20
+// ChartUpload is a chart archive received for publishing (ReceiveChart): written once, as it
+// arrived, to a file in Options.SpoolDir, hashed and held to MaxChartSize. PublishChart moves
+// the file into the blob store when the blob store can take a file (the filesystem store
+// can), so an upload is written to disk once. Close removes what is left.
+type ChartUpload struct {
+	f      *os.File
+	digest digest.Digest
+	size   int64
+}
 
-// maxProvSize bounds a provenance file.
-const maxProvSize = 1 << 20
+// Digest is the archive's sha256.
+func (u *ChartUpload) Digest() digest.Digest { return u.digest }
+
+// Size is the archive's length.
+func (u *ChartUpload) Size() int64 { return u.size }
+
+// Close removes the spooled file, if PublishChart did not take it.
+func (u *ChartUpload) Close() error {
+	u.f.Close()
+	if err := os.Remove(u.f.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// ReceiveChart reads a chart archive upload to its end into the spool directory, hashing it;
+// an archive of more than MaxChartSize bytes is ErrTooLarge, an empty one ErrChartInvalid.
+// Bodies are never held whole in memory.
+func (r *Registry) ReceiveChart(ctx context.Context, body io.Reader) (*ChartUpload, error) {
+	if body == nil {
+		return nil, chartInvalid("no chart archive was sent")
+	}
+	f, err := r.CreateSpool("chartroom-upload-*.tgz")
+	if err != nil {
+		return nil, err
+	}
+	u := &ChartUpload{f: f}
+	h := sha256.New()
+	max := r.opts.MaxChartSize
+	u.size, err = io.Copy(io.MultiWriter(f, h), io.LimitReader(body, max+1))
+	switch {
+	case err != nil:
+	case u.size > max:
+		err = r.chartTooLarge(-1)
+	case u.size == 0:
+		err = chartInvalid("the body is empty; send the .tgz made by helm package or chartroom package")
+	}
+	if err != nil {
+		u.Close()
+		return nil, err
+	}
+	u.digest = digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil))
+	return u, nil
+}
+
+// CreateSpool creates a temporary file in Options.SpoolDir (the caller closes and removes
+// it). Its name is pattern with the "*" replaced, as os.CreateTemp does.
+func (r *Registry) CreateSpool(pattern string) (*os.File, error) {
+	f, err := os.CreateTemp(r.opts.SpoolDir, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("spool the upload: %w", err)
+	}
+	return f, nil
+}
 
 // PublishChartRequest is a chart archive uploaded over the classic repository API.
 type PublishChartRequest struct {
 	// Namespace receives the chart: it is published as repository <Namespace>/<name>.
 	Namespace string
-	// Archive is the .tgz.
-	Archive io.Reader
+	// Archive is the .tgz, received by ReceiveChart.
+	Archive *ChartUpload
 	// FileName is the archive's name as the client sent it ("" if none); when given it must
 	// be <name>-<version>.tgz of the chart inside.
 	FileName string
@@ -45,98 +105,125 @@ type PublishChartRequest struct {
 	RefuseExisting bool
 }
 
-// PublishChart validates an archive (and its .prov) and publishes it as the OCI manifest
-// `helm push` would have made: config = Chart.yaml as JSON, layers = archive (+ provenance),
-// tagged with the version. Both protocols then serve the identical bytes.
-func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*meta.ChartVersion, error) {
+// PublishChart holds an uploaded archive (and its .prov) to the chart rules and publishes it
+// as the OCI manifest `helm push` would have made: config = the archive's Chart.yaml as JSON,
+// layers = archive (+ provenance), tagged with the version. Both protocols then serve the
+// identical bytes.
+func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*ChartVersion, error) {
 	if req.Namespace != "" {
 		if err := ValidateName(req.Namespace); err != nil {
 			return nil, err
 		}
 	}
-	if err := CheckChartNamespace(req.Namespace); err != nil {
-		return nil, err
+	up := req.Archive
+	if up == nil {
+		return nil, chartInvalid("no chart archive was sent")
 	}
-	spool, sum, size, err := r.spoolArchive(req.Archive)
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(spool.Name())
-	defer spool.Close()
-	c, err := r.validateArchive(ctx, io.NewSectionReader(spool, 0, size))
-	if err != nil {
-		if errors.Is(err, chart.ErrInvalidArchive) {
-			return nil, fmt.Errorf("%w: %v", ErrChartInvalid, err)
-		}
-		return nil, err
-	}
-	md := c.Metadata
-	archiveName := md.Name + "-" + md.Version + ".tgz"
-	if req.FileName != "" && req.FileName != archiveName {
-		return nil, fmt.Errorf("%w: the file is named %q but holds chart %s version %s: name it %s", ErrChartInvalid, req.FileName, md.Name, md.Version, archiveName)
-	}
-	repo := md.Name
-	if req.Namespace != "" {
-		repo = req.Namespace + "/" + md.Name
-	}
-	if err := ValidateName(repo); err != nil {
-		return nil, fmt.Errorf("%w: chart name %q cannot be a repository name: %v", ErrChartInvalid, md.Name, err)
-	}
-	if len(req.Prov) > maxProvSize {
-		return nil, fmt.Errorf("%w: the provenance file has %d bytes, at most %d are accepted", ErrChartInvalid, len(req.Prov), maxProvSize)
-	}
+	provSize := int64(-1)
 	if req.Prov != nil {
-		if err := checkProvenance(req.Prov, md.Name, md.Version, digest.NewDigestFromBytes(digest.SHA256, sum)); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrChartInvalid, err)
-		}
+		provSize = int64(len(req.Prov))
 	}
-	config, err := chart.ConfigJSON(md)
+	if err := r.admitChart(req.Namespace, up.size, "the provenance file", provSize); err != nil {
+		return nil, err
+	}
+	md, err := r.loadChart(ctx, io.NewSectionReader(up.f, 0, up.size), "")
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrChartInvalid, err)
+		return nil, err
 	}
-	chartDesc := ocispec.Descriptor{MediaType: ChartLayerMediaType, Digest: digest.NewDigestFromBytes(digest.SHA256, sum), Size: size}
-	if err := r.checkPublishable(ctx, req.Namespace, md.Name, md.Version, chartDesc.Digest, req.RefuseExisting); err != nil {
+	if name := md.Name + "-" + md.Version + ".tgz"; req.FileName != "" && req.FileName != name {
+		return nil, chartInvalid("the file is named %q but holds chart %s version %s: name it %s", req.FileName, md.Name, md.Version, name)
+	}
+	repo := joinRepository(req.Namespace, md.Name)
+	c, err := r.checkChart(&chartIn{repo: repo, md: md, archive: up.digest, size: up.size,
+		prov: req.Prov, provDigest: digest.FromBytes(req.Prov), provName: "the provenance file", actor: req.Actor})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.checkPublishable(ctx, req.Namespace, md.Name, md.Version, up.digest, req.RefuseExisting); err != nil {
 		return nil, err
 	}
 
-	configDesc := ocispec.Descriptor{MediaType: ChartConfigMediaType, Digest: digest.FromBytes(config), Size: int64(len(config))}
+	chartDesc := ocispec.Descriptor{MediaType: ChartLayerMediaType, Digest: up.digest, Size: up.size}
+	if err := r.putUpload(ctx, repo, up); err != nil {
+		return nil, err
+	}
+	configDesc, err := r.putSmallBlob(ctx, repo, ChartConfigMediaType, c.Metadata)
+	if err != nil {
+		return nil, err
+	}
 	layers := []ocispec.Descriptor{chartDesc}
-	if _, err := r.PutBlob(ctx, repo, chartDesc.Digest, size, io.NewSectionReader(spool, 0, size)); err != nil {
-		return nil, err
-	}
-	if _, err := r.PutBlob(ctx, repo, configDesc.Digest, configDesc.Size, bytes.NewReader(config)); err != nil {
-		return nil, err
-	}
 	if req.Prov != nil {
-		provDesc := ocispec.Descriptor{MediaType: ChartProvLayerMediaType, Digest: digest.FromBytes(req.Prov), Size: int64(len(req.Prov))}
-		if _, err := r.PutBlob(ctx, repo, provDesc.Digest, provDesc.Size, bytes.NewReader(req.Prov)); err != nil {
+		provDesc, err := r.putSmallBlob(ctx, repo, ChartProvLayerMediaType, req.Prov)
+		if err != nil {
 			return nil, err
 		}
 		layers = append(layers, provDesc)
 	}
 	sort.Slice(layers, func(i, j int) bool { return layers[i].Digest < layers[j].Digest }) // as helm push does
-	manifest, err := json.Marshal(ocispec.Manifest{
+	annotations := chart.OCIAnnotations(md, time.Now())
+	body, err := json.Marshal(ocispec.Manifest{
 		Versioned:   specs.Versioned{SchemaVersion: 2},
 		Config:      configDesc,
 		Layers:      layers,
-		Annotations: chart.OCIAnnotations(md, time.Now()),
+		Annotations: annotations,
 	})
 	if err != nil {
 		return nil, err
 	}
-	res, err := r.PutManifest(ctx, PutManifestRequest{
-		Repository:  repo,
-		Reference:   meta.ChartTag(md.Version),
-		ContentType: ocispec.MediaTypeImageManifest,
-		Body:        manifest,
-		Actor:       req.Actor,
-
-		chartVerified: true,
-	})
+	cm := &commit{
+		manifest: meta.Manifest{
+			Repository:      repo,
+			Digest:          digest.FromBytes(body),
+			MediaType:       ocispec.MediaTypeImageManifest,
+			ArtifactType:    ChartConfigMediaType,
+			ConfigMediaType: ChartConfigMediaType,
+			Annotations:     annotations,
+			Content:         body,
+		},
+		tags:  []string{meta.ChartTag(md.Version)},
+		chart: c,
+	}
+	cm.references = append(cm.references, configDesc.Digest)
+	for _, l := range layers {
+		cm.references = append(cm.references, l.Digest)
+	}
+	cm.blobs = cm.references
+	res, err := r.commit(ctx, cm)
 	if err != nil {
 		return nil, err
 	}
 	return res.Chart, nil
+}
+
+// fileBlobStore is a blob store that takes a local file as a blob by moving it into place
+// (blob/fs does): an upload spooled to disk is then not written a second time.
+type fileBlobStore interface {
+	PutFile(ctx context.Context, d digest.Digest, size int64, path string) (blob.Info, error)
+}
+
+// putUpload stores an upload's archive as a blob of repo: the spooled file itself when the
+// blob store can take it, else a copy.
+func (r *Registry) putUpload(ctx context.Context, repo string, up *ChartUpload) error {
+	fs, ok := r.blobs.(fileBlobStore)
+	if !ok {
+		_, err := r.PutBlob(ctx, repo, up.digest, up.size, io.NewSectionReader(up.f, 0, up.size))
+		return err
+	}
+	if err := r.checkBlobSize(up.size); err != nil {
+		return err
+	}
+	info, err := fs.PutFile(ctx, up.digest, up.size, up.f.Name())
+	if err != nil {
+		return mapBlobErr(err)
+	}
+	return mapBlobErr(r.db.LinkBlob(ctx, repo, up.digest, info.Size))
+}
+
+// putSmallBlob stores data as a blob of repo and returns its descriptor.
+func (r *Registry) putSmallBlob(ctx context.Context, repo, mediaType string, data []byte) (ocispec.Descriptor, error) {
+	d := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(data), Size: int64(len(data))}
+	_, err := r.PutBlob(ctx, repo, d.Digest, d.Size, bytes.NewReader(data))
+	return d, err
 }
 
 // checkPublishable answers early, before any blob is written, when the version is taken: by
@@ -156,78 +243,4 @@ func (r *Registry) checkPublishable(ctx context.Context, ns, name, version strin
 		return fmt.Errorf("%w: %s %s is already published with these bytes (%s); versions are immutable: publish a new version", ErrVersionExists, name, version, d)
 	}
 	return nil
-}
-
-// spoolArchive copies an upload to a temporary file (bodies are never held whole in
-// memory), hashing it and enforcing MaxChartSize.
-func (r *Registry) spoolArchive(body io.Reader) (*os.File, []byte, int64, error) {
-	if body == nil {
-		return nil, nil, 0, fmt.Errorf("%w: no chart archive was sent", ErrChartInvalid)
-	}
-	max := r.opts.MaxChartSize
-	f, err := r.CreateSpool("chartroom-upload-*.tgz")
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(body, max+1))
-	if err == nil && n > max {
-		err = fmt.Errorf("%w: the archive exceeds %d bytes; package a smaller chart or raise --max-chart-size", ErrTooLarge, max)
-	}
-	if err == nil && n == 0 {
-		err = fmt.Errorf("%w: the body is empty; send the .tgz made by helm package or chartroom package", ErrChartInvalid)
-	}
-	if err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, nil, 0, err
-	}
-	return f, h.Sum(nil), n, nil
-}
-
-// CreateSpool creates a temporary file in Options.SpoolDir for an upload that must be read
-// more than once (the caller closes and removes it). Its name is pattern with the "*"
-// replaced, as os.CreateTemp does.
-func (r *Registry) CreateSpool(pattern string) (*os.File, error) {
-	f, err := os.CreateTemp(r.opts.SpoolDir, pattern)
-	if err != nil {
-		return nil, fmt.Errorf("spool the upload: %w", err)
-	}
-	return f, nil
-}
-
-// verifyChartLayer reads a pushed chart layer, checks it is a valid archive of the chart
-// the config describes, and returns the archive's metadata.
-func (r *Registry) verifyChartLayer(ctx context.Context, repo string, c *meta.ChartVersion) (*chart.Metadata, error) {
-	rc, _, err := r.OpenBlob(ctx, repo, c.ChartDigest, 0)
-	if err != nil {
-		return nil, fmt.Errorf("%w: chart layer %s is not in %s; push it before the manifest", ErrManifestBlobUnknown, c.ChartDigest, repo)
-	}
-	defer rc.Close()
-	loaded, err := r.validateArchive(ctx, rc)
-	if err != nil {
-		if errors.Is(err, chart.ErrInvalidArchive) {
-			return nil, invalid("the chart layer is not a valid chart archive: %v", err)
-		}
-		return nil, err
-	}
-	if loaded.Metadata.Name != c.Name || loaded.Metadata.Version != c.Version {
-		return nil, invalid("the chart layer holds %s %s but the config says %s %s", loaded.Metadata.Name, loaded.Metadata.Version, c.Name, c.Version)
-	}
-	return loaded.Metadata, nil
-}
-
-// validateArchive checks a chart archive with chart.ValidateArchive, which streams it and
-// holds only the few files validation reads, once one of the registry's validation slots is
-// free: decompression is CPU work, so as many run at once as there are CPUs, and the others
-// wait (or give up with ctx). Errors other than chart.ErrInvalidArchive are the stream's or
-// ctx's.
-func (r *Registry) validateArchive(ctx context.Context, archive io.Reader) (*chart.Validated, error) {
-	select {
-	case r.validations <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("validate chart archive: waiting for a validation slot: %w", context.Cause(ctx))
-	}
-	defer func() { <-r.validations }()
-	return chart.ValidateArchive(archive, chart.Limits{})
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"runtime"
 	"sync"
@@ -40,12 +41,14 @@ type Options struct {
 	MaxManifestSize int64
 	// MaxBlobSize bounds one blob; 0 means no limit.
 	MaxBlobSize int64
-	// MaxChartSize bounds a chart archive uploaded over the classic API; 0 means
-	// DefaultMaxChartSize.
+	// MaxChartSize bounds a chart archive, uploaded over the classic API (PublishChart) or
+	// pushed as an OCI chart layer (PutManifest); 0 means DefaultMaxChartSize.
 	MaxChartSize int64
-	// SpoolDir holds uploaded archives while they are checked (CreateSpool); "" means the
-	// system's temporary directory. A server points it at a directory of its data directory
-	// that it empties at start, so that a crash leaves nothing behind for good.
+	// SpoolDir holds uploaded archives while they are checked (ReceiveChart, CreateSpool);
+	// "" means the system's temporary directory. A server points it at a directory of its
+	// data directory, on the blob store's filesystem (so that an upload moves into the store
+	// instead of being copied), that it empties at start, so that a crash leaves nothing
+	// behind for good.
 	SpoolDir string
 	// UploadExpiry is how long an upload session may stay idle (no chunk received) before
 	// ExpireUploads ends it; 0 means DefaultUploadExpiry.
@@ -53,6 +56,9 @@ type Options struct {
 	// MaxUploadsPerUser bounds the upload sessions one user may have open at once; 0 means
 	// DefaultMaxUploadsPerUser, a negative value no limit.
 	MaxUploadsPerUser int
+	// Logger receives what the registry does on its own (rendering stored index entries of
+	// an older release again, at start); nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Registry is the core service. It is safe for concurrent use.
@@ -60,6 +66,7 @@ type Registry struct {
 	db        *meta.DB
 	blobs     blob.Store
 	opts      Options
+	log       *slog.Logger
 	uploadKey []byte
 	uploadsMu sync.Mutex       // serialises counting a user's upload sessions and opening one
 	immutable []*regexp.Regexp // compiled Options.ImmutableTags
@@ -67,8 +74,12 @@ type Registry struct {
 	validations chan struct{}
 }
 
-// New builds a registry over a metadata database and a blob store.
+// New builds a registry over a metadata database and a blob store. Index entries an older
+// release stored are rendered again first (see rerenderIndexEntries).
 func New(ctx context.Context, db *meta.DB, blobs blob.Store, opts Options) (*Registry, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
 	if opts.MaxManifestSize <= 0 {
 		opts.MaxManifestSize = DefaultMaxManifestSize
 	}
@@ -98,8 +109,12 @@ func New(ctx context.Context, db *meta.DB, blobs blob.Store, opts Options) (*Reg
 	if err != nil {
 		return nil, err
 	}
-	return &Registry{db: db, blobs: blobs, opts: opts, uploadKey: []byte(key), immutable: immutable,
-		validations: make(chan struct{}, runtime.GOMAXPROCS(0))}, nil
+	r := &Registry{db: db, blobs: blobs, opts: opts, log: opts.Logger, uploadKey: []byte(key), immutable: immutable,
+		validations: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	if _, err := r.rerenderIndexEntries(ctx); err != nil {
+		return nil, fmt.Errorf("render stored index entries again: %w", err)
+	}
+	return r, nil
 }
 
 // Options returns the options in effect (defaults filled in).

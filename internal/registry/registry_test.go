@@ -1,33 +1,45 @@
 package registry
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/chartroom/chartroom/internal/blob/blobtest"
 	"github.com/chartroom/chartroom/internal/blob/fs"
+	"github.com/chartroom/chartroom/internal/chart/charttest"
 	"github.com/chartroom/chartroom/internal/meta"
 )
 
 func newTestRegistry(t *testing.T, opts Options) *Registry {
 	t.Helper()
+	return openRegistry(t, t.TempDir(), nil, opts)
+}
+
+// openRegistry opens a registry over dir's database and blob store (a restart when they
+// exist), with the blob store on clock (nil: the real one).
+func openRegistry(t *testing.T, dir string, clock *blobtest.Clock, opts Options) *Registry {
+	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
 	db, err := meta.OpenSQLite(ctx, filepath.Join(dir, "chartroom.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	store, err := fs.New(filepath.Join(dir, "blobs"))
+	var fsOpts fs.Options
+	if clock != nil {
+		fsOpts.Now = clock.Now
+	}
+	store, err := fs.NewWithOptions(filepath.Join(dir, "blobs"), fsOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,35 +50,22 @@ func newTestRegistry(t *testing.T, opts Options) *Registry {
 	return r
 }
 
-// archive builds a chart .tgz with the given Chart.yaml fields and one extra file.
-func archive(t *testing.T, name, version, extra string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	files := map[string]string{
-		"Chart.yaml":          fmt.Sprintf("apiVersion: v2\nname: %s\nversion: %s\nappVersion: \"1.0\"\n", name, version),
-		"values.yaml":         "replicas: 1\n",
-		"templates/cm.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
-		"templates/NOTES.txt": extra,
+// publishBytes receives archive and publishes it with req, as the classic API does.
+func (r *Registry) publishBytes(ctx context.Context, archive []byte, req PublishChartRequest) (*ChartVersion, error) {
+	up, err := r.ReceiveChart(ctx, bytes.NewReader(archive))
+	if err != nil {
+		return nil, err
 	}
-	for _, n := range []string{"Chart.yaml", "values.yaml", "templates/cm.yaml", "templates/NOTES.txt"} {
-		body := files[n]
-		if err := tw.WriteHeader(&tar.Header{Name: name + "/" + n, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write([]byte(body))
-	}
-	tw.Close()
-	zw.Close()
-	return buf.Bytes()
+	defer up.Close()
+	req.Archive = up
+	return r.PublishChart(ctx, req)
 }
 
 func TestPublishChartIsVisibleOverOCI(t *testing.T) {
 	ctx := context.Background()
 	r := newTestRegistry(t, Options{})
-	tgz := archive(t, "myapp", "1.4.2", "first")
-	c, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team/charts", Archive: bytes.NewReader(tgz), FileName: "myapp-1.4.2.tgz", Actor: "admin"})
+	tgz := charttest.Archive(t, "myapp", "1.4.2", "first")
+	c, err := r.publishBytes(ctx, tgz, PublishChartRequest{Namespace: "team/charts", FileName: "myapp-1.4.2.tgz", Actor: "admin"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,16 +86,16 @@ func TestPublishChartIsVisibleOverOCI(t *testing.T) {
 	if !bytes.Equal(got, tgz) || size != int64(len(tgz)) {
 		t.Fatal("archive bytes differ from the upload")
 	}
-	entries, state, err := r.IndexEntries(ctx, "team/charts", meta.IndexYAML, 0)
-	if err != nil || len(entries) != 1 || state.Generation != 1 || len(entries[0].Entry) == 0 {
-		t.Fatalf("index entries %+v state %+v err %v", entries, state, err)
+	idx, err := r.Index(ctx, "team/charts", IndexYAML, nil)
+	if err != nil || len(idx.Entries) != 1 || idx.Generation != 1 || len(idx.Entries[0].YAML) == 0 {
+		t.Fatalf("index %+v err %v", idx, err)
 	}
 
 	// Same bytes again: accepted. Different bytes: refused, naming the existing digest.
-	if _, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team/charts", Archive: bytes.NewReader(tgz)}); err != nil {
+	if _, err := r.publishBytes(ctx, tgz, PublishChartRequest{Namespace: "team/charts"}); err != nil {
 		t.Fatalf("identical re-upload: %v", err)
 	}
-	_, err = r.PublishChart(ctx, PublishChartRequest{Namespace: "team/charts", Archive: bytes.NewReader(archive(t, "myapp", "1.4.2", "changed"))})
+	_, err = r.publishBytes(ctx, charttest.Archive(t, "myapp", "1.4.2", "changed"), PublishChartRequest{Namespace: "team/charts"})
 	if !errors.Is(err, ErrImmutable) || !bytes.Contains([]byte(err.Error()), []byte(c.ChartDigest.String())) {
 		t.Fatalf("changed re-upload: %v", err)
 	}
@@ -108,7 +107,7 @@ func TestPublishChartIsVisibleOverOCI(t *testing.T) {
 	if _, _, _, err := r.OpenChart(ctx, "team/charts", "myapp", "1.4.2", false); !errors.Is(err, ErrChartUnknown) {
 		t.Fatalf("after delete: %v", err)
 	}
-	if _, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team/charts", Archive: bytes.NewReader(archive(t, "myapp", "1.4.2", "changed"))}); !errors.Is(err, ErrImmutable) {
+	if _, err := r.publishBytes(ctx, charttest.Archive(t, "myapp", "1.4.2", "changed"), PublishChartRequest{Namespace: "team/charts"}); !errors.Is(err, ErrImmutable) {
 		t.Fatalf("different bytes after delete: %v", err)
 	}
 }
@@ -116,24 +115,25 @@ func TestPublishChartIsVisibleOverOCI(t *testing.T) {
 func TestPublishChartRefusesBadInput(t *testing.T) {
 	ctx := context.Background()
 	r := newTestRegistry(t, Options{})
-	good := archive(t, "myapp", "1.0.0", "")
+	good := charttest.Archive(t, "myapp", "1.0.0", "")
 	cases := []struct {
-		name string
-		req  PublishChartRequest
-		want error
+		name    string
+		archive []byte
+		req     PublishChartRequest
+		want    error
 	}{
-		{"empty body", PublishChartRequest{Archive: bytes.NewReader(nil)}, ErrChartInvalid},
-		{"not gzip", PublishChartRequest{Archive: bytes.NewReader([]byte("hello"))}, ErrChartInvalid},
-		{"truncated", PublishChartRequest{Archive: bytes.NewReader(good[:len(good)/2])}, ErrChartInvalid},
-		{"non-semver version", PublishChartRequest{Archive: bytes.NewReader(archive(t, "myapp", "v1.0", ""))}, ErrChartInvalid},
-		{"file name of another chart", PublishChartRequest{Archive: bytes.NewReader(good), FileName: "other-1.0.0.tgz"}, ErrChartInvalid},
-		{"prov that is no signed message", PublishChartRequest{Archive: bytes.NewReader(good), Prov: []byte("not a prov")}, ErrChartInvalid},
-		{"bad namespace", PublishChartRequest{Namespace: "Team/../x", Archive: bytes.NewReader(good)}, ErrNameInvalid},
+		{"empty body", nil, PublishChartRequest{}, ErrChartInvalid},
+		{"not gzip", []byte("hello"), PublishChartRequest{}, ErrChartInvalid},
+		{"truncated", good[:len(good)/2], PublishChartRequest{}, ErrChartInvalid},
+		{"non-semver version", charttest.Archive(t, "myapp", "v1.0", ""), PublishChartRequest{}, ErrChartInvalid},
+		{"file name of another chart", good, PublishChartRequest{FileName: "other-1.0.0.tgz"}, ErrChartInvalid},
+		{"prov that is no signed message", good, PublishChartRequest{Prov: []byte("not a prov")}, ErrChartInvalid},
+		{"bad namespace", good, PublishChartRequest{Namespace: "Team/../x"}, ErrNameInvalid},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.req.Namespace = map[bool]string{true: tc.req.Namespace, false: "team"}[tc.req.Namespace != ""]
-			if _, err := r.PublishChart(ctx, tc.req); !errors.Is(err, tc.want) {
+			if _, err := r.publishBytes(ctx, tc.archive, tc.req); !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
 		})
@@ -151,13 +151,13 @@ func TestConcurrentPublishOneWinner(t *testing.T) {
 	errs := make([]error, n)
 	archives := make([][]byte, n)
 	for i := range archives {
-		archives[i] = archive(t, "myapp", "2.0.0", fmt.Sprint("variant ", i))
+		archives[i] = charttest.Archive(t, "myapp", "2.0.0", fmt.Sprint("variant ", i))
 	}
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			_, errs[i] = r.PublishChart(ctx, PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(archives[i])})
+			_, errs[i] = r.publishBytes(ctx, archives[i], PublishChartRequest{Namespace: "team"})
 		}(i)
 	}
 	wg.Wait()
@@ -175,27 +175,28 @@ func TestConcurrentPublishOneWinner(t *testing.T) {
 	if winner < 0 {
 		t.Fatal("no winner")
 	}
-	entries, _, _ := r.IndexEntries(ctx, "team", meta.IndexYAML, 0)
+	c, err := r.ChartVersion(ctx, "team", "myapp", "2.0.0")
 	sum := sha256.Sum256(archives[winner])
-	if len(entries) != 1 || entries[0].ChartDigest.Encoded() != hex.EncodeToString(sum[:]) {
-		t.Fatalf("index lists %+v, want the winner's digest", entries)
+	if err != nil || c.ChartDigest.Encoded() != hex.EncodeToString(sum[:]) {
+		t.Fatalf("chart version %+v (%v), want the winner's digest", c, err)
+	}
+	if idx, _ := r.Index(ctx, "team", IndexYAML, nil); len(idx.Entries) != 1 || !strings.Contains(string(idx.Entries[0].YAML), hex.EncodeToString(sum[:])) {
+		t.Fatalf("index lists %+v, want the winner's digest", idx)
 	}
 }
 
 func TestPublishChartRefuseExisting(t *testing.T) {
 	ctx := context.Background()
 	r := newTestRegistry(t, Options{})
-	tgz := archive(t, "myapp", "1.0.0", "")
-	req := func() PublishChartRequest {
-		return PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(tgz), RefuseExisting: true}
-	}
-	if _, err := r.PublishChart(ctx, req()); err != nil {
+	tgz := charttest.Archive(t, "myapp", "1.0.0", "")
+	req := PublishChartRequest{Namespace: "team", RefuseExisting: true}
+	if _, err := r.publishBytes(ctx, tgz, req); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.PublishChart(ctx, req()); !errors.Is(err, ErrVersionExists) {
+	if _, err := r.publishBytes(ctx, tgz, req); !errors.Is(err, ErrVersionExists) {
 		t.Fatalf("identical re-upload with RefuseExisting: %v", err)
 	}
-	state, _ := r.NamespaceState(ctx, "team")
+	state, _ := r.IndexState(ctx, "team")
 	if state.Generation != 1 {
 		t.Fatalf("refused re-upload changed the namespace: generation %d", state.Generation)
 	}
@@ -203,7 +204,47 @@ func TestPublishChartRefuseExisting(t *testing.T) {
 	if err := r.DeleteChartVersion(ctx, "team", "myapp", "1.0.0"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.PublishChart(ctx, req()); err != nil {
+	if _, err := r.publishBytes(ctx, tgz, req); err != nil {
 		t.Fatalf("re-publish of the same bytes after delete: %v", err)
+	}
+}
+
+// An upload is written to disk once: the file ReceiveChart spooled it to becomes the blob
+// (moved into the blob store, not copied), and nothing stays in the spool directory, also
+// after a refusal.
+func TestUploadWrittenOnce(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	spool := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(spool, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	r := openRegistry(t, dir, nil, Options{SpoolDir: spool})
+	tgz := charttest.Archive(t, "myapp", "1.0.0", "")
+	up, err := r.ReceiveChart(ctx, bytes.NewReader(tgz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	spooled, err := os.Stat(up.f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team", Archive: up})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := os.Stat(filepath.Join(dir, "blobs", "blobs", "sha256", c.ChartDigest.Encoded()[:2], c.ChartDigest.Encoded()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(spooled, stored) {
+		t.Fatal("the stored archive is a copy of the spooled upload, not the spooled file itself")
+	}
+	if _, err := r.publishBytes(ctx, []byte("not a chart"), PublishChartRequest{Namespace: "team"}); !errors.Is(err, ErrChartInvalid) {
+		t.Fatalf("a refused upload: %v", err)
+	}
+	if left, _ := os.ReadDir(spool); len(left) != 0 {
+		t.Fatalf("the spool directory holds %v", left)
 	}
 }

@@ -53,7 +53,7 @@ func TestChartManifestCarriesOnlyItsVersionTag(t *testing.T) {
 		})
 	}
 	v1 := simpleChart(t, "sq", "1.0.0", "1", "one")
-	if _, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(v1)}); err != nil {
+	if _, err := r.publishBytes(ctx, v1, PublishChartRequest{Namespace: "team"}); err != nil {
 		t.Fatalf("the real 1.0.0: %v", err)
 	}
 	rc, _, _, err := r.OpenChart(ctx, "team", "sq", "1.0.0", false)
@@ -78,11 +78,11 @@ func TestDeletedChartVersionReservesItsTag(t *testing.T) {
 			const repo = "team/sq"
 			v1 := simpleChart(t, "sq", "1.0.0", "1", "one")
 			v2 := simpleChart(t, "sq", "2.0.0", "2", "two")
-			c1, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(v1)})
+			c1, err := r.publishBytes(ctx, v1, PublishChartRequest{Namespace: "team"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			c2, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(v2)})
+			c2, err := r.publishBytes(ctx, v2, PublishChartRequest{Namespace: "team"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -229,7 +229,7 @@ func TestImmutableTagsSurviveDeletes(t *testing.T) {
 	})
 	t.Run("a chart version deleted and published again with the same archive", func(t *testing.T) {
 		v := simpleChart(t, "app", "1.0.0", "1", "x")
-		c, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "prod/charts", Archive: bytes.NewReader(v)})
+		c, err := r.publishBytes(ctx, v, PublishChartRequest{Namespace: "prod/charts"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,7 +239,7 @@ func TestImmutableTagsSurviveDeletes(t *testing.T) {
 		if err := r.push(c.Repository, "1.0.0", r.imageFor(t, c.Repository, "other")); !errors.Is(err, ErrImmutable) {
 			t.Fatalf("an image under the deleted version's tag: %v", err)
 		}
-		again, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "prod/charts", Archive: bytes.NewReader(v)})
+		again, err := r.publishBytes(ctx, v, PublishChartRequest{Namespace: "prod/charts"})
 		if err != nil {
 			t.Fatalf("the same archive again: %v", err)
 		}

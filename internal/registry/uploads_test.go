@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,30 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/chartroom/chartroom/internal/blob/blobtest"
-	"github.com/chartroom/chartroom/internal/blob/fs"
-	"github.com/chartroom/chartroom/internal/meta"
 )
-
-// openRegistry opens a registry over dir's database and blob store (a restart when they
-// exist), with the blob store on clock.
-func openRegistry(t *testing.T, dir string, clock *blobtest.Clock, opts Options) *Registry {
-	t.Helper()
-	ctx := context.Background()
-	db, err := meta.OpenSQLite(ctx, filepath.Join(dir, "chartroom.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	store, err := fs.NewWithOptions(filepath.Join(dir, "blobs"), fs.Options{Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := New(ctx, db, store, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
 
 // TestUploadSessionLimits: a user may hold MaxUploadsPerUser sessions open, finishing or
 // cancelling one frees its place, other users have their own, sessions idle longer than the

@@ -1,9 +1,7 @@
 package registry
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,31 +13,20 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/chartroom/chartroom/internal/chart/charttest"
 )
 
 // zeroChart is the audit's archive: a valid chart whose n files of size zero bytes make
-// about 96 KB compressed and 95 MiB decompressed for n = 19, size = 5 MiB (each file under
+// about 100 KB compressed and 95 MiB decompressed for n = 19, size = 5 MiB (each file under
 // the 5 MiB per-file limit, the whole under the 100 MiB total).
 func zeroChart(t *testing.T, name, version string, n int, size int64) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	tw := tar.NewWriter(zw)
-	chartYAML := fmt.Sprintf("apiVersion: v2\nname: %s\nversion: %s\n", name, version)
-	tw.WriteHeader(&tar.Header{Name: name + "/Chart.yaml", Mode: 0o644, Size: int64(len(chartYAML)), Typeflag: tar.TypeReg})
-	tw.Write([]byte(chartYAML))
-	zero := make([]byte, 64<<10)
-	for i := 0; i < n; i++ {
-		tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("%s/templates/zeros-%02d.txt", name, i), Mode: 0o644, Size: size, Typeflag: tar.TypeReg})
-		for left := size; left > 0; left -= int64(len(zero)) {
-			tw.Write(zero[:min(left, int64(len(zero)))])
-		}
+	entries := []charttest.Entry{{Name: name + "/Chart.yaml", Body: fmt.Sprintf("apiVersion: v2\nname: %s\nversion: %s\n", name, version)}}
+	for i := range n {
+		entries = append(entries, charttest.Entry{Name: fmt.Sprintf("%s/templates/zeros-%02d.txt", name, i), Size: size})
 	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	zw.Close()
-	return buf.Bytes()
+	return charttest.Tgz(t, entries...)
 }
 
 // allocated returns the bytes f allocates on the heap (the whole process's: the test must
@@ -64,11 +51,11 @@ func TestValidationMemory(t *testing.T) {
 
 	tgz := zeroChart(t, "big", "1.0.0", 19, 5<<20)
 	if len(tgz) > 200<<10 {
-		t.Fatalf("the test archive has %d bytes, want about 96 KB", len(tgz))
+		t.Fatalf("the test archive has %d bytes, want about 100 KB", len(tgz))
 	}
 	var err error
 	got := allocated(func() {
-		_, err = r.PublishChart(ctx, PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(tgz), Actor: "admin"})
+		_, err = r.publishBytes(ctx, tgz, PublishChartRequest{Namespace: "team", Actor: "admin"})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -114,8 +101,8 @@ func TestValidationWaitsForASlot(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	tgz := archive(t, "myapp", "1.0.0", "")
-	_, err := r.PublishChart(ctx, PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(tgz)})
+	tgz := charttest.Archive(t, "myapp", "1.0.0", "")
+	_, err := r.publishBytes(ctx, tgz, PublishChartRequest{Namespace: "team"})
 	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrChartInvalid) || !strings.Contains(err.Error(), "waiting for a validation slot") {
 		t.Fatalf("publish with every slot taken and a cancelled context: %v, want context.Canceled", err)
 	}
@@ -125,7 +112,7 @@ func TestValidationWaitsForASlot(t *testing.T) {
 	for i := 0; i < cap(r.validations); i++ {
 		<-r.validations
 	}
-	if _, err := r.PublishChart(context.Background(), PublishChartRequest{Namespace: "team", Archive: bytes.NewReader(tgz)}); err != nil {
+	if _, err := r.publishBytes(context.Background(), tgz, PublishChartRequest{Namespace: "team"}); err != nil {
 		t.Fatalf("publish once slots are free: %v", err)
 	}
 	if len(r.validations) != 0 {

@@ -1,9 +1,7 @@
 package server
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +13,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/chartroom/chartroom/internal/chart/charttest"
 )
 
 // The audit's 1.2 KB chart: values.yaml holds one 1 MiB anchored string and 3,000 aliases to
@@ -33,18 +33,7 @@ func bombValues() string {
 
 func chartArchive(t *testing.T, name, version, values string) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	tw := tar.NewWriter(zw)
-	for _, f := range [][2]string{{"Chart.yaml", "apiVersion: v2\nname: " + name + "\nversion: " + version + "\n"}, {"values.yaml", values}} {
-		if err := tw.WriteHeader(&tar.Header{Name: name + "/" + f[0], Mode: 0o644, Size: int64(len(f[1])), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write([]byte(f[1]))
-	}
-	tw.Close()
-	zw.Close()
-	return buf.Bytes()
+	return charttest.Files(t, name, map[string]string{"Chart.yaml": "apiVersion: v2\nname: " + name + "\nversion: " + version + "\n", "values.yaml": values})
 }
 
 type bombClient struct {

@@ -31,7 +31,8 @@ type Config struct {
 	MaxBlobSize int64
 	// MaxManifestSize bounds one manifest in bytes.
 	MaxManifestSize int64
-	// MaxChartSize bounds one chart archive uploaded over the classic repository API.
+	// MaxChartSize bounds one chart archive, uploaded over the classic repository API or
+	// pushed as the chart layer of an OCI manifest.
 	MaxChartSize int64
 	// ShutdownTimeout is how long in-flight requests may run after SIGTERM/SIGINT.
 	ShutdownTimeout time.Duration

@@ -74,7 +74,7 @@ func allowGet(w http.ResponseWriter, r *http.Request) bool {
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	httpx.SetRoute(r, routeHealthz)
 	if allowGet(w, r) {
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpx.WriteJSON(w, http.StatusOK, httpx.ContentTypeJSON, map[string]string{"status": "ok"})
 	}
 }
 
@@ -104,10 +104,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 		msg := "not ready: " + strings.Join(msgs, "; ") + "; fix the permissions, free space or mount of the data directory"
 		s.log.Warn("not ready: storage is not writable", "not_writable", names, "err", strings.Join(msgs, "; "))
-		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"error": msg, "not_writable": names})
+		httpx.WriteJSON(w, http.StatusServiceUnavailable, httpx.ContentTypeJSON, map[string]any{"error": msg, "not_writable": names})
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	httpx.WriteJSON(w, http.StatusOK, httpx.ContentTypeJSON, map[string]string{"status": "ready"})
 }
 
 // readyFor is how long a writability check's result is reused: /readyz may be polled every

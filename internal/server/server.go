@@ -104,6 +104,7 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB) (*
 		SpoolDir:             spool,
 		UploadExpiry:         cfg.UploadExpiry,
 		MaxUploadsPerUser:    uploadLimit(cfg.MaxUploadsPerUser),
+		Logger:               log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)

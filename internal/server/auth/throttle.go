@@ -93,13 +93,6 @@ func (t *throttle) succeed(user, addr string) {
 	delete(t.user.m, user+"\x00"+addr)
 }
 
-// size returns the entries held (for tests).
-func (t *throttle) size() (users, addrs int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.user.m), len(t.client.m)
-}
-
 type bucket struct {
 	level float64 // failures not yet leaked out, at
 	at    time.Time

@@ -1,13 +1,15 @@
-// Package httpx holds the small HTTP pieces every chartroom handler shares: request-scoped
-// facts the middleware logs and counts (route name, user), and the JSON error body of the
-// non-OCI endpoints.
+// Package httpx is the HTTP skeleton both protocol packages (server/oci, server/repo) and the
+// assembly share: request-scoped facts the middleware logs and counts (route name, user), the
+// principal a request was authorized as, JSON answers, and the route table and dispatch every
+// protocol request goes through (routes.go), with one exit for every error answer.
 package httpx
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
+
+	"github.com/chartroom/chartroom/internal/server/auth"
 )
 
 // ErrBodyStalled is the error a handler reads from a request body that delivered no byte
@@ -41,15 +43,16 @@ func SetRoute(r *http.Request, name string) { info(r).Route = name }
 // SetUser records who the request was authenticated as.
 func SetUser(r *http.Request, name string) { info(r).User = name }
 
-// WriteError answers {"error": msg} with status: the error body of every non-OCI endpoint.
-// msg says what went wrong and what to do.
-func WriteError(w http.ResponseWriter, status int, msg string) {
-	WriteJSON(w, status, map[string]string{"error": msg})
+type principalKey struct{}
+
+// WithPrincipal returns r carrying the principal it was authorized as.
+func WithPrincipal(r *http.Request, p auth.Principal) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
 }
 
-// WriteJSON answers v as JSON with status.
-func WriteJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+// Principal returns who the request was authorized as (the zero Principal before
+// authorization).
+func Principal(r *http.Request) auth.Principal {
+	p, _ := r.Context().Value(principalKey{}).(auth.Principal)
+	return p
 }

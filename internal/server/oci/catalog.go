@@ -1,6 +1,10 @@
 package oci
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/chartroom/chartroom/internal/server/httpx"
+)
 
 // catalog serves GET /v2/_catalog: repository names in lexical order, paginated like tags.
 func (h *handler) catalog(w http.ResponseWriter, r *http.Request) error {
@@ -13,7 +17,7 @@ func (h *handler) catalog(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	repos = pg.cut(w, "/v2/_catalog", repos)
-	writeJSON(w, http.StatusOK, "application/json", struct {
+	httpx.WriteJSON(w, http.StatusOK, httpx.ContentTypeJSON, struct {
 		Repositories []string `json:"repositories"`
 	}{repos})
 	return nil

@@ -1,9 +1,7 @@
 package oci
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -12,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/chartroom/chartroom/internal/chart/charttest"
 	"github.com/chartroom/chartroom/internal/registry"
 )
 
@@ -20,33 +19,6 @@ import (
 func chartConfig(name, version string) []byte {
 	b, _ := json.Marshal(map[string]string{"apiVersion": "v2", "name": name, "version": version})
 	return b
-}
-
-// chartArchive returns a minimal chart archive; extra changes its bytes.
-func chartArchive(t *testing.T, name, version, extra string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	files := map[string]string{
-		name + "/Chart.yaml":  "apiVersion: v2\nname: " + name + "\nversion: " + version + "\n",
-		name + "/values.yaml": "extra: " + extra + "\n",
-	}
-	for _, n := range []string{name + "/Chart.yaml", name + "/values.yaml"} {
-		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(files[n])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 func (e *env) pushChartConfig(repo string, cfg []byte) ocispec.Descriptor {
@@ -69,7 +41,7 @@ func (e *env) chart(repo string, cfg, archive []byte, annotations map[string]str
 func TestChartRules(t *testing.T) {
 	e := newEnv(t, registry.Options{})
 	const repo = "team/charts/myapp"
-	archive := chartArchive(t, "myapp", "1.0.0", "a")
+	archive := charttest.Minimal(t, "myapp", "1.0.0", "a")
 	tests := []struct {
 		name, ref string
 		manifest  func(t *testing.T) []byte
@@ -122,7 +94,7 @@ func TestChartRules(t *testing.T) {
 		}
 	})
 	t.Run("push by digest tags the version", func(t *testing.T) {
-		a := chartArchive(t, "myapp", "1.1.0", "b")
+		a := charttest.Minimal(t, "myapp", "1.1.0", "b")
 		m := e.chart(repo, chartConfig("myapp", "1.1.0"), a, nil)
 		e.putManifest(repo, digest.FromBytes(m).String(), m).expect(t, http.StatusCreated, "")
 		res := e.do("HEAD", "/v2/"+repo+"/manifests/1.1.0", nil)
@@ -135,13 +107,13 @@ func TestChartRules(t *testing.T) {
 func TestChartImmutability(t *testing.T) {
 	e := newEnv(t, registry.Options{})
 	const repo = "team/charts/myapp"
-	first := e.chart(repo, chartConfig("myapp", "2.0.0"), chartArchive(t, "myapp", "2.0.0", "first"),
+	first := e.chart(repo, chartConfig("myapp", "2.0.0"), charttest.Minimal(t, "myapp", "2.0.0", "first"),
 		map[string]string{ocispec.AnnotationCreated: "2026-01-01T00:00:00Z"})
 	firstDigest := digest.FromBytes(first)
 	e.putManifest(repo, "2.0.0", first).expect(t, http.StatusCreated, "")
 
 	t.Run("changed content is refused with the existing digest", func(t *testing.T) {
-		changed := e.chart(repo, chartConfig("myapp", "2.0.0"), chartArchive(t, "myapp", "2.0.0", "second"), nil)
+		changed := e.chart(repo, chartConfig("myapp", "2.0.0"), charttest.Minimal(t, "myapp", "2.0.0", "second"), nil)
 		res := e.putManifest(repo, "2.0.0", changed)
 		res.expect(t, http.StatusConflict, "DENIED")
 		msg := res.message()
@@ -150,14 +122,14 @@ func TestChartImmutability(t *testing.T) {
 		}
 	})
 	t.Run("changed content by digest is refused too", func(t *testing.T) {
-		changed := e.chart(repo, chartConfig("myapp", "2.0.0"), chartArchive(t, "myapp", "2.0.0", "third"), nil)
+		changed := e.chart(repo, chartConfig("myapp", "2.0.0"), charttest.Minimal(t, "myapp", "2.0.0", "third"), nil)
 		e.putManifest(repo, digest.FromBytes(changed).String(), changed).expect(t, http.StatusConflict, "DENIED")
 	})
 	t.Run("identical re-push succeeds", func(t *testing.T) {
 		e.putManifest(repo, "2.0.0", first).expect(t, http.StatusCreated, "")
 	})
 	t.Run("same chart in a new manifest succeeds, the tag stays", func(t *testing.T) {
-		again := e.chart(repo, chartConfig("myapp", "2.0.0"), chartArchive(t, "myapp", "2.0.0", "first"),
+		again := e.chart(repo, chartConfig("myapp", "2.0.0"), charttest.Minimal(t, "myapp", "2.0.0", "first"),
 			map[string]string{ocispec.AnnotationCreated: "2026-02-02T00:00:00Z"})
 		e.putManifest(repo, "2.0.0", again).expect(t, http.StatusCreated, "")
 		res := e.do("HEAD", "/v2/"+repo+"/manifests/2.0.0", nil)
@@ -175,7 +147,7 @@ func TestChartImmutability(t *testing.T) {
 	})
 	t.Run("a deleted version cannot come back changed", func(t *testing.T) {
 		e.do("DELETE", "/v2/"+repo+"/manifests/"+firstDigest.String(), nil).expect(t, http.StatusAccepted, "")
-		changed := e.chart(repo, chartConfig("myapp", "2.0.0"), chartArchive(t, "myapp", "2.0.0", "fourth"), nil)
+		changed := e.chart(repo, chartConfig("myapp", "2.0.0"), charttest.Minimal(t, "myapp", "2.0.0", "fourth"), nil)
 		e.putManifest(repo, "2.0.0", changed).expect(t, http.StatusConflict, "DENIED")
 		e.putManifest(repo, "2.0.0", first).expect(t, http.StatusCreated, "")
 	})

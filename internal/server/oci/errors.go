@@ -2,14 +2,13 @@ package oci
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/server/auth"
+	"github.com/chartroom/chartroom/internal/server/httpx"
 )
 
 // errorCode is one row of the error table: the code a client reads (OCI Distribution Spec v1.1,
@@ -58,15 +57,14 @@ var sentinels = []struct {
 	{auth.ErrUnauthenticated, codeUnauthorized},
 	{auth.ErrForbidden, codeDenied},
 	{auth.ErrThrottled, codeTooManyRequests},
-	{registry.ErrDenied, codeDenied},
 	{registry.ErrImmutable, codeImmutable},
+	{registry.ErrVersionExists, codeImmutable},
 	{errManifestTooLarge, codeManifestTooLarge},
 	{registry.ErrTooLarge, codeTooLarge},
 	{registry.ErrNameInvalid, codeNameInvalid},
 	{registry.ErrNameUnknown, codeNameUnknown},
 	{registry.ErrBlobUnknown, codeBlobUnknown},
 	{registry.ErrUploadUnknown, codeBlobUploadUnknown},
-	{registry.ErrUploadInvalid, codeBlobUploadInvalid},
 	{registry.ErrTooManyUploads, codeTooManyRequests},
 	{registry.ErrRangeInvalid, codeRangeInvalid},
 	{registry.ErrDigestInvalid, codeDigestInvalid},
@@ -75,8 +73,8 @@ var sentinels = []struct {
 	{registry.ErrManifestInvalid, codeManifestInvalid},
 	{registry.ErrChartInvalid, codeManifestInvalid},
 	{registry.ErrManifestUnknown, codeManifestUnknown},
+	{registry.ErrChartUnknown, codeManifestUnknown},
 	{registry.ErrTagInvalid, codeTagInvalid},
-	{registry.ErrUnsupported, codeUnsupported},
 	{errRequestBody, codeBlobUploadInvalid},
 }
 
@@ -147,19 +145,5 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		h.authz.Challenge(w)
 	}
 	auth.SetRetryAfter(w, err)
-	writeJSON(w, code.Status, "application/json; charset=utf-8", errorBody{Errors: []errorEntry{{Code: code.Code, Message: msg}}})
-}
-
-// writeJSON answers v as JSON with a Content-Length.
-func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		http.Error(w, "internal server error", http.StatusInternalServerError)
-		return
-	}
-	b = append(b, '\n')
-	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	httpx.WriteJSON(w, code.Status, "application/json; charset=utf-8", errorBody{Errors: []errorEntry{{Code: code.Code, Message: msg}}})
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/chartroom/chartroom/internal/registry"
+	"github.com/chartroom/chartroom/internal/registry/registrytest"
 	"github.com/chartroom/chartroom/internal/server/auth"
 )
 
@@ -48,13 +49,11 @@ func TestClassify(t *testing.T) {
 	}{
 		{"unauthenticated", wrap(auth.ErrUnauthenticated), "UNAUTHORIZED", 401},
 		{"forbidden", wrap(auth.ErrForbidden), "DENIED", 403},
-		{"denied", wrap(registry.ErrDenied), "DENIED", 403},
 		{"immutable", wrap(registry.ErrImmutable), "DENIED", 409},
 		{"name invalid", wrap(registry.ErrNameInvalid), "NAME_INVALID", 400},
 		{"name unknown", wrap(registry.ErrNameUnknown), "NAME_UNKNOWN", 404},
 		{"blob unknown", wrap(registry.ErrBlobUnknown), "BLOB_UNKNOWN", 404},
 		{"upload unknown", wrap(registry.ErrUploadUnknown), "BLOB_UPLOAD_UNKNOWN", 404},
-		{"upload invalid", wrap(registry.ErrUploadInvalid), "BLOB_UPLOAD_INVALID", 400},
 		{"range invalid", wrap(registry.ErrRangeInvalid), "RANGE_INVALID", 416},
 		{"digest invalid", wrap(registry.ErrDigestInvalid), "DIGEST_INVALID", 400},
 		{"size invalid", wrap(registry.ErrSizeInvalid), "SIZE_INVALID", 400},
@@ -65,7 +64,8 @@ func TestClassify(t *testing.T) {
 		{"chart invalid", wrap(registry.ErrChartInvalid), "MANIFEST_INVALID", 400},
 		{"manifest unknown", wrap(registry.ErrManifestUnknown), "MANIFEST_UNKNOWN", 404},
 		{"tag invalid", wrap(registry.ErrTagInvalid), "TAG_INVALID", 400},
-		{"unsupported", wrap(registry.ErrUnsupported), "UNSUPPORTED", 405},
+		{"chart unknown", wrap(registry.ErrChartUnknown), "MANIFEST_UNKNOWN", 404},
+		{"version exists", wrap(registry.ErrVersionExists), "DENIED", 409},
 		{"request body", wrap(errRequestBody), "BLOB_UPLOAD_INVALID", 400},
 		{"own code", newError(codeTooManyRequests, "slow down"), "TOOMANYREQUESTS", 429},
 	}
@@ -130,5 +130,14 @@ func TestWriteError(t *testing.T) {
 				t.Errorf("WWW-Authenticate = %q", w.Header().Get("WWW-Authenticate"))
 			}
 		})
+	}
+}
+
+// Every domain error of the registry has its row: none is answered with a 500.
+func TestEveryRegistryErrorHasACode(t *testing.T) {
+	for _, s := range registrytest.Sentinels(t) {
+		if c := classify(fmt.Errorf("op: %w: the detail", s.Err)); c == nil || c.Status >= 500 {
+			t.Errorf("registry.%s is answered as an unexpected error (500): give it a row in the sentinels table", s.Name)
+		}
 	}
 }

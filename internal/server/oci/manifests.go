@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/chartroom/chartroom/internal/registry"
+	"github.com/chartroom/chartroom/internal/server/httpx"
 )
 
 // getManifest serves GET and HEAD /v2/<name>/manifests/<reference>: the manifest's bytes as
@@ -54,7 +55,7 @@ func (h *handler) putManifest(w http.ResponseWriter, r *http.Request) error {
 		ContentType: r.Header.Get("Content-Type"),
 		Body:        body,
 		Tags:        tags,
-		Actor:       principal(r).Name,
+		Actor:       httpx.Principal(r).Name,
 	})
 	if err != nil {
 		return err

@@ -10,12 +10,12 @@
 package oci
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 
 	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/server/auth"
+	"github.com/chartroom/chartroom/internal/server/httpx"
 )
 
 // Options tune the OCI API. The zero value is the default of each field.
@@ -31,26 +31,27 @@ func New(reg *registry.Registry, authz *auth.Service, opts Options) http.Handler
 		opts.Logger = slog.Default()
 	}
 	h := &handler{reg: reg, authz: authz, log: opts.Logger}
-	h.routes = h.routeTable()
+	h.api = &httpx.API[endpoint, target]{
+		Routes: h.routeTable(),
+		Parse: func(r *http.Request) (endpoint, target, error) {
+			t, err := parsePath(r.URL.EscapedPath())
+			return t.endpoint, t, err
+		},
+		NotAllowed: func(r *http.Request, allow string) error {
+			return newError(codeUnsupported, "%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, allow)
+		},
+		Authorize:       h.authorize,
+		WriteError:      h.writeError,
+		NotFoundRoute:   "oci.unknown",
+		NotAllowedRoute: "oci.unknown",
+	}
 	return h
 }
 
 // handler serves the API. It holds no per-request state.
 type handler struct {
-	reg    *registry.Registry
-	authz  *auth.Service
-	log    *slog.Logger
-	routes map[routeKey]route
-}
-
-type principalKey struct{}
-
-// principal returns who the request was authorized as.
-func principal(r *http.Request) auth.Principal {
-	p, _ := r.Context().Value(principalKey{}).(auth.Principal)
-	return p
-}
-
-func withPrincipal(r *http.Request, p auth.Principal) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+	reg   *registry.Registry
+	authz *auth.Service
+	log   *slog.Logger
+	api   *httpx.API[endpoint, target]
 }

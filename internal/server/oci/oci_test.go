@@ -8,15 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/chartroom/chartroom/internal/blob/fs"
-	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/registry"
+	"github.com/chartroom/chartroom/internal/registry/registrytest"
 	"github.com/chartroom/chartroom/internal/server/auth"
 )
 
@@ -29,11 +27,10 @@ const (
 )
 
 type env struct {
-	t     *testing.T
-	url   string
-	reg   *registry.Registry
-	blobs *fs.Store
-	logs  *bytes.Buffer
+	t    *testing.T
+	url  string
+	reg  *registrytest.Env
+	logs *bytes.Buffer
 }
 
 func newEnv(t *testing.T, opts registry.Options) *env {
@@ -43,30 +40,16 @@ func newEnv(t *testing.T, opts registry.Options) *env {
 
 func newEnvAuth(t *testing.T, opts registry.Options, authOpts auth.Options) *env {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := meta.OpenSQLite(ctx, filepath.Join(dir, "chartroom.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	bs, err := fs.New(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := registry.New(ctx, db, bs, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := registrytest.New(t, opts)
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	authz := auth.New(db, authOpts)
-	if err := authz.Bootstrap(ctx, testPassword, log); err != nil {
+	authz := auth.New(reg.DB, authOpts)
+	if err := authz.Bootstrap(context.Background(), testPassword, log); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(reg, authz, Options{Logger: log}))
+	srv := httptest.NewServer(New(reg.Registry, authz, Options{Logger: log}))
 	t.Cleanup(srv.Close)
-	return &env{t: t, url: srv.URL, reg: reg, blobs: bs, logs: logs}
+	return &env{t: t, url: srv.URL, reg: reg, logs: logs}
 }
 
 // request is one HTTP request of a test.

@@ -1,15 +1,13 @@
 package oci
 
 import (
-	"bytes"
 	"net/http"
 	"strings"
 	"testing"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/chartroom/chartroom/internal/provenance"
+	"github.com/chartroom/chartroom/internal/chart/charttest"
 	"github.com/chartroom/chartroom/internal/provenance/provtest"
 	"github.com/chartroom/chartroom/internal/registry"
 )
@@ -21,20 +19,10 @@ import (
 func TestChartProvenanceLayer(t *testing.T) {
 	e := newEnv(t, registry.Options{})
 	const repo = "team/charts/myapp"
-	key, err := openpgp.NewEntity("Chart Signer", "", "signer@example.com", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sign := func(archive []byte, file string) []byte {
-		t.Helper()
-		prov, err := provenance.Sign(bytes.NewReader(archive), file, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return prov
-	}
-	archive := chartArchive(t, "myapp", "1.0.0", "a")
-	stale := chartArchive(t, "myapp", "1.0.0", "the archive before a rebuild")
+	key := charttest.NewSigner(t, "Chart Signer")
+	sign := func(archive []byte, file string) []byte { return key.Sign(t, archive, file) }
+	archive := charttest.Minimal(t, "myapp", "1.0.0", "a")
+	stale := charttest.Minimal(t, "myapp", "1.0.0", "the archive before a rebuild")
 	good := sign(archive, "myapp-1.0.0.tgz")
 	cfg := e.pushChartConfig(repo, chartConfig("myapp", "1.0.0"))
 	e.pushBlob(repo, archive)

@@ -7,6 +7,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/chartroom/chartroom/internal/registry"
+	"github.com/chartroom/chartroom/internal/server/httpx"
 )
 
 // referrers serves GET /v2/<name>/referrers/<digest> (OCI Distribution Spec v1.1, "Listing
@@ -28,7 +29,7 @@ func (h *handler) referrers(w http.ResponseWriter, r *http.Request) error {
 	if artifactType != "" {
 		w.Header().Set("OCI-Filters-Applied", "artifactType")
 	}
-	writeJSON(w, http.StatusOK, ocispec.MediaTypeImageIndex, ocispec.Index{
+	httpx.WriteJSON(w, http.StatusOK, ocispec.MediaTypeImageIndex, ocispec.Index{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: ocispec.MediaTypeImageIndex,
 		Manifests: descs,

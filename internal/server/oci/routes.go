@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/chartroom/chartroom/internal/registry"
@@ -26,53 +25,41 @@ const (
 	epReferrers                   // /v2/<name>/referrers/<digest>
 )
 
-// handlerFunc is what every route runs. A returned error is answered by writeError; a handler
-// writes only successful answers.
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
-
-// route is one row of the route table.
-type route struct {
-	endpoint endpoint
-	method   string
-	name     string      // stable route name for logs and metrics
-	action   auth.Action // what the caller needs on the repository
-	handle   handlerFunc
-}
-
-type routeKey struct {
-	endpoint endpoint
-	method   string
-}
-
 // routeTable lists every route of the API. HEAD is served by the GET route where a route has
 // no HEAD row of its own (net/http drops the body).
 //
 // Reads need pull, writes push, deletes delete; an upload session is part of a push, so all of
 // its requests (status and cancel included) need push, as in the CNCF distribution registry.
-func (h *handler) routeTable() map[routeKey]route {
-	rows := []route{
-		{epBase, http.MethodGet, "oci.base", auth.Pull, h.ping},
-		{epCatalog, http.MethodGet, "oci.catalog", auth.Pull, h.catalog},
-		{epTags, http.MethodGet, "oci.tags.list", auth.Pull, h.listTags},
-		{epManifest, http.MethodGet, "oci.manifest.get", auth.Pull, h.getManifest},
-		{epManifest, http.MethodHead, "oci.manifest.head", auth.Pull, h.getManifest},
-		{epManifest, http.MethodPut, "oci.manifest.put", auth.Push, h.putManifest},
-		{epManifest, http.MethodDelete, "oci.manifest.delete", auth.Delete, h.deleteManifest},
-		{epBlob, http.MethodGet, "oci.blob.get", auth.Pull, h.getBlob},
-		{epBlob, http.MethodHead, "oci.blob.head", auth.Pull, h.getBlob},
-		{epBlob, http.MethodDelete, "oci.blob.delete", auth.Delete, h.deleteBlob},
-		{epUploadStart, http.MethodPost, "oci.upload.start", auth.Push, h.startUpload},
-		{epUpload, http.MethodGet, "oci.upload.status", auth.Push, h.uploadStatus},
-		{epUpload, http.MethodPatch, "oci.upload.patch", auth.Push, h.patchUpload},
-		{epUpload, http.MethodPut, "oci.upload.finish", auth.Push, h.finishUpload},
-		{epUpload, http.MethodDelete, "oci.upload.cancel", auth.Push, h.cancelUpload},
-		{epReferrers, http.MethodGet, "oci.referrers", auth.Pull, h.referrers},
-	}
-	table := make(map[routeKey]route, len(rows))
-	for _, rt := range rows {
-		table[routeKey{rt.endpoint, rt.method}] = rt
-	}
-	return table
+func (h *handler) routeTable() *httpx.Routes[endpoint, target] {
+	return httpx.NewRoutes(
+		route(epBase, http.MethodGet, "oci.base", auth.Pull, h.ping),
+		route(epCatalog, http.MethodGet, "oci.catalog", auth.Pull, h.catalog),
+		route(epTags, http.MethodGet, "oci.tags.list", auth.Pull, h.listTags),
+		route(epManifest, http.MethodGet, "oci.manifest.get", auth.Pull, h.getManifest),
+		route(epManifest, http.MethodHead, "oci.manifest.head", auth.Pull, h.getManifest),
+		route(epManifest, http.MethodPut, "oci.manifest.put", auth.Push, h.putManifest),
+		route(epManifest, http.MethodDelete, "oci.manifest.delete", auth.Delete, h.deleteManifest),
+		route(epBlob, http.MethodGet, "oci.blob.get", auth.Pull, h.getBlob),
+		route(epBlob, http.MethodHead, "oci.blob.head", auth.Pull, h.getBlob),
+		route(epBlob, http.MethodDelete, "oci.blob.delete", auth.Delete, h.deleteBlob),
+		route(epUploadStart, http.MethodPost, "oci.upload.start", auth.Push, h.startUpload),
+		route(epUpload, http.MethodGet, "oci.upload.status", auth.Push, h.uploadStatus),
+		route(epUpload, http.MethodPatch, "oci.upload.patch", auth.Push, h.patchUpload),
+		route(epUpload, http.MethodPut, "oci.upload.finish", auth.Push, h.finishUpload),
+		route(epUpload, http.MethodDelete, "oci.upload.cancel", auth.Push, h.cancelUpload),
+		route(epReferrers, http.MethodGet, "oci.referrers", auth.Pull, h.referrers),
+	)
+}
+
+// route is a row of the table whose handler reads the repository name and reference as the
+// path values "name" and "reference".
+func route(ep endpoint, method, name string, action auth.Action, handle func(w http.ResponseWriter, r *http.Request) error) httpx.Route[endpoint, target] {
+	return httpx.Route[endpoint, target]{Endpoint: ep, Method: method, Name: name, Action: action,
+		Handle: func(w http.ResponseWriter, r *http.Request, t target) error {
+			r.SetPathValue("name", t.name)
+			r.SetPathValue("reference", t.ref)
+			return handle(w, r)
+		}}
 }
 
 // target is what a request path names.
@@ -82,60 +69,22 @@ type target struct {
 	ref      string // tag or digest, blob digest, upload id
 }
 
-// ServeHTTP is the one wrapper around every handler: it sets the API version header, matches
-// the route, checks the name and the caller's rights, runs the handler and answers its error.
+// ServeHTTP sets the API version header every answer carries, then dispatches the request
+// (httpx.API: match the route, check the name and the caller's rights, run the handler,
+// answer its error).
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
-	t, err := parsePath(r.URL.EscapedPath())
-	if err != nil {
-		httpx.SetRoute(r, "oci.unknown")
-		h.writeError(w, r, err)
-		return
-	}
-	rt, ok := h.routes[routeKey{t.endpoint, r.Method}]
-	if !ok && r.Method == http.MethodHead {
-		rt, ok = h.routes[routeKey{t.endpoint, http.MethodGet}]
-	}
-	if !ok {
-		httpx.SetRoute(r, "oci.unknown")
-		w.Header().Set("Allow", h.allowed(t.endpoint))
-		h.writeError(w, r, newError(codeUnsupported, "%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, h.allowed(t.endpoint)))
-		return
-	}
-	httpx.SetRoute(r, rt.name)
-	if t.endpoint != epBase && t.endpoint != epCatalog {
-		if err := registry.ValidateName(t.name); err != nil {
-			h.writeError(w, r, err)
-			return
-		}
-	}
-	p, err := h.authz.Authorize(r, t.name, rt.action)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	httpx.SetUser(r, p.Name)
-	r = withPrincipal(r, p)
-	r.SetPathValue("name", t.name)
-	r.SetPathValue("reference", t.ref)
-	if err := rt.handle(w, r); err != nil {
-		h.writeError(w, r, err)
-	}
+	h.api.ServeHTTP(w, r)
 }
 
-// allowed lists the methods an endpoint answers, for the Allow header.
-func (h *handler) allowed(ep endpoint) string {
-	var methods []string
-	for k := range h.routes {
-		if k.endpoint == ep {
-			methods = append(methods, k.method)
-			if k.method == http.MethodGet {
-				methods = append(methods, http.MethodHead)
-			}
+// authorize checks the repository name of the endpoints that have one, then the caller's rights.
+func (h *handler) authorize(r *http.Request, t target, action auth.Action) (auth.Principal, error) {
+	if t.endpoint != epBase && t.endpoint != epCatalog {
+		if err := registry.ValidateName(t.name); err != nil {
+			return auth.Principal{}, err
 		}
 	}
-	slices.Sort(methods)
-	return strings.Join(slices.Compact(methods), ", ")
+	return h.authz.Authorize(r, t.name, action)
 }
 
 // parsePath recognises an endpoint from the escaped URL path. Repository names may hold "/",
@@ -193,6 +142,6 @@ func notFound(path string) error {
 
 // ping answers the API version check: 200 {} once the caller is authorized.
 func (h *handler) ping(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, "application/json", struct{}{})
+	httpx.WriteJSON(w, http.StatusOK, httpx.ContentTypeJSON, struct{}{})
 	return nil
 }

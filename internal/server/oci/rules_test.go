@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/chartroom/chartroom/internal/chart/charttest"
 	"github.com/chartroom/chartroom/internal/registry"
 )
 
@@ -27,7 +29,7 @@ func (r *response) says(t *testing.T, fragments ...string) {
 func TestChartConfigMustAgreeWithArchive(t *testing.T) {
 	e := newEnv(t, registry.Options{})
 	const repo = "team/evil"
-	archive := chartArchive(t, "evil", "1.0.0", "a")
+	archive := charttest.Minimal(t, "evil", "1.0.0", "a")
 	for _, tc := range []struct{ name, config, field string }{
 		{"unknown field", `{"apiVersion":"v2","name":"evil","version":"1.0.0","appVersion":"6.6.6","x-unknown-field":1}`, "appVersion"},
 		{"unknown field only", `{"apiVersion":"v2","name":"evil","version":"1.0.0","x-unknown-field":1}`, "x-unknown-field"},
@@ -48,7 +50,7 @@ func TestChartConfigMustAgreeWithArchive(t *testing.T) {
 func TestChartManifestTagIsItsVersion(t *testing.T) {
 	e := newEnv(t, registry.Options{})
 	const repo = "team/sq"
-	m2 := e.chart(repo, chartConfig("sq", "2.0.0"), chartArchive(t, "sq", "2.0.0", "two"), nil)
+	m2 := e.chart(repo, chartConfig("sq", "2.0.0"), charttest.Minimal(t, "sq", "2.0.0", "two"), nil)
 	d2 := digest.FromBytes(m2)
 	e.putManifest(repo, "2.0.0", m2).expect(t, http.StatusCreated, "")
 	for _, ref := range []string{d2.String() + "?tag=1.0.0", d2.String() + "?tag=2.0.0&tag=latest", "latest", "1.0.0"} {
@@ -59,7 +61,7 @@ func TestChartManifestTagIsItsVersion(t *testing.T) {
 	for _, tag := range []string{"1.0.0", "latest"} {
 		e.do("HEAD", "/v2/"+repo+"/manifests/"+tag, nil).expect(t, http.StatusNotFound, "")
 	}
-	m1 := e.chart(repo, chartConfig("sq", "1.0.0"), chartArchive(t, "sq", "1.0.0", "one"), nil)
+	m1 := e.chart(repo, chartConfig("sq", "1.0.0"), charttest.Minimal(t, "sq", "1.0.0", "one"), nil)
 	e.putManifest(repo, "1.0.0", m1).expect(t, http.StatusCreated, "")
 	if got := e.do("HEAD", "/v2/"+repo+"/manifests/1.0.0", nil).header.Get("Docker-Content-Digest"); got != digest.FromBytes(m1).String() {
 		t.Fatalf("1.0.0 names %s", got)
@@ -69,8 +71,8 @@ func TestChartManifestTagIsItsVersion(t *testing.T) {
 func TestDeletedChartVersionTagIsReserved(t *testing.T) {
 	e := newEnv(t, registry.Options{})
 	const repo = "team/sq"
-	m1 := e.chart(repo, chartConfig("sq", "1.0.0"), chartArchive(t, "sq", "1.0.0", "one"), nil)
-	m2 := e.chart(repo, chartConfig("sq", "2.0.0"), chartArchive(t, "sq", "2.0.0", "two"), nil)
+	m1 := e.chart(repo, chartConfig("sq", "1.0.0"), charttest.Minimal(t, "sq", "1.0.0", "one"), nil)
+	m2 := e.chart(repo, chartConfig("sq", "2.0.0"), charttest.Minimal(t, "sq", "2.0.0", "two"), nil)
 	e.putManifest(repo, "1.0.0", m1).expect(t, http.StatusCreated, "")
 	e.putManifest(repo, "2.0.0", m2).expect(t, http.StatusCreated, "")
 	e.do("DELETE", "/v2/"+repo+"/manifests/1.0.0", nil).expect(t, http.StatusAccepted, "")
@@ -115,7 +117,7 @@ func TestDescriptorSizes(t *testing.T) {
 	res.expect(t, http.StatusBadRequest, "MANIFEST_INVALID")
 	res.says(t, "config", cd.Digest.String(), "declares size 1", "has 37 bytes")
 
-	archive := chartArchive(t, "sizes", "1.0.0", "a")
+	archive := charttest.Minimal(t, "sizes", "1.0.0", "a")
 	m := e.chart(repo, chartConfig("sizes", "1.0.0"), archive, nil)
 	res = e.putManifest(repo, "1.0.0", []byte(strings.Replace(string(m), `"size":`+strconv.Itoa(len(archive)), `"size":7`, 1)))
 	res.expect(t, http.StatusBadRequest, "MANIFEST_INVALID")
@@ -127,9 +129,28 @@ func TestReservedChartNamespace(t *testing.T) {
 	e := newEnv(t, registry.Options{})
 	for _, repo := range []string{"v2/myapp", "v2/team/myapp"} {
 		_, name := registry.SplitRepository(repo)
-		res := e.putManifest(repo, "1.0.0", e.chart(repo, chartConfig(name, "1.0.0"), chartArchive(t, name, "1.0.0", "a"), nil))
+		res := e.putManifest(repo, "1.0.0", e.chart(repo, chartConfig(name, "1.0.0"), charttest.Minimal(t, name, "1.0.0", "a"), nil))
 		res.expect(t, http.StatusBadRequest, "NAME_INVALID")
 		res.says(t, "reserved", "OCI")
 	}
 	e.putManifest("v2/image", "v1", e.pushImage("v2/image", "layer", nil)).expect(t, http.StatusCreated, "")
+}
+
+// --max-chart-size holds for a chart pushed over OCI as for an upload: a chart layer over it
+// is refused with 413 SIZE_INVALID, and nothing is published.
+func TestChartLayerOverTheChartSizeLimit(t *testing.T) {
+	e := newEnv(t, registry.Options{MaxChartSize: 1024})
+	const repo = "team/big"
+	noise := make([]byte, 4096)
+	for i := range noise {
+		noise[i] = byte(rand.N(256))
+	}
+	archive := charttest.Files(t, "big", map[string]string{"Chart.yaml": "apiVersion: v2\nname: big\nversion: 1.0.0\n", "files/noise.bin": string(noise)})
+	if len(archive) <= 1024 {
+		t.Fatalf("the test archive has %d bytes, want more than the limit", len(archive))
+	}
+	res := e.putManifest(repo, "1.0.0", e.chart(repo, chartConfig("big", "1.0.0"), archive, nil))
+	res.expect(t, http.StatusRequestEntityTooLarge, "SIZE_INVALID")
+	res.says(t, "--max-chart-size", strconv.Itoa(len(archive)))
+	e.do("HEAD", "/v2/"+repo+"/manifests/1.0.0", nil).expect(t, http.StatusNotFound, "")
 }

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/chartroom/chartroom/internal/server/httpx"
 )
 
 // listTags serves GET /v2/<name>/tags/list: the repository's tags in lexical order, paginated
@@ -19,7 +21,7 @@ func (h *handler) listTags(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	tags = pg.cut(w, "/v2/"+name+"/tags/list", tags)
-	writeJSON(w, http.StatusOK, "application/json", struct {
+	httpx.WriteJSON(w, http.StatusOK, httpx.ContentTypeJSON, struct {
 		Name string   `json:"name"`
 		Tags []string `json:"tags"`
 	}{name, tags})

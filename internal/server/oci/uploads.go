@@ -12,6 +12,7 @@ import (
 
 	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/server/auth"
+	"github.com/chartroom/chartroom/internal/server/httpx"
 )
 
 // Blob uploads (OCI Distribution Spec v1.1, "Pushing blobs"). An upload id is signed by the
@@ -49,7 +50,7 @@ func (h *handler) startUpload(w http.ResponseWriter, r *http.Request) error {
 		blobCreated(w, name, d)
 		return nil
 	}
-	id, err := h.reg.StartUpload(r.Context(), name, principal(r).Name)
+	id, err := h.reg.StartUpload(r.Context(), name, httpx.Principal(r).Name)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/chartroom/chartroom/internal/chart/charttest"
 	"github.com/chartroom/chartroom/internal/registry"
 )
 
@@ -32,11 +33,11 @@ func TestAPIReads(t *testing.T) {
 			e := newEnv(t, Options{})
 			archives := map[string][]byte{}
 			for _, v := range []string{"1.0.0", "2.0.0-rc.1", "1.1.0"} {
-				archives[v] = chartTgz(t, "myapp", v, "")
+				archives[v] = charttest.Archive(t, "myapp", v, "")
 				e.mustUpload(ns, archives[v])
 			}
-			e.mustUpload(ns, chartTgz(t, "another", "0.1.0", ""))
-			e.mustUpload(ns, chartTgz(t, "zeta", "0.1.0", ""))
+			e.mustUpload(ns, charttest.Archive(t, "another", "0.1.0", ""))
+			e.mustUpload(ns, charttest.Archive(t, "zeta", "0.1.0", ""))
 
 			var all map[string][]chartVersionJSON
 			r := e.get(apiPath(ns, "charts"))
@@ -111,9 +112,9 @@ func TestAPIReads(t *testing.T) {
 
 func TestAPIDeleteLeavesTombstone(t *testing.T) {
 	e := newEnv(t, Options{})
-	archive := chartTgz(t, "myapp", "1.0.0", "")
+	archive := charttest.Archive(t, "myapp", "1.0.0", "")
 	e.mustUpload("team", archive)
-	e.mustUpload("team", chartTgz(t, "myapp", "1.1.0", ""))
+	e.mustUpload("team", charttest.Archive(t, "myapp", "1.1.0", ""))
 
 	if r := e.send("DELETE", "/api/team/charts/myapp/1.0.0", nil, "Authorization", ""); r.status != http.StatusUnauthorized {
 		t.Fatalf("anonymous delete: %d", r.status)
@@ -134,7 +135,7 @@ func TestAPIDeleteLeavesTombstone(t *testing.T) {
 	if r := e.get("/team/charts/myapp-1.0.0.tgz"); r.status != http.StatusNotFound {
 		t.Fatalf("download after delete: %d", r.status)
 	}
-	if r := e.upload("team", chartTgz(t, "myapp", "1.0.0", "new bytes")); r.status != http.StatusConflict {
+	if r := e.upload("team", charttest.Archive(t, "myapp", "1.0.0", "new bytes")); r.status != http.StatusConflict {
 		t.Fatalf("other bytes after delete: %d %s", r.status, r.body)
 	}
 	e.mustUpload("team", archive) // the tombstone lets the same bytes back
@@ -146,9 +147,9 @@ func TestAPIDeleteLeavesTombstone(t *testing.T) {
 func TestAPIUploadIsTheOCIArtifact(t *testing.T) {
 	e := newEnv(t, Options{})
 	ctx := context.Background()
-	key := signer(t)
-	archive := chartTgz(t, "myapp", "1.0.0", "")
-	prov := signProv(t, key, archive, "myapp-1.0.0.tgz")
+	key := charttest.NewSigner(t, "Chart Signer")
+	archive := charttest.Archive(t, "myapp", "1.0.0", "")
+	prov := key.Sign(t, archive, "myapp-1.0.0.tgz")
 	body, ct := multipartBody(t, "chart", "myapp-1.0.0.tgz", archive, "prov", "myapp-1.0.0.tgz.prov", prov)
 	if r := e.send("POST", "/api/team/charts", body, "Content-Type", ct); r.status != http.StatusCreated {
 		t.Fatalf("%d %s", r.status, r.body)

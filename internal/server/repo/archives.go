@@ -79,7 +79,12 @@ func (h *handler) putArchive(w http.ResponseWriter, r *http.Request, t target) e
 		base := strings.TrimSuffix(t.file, ".tgz")
 		return badRequest("%s is not <name>-<version>.tgz with a SemVer 2 version (e.g. myapp-1.4.2.tgz); %q has none", t.file, base)
 	}
-	return h.publish(w, r, t.ns, publishInput{archive: h.limitBody(w, r), fileName: t.file})
+	up, err := h.reg.ReceiveChart(r.Context(), h.limitBody(w, r))
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+	return h.publish(w, r, t.ns, publishInput{archive: up, fileName: t.file})
 }
 
 // nsLabel names a namespace in messages.

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/repoindex"
 )
 
@@ -29,9 +30,9 @@ type indexDoc struct {
 	etag    string // of plain; the gzip form's is etagGzip
 	etagGz  string
 
-	// entries are the sorted entries plain was written from, kept so that the next change
-	// updates them instead of reading the namespace again; nil for an index loaded from disk.
-	entries []repoindex.Entry
+	// index is the registry's index plain was written from, kept so that the next change
+	// updates it instead of reading the namespace again; nil for an index loaded from disk.
+	index *registry.Index
 	// count is how many chart versions the index lists: an index of none is not cached.
 	count int
 
@@ -60,9 +61,13 @@ const (
 // (by capacity, as allocated) and the structures around them.
 func (d *indexDoc) size() int64 {
 	n := docOverhead + int64(len(d.key.ns)+cap(d.plain)+len(d.etag)+len(d.etagGz))
-	n += int64(cap(d.entries)-len(d.entries)) * int64(unsafe.Sizeof(repoindex.Entry{}))
-	for i := range d.entries {
-		e := &d.entries[i]
+	if d.index == nil {
+		return n
+	}
+	entries := d.index.Entries
+	n += int64(unsafe.Sizeof(registry.Index{})) + int64(cap(entries)-len(entries))*int64(unsafe.Sizeof(repoindex.Entry{}))
+	for i := range entries {
+		e := &entries[i]
 		n += entryOverhead + int64(len(e.Name)+len(e.Version)+cap(e.YAML)+cap(e.JSON)+len(e.URL))
 	}
 	return n
@@ -213,11 +218,4 @@ func (c *indexCache) evictLocked() {
 		delete(c.items, it.key)
 		c.bytes -= it.size
 	}
-}
-
-// stats reports the cache's entries and bytes (for tests).
-func (c *indexCache) stats() (entries int, bytes int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lru.Len(), c.bytes
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/chartroom/chartroom/internal/chart/charttest"
+	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/repoindex"
 )
 
@@ -58,7 +60,7 @@ func TestEmptyNamespacesAreNotCached(t *testing.T) {
 		t.Fatalf("%d index copies on disk after 400 empty indexes; want none", n)
 	}
 
-	e.mustUpload("team", chartTgz(t, "myapp", "1.0.0", ""))
+	e.mustUpload("team", charttest.Archive(t, "myapp", "1.0.0", ""))
 	if r := e.get("/team/index.yaml"); r.status != http.StatusOK {
 		t.Fatal(r.status)
 	}
@@ -86,9 +88,9 @@ func TestIndexCacheChargesRealSizes(t *testing.T) {
 	t.Run("known sizes", func(t *testing.T) {
 		plain := make([]byte, 1000, 1024)
 		doc := newIndexDoc(indexKey{ns: "team/charts"}, 7, time.Time{}, plain, "abcd1234")
-		doc.entries = make([]repoindex.Entry, 2, 4)
-		doc.entries[0] = repoindex.Entry{Name: "myapp", Version: "1.0.0", YAML: make([]byte, 300, 512), URL: "charts/myapp-1.0.0.tgz"}
-		doc.entries[1] = repoindex.Entry{Name: "other", Version: "2.10.3", YAML: make([]byte, 200), URL: "charts/other-2.10.3.tgz"}
+		doc.index = &registry.Index{Entries: make([]repoindex.Entry, 2, 4)}
+		doc.index.Entries[0] = repoindex.Entry{Name: "myapp", Version: "1.0.0", YAML: make([]byte, 300, 512), URL: "charts/myapp-1.0.0.tgz"}
+		doc.index.Entries[1] = repoindex.Entry{Name: "other", Version: "2.10.3", YAML: make([]byte, 200), URL: "charts/other-2.10.3.tgz"}
 		doc.count = 2
 		bytesHeld := int64(len("team/charts") + 1024 + len(doc.etag) + len(doc.etagGz) +
 			len("myapp") + len("1.0.0") + 512 + len("charts/myapp-1.0.0.tgz") +
@@ -121,7 +123,7 @@ func TestIndexCacheChargesRealSizes(t *testing.T) {
 			entries := []repoindex.Entry{{Name: "myapp", Version: "1.0.0", YAML: []byte("  - name: myapp\n    version: 1.0.0\n"), URL: "charts/myapp-1.0.0.tgz"}}
 			plain := []byte("apiVersion: v1\nentries:\n  myapp:\n  - name: myapp\n    version: 1.0.0\n    urls:\n    - charts/myapp-1.0.0.tgz\ngenerated: \"2024-01-01T00:00:00Z\"\n")
 			doc := newIndexDoc(key, 1, time.Time{}, plain, "abcd1234")
-			doc.entries, doc.count = entries, 1
+			doc.index, doc.count = &registry.Index{Namespace: key.ns, Entries: entries}, 1
 			c.mu.Lock()
 			c.putLocked(key, doc)
 			c.mu.Unlock()

@@ -6,11 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/Masterminds/semver/v3"
-
-	"github.com/chartroom/chartroom/internal/chart"
-	"github.com/chartroom/chartroom/internal/meta"
-	"github.com/chartroom/chartroom/internal/repoindex"
+	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/server/httpx"
 )
 
@@ -25,15 +21,11 @@ func (h *handler) listCharts(w http.ResponseWriter, r *http.Request, t target) e
 	if err != nil {
 		return err
 	}
-	rows, _, err := h.reg.IndexEntries(r.Context(), t.ns, meta.IndexJSON, 0)
+	idx, err := h.reg.Index(r.Context(), t.ns, registry.IndexJSON, nil)
 	if err != nil {
 		return err
 	}
-	entries := make([]repoindex.Entry, len(rows))
-	for i, e := range rows {
-		entries[i] = repoindex.Entry{Name: e.Name, Version: e.Version, JSON: e.Entry, URL: h.chartURL(t.ns, archiveName(e.Name, e.Version))}
-	}
-	repoindex.Sort(entries)
+	entries := idx.Entries
 	var b bytes.Buffer
 	b.WriteByte('{')
 	n, first := -1, true
@@ -56,13 +48,13 @@ func (h *handler) listCharts(w http.ResponseWriter, r *http.Request, t target) e
 		} else {
 			b.WriteByte(',')
 		}
-		writeVersion(&b, e.JSON, e.URL)
+		writeVersion(&b, e.JSON, h.chartURL(t.ns, archiveName(e.Name, e.Version)))
 	}
 	if !first {
 		b.WriteByte(']')
 	}
 	b.WriteString("}\n")
-	writeRawJSON(w, http.StatusOK, b.Bytes())
+	httpx.WriteBody(w, http.StatusOK, httpx.ContentTypeJSON, b.Bytes())
 	return nil
 }
 
@@ -85,9 +77,12 @@ func page(r *http.Request) (offset, limit int, err error) {
 
 // getChart serves GET|HEAD /api/<ns>/charts/<name>: the chart's versions, newest first.
 func (h *handler) getChart(w http.ResponseWriter, r *http.Request, t target) error {
-	versions, err := h.versions(r, t)
+	versions, err := h.reg.ChartVersions(r.Context(), t.ns, t.name)
 	if err != nil {
 		return err
+	}
+	if len(versions) == 0 {
+		return notFound("chart not found: %s has no chart %s", nsLabel(t.ns), t.name)
 	}
 	var b bytes.Buffer
 	b.WriteByte('[')
@@ -95,43 +90,30 @@ func (h *handler) getChart(w http.ResponseWriter, r *http.Request, t target) err
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		if err := h.writeChartVersion(&b, t.ns, &versions[i]); err != nil {
-			return err
-		}
+		h.writeChartVersion(&b, &versions[i])
 	}
 	b.WriteString("]\n")
-	writeRawJSON(w, http.StatusOK, b.Bytes())
+	httpx.WriteBody(w, http.StatusOK, httpx.ContentTypeJSON, b.Bytes())
 	return nil
 }
 
 // getVersion serves GET|HEAD /api/<ns>/charts/<name>/<version> ("latest": the highest
 // version, stable ones first, as helm picks).
 func (h *handler) getVersion(w http.ResponseWriter, r *http.Request, t target) error {
-	var c *meta.ChartVersion
+	var c *registry.ChartVersion
+	var err error
 	if t.version == latest {
-		versions, err := h.versions(r, t)
-		if err != nil {
-			return err
-		}
-		c = &versions[0]
-		for i := range versions {
-			if v, err := semver.NewVersion(versions[i].Version); err == nil && v.Prerelease() == "" {
-				c = &versions[i]
-				break
-			}
-		}
+		c, err = h.reg.LatestChartVersion(r.Context(), t.ns, t.name)
 	} else {
-		var err error
-		if c, err = h.reg.ChartVersion(r.Context(), t.ns, t.name, t.version); err != nil {
-			return err
-		}
+		c, err = h.reg.ChartVersion(r.Context(), t.ns, t.name, t.version)
 	}
-	var b bytes.Buffer
-	if err := h.writeChartVersion(&b, t.ns, c); err != nil {
+	if err != nil {
 		return err
 	}
+	var b bytes.Buffer
+	h.writeChartVersion(&b, c)
 	b.WriteByte('\n')
-	writeRawJSON(w, http.StatusOK, b.Bytes())
+	httpx.WriteBody(w, http.StatusOK, httpx.ContentTypeJSON, b.Bytes())
 	return nil
 }
 
@@ -144,40 +126,13 @@ func (h *handler) deleteVersion(w http.ResponseWriter, r *http.Request, t target
 	if err := h.reg.DeleteChartVersion(r.Context(), t.ns, t.name, t.version); err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]bool{"deleted": true})
+	httpx.WriteJSON(w, http.StatusOK, httpx.ContentTypeJSON, map[string]bool{"deleted": true})
 	return nil
-}
-
-// versions returns a chart's live versions, newest first; 404 when it has none.
-func (h *handler) versions(r *http.Request, t target) ([]meta.ChartVersion, error) {
-	versions, err := h.reg.ChartVersions(r.Context(), t.ns, t.name)
-	if err != nil {
-		return nil, err
-	}
-	if len(versions) == 0 {
-		return nil, notFound("chart not found: %s has no chart %s", nsLabel(t.ns), t.name)
-	}
-	keys := make([]string, len(versions))
-	byVersion := make(map[string]meta.ChartVersion, len(versions))
-	for i, v := range versions {
-		keys[i] = v.Version
-		byVersion[v.Version] = v
-	}
-	chart.SortVersions(keys)
-	for i, k := range keys {
-		versions[i] = byVersion[k]
-	}
-	return versions, nil
 }
 
 // writeChartVersion writes one version as ChartMuseum's API does: its index entry.
-func (h *handler) writeChartVersion(b *bytes.Buffer, ns string, c *meta.ChartVersion) error {
-	_, entry, err := repoindex.Render(c.Metadata, c.Created, c.ChartDigest.Encoded())
-	if err != nil {
-		return err
-	}
-	writeVersion(b, entry, h.chartURL(ns, archiveName(c.Name, c.Version)))
-	return nil
+func (h *handler) writeChartVersion(b *bytes.Buffer, c *registry.ChartVersion) {
+	writeVersion(b, c.Entry, h.chartURL(c.Namespace, archiveName(c.Name, c.Version)))
 }
 
 // writeVersion completes a rendered JSON entry (which lacks its urls and closing brace).
@@ -191,12 +146,4 @@ func writeVersion(b *bytes.Buffer, entry []byte, url string) {
 func writeJSONString(b *bytes.Buffer, s string) {
 	q, _ := json.Marshal(s)
 	b.Write(q)
-}
-
-// writeRawJSON answers a JSON document already encoded.
-func writeRawJSON(w http.ResponseWriter, status int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
 }

@@ -39,13 +39,13 @@ var statuses = []struct {
 	{auth.ErrForbidden, http.StatusForbidden},
 	{auth.ErrThrottled, http.StatusTooManyRequests},
 	{httpx.ErrBodyStalled, http.StatusRequestTimeout},
-	{registry.ErrDenied, http.StatusForbidden},
 	{registry.ErrChartInvalid, http.StatusBadRequest},
 	{registry.ErrNameInvalid, http.StatusBadRequest},
 	{registry.ErrManifestInvalid, http.StatusBadRequest},
 	{registry.ErrTagInvalid, http.StatusBadRequest},
 	{registry.ErrDigestInvalid, http.StatusBadRequest},
-	{registry.ErrUnsupported, http.StatusBadRequest},
+	{registry.ErrSizeInvalid, http.StatusBadRequest},
+	{registry.ErrManifestBlobUnknown, http.StatusBadRequest},
 	{registry.ErrImmutable, http.StatusConflict},
 	{registry.ErrVersionExists, http.StatusConflict},
 	{registry.ErrTooLarge, http.StatusRequestEntityTooLarge},
@@ -53,6 +53,9 @@ var statuses = []struct {
 	{registry.ErrNameUnknown, http.StatusNotFound},
 	{registry.ErrManifestUnknown, http.StatusNotFound},
 	{registry.ErrBlobUnknown, http.StatusNotFound},
+	{registry.ErrUploadUnknown, http.StatusNotFound},
+	{registry.ErrRangeInvalid, http.StatusRequestedRangeNotSatisfiable},
+	{registry.ErrTooManyUploads, http.StatusTooManyRequests},
 }
 
 // statusOf returns the status an error is answered with; 0 when it was not expected (a 500).

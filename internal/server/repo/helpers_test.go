@@ -1,14 +1,11 @@
 package repo
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -19,13 +16,10 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
 	"sigs.k8s.io/yaml"
 
-	blobfs "github.com/chartroom/chartroom/internal/blob/fs"
-	"github.com/chartroom/chartroom/internal/meta"
-	"github.com/chartroom/chartroom/internal/provenance"
 	"github.com/chartroom/chartroom/internal/registry"
+	"github.com/chartroom/chartroom/internal/registry/registrytest"
 	"github.com/chartroom/chartroom/internal/server/auth"
 )
 
@@ -39,10 +33,8 @@ const (
 
 type env struct {
 	t       *testing.T
-	dir     string
 	url     string
-	reg     *registry.Registry
-	db      *meta.DB
+	reg     *registrytest.Env
 	authz   *auth.Service
 	handler *handler
 	logs    *bytes.Buffer
@@ -50,36 +42,26 @@ type env struct {
 
 func newEnv(t *testing.T, opts Options) *env {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := meta.OpenSQLite(ctx, filepath.Join(dir, "chartroom.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	e := &env{t: t, dir: dir, db: db, logs: &bytes.Buffer{}}
-	e.start(opts)
-	if err := e.authz.Bootstrap(ctx, testPassword, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	e := &env{t: t, logs: &bytes.Buffer{}}
+	e.reg = registrytest.New(t, registry.Options{MaxChartSize: 4 << 20})
+	e.serve(opts)
+	if err := e.authz.Bootstrap(context.Background(), testPassword, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Fatal(err)
 	}
 	return e
 }
 
-// start builds the registry and handler over the env's storage and serves them: called again,
-// it is a restart.
+// start reopens the registry over the env's storage and serves a new handler: a restart.
 func (e *env) start(opts Options) {
 	e.t.Helper()
-	bs, err := blobfs.New(filepath.Join(e.dir, "blobs"))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.reg, err = registry.New(context.Background(), e.db, bs, registry.Options{MaxChartSize: 4 << 20})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.authz = auth.New(e.db, auth.Options{})
+	e.reg = registrytest.Open(e.t, e.reg.Dir, e.reg.Options())
+	e.serve(opts)
+}
+
+func (e *env) serve(opts Options) {
+	e.authz = auth.New(e.reg.DB, auth.Options{})
 	opts.Logger = slog.New(slog.NewTextHandler(e.logs, nil))
-	e.handler = New(e.reg, e.authz, opts).(*handler)
+	e.handler = New(e.reg.Registry, e.authz, opts).(*handler)
 	srv := httptest.NewServer(e.handler)
 	e.t.Cleanup(srv.Close)
 	e.url = srv.URL
@@ -183,90 +165,9 @@ func nsPath(ns, rest string) string {
 	return "/" + ns + "/" + rest
 }
 
-// tarEntry is one entry of a test archive.
-type tarEntry struct {
-	name     string
-	body     string
-	typeflag byte   // 0: regular file
-	size     int64  // > 0: a file of this many zero bytes (body ignored)
-	link     string // symlink target
-}
-
-// tgz builds a gzip tar from entries.
-func tgz(t testing.TB, entries ...tarEntry) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	for _, e := range entries {
-		hdr := &tar.Header{Name: e.name, Mode: 0o644, Typeflag: e.typeflag, Linkname: e.link}
-		if hdr.Typeflag == 0 {
-			hdr.Typeflag = tar.TypeReg
-		}
-		if hdr.Typeflag == tar.TypeReg {
-			hdr.Size = int64(len(e.body))
-			if e.size > 0 {
-				hdr.Size = e.size
-			}
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatal(err)
-		}
-		if e.size > 0 {
-			io.CopyN(tw, zeros{}, e.size)
-		} else if hdr.Typeflag == tar.TypeReg {
-			tw.Write([]byte(e.body))
-		}
-	}
-	tw.Close()
-	zw.Close()
-	return buf.Bytes()
-}
-
-type zeros struct{}
-
-func (zeros) Read(p []byte) (int, error) {
-	clear(p)
-	return len(p), nil
-}
-
-// chartTgz builds a valid chart archive; extra lines are appended to Chart.yaml and note makes
-// archives of the same version differ.
-func chartTgz(t testing.TB, name, version, note string, chartYAMLExtra ...string) []byte {
-	t.Helper()
-	chartYAML := fmt.Sprintf("apiVersion: v2\nname: %s\nversion: %s\nappVersion: \"app-%s\"\ndescription: Test chart %s\n", name, version, version, name)
-	for _, l := range chartYAMLExtra {
-		chartYAML += l + "\n"
-	}
-	return tgz(t,
-		tarEntry{name: name + "/Chart.yaml", body: chartYAML},
-		tarEntry{name: name + "/values.yaml", body: "replicas: 1\n"},
-		tarEntry{name: name + "/templates/cm.yaml", body: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  note: " + fmt.Sprintf("%q", note) + "\n"},
-	)
-}
-
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
-}
-
-// signer is a throwaway OpenPGP key.
-func signer(t testing.TB) *openpgp.Entity {
-	t.Helper()
-	e, err := openpgp.NewEntity("Chart Signer", "", "signer@example.com", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
-
-func signProv(t testing.TB, e *openpgp.Entity, archive []byte, fileName string) []byte {
-	t.Helper()
-	prov, err := provenance.Sign(bytes.NewReader(archive), fileName, e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return prov
 }
 
 // helmIndex is index.yaml as helm reads it.
@@ -299,7 +200,7 @@ func (idx helmIndex) versionsOf(name string) []string {
 func (e *env) storedFiles() []string {
 	e.t.Helper()
 	var out []string
-	root := filepath.Join(e.dir, "blobs")
+	root := e.reg.BlobsDir()
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err

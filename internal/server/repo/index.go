@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/chartroom/chartroom/internal/meta"
+	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/repoindex"
 )
 
@@ -79,7 +79,7 @@ func (h *handler) getIndex(w http.ResponseWriter, r *http.Request, t target) err
 // indexDoc returns the namespace's index at its current generation: from the cache when it
 // is there (one row read), else brought up to date.
 func (h *handler) indexDoc(ctx context.Context, ns string, asJSON bool) (*indexDoc, error) {
-	state, err := h.reg.NamespaceState(ctx, ns)
+	state, err := h.reg.IndexState(ctx, ns)
 	if err != nil {
 		return nil, err
 	}
@@ -100,64 +100,30 @@ func (h *handler) indexDoc(ctx context.Context, ns string, asJSON bool) (*indexD
 	})
 }
 
-// buildIndex renders a namespace's index from its pre-rendered entries. Given the index of
-// an earlier generation (prev, with its entries), it reads only the versions changed since
-// and merges them in; otherwise it reads every live version. Either way the read is one
-// snapshot with the generation it belongs to.
+// buildIndex renders a namespace's index from the registry's entries. Given the index of an
+// earlier generation (prev, with the registry's index it was written from), the registry
+// brings that one up to date, reading only what changed since.
 func (h *handler) buildIndex(ctx context.Context, key indexKey, prev *indexDoc) (*indexDoc, error) {
-	format := meta.IndexYAML
+	format := registry.IndexYAML
 	if key.json {
-		format = meta.IndexJSON
+		format = registry.IndexJSON
 	}
-	var since int64
-	if prev != nil && prev.entries != nil {
-		since = prev.gen
+	var since *registry.Index
+	if prev != nil {
+		since = prev.index
 	}
-	rows, state, err := h.reg.IndexEntries(ctx, key.ns, format, since)
+	idx, err := h.reg.Index(ctx, key.ns, format, since)
 	if err != nil {
 		return nil, err
 	}
-	if since > 0 && state.Generation < since {
-		// The generation went back (a restored database): start over.
-		return h.buildIndex(ctx, key, nil)
-	}
-	var entries []repoindex.Entry
-	if since > 0 {
-		changed := make(map[[2]string]bool, len(rows))
-		for _, e := range rows {
-			changed[[2]string{e.Name, e.Version}] = true
-		}
-		entries = make([]repoindex.Entry, 0, len(prev.entries)+len(rows))
-		for _, e := range prev.entries {
-			if !changed[[2]string{e.Name, e.Version}] {
-				entries = append(entries, e)
-			}
-		}
-	} else {
-		entries = make([]repoindex.Entry, 0, len(rows))
-	}
-	for _, e := range rows {
-		if e.Deleted {
-			continue
-		}
-		entry := repoindex.Entry{Name: e.Name, Version: e.Version, URL: h.chartURL(key.ns, archiveName(e.Name, e.Version))}
-		if key.json {
-			entry.JSON = e.Entry
-		} else {
-			entry.YAML = e.Entry
-		}
-		entries = append(entries, entry)
-	}
-	repoindex.Sort(entries)
+	entries := make([]repoindex.Entry, len(idx.Entries))
 	size := 64
-	for i := range entries {
-		size += len(entries[i].YAML) + len(entries[i].JSON) + len(entries[i].URL) + 16
+	for i, e := range idx.Entries {
+		e.URL = h.chartURL(key.ns, archiveName(e.Name, e.Version))
+		entries[i] = e
+		size += len(e.YAML) + len(e.JSON) + len(e.URL) + 16
 	}
-	updated := state.Updated
-	if state.Generation == 0 {
-		updated = time.Time{} // never changed: no Last-Modified
-	}
-	generated := updated
+	generated := idx.Updated
 	if generated.IsZero() {
 		generated = time.Unix(0, 0)
 	}
@@ -171,8 +137,8 @@ func (h *handler) buildIndex(ctx context.Context, key indexKey, prev *indexDoc) 
 	if err != nil {
 		return nil, fmt.Errorf("render the index of %q: %w", key.ns, err)
 	}
-	doc := newIndexDoc(key, state.Generation, updated, b.Bytes(), h.urlTag)
-	doc.entries = entries
+	doc := newIndexDoc(key, idx.Generation, idx.Updated, b.Bytes(), h.urlTag)
+	doc.index = idx
 	doc.count = len(entries)
 	doc.cache = h.index
 	return doc, nil

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/chartroom/chartroom/internal/chart/charttest"
 )
 
 // An index brought up to date from the versions changed since its generation must equal one
@@ -16,15 +18,15 @@ func TestIndexIncrementalUpdateMatchesFullBuild(t *testing.T) {
 	ctx := context.Background()
 	for _, asJSON := range []bool{false, true} {
 		e := newEnv(t, Options{})
-		e.mustUpload("team", chartTgz(t, "myapp", "1.0.0", ""))
-		e.mustUpload("team", chartTgz(t, "myapp", "1.2.0", ""))
-		e.mustUpload("team", chartTgz(t, "zeta", "0.1.0", ""))
+		e.mustUpload("team", charttest.Archive(t, "myapp", "1.0.0", ""))
+		e.mustUpload("team", charttest.Archive(t, "myapp", "1.2.0", ""))
+		e.mustUpload("team", charttest.Archive(t, "zeta", "0.1.0", ""))
 		first, err := e.handler.indexDoc(ctx, "team", asJSON)
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.mustUpload("team", chartTgz(t, "myapp", "1.10.0", ""))
-		e.mustUpload("team", chartTgz(t, "alpha", "2.0.0-rc.1", ""))
+		e.mustUpload("team", charttest.Archive(t, "myapp", "1.10.0", ""))
+		e.mustUpload("team", charttest.Archive(t, "alpha", "2.0.0-rc.1", ""))
 		if r := e.send(http.MethodDelete, apiPath("team", "charts/myapp/1.0.0"), nil); r.status != http.StatusOK {
 			t.Fatalf("delete: %d %s", r.status, r.body)
 		}
@@ -32,8 +34,8 @@ func TestIndexIncrementalUpdateMatchesFullBuild(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if updated.gen != first.gen+3 || len(updated.entries) != 4 {
-			t.Fatalf("json=%v: generation %d → %d, %d entries", asJSON, first.gen, updated.gen, len(updated.entries))
+		if updated.gen != first.gen+3 || len(updated.index.Entries) != 4 {
+			t.Fatalf("json=%v: generation %d → %d, %d entries", asJSON, first.gen, updated.gen, len(updated.index.Entries))
 		}
 		fresh, err := e.handler.buildIndex(ctx, indexKey{ns: "team", json: asJSON}, nil)
 		if err != nil {
@@ -51,7 +53,7 @@ func TestIndexDiskCopyAfterRestart(t *testing.T) {
 	ctx := context.Background()
 	cacheDir := filepath.Join(t.TempDir(), "index-cache")
 	e := newEnv(t, Options{CacheDir: cacheDir})
-	e.mustUpload("team", chartTgz(t, "myapp", "1.0.0", ""))
+	e.mustUpload("team", charttest.Archive(t, "myapp", "1.0.0", ""))
 	before := e.get("/team/index.yaml")
 	waitForFiles(t, cacheDir, 1)
 
@@ -60,7 +62,7 @@ func TestIndexDiskCopyAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if doc.entries != nil {
+	if doc.index != nil {
 		t.Fatal("the first index after a restart was rebuilt, not read from disk")
 	}
 	after := e.get("/team/index.yaml")
@@ -68,7 +70,7 @@ func TestIndexDiskCopyAfterRestart(t *testing.T) {
 		t.Fatalf("index from disk differs: ETag %q vs %q", after.header.Get("ETag"), before.header.Get("ETag"))
 	}
 
-	e.mustUpload("team", chartTgz(t, "myapp", "1.1.0", ""))
+	e.mustUpload("team", charttest.Archive(t, "myapp", "1.1.0", ""))
 	idx := parseIndex(t, e.get("/team/index.yaml").body)
 	if got := idx.versionsOf("myapp"); len(got) != 2 || got[0] != "1.1.0" {
 		t.Fatalf("after an upload: %v", got)
@@ -77,7 +79,7 @@ func TestIndexDiskCopyAfterRestart(t *testing.T) {
 	// A copy of another generation is ignored.
 	e.start(Options{CacheDir: cacheDir})
 	time.Sleep(50 * time.Millisecond) // let the background write of the last index land
-	e.mustUpload("team", chartTgz(t, "myapp", "1.2.0", ""))
+	e.mustUpload("team", charttest.Archive(t, "myapp", "1.2.0", ""))
 	if got := parseIndex(t, e.get("/team/index.yaml").body).versionsOf("myapp"); len(got) != 3 {
 		t.Fatalf("stale disk copy served: %v", got)
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chartroom/chartroom/internal/chart/charttest"
 )
 
 func TestIndexIsWhatHelmReads(t *testing.T) {
@@ -19,10 +21,10 @@ func TestIndexIsWhatHelmReads(t *testing.T) {
 			e := newEnv(t, Options{})
 			archives := map[string][]byte{}
 			for _, v := range []string{"1.0.0", "1.10.0", "1.2.0-rc.1", "1.2.0", "0.9.0"} {
-				archives[v] = chartTgz(t, "my-app", v, "", "keywords: [a, b]", "home: https://example.com")
+				archives[v] = charttest.Archive(t, "my-app", v, "", "keywords: [a, b]", "home: https://example.com")
 				e.mustUpload(ns, archives[v])
 			}
-			e.mustUpload(ns, chartTgz(t, "other", "2.0.0", ""))
+			e.mustUpload(ns, charttest.Archive(t, "other", "2.0.0", ""))
 
 			r := e.get(nsPath(ns, "index.yaml"))
 			if r.status != http.StatusOK || r.header.Get("Content-Type") != contentTypeYAML {
@@ -72,8 +74,8 @@ func TestIndexIsWhatHelmReads(t *testing.T) {
 
 func TestIndexExternalURL(t *testing.T) {
 	e := newEnv(t, Options{ExternalURL: "https://charts.example.com/"})
-	e.mustUpload("team/charts", chartTgz(t, "myapp", "1.0.0", ""))
-	e.mustUpload("", chartTgz(t, "myapp", "1.0.0", ""))
+	e.mustUpload("team/charts", charttest.Archive(t, "myapp", "1.0.0", ""))
+	e.mustUpload("", charttest.Archive(t, "myapp", "1.0.0", ""))
 	for ns, want := range map[string]string{
 		"team/charts": "https://charts.example.com/team/charts/charts/myapp-1.0.0.tgz",
 		"":            "https://charts.example.com/charts/myapp-1.0.0.tgz",
@@ -102,7 +104,7 @@ func TestEmptyNamespaceIndex(t *testing.T) {
 
 func TestIndexCachingHeaders(t *testing.T) {
 	e := newEnv(t, Options{})
-	e.mustUpload("team", chartTgz(t, "myapp", "1.0.0", ""))
+	e.mustUpload("team", charttest.Archive(t, "myapp", "1.0.0", ""))
 
 	plain := e.get("/team/index.yaml")
 	etag := plain.header.Get("ETag")
@@ -166,7 +168,7 @@ func TestIndexCachingHeaders(t *testing.T) {
 	}
 
 	// Read-your-writes: the upload that answered 201 is in the very next GET, whose ETag changed.
-	e.mustUpload("team", chartTgz(t, "myapp", "1.1.0", ""))
+	e.mustUpload("team", charttest.Archive(t, "myapp", "1.1.0", ""))
 	r := e.get("/team/index.yaml", "If-None-Match", etag)
 	if r.status != http.StatusOK || r.header.Get("ETag") == etag {
 		t.Fatalf("after upload: %d ETag %q", r.status, r.header.Get("ETag"))
@@ -179,7 +181,7 @@ func TestIndexCachingHeaders(t *testing.T) {
 func TestIndexCacheReusesRendering(t *testing.T) {
 	e := newEnv(t, Options{})
 	ctx := context.Background()
-	e.mustUpload("team", chartTgz(t, "myapp", "1.0.0", ""))
+	e.mustUpload("team", charttest.Archive(t, "myapp", "1.0.0", ""))
 	d1, err := e.handler.indexDoc(ctx, "team", false)
 	if err != nil {
 		t.Fatal(err)
@@ -194,12 +196,12 @@ func TestIndexCacheReusesRendering(t *testing.T) {
 	if j, _ := e.handler.indexDoc(ctx, "team", true); j == d1 {
 		t.Fatal("YAML and JSON share a cache entry")
 	}
-	e.mustUpload("team", chartTgz(t, "myapp", "1.1.0", ""))
+	e.mustUpload("team", charttest.Archive(t, "myapp", "1.1.0", ""))
 	d3, _ := e.handler.indexDoc(ctx, "team", false)
 	if d3 == d1 || d3.gen <= d1.gen || d3.etag == d1.etag {
 		t.Fatal("a changed namespace's index was not rebuilt")
 	}
-	if e.upload("team", chartTgz(t, "myapp", "1.1.0", "other bytes")).status != http.StatusConflict {
+	if e.upload("team", charttest.Archive(t, "myapp", "1.1.0", "other bytes")).status != http.StatusConflict {
 		t.Fatal("conflicting upload accepted")
 	}
 	if d4, _ := e.handler.indexDoc(ctx, "team", false); d4 != d3 {
@@ -211,7 +213,7 @@ func TestIndexCacheIsBounded(t *testing.T) {
 	e := newEnv(t, Options{IndexCacheBytes: 3000})
 	ctx := context.Background()
 	for _, ns := range []string{"a", "b", "c", "d", "e"} {
-		e.mustUpload(ns, chartTgz(t, "myapp", "1.0.0", ""))
+		e.mustUpload(ns, charttest.Archive(t, "myapp", "1.0.0", ""))
 		d, err := e.handler.indexDoc(ctx, ns, false)
 		if err != nil {
 			t.Fatal(err)
@@ -229,7 +231,7 @@ func TestIndexCacheIsBounded(t *testing.T) {
 	}
 
 	off := newEnv(t, Options{IndexCacheBytes: -1})
-	off.mustUpload("team", chartTgz(t, "myapp", "1.0.0", ""))
+	off.mustUpload("team", charttest.Archive(t, "myapp", "1.0.0", ""))
 	if r := off.get("/team/index.yaml"); r.status != http.StatusOK || len(parseIndex(t, r.body).Entries) != 1 {
 		t.Fatalf("cache off: %d", r.status)
 	}
@@ -240,7 +242,7 @@ func TestIndexCacheIsBounded(t *testing.T) {
 
 func TestIndexAfterRestart(t *testing.T) {
 	e := newEnv(t, Options{})
-	e.mustUpload("team", chartTgz(t, "myapp", "1.0.0", ""))
+	e.mustUpload("team", charttest.Archive(t, "myapp", "1.0.0", ""))
 	before := e.get("/team/index.yaml")
 	e.start(Options{})
 	after := e.get("/team/index.yaml")

@@ -251,10 +251,3 @@ func (d *diskCache) removeLocked(name string) {
 		d.log.Warn("could not remove a copy from the index cache", "file", name, "error", err)
 	}
 }
-
-// stats reports the copies on disk and their bytes (for tests).
-func (d *diskCache) stats() (files int, bytes int64) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.lru.Len(), d.bytes
-}

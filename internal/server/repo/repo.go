@@ -24,12 +24,16 @@ package repo
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/server/auth"
+	"github.com/chartroom/chartroom/internal/server/httpx"
 )
 
 // DefaultIndexCacheBytes bounds the index cache when Options.IndexCacheBytes is zero.
@@ -59,9 +63,27 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// Charts is what the classic repository needs of the core: namespaces' indexes, chart
+// versions and their files, publishing and deleting. *registry.Registry is the one.
+type Charts interface {
+	IndexState(ctx context.Context, ns string) (registry.IndexState, error)
+	Index(ctx context.Context, ns string, format registry.IndexFormat, prev *registry.Index) (*registry.Index, error)
+	ChartVersions(ctx context.Context, ns, name string) ([]registry.ChartVersion, error)
+	ChartVersion(ctx context.Context, ns, name, version string) (*registry.ChartVersion, error)
+	LatestChartVersion(ctx context.Context, ns, name string) (*registry.ChartVersion, error)
+	OpenChart(ctx context.Context, ns, name, version string, prov bool) (io.ReadCloser, int64, digest.Digest, error)
+	ReceiveChart(ctx context.Context, body io.Reader) (*registry.ChartUpload, error)
+	PublishChart(ctx context.Context, req registry.PublishChartRequest) (*registry.ChartVersion, error)
+	AttachProvenance(ctx context.Context, req registry.AttachProvenanceRequest) (*registry.ChartVersion, error)
+	DeleteChartVersion(ctx context.Context, ns, name, version string) error
+	Options() registry.Options
+}
+
+var _ Charts = (*registry.Registry)(nil)
+
 // New returns the handler for the classic repository: every path that is not /v2/…,
 // /healthz, /readyz or /metrics.
-func New(reg *registry.Registry, authz *auth.Service, opts Options) http.Handler {
+func New(reg Charts, authz *auth.Service, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -82,30 +104,30 @@ func New(reg *registry.Registry, authz *auth.Service, opts Options) http.Handler
 
 		urlTag: urlTag(opts.ExternalURL),
 	}
-	h.routes = h.routeTable()
+	h.api = &httpx.API[endpoint, target]{
+		Routes:          h.routeTable(),
+		Parse:           parse,
+		NotAllowed:      notAllowed,
+		Authorize:       h.authorize,
+		WriteError:      h.writeError,
+		NotFoundRoute:   "notfound",
+		NotAllowedRoute: "repo.notallowed",
+	}
 	return h
 }
 
 // handler serves the repository. It holds no per-request state.
 type handler struct {
-	reg    *registry.Registry
+	reg    Charts
 	authz  *auth.Service
 	log    *slog.Logger
 	opts   Options
 	index  *indexCache
 	disk   *diskCache
 	urlTag string // see urlTag
-	routes map[routeKey]route
+	api    *httpx.API[endpoint, target]
 }
 
-type principalKey struct{}
-
-// principal returns who the request was authorized as.
-func principal(r *http.Request) auth.Principal {
-	p, _ := r.Context().Value(principalKey{}).(auth.Principal)
-	return p
-}
-
-func withPrincipal(r *http.Request, p auth.Principal) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
-}
+// ServeHTTP dispatches a request (httpx.API: match the route, check the namespace and the
+// caller's rights, run the handler, answer its error).
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.api.ServeHTTP(w, r) }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
 
 	"github.com/chartroom/chartroom/internal/registry"
@@ -24,97 +23,51 @@ const (
 	epAPIVersion                     // /api/<ns>/charts/<name>/<version>
 )
 
-// handlerFunc is what every route runs. A returned error is answered by writeError; a handler
-// writes only successful answers.
-type handlerFunc func(w http.ResponseWriter, r *http.Request, t target) error
-
-// route is one row of the route table.
-type route struct {
-	endpoint endpoint
-	method   string
-	name     string      // stable route name for logs and metrics
-	action   auth.Action // what the caller needs on the namespace
-	handle   handlerFunc
+// routeTable lists every route.
+func (h *handler) routeTable() *httpx.Routes[endpoint, target] {
+	type row = httpx.Route[endpoint, target]
+	return httpx.NewRoutes(
+		row{Endpoint: epIndex, Method: http.MethodGet, Name: "repo.index", Action: auth.Pull, Handle: h.getIndex},
+		row{Endpoint: epIndex, Method: http.MethodHead, Name: "repo.index", Action: auth.Pull, Handle: h.getIndex},
+		row{Endpoint: epArchive, Method: http.MethodGet, Name: "repo.archive.get", Action: auth.Pull, Handle: h.getArchive},
+		row{Endpoint: epArchive, Method: http.MethodHead, Name: "repo.archive.head", Action: auth.Pull, Handle: h.getArchive},
+		row{Endpoint: epArchive, Method: http.MethodPut, Name: "repo.archive.put", Action: auth.Push, Handle: h.putArchive},
+		row{Endpoint: epAPICharts, Method: http.MethodGet, Name: "repo.api.charts.list", Action: auth.Pull, Handle: h.listCharts},
+		row{Endpoint: epAPICharts, Method: http.MethodHead, Name: "repo.api.charts.list", Action: auth.Pull, Handle: h.listCharts},
+		row{Endpoint: epAPICharts, Method: http.MethodPost, Name: "repo.api.charts.upload", Action: auth.Push, Handle: h.postChart},
+		row{Endpoint: epAPIProv, Method: http.MethodPost, Name: "repo.api.prov.upload", Action: auth.Push, Handle: h.postProv},
+		row{Endpoint: epAPIChart, Method: http.MethodGet, Name: "repo.api.chart.get", Action: auth.Pull, Handle: h.getChart},
+		row{Endpoint: epAPIChart, Method: http.MethodHead, Name: "repo.api.chart.head", Action: auth.Pull, Handle: h.getChart},
+		row{Endpoint: epAPIVersion, Method: http.MethodGet, Name: "repo.api.version.get", Action: auth.Pull, Handle: h.getVersion},
+		row{Endpoint: epAPIVersion, Method: http.MethodHead, Name: "repo.api.version.head", Action: auth.Pull, Handle: h.getVersion},
+		row{Endpoint: epAPIVersion, Method: http.MethodDelete, Name: "repo.api.version.delete", Action: auth.Delete, Handle: h.deleteVersion},
+	)
 }
 
-type routeKey struct {
-	endpoint endpoint
-	method   string
-}
-
-// routeTable lists every route. HEAD is answered by the GET handler (net/http drops the body)
-// where the table has a HEAD row.
-func (h *handler) routeTable() map[routeKey]route {
-	rows := []route{
-		{epIndex, http.MethodGet, "repo.index", auth.Pull, h.getIndex},
-		{epIndex, http.MethodHead, "repo.index", auth.Pull, h.getIndex},
-		{epArchive, http.MethodGet, "repo.archive.get", auth.Pull, h.getArchive},
-		{epArchive, http.MethodHead, "repo.archive.head", auth.Pull, h.getArchive},
-		{epArchive, http.MethodPut, "repo.archive.put", auth.Push, h.putArchive},
-		{epAPICharts, http.MethodGet, "repo.api.charts.list", auth.Pull, h.listCharts},
-		{epAPICharts, http.MethodHead, "repo.api.charts.list", auth.Pull, h.listCharts},
-		{epAPICharts, http.MethodPost, "repo.api.charts.upload", auth.Push, h.postChart},
-		{epAPIProv, http.MethodPost, "repo.api.prov.upload", auth.Push, h.postProv},
-		{epAPIChart, http.MethodGet, "repo.api.chart.get", auth.Pull, h.getChart},
-		{epAPIChart, http.MethodHead, "repo.api.chart.head", auth.Pull, h.getChart},
-		{epAPIVersion, http.MethodGet, "repo.api.version.get", auth.Pull, h.getVersion},
-		{epAPIVersion, http.MethodHead, "repo.api.version.head", auth.Pull, h.getVersion},
-		{epAPIVersion, http.MethodDelete, "repo.api.version.delete", auth.Delete, h.deleteVersion},
-	}
-	table := make(map[routeKey]route, len(rows))
-	for _, rt := range rows {
-		table[routeKey{rt.endpoint, rt.method}] = rt
-	}
-	return table
-}
-
-// ServeHTTP is the one wrapper around every handler: it matches the route, checks the
-// namespace and the caller's rights, runs the handler and answers its error.
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// parse recognises the route of a request; a path no endpoint serves is a 404.
+func parse(r *http.Request) (endpoint, target, error) {
 	t, ok := parsePath(r.Method, r.URL.EscapedPath())
 	if !ok {
-		httpx.SetRoute(r, "notfound") // the label of paths no handler serves
-		httpx.WriteError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s; chart repositories serve "+
+		return 0, t, notFound("no such endpoint: %s %s; chart repositories serve "+
 			"/<namespace>/index.yaml and /<namespace>/charts/<name>-<version>.tgz, the upload API is under /api/<namespace>/charts, "+
-			"the OCI API under /v2/", r.Method, r.URL.Path))
-		return
+			"the OCI API under /v2/", r.Method, r.URL.Path)
 	}
-	rt, ok := h.routes[routeKey{t.endpoint, r.Method}]
-	if !ok {
-		httpx.SetRoute(r, "repo.notallowed")
-		allow := h.allowed(t.endpoint)
-		w.Header().Set("Allow", allow)
-		httpx.WriteError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, allow))
-		return
-	}
-	httpx.SetRoute(r, rt.name)
-	if t.ns != "" {
-		if err := registry.ValidateName(t.ns); err != nil {
-			h.writeError(w, r, fmt.Errorf("namespace %q: %w", t.ns, err))
-			return
-		}
-	}
-	p, err := h.authz.Authorize(r, t.repository(), rt.action)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	httpx.SetUser(r, p.Name)
-	if err := rt.handle(w, withPrincipal(r, p), t); err != nil {
-		h.writeError(w, r, err)
-	}
+	return t.endpoint, t, nil
 }
 
-// allowed lists the methods an endpoint answers, for the Allow header.
-func (h *handler) allowed(ep endpoint) string {
-	var methods []string
-	for k := range h.routes {
-		if k.endpoint == ep {
-			methods = append(methods, k.method)
+// notAllowed answers a method an endpoint does not serve.
+func notAllowed(r *http.Request, allow string) error {
+	return &statusError{status: http.StatusMethodNotAllowed, err: fmt.Errorf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, allow)}
+}
+
+// authorize checks the namespace's grammar and the caller's rights on what the path names.
+func (h *handler) authorize(r *http.Request, t target, action auth.Action) (auth.Principal, error) {
+	if t.ns != "" {
+		if err := registry.ValidateName(t.ns); err != nil {
+			return auth.Principal{}, fmt.Errorf("namespace %q: %w", t.ns, err)
 		}
 	}
-	sort.Strings(methods)
-	return strings.Join(methods, ", ")
+	return h.authz.Authorize(r, t.repository(), action)
 }
 
 // target is what a request path names.

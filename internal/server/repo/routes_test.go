@@ -1,9 +1,12 @@
 package repo
 
 import (
+	"fmt"
 	"net/http"
 	"reflect"
 	"testing"
+
+	"github.com/chartroom/chartroom/internal/registry/registrytest"
 )
 
 func TestParsePath(t *testing.T) {
@@ -130,5 +133,14 @@ func TestUnknownPathsAndMethods(t *testing.T) {
 				t.Fatal("405 without Allow")
 			}
 		})
+	}
+}
+
+// Every domain error of the registry has its status: none is answered with a 500.
+func TestEveryRegistryErrorHasAStatus(t *testing.T) {
+	for _, s := range registrytest.Sentinels(t) {
+		if status := statusOf(fmt.Errorf("op: %w: the detail", s.Err)); status == 0 || status >= 500 {
+			t.Errorf("registry.%s is answered with %d: give it a status in the statuses table", s.Name, status)
+		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"os"
 
 	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/server/httpx"
@@ -27,17 +26,15 @@ const (
 	fieldProv  = "prov"
 )
 
-// maxProvSize bounds a provenance file read here (the registry holds the same limit).
-const maxProvSize = 1 << 20
-
 // multipartOverhead is what a multipart body may carry beyond its files.
 const multipartOverhead = 1 << 20
 
 var savedBody = map[string]bool{"saved": true}
 
-// publishInput is one upload: the archive, the file name a URL gave it, its provenance.
+// publishInput is one upload: the archive (received by the registry), the file name a URL
+// gave it, its provenance.
 type publishInput struct {
-	archive  io.Reader
+	archive  *registry.ChartUpload
 	fileName string
 	prov     []byte
 }
@@ -45,26 +42,30 @@ type publishInput struct {
 // postChart serves POST /api/<ns>/charts.
 func (h *handler) postChart(w http.ResponseWriter, r *http.Request, t target) error {
 	body := h.limitBody(w, r)
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mt != "multipart/form-data" {
-		return h.publish(w, r, t.ns, publishInput{archive: body})
+	var in publishInput
+	var err error
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		in, err = h.readMultipart(r)
+	} else {
+		in.archive, err = h.reg.ReceiveChart(r.Context(), body)
 	}
-	in, cleanup, err := h.readMultipart(r)
-	defer cleanup()
+	if in.archive != nil {
+		defer in.archive.Close()
+	}
 	if err != nil {
 		return err
 	}
 	return h.publish(w, r, t.ns, in)
 }
 
-// publish hands an upload to the registry and answers 201.
+// publish hands a received upload to the registry and answers 201.
 func (h *handler) publish(w http.ResponseWriter, r *http.Request, ns string, in publishInput) error {
 	_, err := h.reg.PublishChart(r.Context(), registry.PublishChartRequest{
 		Namespace:      ns,
 		Archive:        in.archive,
 		FileName:       in.fileName,
 		Prov:           in.prov,
-		Actor:          principal(r).Name,
+		Actor:          httpx.Principal(r).Name,
 		RefuseExisting: true,
 	})
 	if err != nil {
@@ -73,7 +74,7 @@ func (h *handler) publish(w http.ResponseWriter, r *http.Request, ns string, in 
 		}
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusCreated, savedBody)
+	httpx.WriteJSON(w, http.StatusCreated, httpx.ContentTypeJSON, savedBody)
 	return nil
 }
 
@@ -83,76 +84,73 @@ func (h *handler) limitBody(w http.ResponseWriter, r *http.Request) io.Reader {
 	if r.Body == nil {
 		r.Body = http.NoBody
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, h.reg.Options().MaxChartSize+maxProvSize+multipartOverhead)
+	r.Body = http.MaxBytesReader(w, r.Body, h.reg.Options().MaxChartSize+registry.MaxProvSize+multipartOverhead)
 	return r.Body
 }
 
 // readMultipart reads the chart and prov fields of a multipart upload, streaming: the chart is
-// spooled to a temporary file (removed by cleanup), the provenance read into memory. Other
-// fields are ignored, as ChartMuseum does.
-func (h *handler) readMultipart(r *http.Request) (in publishInput, cleanup func(), err error) {
-	var spool *os.File
-	cleanup = func() {
-		if spool != nil {
-			spool.Close()
-			os.Remove(spool.Name())
-		}
-	}
+// received by the registry (spooled to disk once; the caller closes in.archive, also on
+// error), the provenance read into memory, up to one byte more than the registry takes (it
+// says what is too large). Other fields are ignored, as ChartMuseum does.
+func (h *handler) readMultipart(r *http.Request) (in publishInput, err error) {
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return in, cleanup, badRequest("the multipart body cannot be read: %v; send -F chart=@myapp-1.0.0.tgz", err)
+		return in, badRequest("the multipart body cannot be read: %v; send -F chart=@myapp-1.0.0.tgz", err)
 	}
-	maxChart := h.reg.Options().MaxChartSize
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return in, cleanup, multipartError(err)
+			return in, multipartError(err)
 		}
 		switch part.FormName() {
 		case fieldChart:
-			if spool != nil {
-				return in, cleanup, badRequest("the multipart body has two %q fields: upload one chart per request", fieldChart)
+			if in.archive != nil {
+				return in, badRequest("the multipart body has two %q fields: upload one chart per request", fieldChart)
 			}
-			if spool, err = h.reg.CreateSpool("chartroom-multipart-*.tgz"); err != nil {
-				return in, cleanup, err
-			}
-			n, err := io.Copy(spool, io.LimitReader(part, maxChart+1))
-			if err != nil {
-				return in, cleanup, multipartError(err)
-			}
-			if n > maxChart {
-				return in, cleanup, fmt.Errorf("%w: the archive exceeds %d bytes; package a smaller chart or raise --max-chart-size", registry.ErrTooLarge, maxChart)
+			if in.archive, err = h.reg.ReceiveChart(r.Context(), multipartPart{part}); err != nil {
+				return in, err
 			}
 		case fieldProv:
 			if in.prov != nil {
-				return in, cleanup, badRequest("the multipart body has two %q fields: send one provenance file", fieldProv)
+				return in, badRequest("the multipart body has two %q fields: send one provenance file", fieldProv)
 			}
-			b, err := io.ReadAll(io.LimitReader(part, maxProvSize+1))
-			if err != nil {
-				return in, cleanup, multipartError(err)
+			if in.prov, err = readProv(part); err != nil {
+				return in, err
 			}
-			if len(b) > maxProvSize {
-				return in, cleanup, badRequest("the provenance file exceeds %d bytes; a .prov made by helm package --sign is a few kilobytes", maxProvSize)
-			}
-			in.prov = b
 		default:
 			if _, err := io.Copy(io.Discard, part); err != nil {
-				return in, cleanup, multipartError(err)
+				return in, multipartError(err)
 			}
 		}
 	}
-	if spool == nil {
-		return in, cleanup, badRequest("the multipart body has no %q field: send the archive as -F chart=@myapp-1.0.0.tgz "+
+	if in.archive == nil {
+		return in, badRequest("the multipart body has no %q field: send the archive as -F chart=@myapp-1.0.0.tgz "+
 			"(and its provenance as -F prov=@myapp-1.0.0.tgz.prov), or the archive alone as the raw body", fieldChart)
 	}
-	if _, err := spool.Seek(0, io.SeekStart); err != nil {
-		return in, cleanup, err
+	return in, nil
+}
+
+// multipartPart reads a part of a multipart body, its failures answered as multipartError's.
+type multipartPart struct{ r io.Reader }
+
+func (p multipartPart) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if err != nil && err != io.EOF {
+		err = multipartError(err)
 	}
-	in.archive = spool
-	return in, cleanup, nil
+	return n, err
+}
+
+// readProv reads a provenance file, up to one byte more than the registry takes.
+func readProv(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, registry.MaxProvSize+1))
+	if err != nil {
+		return nil, multipartError(err)
+	}
+	return b, nil
 }
 
 // multipartError turns a failure reading a multipart body into its answer: 413 past the body
@@ -175,24 +173,18 @@ func (h *handler) postProv(w http.ResponseWriter, r *http.Request, t target) err
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
 		prov, err = readProvField(r)
 	} else {
-		prov, err = io.ReadAll(io.LimitReader(body, maxProvSize+1))
-		if err != nil {
-			err = multipartError(err)
-		}
+		prov, err = readProv(body)
 	}
 	if err != nil {
 		return err
 	}
-	switch {
-	case len(prov) == 0:
+	if len(prov) == 0 {
 		return badRequest("the body is empty: send the .prov made by helm package --sign")
-	case len(prov) > maxProvSize:
-		return badRequest("the provenance file exceeds %d bytes; a .prov made by helm package --sign is a few kilobytes", maxProvSize)
 	}
-	if _, err := h.reg.AttachProvenance(r.Context(), registry.AttachProvenanceRequest{Namespace: t.ns, Prov: prov, Actor: principal(r).Name}); err != nil {
+	if _, err := h.reg.AttachProvenance(r.Context(), registry.AttachProvenanceRequest{Namespace: t.ns, Prov: prov, Actor: httpx.Principal(r).Name}); err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusCreated, savedBody)
+	httpx.WriteJSON(w, http.StatusCreated, httpx.ContentTypeJSON, savedBody)
 	return nil
 }
 
@@ -211,11 +203,7 @@ func readProvField(r *http.Request) ([]byte, error) {
 			return nil, multipartError(err)
 		}
 		if part.FormName() == fieldProv {
-			b, err := io.ReadAll(io.LimitReader(part, maxProvSize+1))
-			if err != nil {
-				return nil, multipartError(err)
-			}
-			return b, nil
+			return readProv(part)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/chartroom/chartroom/internal/chart/charttest"
 	"github.com/chartroom/chartroom/internal/provenance/provtest"
 )
 
@@ -27,11 +28,11 @@ func gzipOf(b []byte) []byte {
 // what is wrong, store nothing, leave the index unchanged and leave the server serving.
 func TestBadUploads(t *testing.T) {
 	e := newEnv(t, Options{})
-	key := signer(t)
-	good := chartTgz(t, "myapp", "1.0.0", "")
-	other := chartTgz(t, "myapp", "1.0.0", "other bytes")
+	key := charttest.NewSigner(t, "Chart Signer")
+	good := charttest.Archive(t, "myapp", "1.0.0", "")
+	other := charttest.Archive(t, "myapp", "1.0.0", "other bytes")
 	chartYAML := "apiVersion: v2\nname: myapp\nversion: 1.0.0\n"
-	base := chartTgz(t, "base", "1.0.0", "")
+	base := charttest.Archive(t, "base", "1.0.0", "")
 	e.mustUpload("team", base)
 	indexBefore := e.get("/team/index.yaml")
 	filesBefore := e.storedFiles()
@@ -60,42 +61,42 @@ func TestBadUploads(t *testing.T) {
 		{"not gzip", "POST", "/api/team/charts", raw([]byte("this is not a chart")), "gzip"},
 		{"not tar", "POST", "/api/team/charts", raw(gzipOf([]byte("gzip, but no tar inside, just some text that is long enough"))), "tar"},
 		{"truncated archive", "POST", "/api/team/charts", raw(good[:len(good)/2]), ""},
-		{"decompression bomb", "POST", "/api/team/charts", raw(tgz(t,
-			tarEntry{name: "myapp/Chart.yaml", body: chartYAML},
-			tarEntry{name: "myapp/templates/bomb.yaml", size: 6 << 20})), "limit"},
-		{"path traversal", "POST", "/api/team/charts", raw(tgz(t,
-			tarEntry{name: "myapp/Chart.yaml", body: chartYAML},
-			tarEntry{name: "myapp/../../etc/passwd", body: "root"})), ".."},
-		{"absolute path", "POST", "/api/team/charts", raw(tgz(t,
-			tarEntry{name: "/myapp/Chart.yaml", body: chartYAML})), ""},
-		{"symlink", "POST", "/api/team/charts", raw(tgz(t,
-			tarEntry{name: "myapp/Chart.yaml", body: chartYAML},
-			tarEntry{name: "myapp/values.yaml", typeflag: tar.TypeSymlink, link: "/etc/passwd"})), ""},
-		{"two top-level directories", "POST", "/api/team/charts", raw(tgz(t,
-			tarEntry{name: "myapp/Chart.yaml", body: chartYAML},
-			tarEntry{name: "other/Chart.yaml", body: chartYAML})), ""},
-		{"missing Chart.yaml", "POST", "/api/team/charts", raw(tgz(t,
-			tarEntry{name: "myapp/values.yaml", body: "a: 1\n"})), "Chart.yaml"},
-		{"invalid Chart.yaml", "POST", "/api/team/charts", raw(tgz(t,
-			tarEntry{name: "myapp/Chart.yaml", body: "apiVersion: v2\nname: [myapp\nversion: 1.0.0\n"})), "Chart.yaml"},
-		{"Chart.yaml without name", "POST", "/api/team/charts", raw(tgz(t,
-			tarEntry{name: "myapp/Chart.yaml", body: "apiVersion: v2\nversion: 1.0.0\n"})), "name"},
-		{"non-SemVer version", "POST", "/api/team/charts", raw(chartTgz(t, "myapp", "v1.0", "")), "SemVer"},
+		{"decompression bomb", "POST", "/api/team/charts", raw(charttest.Tgz(t,
+			charttest.Entry{Name: "myapp/Chart.yaml", Body: chartYAML},
+			charttest.Entry{Name: "myapp/templates/bomb.yaml", Size: 6 << 20})), "limit"},
+		{"path traversal", "POST", "/api/team/charts", raw(charttest.Tgz(t,
+			charttest.Entry{Name: "myapp/Chart.yaml", Body: chartYAML},
+			charttest.Entry{Name: "myapp/../../etc/passwd", Body: "root"})), ".."},
+		{"absolute path", "POST", "/api/team/charts", raw(charttest.Tgz(t,
+			charttest.Entry{Name: "/myapp/Chart.yaml", Body: chartYAML})), ""},
+		{"symlink", "POST", "/api/team/charts", raw(charttest.Tgz(t,
+			charttest.Entry{Name: "myapp/Chart.yaml", Body: chartYAML},
+			charttest.Entry{Name: "myapp/values.yaml", Type: tar.TypeSymlink, Link: "/etc/passwd"})), ""},
+		{"two top-level directories", "POST", "/api/team/charts", raw(charttest.Tgz(t,
+			charttest.Entry{Name: "myapp/Chart.yaml", Body: chartYAML},
+			charttest.Entry{Name: "other/Chart.yaml", Body: chartYAML})), ""},
+		{"missing Chart.yaml", "POST", "/api/team/charts", raw(charttest.Tgz(t,
+			charttest.Entry{Name: "myapp/values.yaml", Body: "a: 1\n"})), "Chart.yaml"},
+		{"invalid Chart.yaml", "POST", "/api/team/charts", raw(charttest.Tgz(t,
+			charttest.Entry{Name: "myapp/Chart.yaml", Body: "apiVersion: v2\nName: [myapp\nversion: 1.0.0\n"})), "Chart.yaml"},
+		{"Chart.yaml without name", "POST", "/api/team/charts", raw(charttest.Tgz(t,
+			charttest.Entry{Name: "myapp/Chart.yaml", Body: "apiVersion: v2\nversion: 1.0.0\n"})), "name"},
+		{"non-SemVer version", "POST", "/api/team/charts", raw(charttest.Archive(t, "myapp", "v1.0", "")), "SemVer"},
 		{"name in archive differs from name in URL", "PUT", "/team/charts/other-1.0.0.tgz", raw(good), "other-1.0.0.tgz"},
 		{"version in archive differs from URL", "PUT", "/team/charts/myapp-2.0.0.tgz", raw(good), "myapp-1.0.0.tgz"},
 		{"URL without a SemVer version", "PUT", "/team/charts/myapp-latest.tgz", raw(good), "SemVer"},
 		{"prov for another archive", "POST", "/api/team/charts", form(
-			"chart", "myapp-1.0.0.tgz", good, "prov", "myapp-1.0.0.tgz.prov", signProv(t, key, other, "myapp-1.0.0.tgz")), "digest"},
+			"chart", "myapp-1.0.0.tgz", good, "prov", "myapp-1.0.0.tgz.prov", key.Sign(t, other, "myapp-1.0.0.tgz")), "digest"},
 		{"prov naming another file", "POST", "/api/team/charts", form(
-			"chart", "myapp-1.0.0.tgz", good, "prov", "x.prov", signProv(t, key, good, "myapp-9.0.0.tgz")), "myapp-1.0.0.tgz"},
+			"chart", "myapp-1.0.0.tgz", good, "prov", "x.prov", key.Sign(t, good, "myapp-9.0.0.tgz")), "myapp-1.0.0.tgz"},
 		{"prov with a signature of 40 zero bytes", "POST", "/api/team/charts", form(
-			"chart", "myapp-1.0.0.tgz", good, "prov", "myapp-1.0.0.tgz.prov", provtest.ZeroSignature(t, signProv(t, key, good, "myapp-1.0.0.tgz"))), "not a valid OpenPGP signature"},
+			"chart", "myapp-1.0.0.tgz", good, "prov", "myapp-1.0.0.tgz.prov", provtest.ZeroSignature(t, key.Sign(t, good, "myapp-1.0.0.tgz"))), "not a valid OpenPGP signature"},
 		{"prov with a truncated signature armor", "POST", "/api/team/charts", form(
-			"chart", "myapp-1.0.0.tgz", good, "prov", "myapp-1.0.0.tgz.prov", provtest.TruncatedArmor(t, signProv(t, key, good, "myapp-1.0.0.tgz"))), "not a valid OpenPGP signature"},
+			"chart", "myapp-1.0.0.tgz", good, "prov", "myapp-1.0.0.tgz.prov", provtest.TruncatedArmor(t, key.Sign(t, good, "myapp-1.0.0.tgz"))), "not a valid OpenPGP signature"},
 		{"prov that is not clear-signed", "POST", "/api/team/charts", form(
 			"chart", "myapp-1.0.0.tgz", good, "prov", "x.prov", []byte("files:\n  myapp-1.0.0.tgz: sha256:00\n")), "PGP"},
 		{"multipart without a chart field", "POST", "/api/team/charts", form(
-			"prov", "myapp-1.0.0.tgz.prov", signProv(t, key, good, "myapp-1.0.0.tgz")), `"chart"`},
+			"prov", "myapp-1.0.0.tgz.prov", key.Sign(t, good, "myapp-1.0.0.tgz")), `"chart"`},
 		{"multipart with another field only", "POST", "/api/team/charts", form("file", "myapp-1.0.0.tgz", good), `"chart"`},
 		{"multipart with an empty chart", "POST", "/api/team/charts", form("chart", "myapp-1.0.0.tgz", []byte{}), "empty"},
 		{"multipart with two charts", "POST", "/api/team/charts", form(
@@ -106,14 +107,14 @@ func TestBadUploads(t *testing.T) {
 		{"multipart without boundary", "POST", "/api/team/charts", func(*testing.T) body {
 			return body{"multipart/form-data", bytes.NewReader(good)}
 		}, "multipart"},
-		{"chart name that is no repository name", "POST", "/api/team/charts", raw(chartTgz(t, "MyApp", "1.0.0", "")), ""},
+		{"chart name that is no repository name", "POST", "/api/team/charts", raw(charttest.Archive(t, "MyApp", "1.0.0", "")), ""},
 		{"namespace v2, the OCI API's", "POST", "/api/v2/charts", raw(good), "reserved"},
 		{"namespace under v2/", "POST", "/api/v2/team/charts", raw(good), "/v2/ belongs to the OCI Distribution API"},
 		{"prov alone, not signed", "POST", "/api/team/prov", raw([]byte("hello")), "PGP"},
 		{"prov alone, empty", "POST", "/api/team/prov", raw(nil), "empty"},
-		{"prov alone for another archive", "POST", "/api/team/prov", raw(signProv(t, key, chartTgz(t, "base", "1.0.0", "not the published bytes"), "base-1.0.0.tgz")), "digest"},
-		{"prov alone with a signature of 40 zero bytes", "POST", "/api/team/prov", raw(provtest.ZeroSignature(t, signProv(t, key, base, "base-1.0.0.tgz"))), "not a valid OpenPGP signature"},
-		{"prov alone with a truncated signature armor", "POST", "/api/team/prov", raw(provtest.TruncatedArmor(t, signProv(t, key, base, "base-1.0.0.tgz"))), "not a valid OpenPGP signature"},
+		{"prov alone for another archive", "POST", "/api/team/prov", raw(key.Sign(t, charttest.Archive(t, "base", "1.0.0", "not the published bytes"), "base-1.0.0.tgz")), "digest"},
+		{"prov alone with a signature of 40 zero bytes", "POST", "/api/team/prov", raw(provtest.ZeroSignature(t, key.Sign(t, base, "base-1.0.0.tgz"))), "not a valid OpenPGP signature"},
+		{"prov alone with a truncated signature armor", "POST", "/api/team/prov", raw(provtest.TruncatedArmor(t, key.Sign(t, base, "base-1.0.0.tgz"))), "not a valid OpenPGP signature"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -141,7 +142,7 @@ func TestBadUploads(t *testing.T) {
 	}
 	// The server keeps serving, and the refused .prov files took no version's place.
 	e.mustUpload("team", good)
-	if r := e.send("POST", "/api/team/prov", bytes.NewReader(signProv(t, key, base, "base-1.0.0.tgz"))); r.status != http.StatusCreated {
+	if r := e.send("POST", "/api/team/prov", bytes.NewReader(key.Sign(t, base, "base-1.0.0.tgz"))); r.status != http.StatusCreated {
 		t.Fatalf("the real .prov of base 1.0.0 after the refused ones: %d %s", r.status, r.body)
 	}
 	if got := parseIndex(t, e.get("/team/index.yaml").body).versionsOf("myapp"); !reflect.DeepEqual(got, []string{"1.0.0"}) {
@@ -165,7 +166,7 @@ func TestUploadTooLarge(t *testing.T) {
 
 func TestUploadForms(t *testing.T) {
 	e := newEnv(t, Options{})
-	key := signer(t)
+	key := charttest.NewSigner(t, "Chart Signer")
 	cases := []struct {
 		name    string
 		ns      string
@@ -207,9 +208,9 @@ func TestUploadForms(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			archive := chartTgz(t, "myapp", tc.version, "")
+			archive := charttest.Archive(t, "myapp", tc.version, "")
 			file := "myapp-" + tc.version + ".tgz"
-			prov := signProv(t, key, archive, file)
+			prov := key.Sign(t, archive, file)
 			r := tc.send(tc.ns, archive, prov)
 			if r.status != http.StatusCreated || string(bytes.TrimSpace(r.body)) != `{"saved":true}` {
 				t.Fatalf("%d %s", r.status, r.body)
@@ -236,8 +237,8 @@ func TestUploadForms(t *testing.T) {
 
 func TestUploadConflicts(t *testing.T) {
 	e := newEnv(t, Options{})
-	key := signer(t)
-	archive := chartTgz(t, "myapp", "1.0.0", "")
+	key := charttest.NewSigner(t, "Chart Signer")
+	archive := charttest.Archive(t, "myapp", "1.0.0", "")
 	e.mustUpload("team", archive)
 	cases := []struct {
 		name   string
@@ -248,14 +249,14 @@ func TestUploadConflicts(t *testing.T) {
 		says   string
 	}{
 		{"same bytes again", "POST", "/api/team/charts", archive, http.StatusConflict, "already"},
-		{"other bytes", "POST", "/api/team/charts", chartTgz(t, "myapp", "1.0.0", "x"), http.StatusConflict, "immutable"},
-		{"?force", "POST", "/api/team/charts?force", chartTgz(t, "myapp", "1.0.0", "x"), http.StatusConflict, "force"},
+		{"other bytes", "POST", "/api/team/charts", charttest.Archive(t, "myapp", "1.0.0", "x"), http.StatusConflict, "immutable"},
+		{"?force", "POST", "/api/team/charts?force", charttest.Archive(t, "myapp", "1.0.0", "x"), http.StatusConflict, "force"},
 		{"?force=true, same bytes", "POST", "/api/team/charts?force=true", archive, http.StatusConflict, "force"},
-		{"PUT over it", "PUT", "/team/charts/myapp-1.0.0.tgz", chartTgz(t, "myapp", "1.0.0", "y"), http.StatusConflict, "immutable"},
-		{"same version in another namespace", "POST", "/api/other/charts", chartTgz(t, "myapp", "1.0.0", "x"), http.StatusCreated, ""},
+		{"PUT over it", "PUT", "/team/charts/myapp-1.0.0.tgz", charttest.Archive(t, "myapp", "1.0.0", "y"), http.StatusConflict, "immutable"},
+		{"same version in another namespace", "POST", "/api/other/charts", charttest.Archive(t, "myapp", "1.0.0", "x"), http.StatusCreated, ""},
 		{"prov twice", "POST", "/api/other/prov", nil, http.StatusConflict, "provenance"},
 	}
-	otherProv := signProv(t, key, cases[5].body, "myapp-1.0.0.tgz")
+	otherProv := key.Sign(t, cases[5].body, "myapp-1.0.0.tgz")
 	cases[6].body = otherProv
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -286,7 +287,7 @@ func TestConcurrentUploadsOneWinner(t *testing.T) {
 	const n = 20
 	archives := make([][]byte, n)
 	for i := range archives {
-		archives[i] = chartTgz(t, "myapp", "2.0.0", strings.Repeat("v", i+1))
+		archives[i] = charttest.Archive(t, "myapp", "2.0.0", strings.Repeat("v", i+1))
 	}
 	statuses := make([]int, n)
 	var wg sync.WaitGroup
