@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -261,5 +262,35 @@ func TestShutdownDelay(t *testing.T) {
 	}
 	if _, err := client.Get(base + "/healthz"); err == nil {
 		t.Fatal("still accepting connections after the shutdown")
+	}
+}
+
+// A client that sends its whole (small) body at once and then reads the answer gets the
+// answer, never a reset: the server answers without waiting for the body, then reads what
+// the client still sends for a moment before closing, so that no unread bytes turn the
+// close into a reset that destroys the answer in flight.
+func TestAnswerBeforeBodySurvivesTheClose(t *testing.T) {
+	s, _ := newTestServer(t, func(c *Config) { c.BodyIdleTimeout = time.Hour })
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	body := bytes.Repeat([]byte("x"), 200<<10)
+	failures := 0
+	var last error
+	for i := range 100 {
+		// Half the clients keep connections alive, half say Connection: close.
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: i%2 == 0}}
+		resp, err := client.Post(srv.URL+"/api/team/charts", "application/gzip", bytes.NewReader(body))
+		if err != nil {
+			failures++
+			last = err
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("anonymous upload = %d; want 401", resp.StatusCode)
+		}
+	}
+	if failures > 0 {
+		t.Fatalf("%d of 100 anonymous uploads got no answer, only an error (last: %v); want the 401 every time", failures, last)
 	}
 }

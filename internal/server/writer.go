@@ -145,12 +145,32 @@ func (b *countingBody) consumed() bool {
 	return b.eof.Load() || (b.length >= 0 && b.n.Load() >= b.length)
 }
 
-// finish runs when the handler returned: a body it left unread is not drained (net/http
-// would wait up to the idle timeout for bytes nobody reads); the connection is closed.
+// After an answer sent before the handler read the whole request body, the server still
+// reads (and drops) what the client sends for up to bodyLinger and lingerBytes before it
+// closes the connection. Closing with unread bytes makes the kernel answer with a reset,
+// which can destroy the answer before the client reads it: a client that sent a small body
+// in one go would see "connection reset" instead of its 401. A client that stopped sending
+// holds the connection bodyLinger, no longer.
+const (
+	bodyLinger  = time.Second
+	lingerBytes = 1 << 20
+)
+
+// finish runs when the handler returned. The answer goes out first (it says Connection:
+// close, so net/http does not wait for the body before sending it), then an unread body is
+// read as described at bodyLinger, and the connection closes.
 func (b *countingBody) finish() {
-	if b != nil && !b.consumed() {
-		_ = b.rc.SetReadDeadline(time.Now())
+	if b == nil || b.consumed() {
+		return
 	}
+	_ = b.rc.Flush()
+	linger := bodyLinger
+	if b.idle > 0 {
+		linger = min(linger, b.idle)
+	}
+	_ = b.rc.SetReadDeadline(time.Now().Add(linger))
+	_, _ = io.CopyN(io.Discard, b.ReadCloser, lingerBytes)
+	_ = b.rc.SetReadDeadline(time.Now())
 }
 
 func isTimeout(err error) bool {
