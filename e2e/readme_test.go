@@ -23,8 +23,10 @@ import (
 )
 
 // The README's examples, run as a user would run them: every ```sh block of README.md, in
-// order, in one bash (-euo pipefail), against a real chartroom server, with the real helm,
-// oras, crane, curl, git and sqlite3. A README example that stops working fails this test.
+// order, in one bash (-euo pipefail) with a HOME of its own, starting in a directory that
+// holds a copy of examples/ (as a clone does), against a real chartroom server, with the real
+// helm (v3), oras, crane, curl, git and sqlite3. A README example that stops working fails
+// this test, which names the README line of the failing command.
 //
 // The README is written for a reader with the quick start's server on 127.0.0.1:8080 and a
 // production server at https://charts.example.com; the test rewrites those names (and the
