@@ -25,6 +25,10 @@ import (
 // ErrNotFound means the row asked for does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrSchemaTooNew means the database was migrated by a newer chartroom than this one: this
+// binary does not know what the newer migrations changed, so it must not use the database.
+var ErrSchemaTooNew = errors.New("the database was upgraded by a newer chartroom")
+
 //go:embed migrations
 var migrations embed.FS
 
@@ -111,6 +115,20 @@ func (db *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	known := 0
+	for _, e := range entries {
+		if v, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0]); err == nil {
+			known = max(known, v)
+		}
+	}
+	var applied sql.NullInt64
+	if err := db.w.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&applied); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if applied.Valid && int(applied.Int64) > known {
+		return fmt.Errorf("%w (schema version %d; this chartroom knows versions up to %d): run that chartroom version or a newer one; going back needs a backup taken before the upgrade (README: Backup and restore)",
+			ErrSchemaTooNew, applied.Int64, known)
+	}
 	for _, e := range entries {
 		version, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
 		if err != nil {

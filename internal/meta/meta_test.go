@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -230,5 +231,24 @@ func TestIndexEntriesSinceFollowsChanges(t *testing.T) {
 	}
 	if changes, _, _ := db.IndexEntries(ctx, "team", IndexYAML, 5); len(changes) != 0 {
 		t.Fatalf("changes since the current generation: %+v", changes)
+	}
+}
+
+// A database migrated by a newer chartroom is refused, not used by a binary that does not
+// know what the newer migrations changed.
+func TestOpenRefusesANewerSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "chartroom.db")
+	db, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.w.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (9999, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, err = OpenSQLite(ctx, path)
+	if !errors.Is(err, ErrSchemaTooNew) || !strings.Contains(err.Error(), "9999") || !strings.Contains(err.Error(), "backup") {
+		t.Fatalf("OpenSQLite of a newer schema = %v; want ErrSchemaTooNew naming the version and what to do", err)
 	}
 }
