@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -145,4 +146,30 @@ func writeFile(t *testing.T, p string, b []byte) {
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A second server on a data directory another one serves is refused, naming the holder;
+// once the first closes, the directory can be served again.
+func TestDataDirIsServedByOneProcess(t *testing.T) {
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.DataDir = dir
+	cfg.AdminPassword = "test-password"
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	first, err := New(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(context.Background(), cfg, log)
+	if !errors.Is(err, ErrDataDirLocked) || !strings.Contains(err.Error(), "process ") || !strings.Contains(err.Error(), "--data-dir") {
+		t.Fatalf("second server on %s = %v; want ErrDataDirLocked naming the holder and what to do", dir, err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := New(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatalf("after the first server closed: %v", err)
+	}
+	again.Close()
 }

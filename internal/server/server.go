@@ -59,6 +59,7 @@ type Server struct {
 	handlers sync.WaitGroup // requests inside the handler chain
 
 	writable []writableCheck // what /readyz proves writable
+	lock     *os.File        // the data directory's lock, held until Close
 	ready    readyCache
 }
 
@@ -71,18 +72,26 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	if err := checkDataDir(ctx, cfg.DataDir); err != nil {
+		lock.Close()
 		return nil, err
 	}
 	db, err := meta.OpenSQLite(ctx, filepath.Join(cfg.DataDir, DatabaseFile))
 	if err != nil {
+		lock.Close()
 		return nil, err
 	}
 	s, err := assemble(ctx, cfg, log, db)
 	if err != nil {
 		db.Close()
+		lock.Close()
 		return nil, err
 	}
+	s.lock = lock
 	return s, nil
 }
 
@@ -251,7 +260,11 @@ func (s *Server) waitHandlers(d time.Duration) {
 
 // Close closes the database.
 func (s *Server) Close() error {
-	return s.db.Close()
+	err := s.db.Close()
+	if s.lock != nil {
+		s.lock.Close() // releases the data directory's lock
+	}
+	return err
 }
 
 // Run listens on cfg.Listen, serves until ctx is cancelled, shuts down gracefully and closes
