@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -153,5 +154,34 @@ func TestAPITemplatesAndValuesAuthorization(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || b.String() != files["values.yaml"] {
 		t.Fatalf("anonymous GET with anonymous read: %d %q", resp.StatusCode, b.String())
+	}
+}
+
+// A stored archive that no longer reads (a damaged blob) is the server's failure, not the
+// caller's: 500 with the generic message, the detail in the log.
+func TestAPITemplatesOfADamagedArchive(t *testing.T) {
+	e := newEnv(t, Options{})
+	archive, _ := templatesTestChart(t, "1.0.0", "1")
+	e.mustUpload("team", archive)
+	var damaged bool
+	for _, p := range e.storedFiles() {
+		if strings.Contains(p, sha256Hex(archive)) {
+			if err := os.WriteFile(p, make([]byte, len(archive)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			damaged = true
+		}
+	}
+	if !damaged {
+		t.Fatalf("the archive's blob is not among the stored files %v", e.storedFiles())
+	}
+	for _, p := range []string{"/api/team/charts/myapp/1.0.0/templates", "/api/team/charts/myapp/1.0.0/values"} {
+		r := e.get(p)
+		if msg := r.errorMessage(t); r.status != http.StatusInternalServerError || !strings.HasPrefix(msg, "internal server error") {
+			t.Fatalf("GET %s of a damaged archive: %d %s", p, r.status, msg)
+		}
+	}
+	if !strings.Contains(e.logs.String(), "stored archive") {
+		t.Fatalf("the log does not name the stored archive:\n%s", e.logs.String())
 	}
 }
