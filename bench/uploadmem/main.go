@@ -170,15 +170,18 @@ func measure(bin string, uploads, pushes [][]byte, asMultipart bool, serveArgs [
 	if err := srv.resetPeak(); err != nil {
 		return nil, fmt.Errorf("reset VmHWM: %w", err)
 	}
-	bodies, contentType := uploads, "application/gzip"
+	bodies, contentTypes := uploads, make([]string, len(uploads))
+	for i := range contentTypes {
+		contentTypes[i] = "application/gzip"
+	}
 	if asMultipart {
 		bodies = make([][]byte, len(uploads))
 		for i, tgz := range uploads {
-			bodies[i], contentType = multipartChart(tgz, "big-"+version(i)+".tgz")
+			bodies[i], contentTypes[i] = multipartChart(tgz, "big-"+version(i)+".tgz")
 		}
 	}
 	concurrently(len(bodies), func(i int) {
-		status, body, _, err := srv.do("POST", "/api/team/charts", contentType, bodies[i])
+		status, body, _, err := srv.do("POST", "/api/team/charts", contentTypes[i], bodies[i])
 		record(r.uploadStatus, status, body, err)
 	})
 	if !srv.alive() {
