@@ -1,9 +1,12 @@
-// Command uploadmem measures how much memory `chartroom serve` takes to validate charts that
-// decompress to far more than they weigh: -n concurrent uploads to /api/<ns>/charts, then -n
-// concurrent OCI manifest PUTs, of archives of about 96 KB that decompress to 95 MiB each
-// (a Chart.yaml and 19 files of 5 MiB of zeros, each under helm's 5 MiB per-file limit, the
-// whole under its 100 MiB total: the security audit's archive, made valid so that every
-// upload goes all the way to 201).
+// Command uploadmem measures how much memory `chartroom serve` takes to receive and validate
+// charts: -n concurrent uploads to /api/<ns>/charts, then -n concurrent OCI manifest PUTs, of
+// archives that decompress to -files × -file-size each. By default (-content zeros) those are
+// about 96 KB that decompress to 95 MiB (a Chart.yaml and 19 files of 5 MiB of zeros, each
+// under helm's 5 MiB per-file limit, the whole under its 100 MiB total: the security audit's
+// archive, made valid so that every upload goes all the way to 201). -content random fills the
+// files with random bytes, so that an archive weighs what it decompresses to and a server that
+// held an upload whole would show it; -multipart sends each upload as helm cm-push does
+// (multipart/form-data, field chart) instead of as the raw body.
 //
 // The figure is the server's peak resident set (VmHWM of /proc/<pid>/status), reset before
 // each phase (/proc/<pid>/clear_refs), next to its RSS when idle. With -base, a second
@@ -12,6 +15,7 @@
 //
 //	bench/uploadmem/run.sh                 # builds this checkout; 12 concurrent uploads
 //	bench/uploadmem/run.sh -base 295bce9   # also measures chartroom built at that revision
+//	bench/uploadmem/run.sh -n 8 -files 10 -content random -multipart   # 8 cm-push uploads of 50 MiB
 //	go run ./bench/uploadmem -chartroom bin/chartroom -n 24
 //
 // Run by hand (Linux); it is not part of the tests.
@@ -22,11 +26,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -42,13 +49,19 @@ func main() {
 	baseLabel := flag.String("base-label", "base", "what to call -base in the table")
 	n := flag.Int("n", 12, "concurrent uploads, and concurrent manifest PUTs")
 	files := flag.Int("files", 19, "files of zeros per archive")
-	fileSize := flag.Int64("file-size", 5<<20, "bytes per file of zeros (helm's per-file limit is 5 MiB)")
+	fileSize := flag.Int64("file-size", 5<<20, "bytes per file (helm's per-file limit is 5 MiB)")
+	content := flag.String("content", "zeros", "what the files hold: zeros (archives of a few KB per file) or random (archives as large as their content)")
+	asMultipart := flag.Bool("multipart", false, "send each upload as helm cm-push does (multipart/form-data, field chart), not as the raw body")
 	flag.Parse()
+	if *content != "zeros" && *content != "random" {
+		fmt.Fprintln(os.Stderr, "uploadmem: -content is zeros or random")
+		os.Exit(2)
+	}
 	if *bin == "" {
 		fmt.Fprintln(os.Stderr, "uploadmem: -chartroom (or $CHARTROOM_BIN) is required; bench/uploadmem/run.sh builds it")
 		os.Exit(2)
 	}
-	if err := run(*bin, *base, *baseLabel, *n, *files, *fileSize); err != nil {
+	if err := run(*bin, *base, *baseLabel, *n, *files, *fileSize, *content == "random", *asMultipart); err != nil {
 		fmt.Fprintln(os.Stderr, "uploadmem:", err)
 		os.Exit(1)
 	}
@@ -64,16 +77,28 @@ type result struct {
 	survived         bool
 }
 
-func run(bin, base, baseLabel string, n, files int, fileSize int64) error {
+func run(bin, base, baseLabel string, n, files int, fileSize int64, random, asMultipart bool) error {
 	logf("writing %d + %d archives of %d files of %d bytes", n, n, files, fileSize)
 	uploads := make([][]byte, n)
 	pushes := make([][]byte, n)
+	var largest int
 	for i := range uploads {
-		uploads[i] = archive("big", version(i), files, fileSize)
-		pushes[i] = archive("ocibig", version(i), files, fileSize)
+		uploads[i] = archive("big", version(i), files, fileSize, random, uint64(i))
+		pushes[i] = archive("ocibig", version(i), files, fileSize, random, uint64(n+i))
+		largest = max(largest, len(uploads[i]), len(pushes[i]))
 	}
 	decompressed := int64(files) * fileSize
 	logf("each archive: %d bytes, decompressing to %.0f MiB", len(uploads[0]), float64(decompressed)/(1<<20))
+	var serveArgs []string
+	if largest > defaultMaxChartSize {
+		limit := (largest>>20 + 1) << 20
+		serveArgs = append(serveArgs, "--max-chart-size", fmt.Sprint(limit))
+		logf("archives are larger than --max-chart-size's default: serving with --max-chart-size %d", limit)
+	}
+	form := "raw body"
+	if asMultipart {
+		form = "multipart, as helm cm-push sends them"
+	}
 
 	bins := []string{bin}
 	labels := []string{"this checkout"}
@@ -84,15 +109,15 @@ func run(bin, base, baseLabel string, n, files int, fileSize int64) error {
 	results := make([]*result, len(bins))
 	for i, b := range bins {
 		logf("measuring %s (%s)", labels[i], b)
-		r, err := measure(b, uploads, pushes)
+		r, err := measure(b, uploads, pushes, asMultipart, serveArgs)
 		if err != nil {
 			return fmt.Errorf("%s: %w", labels[i], err)
 		}
 		results[i] = r
 	}
 
-	fmt.Printf("\n%d concurrent uploads, then %d concurrent OCI manifest PUTs, of %d-byte chart archives that decompress to %.0f MiB each (%d CPUs)\n\n",
-		n, n, len(uploads[0]), float64(decompressed)/(1<<20), runtime.NumCPU())
+	fmt.Printf("\n%d concurrent uploads (%s), then %d concurrent OCI manifest PUTs, of %d-byte chart archives that decompress to %.0f MiB each (%d CPUs)\n\n",
+		n, form, n, len(uploads[0]), float64(decompressed)/(1<<20), runtime.NumCPU())
 	row := func(name string, f func(*result) string, ratio func(*result) float64) {
 		fmt.Printf("%-44s", name)
 		for _, r := range results {
@@ -121,14 +146,17 @@ func run(bin, base, baseLabel string, n, files int, fileSize int64) error {
 	return nil
 }
 
-// measure starts one server, runs both phases against it and stops it.
-func measure(bin string, uploads, pushes [][]byte) (*result, error) {
+// defaultMaxChartSize is chartroom serve's default --max-chart-size (20 MiB).
+const defaultMaxChartSize = 20 << 20
+
+// measure starts one server (with serveArgs), runs both phases against it and stops it.
+func measure(bin string, uploads, pushes [][]byte, asMultipart bool, serveArgs []string) (*result, error) {
 	work, err := os.MkdirTemp("", "chartroom-bench-uploadmem-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(work)
-	srv, err := startServer(bin, filepath.Join(work, "data"), "bench-password")
+	srv, err := startServer(bin, filepath.Join(work, "data"), "bench-password", serveArgs...)
 	if err != nil {
 		return nil, err
 	}
@@ -142,8 +170,18 @@ func measure(bin string, uploads, pushes [][]byte) (*result, error) {
 	if err := srv.resetPeak(); err != nil {
 		return nil, fmt.Errorf("reset VmHWM: %w", err)
 	}
-	concurrently(len(uploads), func(i int) {
-		status, body, _, err := srv.do("POST", "/api/team/charts", "application/gzip", uploads[i])
+	bodies, contentTypes := uploads, make([]string, len(uploads))
+	for i := range contentTypes {
+		contentTypes[i] = "application/gzip"
+	}
+	if asMultipart {
+		bodies = make([][]byte, len(uploads))
+		for i, tgz := range uploads {
+			bodies[i], contentTypes[i] = multipartChart(tgz, "big-"+version(i)+".tgz")
+		}
+	}
+	concurrently(len(bodies), func(i int) {
+		status, body, _, err := srv.do("POST", "/api/team/charts", contentTypes[i], bodies[i])
 		record(r.uploadStatus, status, body, err)
 	})
 	if !srv.alive() {
@@ -239,17 +277,36 @@ func descriptor(mediaType string, data []byte) map[string]any {
 	return map[string]any{"mediaType": mediaType, "digest": "sha256:" + hex.EncodeToString(sum[:]), "size": len(data)}
 }
 
-// archive writes a valid chart archive: Chart.yaml and files files of size zero bytes.
-func archive(name, version string, files int, size int64) []byte {
+// multipartChart is the body helm cm-push sends: tgz as the file of form field chart.
+func multipartChart(tgz []byte, fileName string) ([]byte, string) {
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	fw, _ := mw.CreateFormFile("chart", fileName)
+	fw.Write(tgz)
+	mw.Close()
+	return b.Bytes(), mw.FormDataContentType()
+}
+
+// archive writes a valid chart archive: Chart.yaml and files files of size bytes, zeros or
+// random bytes (from seed: archives of different seeds differ).
+func archive(name, version string, files int, size int64, random bool, seed uint64) []byte {
 	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	level := gzip.BestCompression
+	var content io.Reader = zeros{}
+	if random {
+		level = gzip.BestSpeed // random bytes do not compress: spend no time trying
+		var key [32]byte
+		binary.LittleEndian.PutUint64(key[:], seed)
+		content = rand.NewChaCha8(key)
+	}
+	zw, _ := gzip.NewWriterLevel(&buf, level)
 	tw := tar.NewWriter(zw)
 	chartYAML := fmt.Sprintf("apiVersion: v2\nname: %s\nversion: %s\n", name, version)
 	tw.WriteHeader(&tar.Header{Name: name + "/Chart.yaml", Mode: 0o644, Size: int64(len(chartYAML)), Typeflag: tar.TypeReg})
 	tw.Write([]byte(chartYAML))
 	for i := 0; i < files; i++ {
 		tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("%s/templates/zeros-%02d.txt", name, i), Mode: 0o644, Size: size, Typeflag: tar.TypeReg})
-		io.Copy(tw, io.LimitReader(zeros{}, size))
+		io.Copy(tw, io.LimitReader(content, size))
 	}
 	tw.Close()
 	zw.Close()

@@ -5,6 +5,8 @@
 #   bench/uploadmem/run.sh                  this checkout only
 #   bench/uploadmem/run.sh -base 295bce9    also chartroom built at that revision, same run, with ratios
 #   bench/uploadmem/run.sh -n 24            any other flag of bench/uploadmem (go run ./bench/uploadmem -h)
+#   bench/uploadmem/run.sh -n 8 -files 10 -content random -multipart
+#                                           8 cm-push uploads of charts of 50 MiB, random (incompressible)
 #
 # Builds chartroom from this checkout (and, with -base REV, from `git archive REV` in a
 # temporary directory: the checkout is not touched), prints the server's idle RSS and its

@@ -24,9 +24,10 @@ type server struct {
 	done     chan struct{}
 }
 
-// startServer runs chartroom serve on a loopback port and dataDir, and waits for /readyz.
-func startServer(bin, dataDir, password string) (*server, error) {
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-format", "json")
+// startServer runs chartroom serve on a loopback port and dataDir (and args), and waits for
+// /readyz.
+func startServer(bin, dataDir, password string, args ...string) (*server, error) {
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-format", "json"}, args...)...)
 	cmd.Env = append(os.Environ(), "CHARTROOM_ADMIN_PASSWORD="+password)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -19,6 +19,8 @@ const (
 	routeHealthz = "healthz"
 	routeReadyz  = "readyz"
 	routeMetrics = "metrics"
+	routeHealth  = "health"
+	routeInfo    = "info"
 )
 
 // readyTimeout bounds one readiness check of storage and database.
@@ -47,6 +49,10 @@ func (s *Server) routes() http.Handler {
 			s.healthz(w, r)
 		case p == "/readyz":
 			s.readyz(w, r)
+		case p == "/health":
+			s.health(w, r)
+		case p == "/info":
+			s.info(w, r)
 		case p == "/metrics":
 			httpx.SetRoute(r, routeMetrics)
 			if allowGet(w, r) {
@@ -75,6 +81,24 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	httpx.SetRoute(r, routeHealthz)
 	if allowGet(w, r) {
 		httpx.WriteJSON(w, http.StatusOK, httpx.ContentTypeJSON, map[string]string{"status": "ok"})
+	}
+}
+
+// health answers 200 {"healthy":true} while the process lives: ChartMuseum's liveness
+// endpoint, for probes and scripts written for it (like /healthz, it needs no credentials).
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	httpx.SetRoute(r, routeHealth)
+	if allowGet(w, r) {
+		httpx.WriteJSON(w, http.StatusOK, httpx.ContentTypeJSON, map[string]bool{"healthy": true})
+	}
+}
+
+// info answers 200 {"version":"<chartroom's version>"}: ChartMuseum's /info, which needs no
+// credentials there either (the version is also in /metrics).
+func (s *Server) info(w http.ResponseWriter, r *http.Request) {
+	httpx.SetRoute(r, routeInfo)
+	if allowGet(w, r) {
+		httpx.WriteJSON(w, http.StatusOK, httpx.ContentTypeJSON, map[string]string{"version": s.cfg.Version})
 	}
 }
 

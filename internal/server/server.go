@@ -1,8 +1,8 @@
 // Package server assembles `chartroom serve`: it opens the metadata database and blob store
 // under the data directory, builds the registry and auth service, routes requests to the
 // protocol handlers (OCI under /v2/, the classic chart repository on every other path) and the
-// operations endpoints (/healthz, /readyz, /metrics), wraps them in recovery, logging and
-// metrics, and shuts down gracefully.
+// operations endpoints (/healthz, /readyz, /metrics, and ChartMuseum's /health and /info),
+// wraps them in recovery, logging and metrics, and shuts down gracefully.
 package server
 
 import (

@@ -137,6 +137,9 @@ func TestRoutes(t *testing.T) {
 		{"readyz", "GET", "/readyz", 200, `"ready"`, "readyz"},
 		{"metrics", "GET", "/metrics", 200, "chartroom_storage_bytes", "metrics"},
 		{"post healthz", "POST", "/healthz", 405, `{"error":"POST /healthz is not supported`, "healthz"},
+		{"health", "GET", "/health", 200, `{"healthy":true}`, "health"},
+		{"info", "GET", "/info", 200, `{"version":"test"}`, "info"},
+		{"post info", "POST", "/info", 405, `{"error":"POST /info is not supported`, "info"},
 		{"unknown path", "GET", "/nope", 404, `{"error":"no such endpoint: GET /nope`, "notfound"},
 		{"root", "GET", "/", 404, `"error"`, "notfound"},
 		{"classic repository", "GET", "/team/charts/index.yaml", 401, `"error"`, "repo.index"},
@@ -171,6 +174,34 @@ func TestRoutes(t *testing.T) {
 	status, body, _ := get(t, srv.URL+"/v2/")
 	if strings.Contains(body, "no such endpoint") {
 		t.Errorf("/v2/ = %d %q: answered by the fallback, not the OCI handler", status, body)
+	}
+}
+
+// ChartMuseum's /health and /info answer as ChartMuseum's do (the same JSON, no credentials
+// needed), so probes and scripts written for ChartMuseum keep working.
+func TestChartMuseumHealthAndInfo(t *testing.T) {
+	s, _ := newTestServer(t, func(c *Config) { c.Version = "v1.2.3" })
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	for _, tc := range []struct{ path, body string }{
+		{"/health", `{"healthy":true}`},
+		{"/info", `{"version":"v1.2.3"}`},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			status, body, hdr := get(t, srv.URL+tc.path) // no credentials, anonymous read off
+			if status != http.StatusOK || strings.TrimSpace(body) != tc.body || hdr.Get("Content-Type") != "application/json" {
+				t.Fatalf("GET %s = %d %q (%s); want 200 %s", tc.path, status, body, hdr.Get("Content-Type"), tc.body)
+			}
+			req, _ := http.NewRequest(http.MethodHead, srv.URL+tc.path, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("HEAD %s = %d; want 200", tc.path, resp.StatusCode)
+			}
+		})
 	}
 }
 

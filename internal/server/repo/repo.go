@@ -1,15 +1,17 @@
 // Package repo serves the classic Helm chart repository, one per namespace, and an upload API
 // compatible with ChartMuseum's:
 //
-//	GET|HEAD /<namespace>/index.yaml                  the index helm reads (also index.json)
-//	GET|HEAD /<namespace>/charts/<name>-<version>.tgz the archive (.tgz.prov: its provenance)
-//	PUT      /<namespace>/charts/<name>-<version>.tgz upload, the name in the URL checked
-//	POST     /api/<namespace>/charts                  upload (raw body, or multipart chart + prov)
-//	POST     /api/<namespace>/prov                    provenance for a published version
-//	GET      /api/<namespace>/charts                  all charts: name → versions
-//	GET|HEAD /api/<namespace>/charts/<name>           one chart's versions
-//	GET|HEAD /api/<namespace>/charts/<name>/<version> one version ("latest": the highest)
-//	DELETE   /api/<namespace>/charts/<name>/<version> delete, leaving a tombstone
+//	GET|HEAD /<namespace>/index.yaml                            the index helm reads (also index.json)
+//	GET|HEAD /<namespace>/charts/<name>-<version>.tgz           the archive (.tgz.prov: its provenance)
+//	PUT      /<namespace>/charts/<name>-<version>.tgz           upload, the name in the URL checked
+//	POST     /api/<namespace>/charts                            upload (raw body, or multipart chart + prov)
+//	POST     /api/<namespace>/prov                              provenance for a published version
+//	GET      /api/<namespace>/charts                            all charts: name → versions
+//	GET|HEAD /api/<namespace>/charts/<name>                     one chart's versions
+//	GET|HEAD /api/<namespace>/charts/<name>/<version>           one version ("latest": the highest)
+//	DELETE   /api/<namespace>/charts/<name>/<version>           delete, leaving a tombstone
+//	GET|HEAD /api/<namespace>/charts/<name>/<version>/templates its templates and values (JSON)
+//	GET|HEAD /api/<namespace>/charts/<name>/<version>/values    its values.yaml
 //
 // The root namespace ("") is served without a prefix (/index.yaml, /api/charts), as a
 // single-tenant ChartMuseum is. Paths are parsed by their grammars (see routes.go).
@@ -72,6 +74,7 @@ type Charts interface {
 	ChartVersion(ctx context.Context, ns, name, version string) (*registry.ChartVersion, error)
 	LatestChartVersion(ctx context.Context, ns, name string) (*registry.ChartVersion, error)
 	OpenChart(ctx context.Context, ns, name, version string, prov bool) (io.ReadCloser, int64, digest.Digest, error)
+	ChartFiles(ctx context.Context, ns, name, version string) (*registry.ChartFiles, error)
 	ReceiveChart(ctx context.Context, body io.Reader) (*registry.ChartUpload, error)
 	PublishChart(ctx context.Context, req registry.PublishChartRequest) (*registry.ChartVersion, error)
 	AttachProvenance(ctx context.Context, req registry.AttachProvenanceRequest) (*registry.ChartVersion, error)
@@ -82,7 +85,7 @@ type Charts interface {
 var _ Charts = (*registry.Registry)(nil)
 
 // New returns the handler for the classic repository: every path that is not /v2/…,
-// /healthz, /readyz or /metrics.
+// /healthz, /readyz, /metrics, /health or /info.
 func New(reg Charts, authz *auth.Service, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

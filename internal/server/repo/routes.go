@@ -15,12 +15,14 @@ import (
 type endpoint int
 
 const (
-	epIndex      endpoint = iota + 1 // /<ns>/index.yaml, /<ns>/index.json
-	epArchive                        // /<ns>/charts/<name>-<version>.tgz[.prov]
-	epAPICharts                      // /api/<ns>/charts
-	epAPIProv                        // /api/<ns>/prov
-	epAPIChart                       // /api/<ns>/charts/<name>
-	epAPIVersion                     // /api/<ns>/charts/<name>/<version>
+	epIndex        endpoint = iota + 1 // /<ns>/index.yaml, /<ns>/index.json
+	epArchive                          // /<ns>/charts/<name>-<version>.tgz[.prov]
+	epAPICharts                        // /api/<ns>/charts
+	epAPIProv                          // /api/<ns>/prov
+	epAPIChart                         // /api/<ns>/charts/<name>
+	epAPIVersion                       // /api/<ns>/charts/<name>/<version>
+	epAPITemplates                     // /api/<ns>/charts/<name>/<version>/templates
+	epAPIValues                        // /api/<ns>/charts/<name>/<version>/values
 )
 
 // routeTable lists every route.
@@ -41,6 +43,8 @@ func (h *handler) routeTable() *httpx.Routes[endpoint, target] {
 		row{Endpoint: epAPIVersion, Method: http.MethodGet, Name: "repo.api.version.get", Action: auth.Pull, Handle: h.getVersion},
 		row{Endpoint: epAPIVersion, Method: http.MethodHead, Name: "repo.api.version.head", Action: auth.Pull, Handle: h.getVersion},
 		row{Endpoint: epAPIVersion, Method: http.MethodDelete, Name: "repo.api.version.delete", Action: auth.Delete, Handle: h.deleteVersion},
+		row{Endpoint: epAPITemplates, Method: http.MethodGet, Name: "repo.api.version.templates", Action: auth.Pull, Handle: h.getTemplates},
+		row{Endpoint: epAPIValues, Method: http.MethodGet, Name: "repo.api.version.values", Action: auth.Pull, Handle: h.getValues},
 	)
 }
 
@@ -105,7 +109,8 @@ func (t target) repository() string {
 //   - otherwise a path under /api/ is an API route, read from the right: …/charts/<name>/<version>
 //     when the last component is a SemVer version (or "latest"); …/charts when the last
 //     component is "charts" (so /api/team/charts/charts lists namespace team/charts, and a
-//     chart named charts is addressed by its versions); …/charts/<name>; POST …/prov.
+//     chart named charts is addressed by its versions); …/charts/<name>/<version>/templates
+//     and …/values (a SemVer version, or "latest"); …/charts/<name>; POST …/prov.
 //
 // An archive needs a last component ending in .tgz (or .tgz.prov) right after a component
 // named charts, an API version route a SemVer last component after <name> after charts: the
@@ -145,6 +150,12 @@ func parsePath(method, escaped string) (target, bool) {
 		return target{endpoint: epAPICharts, ns: join(a[:m-1])}, true
 	case m >= 3 && a[m-3] == "charts" && (a[m-1] == latest || isVersion(a[m-1])):
 		return target{endpoint: epAPIVersion, ns: join(a[:m-3]), name: a[m-2], version: a[m-1]}, true
+	case m >= 4 && a[m-4] == "charts" && (a[m-1] == "templates" || a[m-1] == "values") && (a[m-2] == latest || isVersion(a[m-2])):
+		ep := epAPITemplates
+		if a[m-1] == "values" {
+			ep = epAPIValues
+		}
+		return target{endpoint: ep, ns: join(a[:m-4]), name: a[m-3], version: a[m-2]}, true
 	case m >= 2 && a[m-2] == "charts":
 		return target{endpoint: epAPIChart, ns: join(a[:m-2]), name: a[m-1]}, true
 	}
