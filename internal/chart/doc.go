@@ -3,9 +3,10 @@
 //
 // It covers:
 //
-//   - Chart.yaml: [Metadata], [ParseMetadata], [Metadata.Validate], the
-//     OCI config blob [ConfigJSON] and manifest annotations [OCIAnnotations]
-//     that `helm push` produces;
+//   - Chart.yaml: [Metadata], [ParseMetadata], [Metadata.Validate];
+//   - Helm's OCI format: media types, the tag of a version ([OCITag]), the
+//     artifact `helm push` makes ([HelmArtifact], [ConfigJSON],
+//     [OCIAnnotations]) and the archive's file name ([ArchiveName]);
 //   - safe loading of untrusted archives ([LoadArchive]) with decompression
 //     limits ([Limits]) and a typed error ([ErrInvalidArchive]), and the same
 //     checks streaming, holding only what they need ([ValidateArchive]);
@@ -20,6 +21,6 @@
 // pkg/chartutil, pkg/ignore, internal/resolver, pkg/registry). Where this
 // package is deliberately stricter than Helm, the doc comment says so.
 //
-// The package imports only the standard library, Masterminds semver and
-// YAML libraries, so every part of chartroom can use it.
+// The package imports only the standard library, Masterminds semver, YAML
+// libraries and the OCI image-spec types, so every part of chartroom can use it.
 package chart

@@ -15,14 +15,6 @@ import (
 	"github.com/chartroom/chartroom/internal/repoindex"
 )
 
-// Helm's OCI media types (helm.sh/helm/v3/pkg/registry).
-const (
-	ChartConfigMediaType      = "application/vnd.cncf.helm.config.v1+json"
-	ChartLayerMediaType       = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
-	ChartProvLayerMediaType   = "application/vnd.cncf.helm.chart.provenance.v1.prov"
-	legacyChartLayerMediaType = "application/tar+gzip"
-)
-
 // maxChartConfigSize bounds the config blob read to validate a chart (Chart.yaml as JSON).
 const maxChartConfigSize = 1 << 20
 
@@ -63,8 +55,8 @@ func (r *Registry) chartVersion(ctx context.Context, repo, reference string, doc
 	if _, err := semver.StrictNewVersion(cfg.Version); err != nil {
 		return nil, invalid("chart version %q is not strict SemVer 2 (MAJOR.MINOR.PATCH, e.g. 1.4.2): %v", cfg.Version, err)
 	}
-	if !IsDigest(reference) && reference != meta.ChartTag(cfg.Version) {
-		return nil, invalid("tag %q differs from the chart's version %s: push chart versions under their version (tag %s)", reference, cfg.Version, meta.ChartTag(cfg.Version))
+	if !IsDigest(reference) && reference != chart.OCITag(cfg.Version) {
+		return nil, invalid("tag %q differs from the chart's version %s: push chart versions under their version (tag %s)", reference, cfg.Version, chart.OCITag(cfg.Version))
 	}
 	c := &meta.ChartVersion{
 		Repository: repo,
@@ -74,12 +66,12 @@ func (r *Registry) chartVersion(ctx context.Context, repo, reference string, doc
 	}
 	for _, l := range doc.Layers {
 		switch l.MediaType {
-		case ChartLayerMediaType, legacyChartLayerMediaType:
+		case chart.ChartLayerMediaType, chart.LegacyChartLayerMediaType:
 			if c.ChartDigest != "" {
 				return nil, invalid("a chart manifest has exactly one chart layer; this one has several")
 			}
 			c.ChartDigest, c.ChartSize = l.Digest, l.Size
-		case ChartProvLayerMediaType:
+		case chart.ProvLayerMediaType:
 			if c.ProvDigest != "" {
 				return nil, invalid("a chart manifest has at most one provenance layer")
 			}
@@ -89,7 +81,7 @@ func (r *Registry) chartVersion(ctx context.Context, repo, reference string, doc
 		}
 	}
 	if c.ChartDigest == "" {
-		return nil, invalid("the chart manifest has no chart layer (%s)", ChartLayerMediaType)
+		return nil, invalid("the chart manifest has no chart layer (%s)", chart.ChartLayerMediaType)
 	}
 	if c.ChartDigest.Algorithm() != digest.SHA256 {
 		return nil, invalid("the chart layer's digest is %s; chart archives are addressed by sha256 (chart repository indexes name them so)", c.ChartDigest.Algorithm())

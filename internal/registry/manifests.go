@@ -12,6 +12,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/chartroom/chartroom/internal/blob"
+	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/meta"
 )
 
@@ -143,25 +144,25 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (*Pu
 			}
 		}
 	}
-	if doc.Config != nil && doc.Config.MediaType == ChartConfigMediaType {
-		chart, err := r.chartVersion(ctx, repo, req.Reference, doc, !req.chartVerified)
+	if doc.Config != nil && doc.Config.MediaType == chart.ConfigMediaType {
+		cv, err := r.chartVersion(ctx, repo, req.Reference, doc, !req.chartVerified)
 		if err != nil {
 			return nil, err
 		}
 		if !req.chartVerified {
-			if err := r.verifyProvLayer(ctx, repo, chart); err != nil {
+			if err := r.verifyProvLayer(ctx, repo, cv); err != nil {
 				return nil, err
 			}
 		}
-		chart.PushedBy = req.Actor
-		put.Chart = chart
-		put.Blobs = uniqueDigests(append(put.Blobs, doc.Config.Digest, chart.ChartDigest))
+		cv.PushedBy = req.Actor
+		put.Chart = cv
+		put.Blobs = uniqueDigests(append(put.Blobs, doc.Config.Digest, cv.ChartDigest))
 		// A chart manifest carries exactly one tag, its version's: another tag (a ?tag= of a
 		// push by digest) would let `helm pull --version` of that tag return this version.
-		versionTag := meta.ChartTag(chart.Version)
+		versionTag := chart.OCITag(cv.Version)
 		for _, t := range tags {
 			if t != versionTag {
-				return nil, invalid("tag %q on chart %s %s: a chart manifest carries exactly one tag, its version's (%s); push it without other tags", t, chart.Name, chart.Version, versionTag)
+				return nil, invalid("tag %q on chart %s %s: a chart manifest carries exactly one tag, its version's (%s); push it without other tags", t, cv.Name, cv.Version, versionTag)
 			}
 		}
 		put.Tags = []string{versionTag}

@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"time"
 
 	"github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/chartroom/chartroom/internal/chart"
@@ -71,7 +68,7 @@ func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*
 		return nil, err
 	}
 	md := c.Metadata
-	archiveName := md.Name + "-" + md.Version + ".tgz"
+	archiveName := md.ArchiveName()
 	if req.FileName != "" && req.FileName != archiveName {
 		return nil, fmt.Errorf("%w: the file is named %q but holds chart %s version %s: name it %s", ErrChartInvalid, req.FileName, md.Name, md.Version, archiveName)
 	}
@@ -90,45 +87,34 @@ func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*
 			return nil, fmt.Errorf("%w: %v", ErrChartInvalid, err)
 		}
 	}
-	config, err := chart.ConfigJSON(md)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrChartInvalid, err)
-	}
-	chartDesc := ocispec.Descriptor{MediaType: ChartLayerMediaType, Digest: digest.NewDigestFromBytes(digest.SHA256, sum), Size: size}
+	chartDesc := chart.ChartLayer(digest.NewDigestFromBytes(digest.SHA256, sum), size)
 	if err := r.checkPublishable(ctx, req.Namespace, md.Name, md.Version, chartDesc.Digest, req.RefuseExisting); err != nil {
 		return nil, err
 	}
-
-	configDesc := ocispec.Descriptor{MediaType: ChartConfigMediaType, Digest: digest.FromBytes(config), Size: int64(len(config))}
-	layers := []ocispec.Descriptor{chartDesc}
+	var provDesc ocispec.Descriptor
+	if req.Prov != nil {
+		provDesc = chart.ProvLayer(req.Prov)
+	}
+	art, err := chart.HelmArtifact(md, chartDesc, provDesc, time.Now().UTC())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrChartInvalid, err)
+	}
 	if _, err := r.PutBlob(ctx, repo, chartDesc.Digest, size, io.NewSectionReader(spool, 0, size)); err != nil {
 		return nil, err
 	}
-	if _, err := r.PutBlob(ctx, repo, configDesc.Digest, configDesc.Size, bytes.NewReader(config)); err != nil {
+	if _, err := r.PutBlob(ctx, repo, art.ConfigDescriptor.Digest, art.ConfigDescriptor.Size, bytes.NewReader(art.Config)); err != nil {
 		return nil, err
 	}
 	if req.Prov != nil {
-		provDesc := ocispec.Descriptor{MediaType: ChartProvLayerMediaType, Digest: digest.FromBytes(req.Prov), Size: int64(len(req.Prov))}
 		if _, err := r.PutBlob(ctx, repo, provDesc.Digest, provDesc.Size, bytes.NewReader(req.Prov)); err != nil {
 			return nil, err
 		}
-		layers = append(layers, provDesc)
-	}
-	sort.Slice(layers, func(i, j int) bool { return layers[i].Digest < layers[j].Digest }) // as helm push does
-	manifest, err := json.Marshal(ocispec.Manifest{
-		Versioned:   specs.Versioned{SchemaVersion: 2},
-		Config:      configDesc,
-		Layers:      layers,
-		Annotations: chart.OCIAnnotations(md, time.Now()),
-	})
-	if err != nil {
-		return nil, err
 	}
 	res, err := r.PutManifest(ctx, PutManifestRequest{
 		Repository:  repo,
-		Reference:   meta.ChartTag(md.Version),
+		Reference:   chart.OCITag(md.Version),
 		ContentType: ocispec.MediaTypeImageManifest,
-		Body:        manifest,
+		Body:        art.Manifest,
 		Actor:       req.Actor,
 
 		chartVerified: true,

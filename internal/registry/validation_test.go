@@ -15,6 +15,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/chartroom/chartroom/internal/chart"
 )
 
 // zeroChart is the audit's archive: a valid chart whose n files of size zero bytes make
@@ -82,8 +84,8 @@ func TestValidationMemory(t *testing.T) {
 	const repo = "team/big2"
 	tgz = zeroChart(t, "big2", "1.0.0", 19, 5<<20)
 	config := []byte(`{"apiVersion":"v2","name":"big2","version":"1.0.0"}`)
-	layer := ocispec.Descriptor{MediaType: ChartLayerMediaType, Digest: digest.FromBytes(tgz), Size: int64(len(tgz))}
-	cfg := ocispec.Descriptor{MediaType: ChartConfigMediaType, Digest: digest.FromBytes(config), Size: int64(len(config))}
+	layer := ocispec.Descriptor{MediaType: chart.ChartLayerMediaType, Digest: digest.FromBytes(tgz), Size: int64(len(tgz))}
+	cfg := ocispec.Descriptor{MediaType: chart.ConfigMediaType, Digest: digest.FromBytes(config), Size: int64(len(config))}
 	for _, b := range []struct {
 		d    ocispec.Descriptor
 		data []byte
