@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 
-	"github.com/Masterminds/semver/v3"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
@@ -101,7 +99,7 @@ const (
 // has none. A tag list longer than maxTags tags or maxTagPages pages, or whose next page
 // brings no tag not listed before, is an error.
 func (c *Client) ociVersions(ctx context.Context, repo *remote.Repository) ([]string, error) {
-	var vs []*semver.Version
+	var vs []string
 	where := "oci://" + repo.Reference.Registry + "/" + repo.Reference.Repository
 	seen := map[string]bool{}
 	stalled := false // the previous page brought no new tag, yet the registry linked a next one
@@ -123,7 +121,8 @@ func (c *Client) ociVersions(ctx context.Context, repo *remote.Repository) ([]st
 			}
 			seen[t] = true
 			fresh++
-			if v, err := semver.StrictNewVersion(chart.VersionOfOCITag(t)); err == nil {
+			v := chart.VersionOfOCITag(t)
+			if _, err := chart.ParseVersion(v); err == nil {
 				vs = append(vs, v)
 			}
 		}
@@ -136,12 +135,8 @@ func (c *Client) ociVersions(ctx context.Context, repo *remote.Repository) ([]st
 	if err != nil && !errors.Is(err, errdef.ErrNotFound) && !isStatus(err, 404) {
 		return nil, err
 	}
-	sort.Sort(sort.Reverse(semver.Collection(vs)))
-	out := make([]string, len(vs))
-	for i, v := range vs {
-		out[i] = v.String()
-	}
-	return out, nil
+	chart.SortVersions(vs)
+	return vs, nil
 }
 
 // tagListError is a tag list chartroom refused to read to its end.

@@ -17,8 +17,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/Masterminds/semver/v3"
 	"sigs.k8s.io/yaml"
+
+	"github.com/chartroom/chartroom/internal/chart"
 )
 
 // Entry is one chart version, rendered: its index entry in both formats, without urls.
@@ -32,9 +33,12 @@ type Entry struct {
 	JSON []byte
 	// URL is where the archive downloads from (relative to the index, or absolute).
 	URL string
+	// Digest is the archive's hex sha256, where known: it orders entries of one name and
+	// version (a static repository may hold the same chart version twice).
+	Digest string
 
-	sv     *semver.Version // Version parsed by Sort, kept so that sorting again is cheap
-	parsed bool
+	key   chart.VersionKey // Version parsed by Sort, kept so that sorting again is cheap
+	keyed bool
 }
 
 // Forms selects the rendered forms of an entry.
@@ -95,29 +99,26 @@ func RenderForms(metadata []byte, created time.Time, digestHex string, forms For
 	return yamlEntry, jsonEntry, nil
 }
 
-// Sort orders entries as helm does: by chart name, then newest version first (SemVer
-// precedence; versions that do not parse sort last, by string). Each entry's version is
-// parsed once and remembered, so re-sorting entries after a change costs little.
+// Sort orders entries as helm does: by chart name, then newest version first, in the one
+// total order of chart versions (chart.VersionKey.Compare: SemVer precedence, then build
+// metadata; versions that do not parse last), then by digest. Entries that differ only in
+// build metadata therefore come out in one order whatever order they went in, so an index
+// brought up to date incrementally has the bytes of one built from scratch. Each entry's
+// version is parsed once and remembered, so re-sorting entries after a change costs little.
 func Sort(entries []Entry) {
 	for i := range entries {
-		if e := &entries[i]; !e.parsed {
-			e.sv, _ = semver.NewVersion(e.Version)
-			e.parsed = true
+		if e := &entries[i]; !e.keyed {
+			e.key, e.keyed = chart.KeyOf(e.Version), true
 		}
 	}
 	slices.SortStableFunc(entries, func(a, b Entry) int {
 		if c := strings.Compare(a.Name, b.Name); c != 0 {
 			return c
 		}
-		switch {
-		case a.sv != nil && b.sv != nil:
-			return b.sv.Compare(a.sv)
-		case a.sv != nil:
-			return -1
-		case b.sv != nil:
-			return 1
+		if c := b.key.Compare(a.key); c != 0 {
+			return c
 		}
-		return strings.Compare(b.Version, a.Version)
+		return strings.Compare(a.Digest, b.Digest)
 	})
 }
 

@@ -131,7 +131,7 @@ func renderOld(cv *oldEntry, asJSON bool) (repoindex.Entry, error) {
 		y = bytes.Replace(y, []byte("\n    digest: \"\"\n"), []byte("\n"), 1)
 		j = bytes.Replace(j, []byte(`,"digest":""`), nil, 1)
 	}
-	e := repoindex.Entry{Name: cv.Name, Version: cv.Version, YAML: y, JSON: j}
+	e := repoindex.Entry{Name: cv.Name, Version: cv.Version, YAML: y, JSON: j, Digest: cv.Digest}
 	if len(cv.URLs) > 0 {
 		e.URL = cv.URLs[0]
 	}

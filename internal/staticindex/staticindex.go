@@ -226,7 +226,8 @@ func indexArchive(dir, p string, opts Options, zr *gzip.Reader, br *bufio.Reader
 	if err != nil {
 		return e, nil, fmt.Errorf("index %s: %w", p, err)
 	}
-	y, j, err := repoindex.RenderForms(meta, opts.Now, hex.EncodeToString(sum[:]), forms(opts.JSON))
+	digest := hex.EncodeToString(sum[:])
+	y, j, err := repoindex.RenderForms(meta, opts.Now, digest, forms(opts.JSON))
 	if err != nil {
 		return e, nil, fmt.Errorf("index %s: %w", p, err)
 	}
@@ -236,7 +237,7 @@ func indexArchive(dir, p string, opts Options, zr *gzip.Reader, br *bufio.Reader
 	}
 	parent, file := filepath.Split(rel)
 	parent = strings.TrimSuffix(parent, string(os.PathSeparator))
-	return repoindex.Entry{Name: md.Name, Version: md.Version, YAML: y, JSON: j, URL: archiveURL(opts.BaseURL, filepath.ToSlash(parent), file)}, nil, nil
+	return repoindex.Entry{Name: md.Name, Version: md.Version, YAML: y, JSON: j, URL: archiveURL(opts.BaseURL, filepath.ToSlash(parent), file), Digest: digest}, nil, nil
 }
 
 // archiveURL is Helm's: urlutil.URLJoin(URLJoin(base, parentDir), file), falling back to
