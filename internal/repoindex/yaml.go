@@ -292,50 +292,34 @@ func (e *emitter) scalarAnalyzed(s string, style scalarStyle, a analysis, ctx no
 }
 
 func (e *emitter) writePlain(s string, allowBreaks bool) {
-	if !e.whitespace {
-		e.put(' ')
-	}
 	if strings.IndexByte(s, ' ') < 0 {
 		// No space to fold at, and a plain scalar has no line breaks: the string as it is.
+		if !e.whitespace {
+			e.put(' ')
+		}
 		e.buf = append(e.buf, s...)
 		e.column += utf8.RuneCountInString(s)
 		e.whitespace = false
 		e.indention = false
 		return
 	}
-	spaces, breaks := false, false
-	for i := 0; i < len(s); {
-		switch {
-		case s[i] == ' ':
-			if allowBreaks && !spaces && e.column > bestWidth && !isSpaceAt(s, i+1) {
-				e.writeIndent()
-				i++
-			} else {
-				e.write(s, &i)
-			}
-			spaces = true
-		case isBreak(s, i):
-			if !breaks && s[i] == '\n' {
-				e.putBreak()
-			}
-			e.writeBreak(s, &i)
-			e.indention = true
-			breaks = true
-		default:
-			if breaks {
-				e.writeIndent()
-			}
-			e.write(s, &i)
-			e.indention = false
-			spaces, breaks = false, false
-		}
-	}
-	e.whitespace = false
-	e.indention = false
+	e.writeFolded(s, allowBreaks, false)
 }
 
 func (e *emitter) writeSingleQuoted(s string, allowBreaks bool) {
-	e.writeIndicator("'", true, false, false)
+	e.writeFolded(s, allowBreaks, true)
+}
+
+// writeFolded writes s plain or, quoted, single-quoted (go-yaml's write_plain_scalar and
+// write_single_quoted_scalar, which differ only in the quotes: a plain scalar has neither
+// leading nor trailing spaces, so it folds at the same spaces), folding at a single space
+// past the 80th column and writing its line breaks as YAML reads them back.
+func (e *emitter) writeFolded(s string, allowBreaks, quoted bool) {
+	if quoted {
+		e.writeIndicator("'", true, false, false)
+	} else if !e.whitespace {
+		e.put(' ')
+	}
 	spaces, breaks := false, false
 	for i := 0; i < len(s); {
 		switch {
@@ -358,7 +342,7 @@ func (e *emitter) writeSingleQuoted(s string, allowBreaks bool) {
 			if breaks {
 				e.writeIndent()
 			}
-			if s[i] == '\'' {
+			if quoted && s[i] == '\'' {
 				e.put('\'')
 			}
 			e.write(s, &i)
@@ -366,7 +350,9 @@ func (e *emitter) writeSingleQuoted(s string, allowBreaks bool) {
 			spaces, breaks = false, false
 		}
 	}
-	e.writeIndicator("'", false, false, false)
+	if quoted {
+		e.writeIndicator("'", false, false, false)
+	}
 	e.whitespace = false
 	e.indention = false
 }
