@@ -4,16 +4,14 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/flate"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
-)
 
-var drivePathRE = regexp.MustCompile(`^[a-zA-Z]:`)
+	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/gzip"
+)
 
 // LoadArchive reads a chart archive (.tgz) from r and returns the chart,
 // refusing anything Helm would refuse and more. It never writes to disk;
@@ -49,7 +47,8 @@ const maxNesting = 16
 const maxEntryName = 4096
 
 func loadArchive(r io.Reader, b *budget, depth int) (*Chart, error) {
-	root, files, err := walkArchive(r, b, entryHandler{keep: keepAll})
+	var w ArchiveWalker
+	root, files, err := w.walk(r, b, entryHandler{keep: keepAll})
 	if err != nil {
 		return nil, err
 	}
@@ -58,9 +57,9 @@ func loadArchive(r io.Reader, b *budget, depth int) (*Chart, error) {
 
 func keepAll(string) bool { return true }
 
-// entryHandler says what [walkArchive] does with the content of each regular file, named by
-// its path relative to the chart directory. Whatever it does, the content is read to its
-// end and its size counts towards the limits.
+// entryHandler says what [ArchiveWalker.walk] does with the content of each regular file,
+// named by its path relative to the chart directory. Whatever it does, the content is read to
+// its end and its size counts towards the limits.
 type entryHandler struct {
 	// keep holds the content in File.Data.
 	keep func(rel string) bool
@@ -68,29 +67,64 @@ type entryHandler struct {
 	// of the archive; it may read any part of it and records what it learnt in f. The File
 	// it gets has no Data (f.dropped).
 	consume func(f *File, size int64, r io.Reader)
+	// keptOnly leaves the files keep refused out of the result (unless consume is set).
+	keptOnly bool
 }
 
-// walkArchive decompresses and checks every entry of the archive in r, streaming: it
-// returns the top-level directory name and every regular file relative to it, with the
-// content of those h keeps. Refusals of entries (paths, types, duplicates, links, limits) and
-// of the gzip and tar streams are the same whatever h keeps.
-func walkArchive(r io.Reader, b *budget, h entryHandler) (string, []*File, error) {
-	br := bufio.NewReader(r)
-	head, _ := br.Peek(512)
+// ArchiveWalker reads chart archives entry by entry, streaming, with every check
+// [LoadArchive] makes of the gzip and tar streams and of each entry: well-formed and
+// complete streams, clean relative paths (no absolute, "..", ".", empty or drive-letter
+// components, no backslashes or NUL bytes), names of at most 4096 bytes, one top-level
+// directory, regular files and directories only, each path once, no path both a file and a
+// directory, and the decompressed size and entry limits. It holds only the files asked for.
+//
+// A walker keeps its decompressor and buffers from one archive to the next, which saves
+// their allocation when many archives are read; it is not safe for concurrent use. The zero
+// value is ready to use.
+type ArchiveWalker struct {
+	in  *bufio.Reader // the compressed stream
+	zr  gzip.Reader
+	out *bufio.Reader // the decompressed stream: the tar reader reads it in small pieces
+}
+
+// Walk checks the archive in r as described for [ArchiveWalker] and returns its top-level
+// directory (the chart's) and, in archive order, the regular files keep accepts, named by
+// their '/'-separated path relative to that directory, with their content (a UTF-8 byte order
+// mark removed, as Helm does). The content of every other file is read, and counts towards
+// lim, but is not kept. Each refusal is an [*ArchiveError] wrapping [ErrInvalidArchive].
+//
+// Walk does not read Chart.yaml or any other file's content: that is the caller's part.
+func (w *ArchiveWalker) Walk(r io.Reader, lim Limits, keep func(rel string) bool) (root string, files []*File, err error) {
+	return w.walk(r, newBudget(lim), entryHandler{keep: keep, keptOnly: true})
+}
+
+// walk decompresses and checks every entry of the archive in r, streaming: it returns the
+// top-level directory name and every regular file relative to it (those h keeps only, with
+// h.keptOnly), with the content of those h keeps. Refusals of entries (paths, types,
+// duplicates, links, limits) and of the gzip and tar streams are the same whatever h keeps.
+func (w *ArchiveWalker) walk(r io.Reader, b *budget, h entryHandler) (string, []*File, error) {
+	if w.in == nil {
+		w.in, w.out = bufio.NewReader(r), bufio.NewReaderSize(nil, 64<<10)
+	} else {
+		w.in.Reset(r)
+	}
+	head, _ := w.in.Peek(512)
 	if len(head) < 3 || head[0] != 0x1f || head[1] != 0x8b || head[2] != 8 {
 		return "", nil, &ArchiveError{Problem: notGzipProblem(head)}
 	}
-	zr, err := gzip.NewReader(br)
-	if err != nil {
+	if err := w.zr.Reset(w.in); err != nil {
 		return "", nil, &ArchiveError{Problem: "the gzip header is corrupt: package the chart again with `helm package` or `chartroom package`", Err: err}
 	}
-	defer zr.Close()
+	defer w.zr.Close()
+	w.out.Reset(&w.zr)
+	dec := w.out
 
-	tr := tar.NewReader(zr)
+	tr := tar.NewReader(dec)
 	var (
-		root  string
-		files []*File
-		seen  = map[string]byte{} // rel path → 'f' file, 'd' directory
+		root   string
+		files  []*File
+		nfiles int
+		seen   = map[string]byte{} // rel path → 'f' file, 'd' directory
 	)
 	for {
 		hd, err := tr.Next()
@@ -115,7 +149,7 @@ func walkArchive(r io.Reader, b *budget, h entryHandler) (string, []*File, error
 		if isDir {
 			name = strings.TrimSuffix(name, "/")
 		}
-		parts, perr := checkEntryPath(name)
+		top, rel, perr := checkEntryPath(name)
 		if perr != "" {
 			return "", nil, archiveErr(hd.Name, "%s", perr)
 		}
@@ -130,11 +164,10 @@ func walkArchive(r io.Reader, b *budget, h entryHandler) (string, []*File, error
 		}
 
 		if root == "" {
-			root = parts[0]
-		} else if parts[0] != root {
+			root = top
+		} else if top != root {
 			return "", nil, archiveErr(hd.Name, "is outside the chart directory %q: an archive must hold exactly one top-level directory, the chart", root)
 		}
-		rel := strings.Join(parts[1:], "/")
 		if rel == "" {
 			if !isDir {
 				return "", nil, archiveErr(hd.Name, "is a file at the top level: an archive must hold exactly one top-level directory, the chart")
@@ -155,6 +188,7 @@ func walkArchive(r io.Reader, b *budget, h entryHandler) (string, []*File, error
 		if isDir {
 			continue
 		}
+		nfiles++
 
 		if hd.Size > b.lim.MaxFileSize {
 			return "", nil, archiveErr(hd.Name, "decompresses to %d bytes, more than the per-file limit of %d: keep large files out of charts (.helmignore)", hd.Size, b.lim.MaxFileSize)
@@ -162,34 +196,35 @@ func walkArchive(r io.Reader, b *budget, h entryHandler) (string, []*File, error
 		if hd.Size > b.remaining {
 			return "", nil, archiveErr(hd.Name, "the chart decompresses to more than the total limit of %d bytes: keep large files out of charts (.helmignore)", b.lim.MaxTotalSize)
 		}
-		f := &File{Name: rel}
 		if h.keep(rel) {
 			data := make([]byte, hd.Size)
 			if _, err := io.ReadFull(tr, data); err != nil {
 				return "", nil, streamError(err, false)
 			}
-			f.Data = bytes.TrimPrefix(data, utf8BOM)
 			b.remaining -= hd.Size
-		} else {
-			// The size counts before consume reads: a nested archive's content counts
-			// towards what is left after it.
-			b.remaining -= hd.Size
-			f.dropped = true
+			files = append(files, &File{Name: rel, Data: bytes.TrimPrefix(data, utf8BOM)})
+			continue
+		}
+		// The size counts before consume reads: a nested archive's content counts towards
+		// what is left after it.
+		b.remaining -= hd.Size
+		if !h.keptOnly || h.consume != nil {
+			f := &File{Name: rel, dropped: true}
+			files = append(files, f)
 			if h.consume != nil {
 				h.consume(f, hd.Size, tr)
 			}
-			// Read what consume left: the tar reader stops at the entry's end and reports
-			// a truncated entry or a corrupt stream here.
-			if _, err := io.Copy(io.Discard, tr); err != nil {
-				return "", nil, streamError(err, false)
-			}
 		}
-		files = append(files, f)
+		// Read what consume left: the tar reader stops at the entry's end and reports a
+		// truncated entry or a corrupt stream here.
+		if _, err := io.Copy(io.Discard, tr); err != nil {
+			return "", nil, streamError(err, false)
+		}
 	}
 
 	// Read to the end of the gzip stream so its checksum and length are verified: a
 	// truncated upload must not pass for a chart.
-	n, err := io.Copy(io.Discard, io.LimitReader(zr, b.remaining+1))
+	n, err := io.Copy(io.Discard, io.LimitReader(dec, b.remaining+1))
 	if err != nil {
 		return "", nil, streamError(err, false)
 	}
@@ -204,7 +239,7 @@ func walkArchive(r io.Reader, b *budget, h entryHandler) (string, []*File, error
 			}
 		}
 	}
-	if len(files) == 0 {
+	if nfiles == 0 {
 		return "", nil, archiveErr("", "the archive holds no files: a chart needs at least Chart.yaml")
 	}
 	return root, files, nil
@@ -218,32 +253,34 @@ func parentDir(p string) string {
 	return p[:i]
 }
 
-// checkEntryPath splits a tar entry name and returns a problem for
-// anything but a clean relative path.
-func checkEntryPath(name string) ([]string, string) {
+// checkEntryPath splits a tar entry name into its first component and the rest, and returns
+// a problem for anything but a clean relative path.
+func checkEntryPath(name string) (top, rel, problem string) {
 	switch {
 	case name == "":
-		return nil, "has an empty name"
+		return "", "", "has an empty name"
 	case strings.ContainsRune(name, '\\'):
-		return nil, "contains a backslash: paths in chart archives use '/' (was the archive made on Windows by a non-Helm tool?)"
-	case strings.HasPrefix(name, "/"):
-		return nil, "is an absolute path: entries must be relative to the archive root"
-	case drivePathRE.MatchString(name):
-		return nil, "starts with a drive letter: entries must be relative to the archive root"
+		return "", "", "contains a backslash: paths in chart archives use '/' (was the archive made on Windows by a non-Helm tool?)"
+	case name[0] == '/':
+		return "", "", "is an absolute path: entries must be relative to the archive root"
+	case len(name) >= 2 && name[1] == ':' && ('a' <= name[0]|0x20 && name[0]|0x20 <= 'z'):
+		return "", "", "starts with a drive letter: entries must be relative to the archive root"
 	}
-	parts := strings.Split(name, "/")
-	for _, p := range parts {
+	for rest, more := name, true; more; {
+		var p string
+		p, rest, more = strings.Cut(rest, "/")
 		switch p {
 		case "..":
-			return nil, "refers to a parent directory (\"..\"): entries must stay inside the chart directory"
+			return "", "", "refers to a parent directory (\"..\"): entries must stay inside the chart directory"
 		case ".", "":
-			return nil, "is not a clean path (\".\" or empty component): package the chart with `helm package` or `chartroom package`"
+			return "", "", "is not a clean path (\".\" or empty component): package the chart with `helm package` or `chartroom package`"
 		}
-		if strings.ContainsRune(p, 0) {
-			return nil, "contains a NUL byte"
+		if strings.IndexByte(p, 0) >= 0 {
+			return "", "", "contains a NUL byte"
 		}
 	}
-	return parts, ""
+	top, rel, _ = strings.Cut(name, "/")
+	return top, rel, ""
 }
 
 // streamError classifies a read error of the gzip/tar stream.

@@ -234,9 +234,7 @@ func (md *Metadata) normalized() *Metadata {
 
 // ArchiveName is the file name Helm gives the packaged chart:
 // "<name>-<version>.tgz".
-func (md *Metadata) ArchiveName() string {
-	return md.Name + "-" + md.Version + ".tgz"
-}
+func (md *Metadata) ArchiveName() string { return ArchiveName(md.Name, md.Version) }
 
 // sanitizeString is Helm's: whitespace becomes ' ', non-printables go.
 func sanitizeString(str string) string {

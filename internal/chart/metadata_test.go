@@ -93,7 +93,7 @@ func TestOCIAnnotations(t *testing.T) {
 		"org.opencontainers.image.title":       "demo",
 		"org.opencontainers.image.version":     "1.2.3-rc.1+build.5",
 		"org.opencontainers.image.url":         "https://x",
-		"org.opencontainers.image.created":     "2024-05-06T06:08:09Z",
+		"org.opencontainers.image.created":     "2024-05-06T07:08:09+01:00",
 		"org.opencontainers.image.source":      "https://override",
 		"org.opencontainers.image.authors":     "Jane (j@x.io), Bob",
 		"a":                                    "b",

@@ -1,6 +1,7 @@
 package chart
 
 import (
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -33,17 +34,45 @@ func TestParseVersion(t *testing.T) {
 	}
 }
 
-func TestSortAndCompareVersions(t *testing.T) {
-	vs := []string{"1.0.0", "bogus", "1.10.0", "1.2.0", "2.0.0-rc.1", "2.0.0", "1.0.0+b", "v3.0.0"}
-	SortVersions(vs)
-	want := []string{"2.0.0", "2.0.0-rc.1", "1.10.0", "1.2.0", "1.0.0", "1.0.0+b", "bogus", "v3.0.0"}
-	if !slices.Equal(vs, want) {
-		t.Errorf("got %v\nwant %v", vs, want)
+// oldestFirst is a list of versions in the order VersionKey.Compare gives them.
+var oldestFirst = []string{
+	"bogus", "latest", // not versions for Helm: oldest, in byte order
+	"0.9.0",
+	"1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1",
+	"1.0.0",
+	"1.0.0+1", "1.0.0+2", "1.0.0+10", "1.0.0+010.a", "1.0.0+10.a", "1.0.0+a", "1.0.0+a.1", "1.0.0+b",
+	"1.2", "1.2.0", "v1.2.0", // Helm reads these alike: by spelling
+	"1.10.0", "2.0.0-rc.1+build.9", "2.0.0", "v3.0.0",
+}
+
+func TestVersionOrder(t *testing.T) {
+	for i, a := range oldestFirst {
+		for j, b := range oldestFirst {
+			want := 0
+			if i < j {
+				want = -1
+			} else if i > j {
+				want = 1
+			}
+			if got := CompareVersions(a, b); got != want {
+				t.Errorf("CompareVersions(%q, %q) = %d, want %d", a, b, got, want)
+			}
+		}
 	}
-	if c, err := CompareVersions("1.2.3", "1.10.0"); err != nil || c != -1 {
-		t.Errorf("CompareVersions = %d, %v", c, err)
-	}
-	if _, err := CompareVersions("1.2", "1.0.0"); err == nil {
-		t.Error("CompareVersions accepted a non-strict version")
+}
+
+// SortVersions gives one result whatever order the versions come in, including versions
+// that differ only in build metadata.
+func TestSortVersionsIsTotal(t *testing.T) {
+	want := slices.Clone(oldestFirst)
+	slices.Reverse(want)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 50 {
+		vs := slices.Clone(oldestFirst)
+		rng.Shuffle(len(vs), func(i, j int) { vs[i], vs[j] = vs[j], vs[i] })
+		SortVersions(vs)
+		if !slices.Equal(vs, want) {
+			t.Fatalf("got %v\nwant %v", vs, want)
+		}
 	}
 }

@@ -49,7 +49,8 @@ func validateArchive(r io.Reader, b *budget, depth int) (*Chart, error) {
 		},
 		consume: func(f *File, size int64, r io.Reader) { consumeEntry(f, size, r, b, depth) },
 	}
-	root, files, err := walkArchive(r, b, h)
+	var w ArchiveWalker
+	root, files, err := w.walk(r, b, h)
 	if err != nil {
 		return nil, err
 	}

@@ -7,16 +7,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
-	"github.com/Masterminds/semver/v3"
 	"github.com/spf13/cobra"
 	yaml3 "go.yaml.in/yaml/v3"
 
 	"github.com/chartroom/chartroom/internal/chart"
+	"github.com/chartroom/chartroom/internal/semverbump"
 	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
@@ -71,7 +69,7 @@ It prints: myapp 1.4.2 → 1.5.0 (appVersion 2.3.0 → 2.3.1).` + exitCodesHelp,
 			if cmd.Flags().Changed("preid") && kind != "prerelease" {
 				return usageError{errors.New("--preid applies to bump prerelease only")}
 			}
-			if !preidRE.MatchString(preid) {
+			if !semverbump.ValidPreid(preid) {
 				return usageError{fmt.Errorf("--preid %q: use letters, digits and '-' (e.g. rc, beta, alpha)", preid)}
 			}
 			to := ""
@@ -82,7 +80,10 @@ It prints: myapp 1.4.2 → 1.5.0 (appVersion 2.3.0 → 2.3.1).` + exitCodesHelp,
 				}
 				to = v
 			}
-			res, err := bumpChart(cmd, dir, kind, preid, appVersion, cmd.Flags().Changed("app-version"), to)
+			if !cmd.Flags().Changed("preid") {
+				preid = "" // a prerelease keeps its own identifier
+			}
+			res, err := bumpChart(cmd, dir, semverbump.Kind(kind), preid, appVersion, cmd.Flags().Changed("app-version"), to)
 			if err != nil {
 				return toolErr(err)
 			}
@@ -100,7 +101,7 @@ It prints: myapp 1.4.2 → 1.5.0 (appVersion 2.3.0 → 2.3.1).` + exitCodesHelp,
 	}
 	f := c.Flags()
 	f.StringVar(&appVersion, "app-version", "", "also set appVersion (written quoted)")
-	f.StringVar(&preid, "preid", "rc", "prerelease identifier for bump prerelease")
+	f.StringVar(&preid, "preid", semverbump.DefaultPreid, "prerelease identifier for bump prerelease")
 	addOutputFlag(c, &output)
 	auto.registerAuto(f)
 	return c
@@ -116,10 +117,8 @@ type bumpResult struct {
 	AppVersion    string `json:"appVersion,omitempty"`
 }
 
-var preidRE = regexp.MustCompile(`^[0-9A-Za-z-]+$`)
-
 // bumpChart raises the version as kind says, or sets it to to when given (bump auto).
-func bumpChart(cmd *cobra.Command, dir, kind, preid, appVersion string, setApp bool, to string) (*bumpResult, error) {
+func bumpChart(cmd *cobra.Command, dir string, kind semverbump.Kind, preid, appVersion string, setApp bool, to string) (*bumpResult, error) {
 	file := filepath.Join(dir, chart.ChartfileName)
 	fi, err := os.Stat(file)
 	switch {
@@ -152,12 +151,11 @@ func bumpChart(cmd *cobra.Command, dir, kind, preid, appVersion string, setApp b
 	if err != nil {
 		return nil, fmt.Errorf("bump: %s: version %w", file, err)
 	}
-	res.Version, err = bumpVersion(v, kind, preid, cmd.Flags().Changed("preid"))
-	if to != "" {
-		res.Version, err = to, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("bump: %s: %w", file, err)
+	res.Version = to
+	if to == "" {
+		if res.Version, err = semverbump.Bump(v, kind, preid); err != nil {
+			return nil, fmt.Errorf("bump: %s: %w", file, err)
+		}
 	}
 
 	out, err := chart.SetChartYAMLValue(raw, "version", res.Version)
@@ -185,74 +183,6 @@ func bumpChart(cmd *cobra.Command, dir, kind, preid, appVersion string, setApp b
 		return nil, fmt.Errorf("bump: %w", err)
 	}
 	return res, nil
-}
-
-// bumpVersion raises v as npm semver's inc does (see bump --help); build metadata is dropped.
-func bumpVersion(v *semver.Version, kind, preid string, preidGiven bool) (string, error) {
-	maj, mnr, pat, pre := v.Major(), v.Minor(), v.Patch(), v.Prerelease()
-	switch kind {
-	case "major":
-		if pre == "" || mnr != 0 || pat != 0 {
-			maj, mnr, pat = maj+1, 0, 0
-		}
-		pre = ""
-	case "minor":
-		if pre == "" || pat != 0 {
-			mnr, pat = mnr+1, 0
-		}
-		pre = ""
-	case "patch":
-		if pre == "" {
-			pat++
-		}
-		pre = ""
-	case "prerelease":
-		ids := strings.Split(pre, ".")
-		switch {
-		case pre == "":
-			pat++
-			pre = preid + ".0"
-		case preidGiven && ids[0] != preid:
-			pre = preid + ".0"
-		default:
-			i := len(ids) - 1
-			for ; i >= 0; i-- {
-				if isNumeric(ids[i]) {
-					break
-				}
-			}
-			if i < 0 {
-				pre += ".0"
-				break
-			}
-			n, err := strconv.ParseUint(ids[i], 10, 64)
-			if err != nil || n == ^uint64(0) {
-				return "", fmt.Errorf("prerelease number %q cannot be raised", ids[i])
-			}
-			ids[i] = strconv.FormatUint(n+1, 10)
-			pre = strings.Join(ids, ".")
-		}
-	}
-	s := fmt.Sprintf("%d.%d.%d", maj, mnr, pat)
-	if pre != "" {
-		s += "-" + pre
-	}
-	if _, err := chart.ParseVersion(s); err != nil {
-		return "", err
-	}
-	return s, nil
-}
-
-func isNumeric(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // topLevelScalars parses Chart.yaml and returns its top-level scalar values by key.

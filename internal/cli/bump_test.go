@@ -9,42 +9,6 @@ import (
 	"github.com/chartroom/chartroom/internal/chart"
 )
 
-func TestBumpVersion(t *testing.T) {
-	for _, tc := range []struct {
-		from, kind, preid string
-		preidGiven        bool
-		want              string
-	}{
-		{"1.4.2", "major", "rc", false, "2.0.0"},
-		{"1.4.2", "minor", "rc", false, "1.5.0"},
-		{"1.4.2", "patch", "rc", false, "1.4.3"},
-		{"1.4.2+build.5", "patch", "rc", false, "1.4.3"},
-		{"2.0.0-rc.1", "major", "rc", false, "2.0.0"},
-		{"2.1.0-rc.1", "major", "rc", false, "3.0.0"},
-		{"1.5.0-rc.1", "minor", "rc", false, "1.5.0"},
-		{"1.5.1-rc.1", "minor", "rc", false, "1.6.0"},
-		{"1.4.3-rc.1", "patch", "rc", false, "1.4.3"},
-		{"1.4.2", "prerelease", "rc", false, "1.4.3-rc.0"},
-		{"1.4.2", "prerelease", "beta", true, "1.4.3-beta.0"},
-		{"1.5.0-rc.1", "prerelease", "rc", false, "1.5.0-rc.2"},
-		{"1.5.0-rc.1", "prerelease", "rc", true, "1.5.0-rc.2"},
-		{"1.5.0-rc.1", "prerelease", "beta", true, "1.5.0-beta.0"},
-		{"1.5.0-beta", "prerelease", "rc", false, "1.5.0-beta.0"},
-		{"1.5.0-0", "prerelease", "rc", false, "1.5.0-1"},
-		{"1.5.0-alpha.9.x", "prerelease", "rc", false, "1.5.0-alpha.10.x"},
-		{"0.0.0", "major", "rc", false, "1.0.0"},
-	} {
-		v, err := chart.ParseVersion(tc.from)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := bumpVersion(v, tc.kind, tc.preid, tc.preidGiven)
-		if err != nil || got != tc.want {
-			t.Errorf("bump %s %s (preid %q) = %q, %v; want %q", tc.kind, tc.from, tc.preid, got, err, tc.want)
-		}
-	}
-}
-
 func TestBumpEditsInPlace(t *testing.T) {
 	for _, tc := range []struct {
 		name, chartYAML, args, want, out string

@@ -38,9 +38,12 @@ DIR does not hold): fetch the published index.yaml first. On the very first publ
 there is no index yet, pass --merge-allow-missing.
 
 Archives that are not valid charts are left out, as helm leaves them out, with a warning
-naming each. Only Chart.yaml (and requirements.yaml) is read from each archive: unlike
-helm, an archive whose values.yaml or subcharts do not load is still indexed (check it
-with chartroom check or helm lint).
+naming each. Each archive gets the checks chartroom serve makes of an upload's gzip and
+tar streams and entries (no absolute, parent-directory or unclean paths, one top-level
+directory, regular files only, each path once, decompressed size limits), so an archive
+helm would read despite a link or a Windows path is left out too. Only Chart.yaml (and
+requirements.yaml) is read from each archive: unlike helm, an archive whose values.yaml or
+subcharts do not load is still indexed (check it with chartroom check or helm lint).
 
 index.yaml is written atomically.` + exitCodesHelp,
 		Example: `  chartroom index ./public --url https://example.github.io/charts

@@ -142,7 +142,7 @@ func (c *Client) buildOne(ctx context.Context, dir, tmp string, l *chart.Depende
 	if err != nil {
 		return nil, &Error{Op: op, Msg: fmt.Sprintf("dependency %s: %v", l.Name, err)}
 	}
-	dest := filepath.Join(tmp, l.Name+"-"+l.Version+".tgz")
+	dest := filepath.Join(tmp, chart.ArchiveName(l.Name, l.Version))
 	if _, err := os.Stat(dest); err == nil {
 		b.Path = dest // the same chart under two aliases
 		return b, nil

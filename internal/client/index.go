@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/safeyaml"
 )
 
@@ -39,7 +40,7 @@ func (ix *indexFile) versions(name string) []string {
 		}
 		out = append(out, e.Version)
 	}
-	sortNewestFirst(out)
+	chart.SortVersions(out)
 	return out
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/chartroom/chartroom/internal/chart"
 )
 
 // location is where charts live: an OCI namespace (oci://HOST/NAMESPACE) or a classic chart
@@ -59,7 +61,7 @@ func (l location) repoName(name string) string {
 
 // ociRef is the OCI reference of a chart version, as helm prints it.
 func (l location) ociRef(name, version string) string {
-	return l.host + "/" + l.repoName(name) + ":" + tagOf(version)
+	return l.host + "/" + l.repoName(name) + ":" + chart.OCITag(version)
 }
 
 // indexURL is the classic repository's index.
@@ -78,14 +80,8 @@ func (l location) uploadURL() string {
 
 // archiveURL is where the classic repository serves name-version.tgz.
 func (l location) archiveURL(name, version string) string {
-	return l.base.String() + "/charts/" + name + "-" + version + ".tgz"
+	return l.base.String() + "/charts/" + chart.ArchiveName(name, version)
 }
-
-// tagOf is the OCI tag of a chart version: '+' is not allowed in tags, so helm writes '_'.
-func tagOf(version string) string { return strings.ReplaceAll(version, "+", "_") }
-
-// versionOfTag undoes tagOf.
-func versionOfTag(tag string) string { return strings.ReplaceAll(tag, "_", "+") }
 
 // ChartRef names one chart at a location.
 type ChartRef struct {
@@ -138,7 +134,7 @@ func (c *Client) ParseChartRef(args []string, repo string) (ChartRef, error) {
 		if err != nil {
 			return ChartRef{}, err
 		}
-		return ChartRef{loc: loc, Name: rest[i+1:], Version: versionOfTag(version)}, checkChartName(rest[i+1:])
+		return ChartRef{loc: loc, Name: rest[i+1:], Version: chart.VersionOfOCITag(version)}, checkChartName(rest[i+1:])
 	case len(args) == 1 && isArchiveURL(args[0]):
 		return archiveRef(args[0], repo)
 	case len(args) == 2:

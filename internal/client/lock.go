@@ -200,7 +200,7 @@ func (c *Client) lockCandidates(ctx context.Context, loc location, d *chart.Depe
 	}
 	f := failure{op: op, host: loc.host, oci: true, scope: "oci://" + loc.host + "/" + loc.repoName(d.Name)}
 	if _, err := semver.NewVersion(d.Version); err == nil {
-		if _, err := repo.Resolve(ctx, tagOf(d.Version)); err != nil {
+		if _, err := repo.Resolve(ctx, chart.OCITag(d.Version)); err != nil {
 			if isStatus(err, 404) || errors.Is(err, errdef.ErrNotFound) {
 				return nil, nil
 			}

@@ -7,12 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
-	"time"
 
-	"github.com/Masterminds/semver/v3"
 	"github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
@@ -22,36 +18,6 @@ import (
 	"github.com/chartroom/chartroom/internal/chart"
 )
 
-// annotationCreated is the manifest annotation helm push sets to the archive's mtime.
-const annotationCreated = "org.opencontainers.image.created"
-
-// helmManifest builds the manifest `helm push` builds for an archive: config = Chart.yaml
-// as JSON, the archive and provenance layers sorted by digest, helm's annotations with
-// created = the archive file's modification time in RFC 3339 (local time, as helm formats
-// it). It returns the manifest bytes and the config blob.
-func helmManifest(md *chart.Metadata, archive, prov ocispec.Descriptor, mtime time.Time) (manifest, config []byte, err error) {
-	config, err = chart.ConfigJSON(md)
-	if err != nil {
-		return nil, nil, err
-	}
-	layers := []ocispec.Descriptor{archive}
-	if prov.Digest != "" {
-		layers = append(layers, prov)
-	}
-	sort.Slice(layers, func(i, j int) bool { return layers[i].Digest < layers[j].Digest })
-	annotations := chart.OCIAnnotations(md, mtime)
-	if _, own := md.Annotations[annotationCreated]; !own {
-		annotations[annotationCreated] = mtime.Format(time.RFC3339)
-	}
-	manifest, err = json.Marshal(ocispec.Manifest{
-		Versioned:   specs.Versioned{SchemaVersion: 2},
-		Config:      ocispec.Descriptor{MediaType: chart.ConfigMediaType, Digest: digest.FromBytes(config), Size: int64(len(config))},
-		Layers:      layers,
-		Annotations: annotations,
-	})
-	return manifest, config, err
-}
-
 // pushOCI uploads an archive (and its .prov) as the artifact helm push makes, tagged with
 // the chart's version. Blobs the repository already has are not sent again.
 func (c *Client) pushOCI(ctx context.Context, loc location, a *localArchive, f failure) (*PushResult, error) {
@@ -60,12 +26,13 @@ func (c *Client) pushOCI(ctx context.Context, loc location, a *localArchive, f f
 	if err != nil {
 		return nil, &Error{Op: f.op, Msg: err.Error()}
 	}
-	chartDesc := ocispec.Descriptor{MediaType: chart.ChartLayerMediaType, Digest: digest.Digest("sha256:" + a.sha256), Size: a.size}
+	chartDesc := chart.ChartLayer(digest.Digest("sha256:"+a.sha256), a.size)
 	var provDesc ocispec.Descriptor
 	if a.prov != nil {
-		provDesc = ocispec.Descriptor{MediaType: chart.ProvLayerMediaType, Digest: digest.FromBytes(a.prov), Size: int64(len(a.prov))}
+		provDesc = chart.ProvLayer(a.prov)
 	}
-	manifest, config, err := helmManifest(md, chartDesc, provDesc, a.mtime)
+	// helm push gives created the archive file's modification time, in local time.
+	art, err := chart.HelmArtifact(md, chartDesc, provDesc, a.mtime)
 	if err != nil {
 		return nil, &Error{Op: f.op, Msg: err.Error()}
 	}
@@ -75,7 +42,7 @@ func (c *Client) pushOCI(ctx context.Context, loc location, a *localArchive, f f
 		open func() io.Reader
 		name string
 	}{
-		{ocispec.Descriptor{MediaType: chart.ConfigMediaType, Digest: digest.FromBytes(config), Size: int64(len(config))}, func() io.Reader { return bytes.NewReader(config) }, "config"},
+		{art.ConfigDescriptor, func() io.Reader { return bytes.NewReader(art.Config) }, "config"},
 		{chartDesc, a.open, md.ArchiveName()},
 	}
 	if a.prov != nil {
@@ -105,13 +72,13 @@ func (c *Client) pushOCI(ctx context.Context, loc location, a *localArchive, f f
 			return nil, c.fail(f, err)
 		}
 	}
-	mdesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(manifest), Size: int64(len(manifest))}
-	if err := repo.PushReference(ctx, mdesc, bytes.NewReader(manifest), tagOf(md.Version)); err != nil {
+	mdesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(art.Manifest), Size: int64(len(art.Manifest))}
+	if err := repo.PushReference(ctx, mdesc, bytes.NewReader(art.Manifest), chart.OCITag(md.Version)); err != nil {
 		return nil, c.fail(f, err)
 	}
 	// When the tag already named the same chart in another manifest (helm push of the same
 	// archive at another time), the registry keeps it: report the digest pulls will get.
-	if tagged, err := repo.Resolve(ctx, tagOf(md.Version)); err == nil {
+	if tagged, err := repo.Resolve(ctx, chart.OCITag(md.Version)); err == nil {
 		mdesc = tagged
 	}
 	return &PushResult{
@@ -137,7 +104,7 @@ const (
 // has none. A tag list longer than maxTags tags or maxTagPages pages, or whose next page
 // brings no tag not listed before, is an error.
 func (c *Client) ociVersions(ctx context.Context, repo *remote.Repository) ([]string, error) {
-	var vs []*semver.Version
+	var vs []string
 	where := "oci://" + repo.Reference.Registry + "/" + repo.Reference.Repository
 	seen := map[string]bool{}
 	stalled := false // the previous page brought no new tag, yet the registry linked a next one
@@ -159,7 +126,8 @@ func (c *Client) ociVersions(ctx context.Context, repo *remote.Repository) ([]st
 			}
 			seen[t] = true
 			fresh++
-			if v, err := semver.StrictNewVersion(versionOfTag(t)); err == nil {
+			v := chart.VersionOfOCITag(t)
+			if _, err := chart.ParseVersion(v); err == nil {
 				vs = append(vs, v)
 			}
 		}
@@ -172,12 +140,8 @@ func (c *Client) ociVersions(ctx context.Context, repo *remote.Repository) ([]st
 	if err != nil && !errors.Is(err, errdef.ErrNotFound) && !isStatus(err, 404) {
 		return nil, err
 	}
-	sort.Sort(sort.Reverse(semver.Collection(vs)))
-	out := make([]string, len(vs))
-	for i, v := range vs {
-		out[i] = v.String()
-	}
-	return out, nil
+	chart.SortVersions(vs)
+	return vs, nil
 }
 
 // tagListError is a tag list chartroom refused to read to its end.

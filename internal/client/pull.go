@@ -192,7 +192,7 @@ func (c *Client) availableVersions(ctx context.Context, loc location, name, want
 	}
 	f := failure{op: op, host: loc.host, oci: true, scope: "oci://" + loc.host + "/" + loc.repoName(name)}
 	if _, err := semver.StrictNewVersion(want); err == nil {
-		if _, err := repo.Resolve(ctx, tagOf(want)); err == nil {
+		if _, err := repo.Resolve(ctx, chart.OCITag(want)); err == nil {
 			return []string{want}, nil
 		} else if !isStatus(err, 404) && !errors.Is(err, errdef.ErrNotFound) {
 			return nil, c.fail(f, err)
@@ -234,7 +234,7 @@ func (d *downloaded) commit() error {
 // download fetches name version from loc into temporary files in dir, checks the
 // archive's digest and that it holds that chart version.
 func (c *Client) download(ctx context.Context, loc location, name, version, dir, op string) (*downloaded, error) {
-	return c.fetchChart(filepath.Join(dir, name+"-"+version+".tgz"), name, version, op, func(d *downloaded) error {
+	return c.fetchChart(filepath.Join(dir, chart.ArchiveName(name, version)), name, version, op, func(d *downloaded) error {
 		if loc.oci {
 			return c.downloadOCI(ctx, loc, name, version, d, op)
 		}
@@ -289,7 +289,7 @@ func (c *Client) downloadOCI(ctx context.Context, loc location, name, version st
 	d.source = "oci://" + loc.ociRef(name, version)
 	f := failure{op: op, host: loc.host, oci: true, scope: "oci://" + loc.host + "/" + loc.repoName(name),
 		notFound: fmt.Sprintf("%s has no version %s: it may have been deleted", ChartRef{loc: loc, Name: name}, version)}
-	m, err := c.ociManifest(ctx, repo, tagOf(version))
+	m, err := c.ociManifest(ctx, repo, chart.OCITag(version))
 	if err != nil {
 		return c.fail(f, err)
 	}

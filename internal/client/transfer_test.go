@@ -128,9 +128,7 @@ func TestPushOCIManifestIsHelms(t *testing.T) {
 	if len(m.Layers) != 2 || m.Layers[0].Digest >= m.Layers[1].Digest {
 		t.Errorf("layers not sorted by digest: %+v", m.Layers)
 	}
-	mtime := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC).Local().Format(time.RFC3339)
-	wantAnn := chart.OCIAnnotations(ch.Metadata, time.Time{})
-	wantAnn[annotationCreated] = mtime
+	wantAnn := chart.OCIAnnotations(ch.Metadata, time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC).Local())
 	if len(m.Annotations) != len(wantAnn) {
 		t.Errorf("annotations %v, want %v", m.Annotations, wantAnn)
 	}

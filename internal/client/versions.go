@@ -2,7 +2,6 @@ package client
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
@@ -62,25 +61,4 @@ func noVersion(name, want, where string, versions []string) string {
 		hint = "pass a prerelease with --version, e.g. --version " + versions[0]
 	}
 	return fmt.Sprintf("%s in %s has no %s; it has %s%s: %s", name, where, what, strings.Join(shown, ", "), more, hint)
-}
-
-// sortNewestFirst sorts versions newest first as helm sorts an index's entries (SemVer
-// precedence; unparsable versions last).
-func sortNewestFirst(versions []string) {
-	parsed := make(map[string]*semver.Version, len(versions))
-	for _, v := range versions {
-		if sv, err := semver.NewVersion(v); err == nil {
-			parsed[v] = sv
-		}
-	}
-	sort.SliceStable(versions, func(i, j int) bool {
-		a, b := parsed[versions[i]], parsed[versions[j]]
-		switch {
-		case a == nil:
-			return false
-		case b == nil:
-			return true
-		}
-		return a.GreaterThan(b)
-	})
 }

@@ -12,15 +12,15 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/chartroom/chartroom/internal/blob"
+	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/registry"
 )
 
-// Media types fsck recognises beyond those registry exports.
+// Media types fsck recognises beyond Helm's (internal/chart).
 const (
-	legacyChartLayerMediaType = "application/tar+gzip"
-	dockerForeignLayer        = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
-	nonDistributablePrefix    = "application/vnd.oci.image.layer.nondistributable."
+	dockerForeignLayer     = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+	nonDistributablePrefix = "application/vnd.oci.image.layer.nondistributable."
 )
 
 // manifestInfo is what the chart checks need of a stored manifest.
@@ -217,13 +217,13 @@ func (c *checker) checkManifest(m meta.Manifest) (*manifestInfo, string) {
 	if diff := describeDiff(want, got); diff != "" {
 		return info, "the database's record of what it references differs from its content: " + diff
 	}
-	if doc.Config != nil && doc.Config.MediaType == registry.ChartConfigMediaType {
+	if doc.Config != nil && doc.Config.MediaType == chart.ConfigMediaType {
 		info.config = doc.Config.Digest
 		for _, l := range doc.Layers {
 			switch l.MediaType {
-			case registry.ChartLayerMediaType, legacyChartLayerMediaType:
+			case chart.ChartLayerMediaType, chart.LegacyChartLayerMediaType:
 				info.chart = l.Digest
-			case registry.ChartProvLayerMediaType:
+			case chart.ProvLayerMediaType:
 				info.prov = l.Digest
 			}
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chartroom/chartroom/internal/blob"
 	blobfs "github.com/chartroom/chartroom/internal/blob/fs"
+	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/meta"
 )
 
@@ -194,11 +195,11 @@ func (c *checker) checkCharts() {
 		case m.chart != cv.ChartDigest || m.prov != cv.ProvDigest:
 			record = append(record, fmt.Sprintf("its manifest names archive %q and provenance %q, the version records %q and %q", m.chart, m.prov, cv.ChartDigest, cv.ProvDigest))
 		}
-		if tag := c.tags[repoTag{cv.Repository, meta.ChartTag(cv.Version)}]; tag != cv.ManifestDigest {
+		if tag := c.tags[repoTag{cv.Repository, chart.OCITag(cv.Version)}]; tag != cv.ManifestDigest {
 			if tag == "" {
-				record = append(record, "its tag "+meta.ChartTag(cv.Version)+" is missing")
+				record = append(record, "its tag "+chart.OCITag(cv.Version)+" is missing")
 			} else {
-				record = append(record, "its tag "+meta.ChartTag(cv.Version)+" points at "+tag.String())
+				record = append(record, "its tag "+chart.OCITag(cv.Version)+" points at "+tag.String())
 			}
 		}
 		parts := []struct {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/chartroom/chartroom/internal/chart"
 )
 
 // ChartVersion is one published version of a chart: the row behind index.yaml entries and
@@ -154,7 +156,7 @@ func (db *DB) AttachChartProvenance(ctx context.Context, m Manifest, references 
 			return ErrNotFound
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE tags SET manifest_digest = ?, updated_at = ? WHERE repository_id = ? AND name = ? AND manifest_digest = ?`,
-			m.Digest.String(), now, repoID, ChartTag(version), old.String())
+			m.Digest.String(), now, repoID, chart.OCITag(version), old.String())
 		return err
 	})
 	if err != nil {
@@ -170,8 +172,8 @@ func (db *DB) tombstone(ctx context.Context, tx *sql.Tx, repo string, d digest.D
 		WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND manifest_digest = ? AND deleted_at IS NULL`
 	args := []any{db.now().UnixNano(), repo, d.String()}
 	if len(tag) > 0 {
-		query += ` AND replace(version, '+', '_') = ?`
-		args = append(args, tag[0])
+		query += ` AND version = ?`
+		args = append(args, chart.VersionOfOCITag(tag[0]))
 	}
 	query += ` RETURNING repository_id, namespace, version`
 	var repoID int64

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/chartroom/chartroom/internal/chart"
 )
 
 // Manifest is a stored manifest and what the registry derived from it.
@@ -90,7 +92,7 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifest) (*ChartVersion, er
 		if p.Chart != nil {
 			c := *p.Chart
 			for _, tag := range tags {
-				if tag != ChartTag(c.Version) {
+				if tag != chart.OCITag(c.Version) {
 					return chartTagOnly(tag, m.Digest, c.Version)
 				}
 			}
@@ -102,7 +104,7 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifest) (*ChartVersion, er
 			stored = published
 			if published.ManifestDigest != m.Digest {
 				// Identical content pushed again under another manifest: the version's tag stays.
-				tags = without(tags, ChartTag(c.Version))
+				tags = without(tags, chart.OCITag(c.Version))
 			}
 		}
 		for _, tag := range tags {
@@ -140,10 +142,6 @@ func (db *DB) insertManifest(ctx context.Context, tx *sql.Tx, repoID int64, m Ma
 	}
 	return nil
 }
-
-// ChartTag is the OCI tag of a chart version: SemVer build metadata's "+" is not allowed in
-// tags, so helm writes it as "_".
-func ChartTag(version string) string { return strings.ReplaceAll(version, "+", "_") }
 
 func without(list []string, s string) []string {
 	var out []string

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/chartroom/chartroom/internal/chart"
 )
 
 func openTest(t *testing.T) *DB {
@@ -26,7 +28,7 @@ func chartPush(repo, version string, content string) PutManifest {
 	body := []byte(fmt.Sprintf(`{"schemaVersion":2,"v":%q,"c":%q}`, version, content))
 	return PutManifest{
 		Manifest: Manifest{Repository: repo, Digest: digest.FromBytes(body), MediaType: "application/vnd.oci.image.manifest.v1+json", Content: body},
-		Tags:     []string{ChartTag(version)},
+		Tags:     []string{chart.OCITag(version)},
 		Chart: &ChartVersion{
 			Namespace: "team", Name: "myapp", Version: version,
 			ChartDigest: digest.FromString(content), ChartSize: int64(len(content)), Metadata: []byte(`{}`),

@@ -5,9 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/chartroom/chartroom/internal/chart"
 )
 
 // The rules of tags: what a tag may name, checked where it is written.
@@ -51,12 +52,8 @@ func (db *DB) chartRowBy(ctx context.Context, tx *sql.Tx, repoID int64, column, 
 func chartTagOnly(tag string, d digest.Digest, version string) error {
 	return &TagConflictError{Tag: tag, Existing: d, Reason: fmt.Sprintf(
 		"manifest %s is chart version %s, whose only tag is %s: a chart manifest carries its version's tag and no other, so it cannot be tagged %s",
-		d, version, ChartTag(version), tag)}
+		d, version, chart.OCITag(version), tag)}
 }
-
-// ChartVersionOfTag is the chart version whose tag is tag (the inverse of ChartTag: SemVer
-// has no "_", so a tag names at most one version).
-func ChartVersionOfTag(tag string) string { return strings.ReplaceAll(tag, "_", "+") }
 
 // setTag points tag at d, in the caller's transaction, under the rules that keep tags honest:
 //   - a chart version's tag names that version's manifest only, also after the version was
@@ -70,7 +67,7 @@ func ChartVersionOfTag(tag string) string { return strings.ReplaceAll(tag, "_", 
 //
 // Otherwise the tag moves.
 func (db *DB) setTag(ctx context.Context, tx *sql.Tx, repoID int64, tag string, d digest.Digest, immutable bool, now int64) error {
-	owner, owned, err := db.chartRowBy(ctx, tx, repoID, "version", ChartVersionOfTag(tag))
+	owner, owned, err := db.chartRowBy(ctx, tx, repoID, "version", chart.VersionOfOCITag(tag))
 	if err != nil {
 		return err
 	}
@@ -87,7 +84,7 @@ func (db *DB) setTag(ctx context.Context, tx *sql.Tx, repoID int64, tag string, 
 	if err != nil {
 		return err
 	}
-	if isChart && ChartTag(target.version) != tag {
+	if isChart && chart.OCITag(target.version) != tag {
 		return chartTagOnly(tag, d, target.version)
 	}
 

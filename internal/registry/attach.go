@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/provenance"
 )
@@ -71,8 +71,7 @@ func (r *Registry) AttachProvenance(ctx context.Context, req AttachProvenanceReq
 	if err := json.Unmarshal(old.Content, &doc); err != nil {
 		return nil, fmt.Errorf("attach provenance to %s %s: stored manifest: %w", c.Name, c.Version, err)
 	}
-	doc.Layers = append(doc.Layers, ocispec.Descriptor{MediaType: ChartProvLayerMediaType, Digest: provDigest, Size: int64(len(req.Prov))})
-	sort.Slice(doc.Layers, func(i, j int) bool { return doc.Layers[i].Digest < doc.Layers[j].Digest }) // as helm push does
+	chart.AddProvLayer(&doc, chart.ProvLayer(req.Prov))
 	body, err := json.Marshal(doc)
 	if err != nil {
 		return nil, err

@@ -12,8 +12,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/chart/charttest"
-	"github.com/chartroom/chartroom/internal/meta"
 )
 
 var createdRE = regexp.MustCompile(`(?m)^    created: .*\n|"created":"[^"]*",?`)
@@ -142,7 +142,7 @@ func TestChartConfigAgreesWithArchive(t *testing.T) {
 				t.Run(cfg.name, func(t *testing.T) {
 					ns := fmt.Sprintf("oci%d-%d", n, i)
 					repo := ns + "/" + up.Name
-					err := r.push(repo, meta.ChartTag(up.Version), r.chartManifestFor(t, repo, cfg.config, archive, ""))
+					err := r.push(repo, chart.OCITag(up.Version), r.chartManifestFor(t, repo, cfg.config, archive, ""))
 					if err != nil {
 						t.Fatalf("config %s refused: %v", cfg.config, err)
 					}

@@ -14,14 +14,6 @@ import (
 	"github.com/chartroom/chartroom/internal/meta"
 )
 
-// Helm's OCI media types (helm.sh/helm/v3/pkg/registry).
-const (
-	ChartConfigMediaType      = "application/vnd.cncf.helm.config.v1+json"
-	ChartLayerMediaType       = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
-	ChartProvLayerMediaType   = "application/vnd.cncf.helm.chart.provenance.v1.prov"
-	legacyChartLayerMediaType = "application/tar+gzip"
-)
-
 // maxChartConfigSize bounds the config blob read to validate a chart (Chart.yaml as JSON).
 const maxChartConfigSize = 1 << 20
 
@@ -58,18 +50,18 @@ func (r *Registry) ociChart(ctx context.Context, repo, reference, actor string, 
 	if _, err := semver.StrictNewVersion(cfg.Version); err != nil {
 		return nil, chartInvalid("chart version %q is not strict SemVer 2 (MAJOR.MINOR.PATCH, e.g. 1.4.2): %v", cfg.Version, err)
 	}
-	if !IsDigest(reference) && reference != meta.ChartTag(cfg.Version) {
-		return nil, invalid("tag %q differs from the chart's version %s: push chart versions under their version (tag %s)", reference, cfg.Version, meta.ChartTag(cfg.Version))
+	if !IsDigest(reference) && reference != chart.OCITag(cfg.Version) {
+		return nil, invalid("tag %q differs from the chart's version %s: push chart versions under their version (tag %s)", reference, cfg.Version, chart.OCITag(cfg.Version))
 	}
 	var layer, prov *ocispec.Descriptor
 	for i, l := range doc.Layers {
 		switch l.MediaType {
-		case ChartLayerMediaType, legacyChartLayerMediaType:
+		case chart.ChartLayerMediaType, chart.LegacyChartLayerMediaType:
 			if layer != nil {
 				return nil, invalid("a chart manifest has exactly one chart layer; this one has several")
 			}
 			layer = &doc.Layers[i]
-		case ChartProvLayerMediaType:
+		case chart.ProvLayerMediaType:
 			if prov != nil {
 				return nil, invalid("a chart manifest has at most one provenance layer")
 			}
@@ -79,7 +71,7 @@ func (r *Registry) ociChart(ctx context.Context, repo, reference, actor string, 
 		}
 	}
 	if layer == nil {
-		return nil, invalid("the chart manifest has no chart layer (%s)", ChartLayerMediaType)
+		return nil, invalid("the chart manifest has no chart layer (%s)", chart.ChartLayerMediaType)
 	}
 	in := &chartIn{repo: repo, archive: layer.Digest, size: layer.Size, config: raw, actor: actor}
 	provSize := int64(-1)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/meta"
 )
 
@@ -36,7 +37,7 @@ func (r *Registry) commit(ctx context.Context, c *commit) (*PutManifestResult, e
 		ImmutableTags: r.tagsImmutable(c.manifest.Repository),
 	}
 	if ch := c.chart; ch != nil {
-		versionTag := meta.ChartTag(ch.Version)
+		versionTag := chart.OCITag(ch.Version)
 		for _, t := range c.tags {
 			if t != versionTag {
 				return nil, invalid("tag %q on chart %s %s: a chart manifest carries exactly one tag, its version's (%s); push it without other tags", t, ch.Name, ch.Version, versionTag)

@@ -13,6 +13,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	helmloader "helm.sh/helm/v3/pkg/chart/loader"
 
+	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/chart/charttest"
 )
 
@@ -63,9 +64,9 @@ func manifestJSON(t *testing.T, config ocispec.Descriptor, layers []ocispec.Desc
 func (r *Registry) chartManifestFor(t *testing.T, repo string, config, archive []byte, note string) []byte {
 	t.Helper()
 	cd := r.testPutBlob(t, repo, config)
-	cd.MediaType = ChartConfigMediaType
+	cd.MediaType = chart.ConfigMediaType
 	ld := r.testPutBlob(t, repo, archive)
-	ld.MediaType = ChartLayerMediaType
+	ld.MediaType = chart.ChartLayerMediaType
 	var ann map[string]string
 	if note != "" {
 		ann = map[string]string{ocispec.AnnotationCreated: note}

@@ -13,6 +13,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/chartroom/chartroom/internal/blob"
+	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/meta"
 )
 
@@ -151,12 +152,12 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (*Pu
 			}
 		}
 	}
-	if doc.Config != nil && doc.Config.MediaType == ChartConfigMediaType {
-		chart, err := r.ociChart(ctx, repo, req.Reference, req.Actor, doc)
+	if doc.Config != nil && doc.Config.MediaType == chart.ConfigMediaType {
+		cv, err := r.ociChart(ctx, repo, req.Reference, req.Actor, doc)
 		if err != nil {
 			return nil, err
 		}
-		c.chart = chart
+		c.chart = cv
 		c.blobs = append(c.blobs, doc.Config.Digest) // a chart is never sparse
 	}
 	return r.commit(ctx, c)

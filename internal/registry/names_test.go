@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/meta"
 )
 
@@ -48,7 +49,7 @@ func TestReservedChartNamespaces(t *testing.T) {
 	m := r.chartManifestFor(t, repo, helmConfig(t, v), v, "")
 	c := &meta.ChartVersion{Namespace: "v2/old", Name: "app", Version: "1.0.0", ChartDigest: digest.FromBytes(v), ChartSize: int64(len(v)), Metadata: []byte(`{}`)}
 	_, err := r.db.PutManifest(ctx, meta.PutManifest{
-		Manifest: meta.Manifest{Repository: repo, Digest: digest.FromBytes(m), MediaType: ocispec.MediaTypeImageManifest, ConfigMediaType: ChartConfigMediaType, Content: m},
+		Manifest: meta.Manifest{Repository: repo, Digest: digest.FromBytes(m), MediaType: ocispec.MediaTypeImageManifest, ConfigMediaType: chart.ConfigMediaType, Content: m},
 		Tags:     []string{"1.0.0"}, Chart: c,
 	})
 	if err != nil {

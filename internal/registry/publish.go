@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"time"
 
 	"github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/chartroom/chartroom/internal/blob"
@@ -130,7 +127,7 @@ func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	if name := md.Name + "-" + md.Version + ".tgz"; req.FileName != "" && req.FileName != name {
+	if name := chart.ArchiveName(md.Name, md.Version); req.FileName != "" && req.FileName != name {
 		return nil, chartInvalid("the file is named %q but holds chart %s version %s: name it %s", req.FileName, md.Name, md.Version, name)
 	}
 	repo := joinRepository(req.Namespace, md.Name)
@@ -143,44 +140,45 @@ func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*
 		return nil, err
 	}
 
-	chartDesc := ocispec.Descriptor{MediaType: ChartLayerMediaType, Digest: up.digest, Size: up.size}
+	chartDesc := chart.ChartLayer(up.digest, up.size)
+	var provDesc ocispec.Descriptor
+	if req.Prov != nil {
+		provDesc = chart.ProvLayer(req.Prov)
+	}
+	created := time.Now().UTC()
+	art, err := chart.HelmArtifact(md, chartDesc, provDesc, created)
+	if err != nil {
+		return nil, chartInvalid("%v", err)
+	}
 	if err := r.putUpload(ctx, repo, up); err != nil {
 		return nil, err
 	}
-	configDesc, err := r.putSmallBlob(ctx, repo, ChartConfigMediaType, c.Metadata)
-	if err != nil {
+	if _, err := r.putSmallBlob(ctx, repo, chart.ConfigMediaType, art.Config); err != nil {
 		return nil, err
 	}
-	layers := []ocispec.Descriptor{chartDesc}
 	if req.Prov != nil {
-		provDesc, err := r.putSmallBlob(ctx, repo, ChartProvLayerMediaType, req.Prov)
-		if err != nil {
+		if _, err := r.putSmallBlob(ctx, repo, chart.ProvLayerMediaType, req.Prov); err != nil {
 			return nil, err
 		}
+	}
+	body := art.Manifest
+	annotations := chart.OCIAnnotations(md, created)
+	layers := []ocispec.Descriptor{chartDesc}
+	if req.Prov != nil {
 		layers = append(layers, provDesc)
 	}
-	sort.Slice(layers, func(i, j int) bool { return layers[i].Digest < layers[j].Digest }) // as helm push does
-	annotations := chart.OCIAnnotations(md, time.Now())
-	body, err := json.Marshal(ocispec.Manifest{
-		Versioned:   specs.Versioned{SchemaVersion: 2},
-		Config:      configDesc,
-		Layers:      layers,
-		Annotations: annotations,
-	})
-	if err != nil {
-		return nil, err
-	}
+	configDesc := art.ConfigDescriptor
 	cm := &commit{
 		manifest: meta.Manifest{
 			Repository:      repo,
 			Digest:          digest.FromBytes(body),
 			MediaType:       ocispec.MediaTypeImageManifest,
-			ArtifactType:    ChartConfigMediaType,
-			ConfigMediaType: ChartConfigMediaType,
+			ArtifactType:    chart.ConfigMediaType,
+			ConfigMediaType: chart.ConfigMediaType,
 			Annotations:     annotations,
 			Content:         body,
 		},
-		tags:  []string{meta.ChartTag(md.Version)},
+		tags:  []string{chart.OCITag(md.Version)},
 		chart: c,
 	}
 	cm.references = append(cm.references, configDesc.Digest)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/chartroom/chartroom/internal/blob/blobtest"
 	"github.com/chartroom/chartroom/internal/blob/fs"
+	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/chart/charttest"
 	"github.com/chartroom/chartroom/internal/meta"
 )
@@ -74,7 +75,7 @@ func TestPublishChartIsVisibleOverOCI(t *testing.T) {
 		t.Fatalf("published %+v", c)
 	}
 	m, err := r.GetManifest(ctx, "team/charts/myapp", "1.4.2", true)
-	if err != nil || m.Digest != c.ManifestDigest || m.ConfigMediaType != ChartConfigMediaType {
+	if err != nil || m.Digest != c.ManifestDigest || m.ConfigMediaType != chart.ConfigMediaType {
 		t.Fatalf("manifest by tag: %+v %v", m, err)
 	}
 	rc, size, _, err := r.OpenChart(ctx, "team/charts", "myapp", "1.4.2", false)

@@ -14,8 +14,9 @@ import (
 // entries: raise it when they would be rendered differently (repoindex, or what they are
 // rendered from), and the registry renders the stored ones again when it starts
 // (rerenderIndexEntries). 1: entries rendered by repoindex's escaping renderer from the
-// archive's Chart.yaml.
-const indexRenderVersion = 1
+// archive's Chart.yaml; 2: scalars, quoting and folding written as `helm repo index` writes
+// them.
+const indexRenderVersion = 2
 
 // rerenderBatch is how many chart versions one transaction rewrites.
 const rerenderBatch = 256

@@ -12,7 +12,6 @@ import (
 
 	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/chart/charttest"
-	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/provenance/provtest"
 	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/registry/registrytest"
@@ -45,7 +44,7 @@ var protocols = []protocol{
 	}},
 	{"OCI", func(t *testing.T, e *registrytest.Env, c ruleCase) error {
 		repo := c.ns + "/" + strings.ToLower(c.chart)
-		_, err := e.PushChart(t, repo, meta.ChartTag(c.version), configOf(c), c.archive, c.prov)
+		_, err := e.PushChart(t, repo, chart.OCITag(c.version), configOf(c), c.archive, c.prov)
 		return err
 	}},
 }

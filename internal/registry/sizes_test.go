@@ -11,6 +11,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/chartroom/chartroom/internal/chart"
 )
 
 // Descriptors must state the size of the content they name when the repository holds it.
@@ -31,9 +33,9 @@ func TestDescriptorSizesMatchContent(t *testing.T) {
 			wrong := func(d ocispec.Descriptor, size int64) ocispec.Descriptor { d.Size = size; return d }
 			v := simpleChart(t, "sizes", "1.0.0", "1", "x")
 			ccd := r.testPutBlob(t, repo, helmConfig(t, v))
-			ccd.MediaType = ChartConfigMediaType
+			ccd.MediaType = chart.ConfigMediaType
 			cld := r.testPutBlob(t, repo, v)
-			cld.MediaType = ChartLayerMediaType
+			cld.MediaType = chart.ChartLayerMediaType
 
 			index := func(children ...ocispec.Descriptor) []byte {
 				b, _ := json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: children})

@@ -14,6 +14,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/chart/charttest"
 )
 
@@ -69,8 +70,8 @@ func TestValidationMemory(t *testing.T) {
 	const repo = "team/big2"
 	tgz = zeroChart(t, "big2", "1.0.0", 19, 5<<20)
 	config := []byte(`{"apiVersion":"v2","name":"big2","version":"1.0.0"}`)
-	layer := ocispec.Descriptor{MediaType: ChartLayerMediaType, Digest: digest.FromBytes(tgz), Size: int64(len(tgz))}
-	cfg := ocispec.Descriptor{MediaType: ChartConfigMediaType, Digest: digest.FromBytes(config), Size: int64(len(config))}
+	layer := ocispec.Descriptor{MediaType: chart.ChartLayerMediaType, Digest: digest.FromBytes(tgz), Size: int64(len(tgz))}
+	cfg := ocispec.Descriptor{MediaType: chart.ConfigMediaType, Digest: digest.FromBytes(config), Size: int64(len(config))}
 	for _, b := range []struct {
 		d    ocispec.Descriptor
 		data []byte

@@ -13,12 +13,10 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/Masterminds/semver/v3"
-	"sigs.k8s.io/yaml"
+	"github.com/chartroom/chartroom/internal/chart"
 )
 
 // Entry is one chart version, rendered: its index entry in both formats, without urls.
@@ -32,9 +30,15 @@ type Entry struct {
 	JSON []byte
 	// URL is where the archive downloads from (relative to the index, or absolute).
 	URL string
+	// Digest is the archive's hex sha256, where known: it orders entries of one name and
+	// version (a static repository may hold the same chart version twice).
+	Digest string
 
-	sv     *semver.Version // Version parsed by Sort, kept so that sorting again is cheap
-	parsed bool
+	key   chart.VersionKey // Version parsed by Sort, kept so that sorting again is cheap
+	keyed bool
+	rank  int // the position of Name among the names Sort was given
+	// urlsAt is where WriteYAML puts the urls key in YAML (0: not found yet).
+	urlsAt int
 }
 
 // Forms selects the rendered forms of an entry.
@@ -49,7 +53,8 @@ const (
 
 // Render builds an Entry from a chart's metadata (Chart.yaml as JSON, as helm's OCI config
 // holds it), its creation time and the hex sha256 of its archive: the fields helm's
-// `helm repo index` writes (the metadata plus created and digest), in both forms.
+// `helm repo index` writes (the metadata plus created and digest), in both forms. An empty
+// digestHex leaves digest out, as helm does for an index entry that has none.
 func Render(metadata []byte, created time.Time, digestHex string) (yamlEntry, jsonEntry []byte, err error) {
 	return RenderForms(metadata, created, digestHex, BothForms)
 }
@@ -64,7 +69,9 @@ func RenderForms(metadata []byte, created time.Time, digestHex string, forms For
 	}
 	delete(fields, "urls")
 	fields["created"] = created.UTC().Format(time.RFC3339Nano)
-	fields["digest"] = digestHex
+	if digestHex != "" {
+		fields["digest"] = digestHex // omitted when empty, as helm's ChartVersion does
+	}
 	if forms&JSONForm != 0 {
 		obj, err := json.Marshal(fields) // sorted keys, as helm writes them
 		if err != nil {
@@ -73,55 +80,65 @@ func RenderForms(metadata []byte, created time.Time, digestHex string, forms For
 		jsonEntry = escapeJSONForYAML(obj[:len(obj)-1])
 	}
 	if forms&YAMLForm != 0 {
-		var y bytes.Buffer
-		if err := toYAML(&y, fields, 0); err != nil {
+		name, _ := fields["name"].(string)
+		e := entryEmitter(name, 512)
+		if err := e.node(fields, nodeContext{sequence: true}); err != nil {
 			return nil, nil, err
 		}
-		var b bytes.Buffer
-		b.Grow(y.Len() + 256)
-		for i, line := range bytes.SplitAfter(y.Bytes(), []byte("\n")) {
-			if len(line) == 0 {
-				continue
-			}
-			if i == 0 {
-				b.WriteString("  - ")
-			} else {
-				b.WriteString("    ")
-			}
-			b.Write(line)
-		}
-		yamlEntry = b.Bytes()
+		yamlEntry = e.end()
 	}
 	return yamlEntry, jsonEntry, nil
 }
 
-// Sort orders entries as helm does: by chart name, then newest version first (SemVer
-// precedence; versions that do not parse sort last, by string). Each entry's version is
-// parsed once and remembered, so re-sorting entries after a change costs little.
+// Sort orders entries as helm does: by chart name (in go-yaml's key order, as index.yaml
+// lists them), then newest version first, in the one
+// total order of chart versions (chart.VersionKey.Compare: SemVer precedence, then build
+// metadata; versions that do not parse last), then by digest. Entries that differ only in
+// build metadata therefore come out in one order whatever order they went in, so an index
+// brought up to date incrementally has the bytes of one built from scratch. Each entry's
+// version is parsed once and remembered, so re-sorting entries after a change costs little.
 func Sort(entries []Entry) {
+	rank := map[string]int{}
 	for i := range entries {
-		if e := &entries[i]; !e.parsed {
-			e.sv, _ = semver.NewVersion(e.Version)
-			e.parsed = true
+		e := &entries[i]
+		if !e.keyed {
+			e.key, e.keyed = chart.KeyOf(e.Version), true
 		}
+		rank[e.Name] = 0
+	}
+	// Chart names in go-yaml's key order, ranked once: that order is not transitive for
+	// every set of names, and ranking the set makes the result independent of the order
+	// entries come in.
+	names := make([]string, 0, len(rank))
+	for name := range rank {
+		names = append(names, name)
+	}
+	sortKeys(names)
+	for i, name := range names {
+		rank[name] = i
+	}
+	last, r := "", 0
+	for i := range entries {
+		e := &entries[i]
+		if i == 0 || e.Name != last {
+			last, r = e.Name, rank[e.Name] // entries mostly come grouped by name
+		}
+		e.rank = r
 	}
 	slices.SortStableFunc(entries, func(a, b Entry) int {
-		if c := strings.Compare(a.Name, b.Name); c != 0 {
+		if c := a.rank - b.rank; c != 0 {
 			return c
 		}
-		switch {
-		case a.sv != nil && b.sv != nil:
-			return b.sv.Compare(a.sv)
-		case a.sv != nil:
-			return -1
-		case b.sv != nil:
-			return 1
+		if c := b.key.Compare(a.key); c != 0 {
+			return c
 		}
-		return strings.Compare(b.Version, a.Version)
+		return strings.Compare(a.Digest, b.Digest)
 	})
 }
 
-// WriteYAML writes index.yaml from sorted entries. generated is the index's generation time.
+// WriteYAML writes index.yaml from sorted entries, as helm repo index writes it: each
+// entry's urls go between its keys before "urls" and those after it (version), in go-yaml's
+// key order. generated is the index's generation time.
 func WriteYAML(w io.Writer, entries []Entry, generated time.Time) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	bw.WriteString("apiVersion: v1\n")
@@ -130,22 +147,103 @@ func WriteYAML(w io.Writer, entries []Entry, generated time.Time) error {
 	} else {
 		bw.WriteString("entries:\n")
 	}
+	var scratch emitter
 	for i := range entries {
 		e := &entries[i]
-		if i == 0 || entries[i-1].Name != e.Name {
-			bw.WriteString("  ")
-			bw.WriteString(yamlKey(e.Name))
-			bw.WriteString(":\n")
+		entry, keyColumn := e.YAML, 4
+		if bytes.HasPrefix(entry, []byte("    -")) {
+			keyColumn = 6 // under a name written as an explicit key (entryEmitter)
 		}
-		bw.Write(e.YAML)
-		bw.WriteString("    urls:\n    - ")
-		bw.WriteString(strconv.Quote(e.URL))
-		bw.WriteString("\n")
+		if i == 0 || entries[i-1].Name != e.Name {
+			k := scratch.reset(2)
+			k.key(e.Name)
+			if keyColumn == 6 && explicitKey(e.Name) {
+				bw.Write(k.buf) // "  ? name\n  :", the first entry follows on the line
+				entry = entry[3:]
+			} else {
+				bw.Write(k.end())
+			}
+		}
+		if e.urlsAt == 0 {
+			e.urlsAt = len(e.YAML) - len(entry) + urlsOffset(entry, keyColumn)
+		}
+		at := e.urlsAt - (len(e.YAML) - len(entry))
+		bw.Write(entry[:at])
+		if simpleURL(e.URL) {
+			// What the emitter writes for it, without the emitter: nearly every URL.
+			bw.WriteString(urlsKey[keyColumn/2-2])
+			bw.WriteString(e.URL)
+			bw.WriteByte('\n')
+		} else {
+			u := scratch.reset(keyColumn)
+			u.urls(e.URL)
+			bw.Write(u.end())
+		}
+		bw.Write(entry[at:])
 	}
 	bw.WriteString("generated: \"")
 	bw.WriteString(generated.UTC().Format(time.RFC3339Nano))
 	bw.WriteString("\"\n")
 	return bw.Flush()
+}
+
+// urlsOffset is where the urls key goes in a rendered entry whose keys are at keyColumn: at
+// the start of the first of its keys that go-yaml orders after "urls", found from the end,
+// where they are (only version, in entries helm writes); the end when there is none.
+func urlsOffset(entry []byte, keyColumn int) int {
+	at := len(entry)
+	for end := len(entry); end > 0; {
+		start := bytes.LastIndexByte(entry[:end-1], '\n') + 1
+		line := entry[start:end]
+		end = start
+		if len(line) <= keyColumn || !isIndent(line[:keyColumn]) || strings.IndexByte(" -?:", line[keyColumn]) >= 0 {
+			continue // not one of the entry's keys: nested, continued, a sequence item, a long key
+		}
+		if key, _, _ := bytes.Cut(line[keyColumn:], []byte(":")); keyBeforeURLs(key) {
+			break
+		}
+		at = start
+	}
+	return at
+}
+
+// urlsKey is the urls key and its sequence's dash at key column 4 and 6.
+var urlsKey = [2]string{"    urls:\n    - ", "      urls:\n      - "}
+
+// simpleURL reports whether go-yaml writes u as it is, plain, on one line: a letter first
+// and not a word YAML reads as a boolean or null, then no space (nothing to fold at) and only
+// characters that mean nothing there, not ending in ':'.
+func simpleURL(u string) bool {
+	if u == "" || u[len(u)-1] == ':' || u[0]|0x20 < 'a' || u[0]|0x20 > 'z' || resolveWords[u] {
+		return false
+	}
+	for i := 1; i < len(u); i++ {
+		c := u[i]
+		if c|0x20 >= 'a' && c|0x20 <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("/._~%+=@,;&?!$'()*#:-", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// keyBeforeURLs reports whether go-yaml orders an entry's key before "urls".
+func keyBeforeURLs(key []byte) bool {
+	for _, c := range key {
+		if c|0x20 < 'a' || c|0x20 > 'z' {
+			return compareKeys(string(key), "urls") < 0
+		}
+	}
+	return bytes.Compare(key, []byte("urls")) < 0 // letters only: byte order
+}
+
+func isIndent(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' {
+			return false
+		}
+	}
+	return true
 }
 
 // WriteJSON writes the index in JSON form (the same document as index.yaml).
@@ -180,13 +278,4 @@ func WriteJSON(w io.Writer, entries []Entry, generated time.Time) error {
 	bw.Write(gen)
 	bw.WriteString("}\n")
 	return bw.Flush()
-}
-
-// yamlKey quotes a chart name when YAML would read it as something other than a string.
-func yamlKey(name string) string {
-	b, err := yaml.Marshal(map[string]int{name: 0})
-	if err != nil {
-		return strconv.Quote(name)
-	}
-	return string(bytes.TrimSuffix(b, []byte(": 0\n")))
 }

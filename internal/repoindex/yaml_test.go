@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -88,24 +89,6 @@ func anySlice(s []string) []any {
 		out[i] = v
 	}
 	return out
-}
-
-func FuzzPlainSafe(f *testing.F) {
-	for _, s := range tricky {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		if !plainSafe(s) {
-			return
-		}
-		var got any
-		if err := yaml.Unmarshal([]byte("k: "+s), &got); err != nil {
-			t.Fatalf("%q: %v", s, err)
-		}
-		if v := got.(map[string]any)["k"]; v != s {
-			t.Fatalf("%q reads back as %#v", s, v)
-		}
-	})
 }
 
 func BenchmarkRender(b *testing.B) {
@@ -238,5 +221,31 @@ func TestRenderLongKeys(t *testing.T) {
 				t.Fatalf("the entry reads back differently:\n%s", doc)
 			}
 		})
+	}
+}
+
+// floatSyntax is go-yaml v2's float pattern, without a regular expression.
+func TestFloatSyntaxIsGoYAMLs(t *testing.T) {
+	re := regexp.MustCompile(`^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`)
+	for _, s := range append(tricky, "1", "1.", ".1", "1.5e3", "1e", "1e+", "-1.5E-3", "+.5", "-.", ".", "+", "", "1.2.3", "0x1", "1_0", "1e3.5", "١") {
+		if got, want := floatSyntax(s), re.MatchString(s); got != want {
+			t.Errorf("floatSyntax(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// simpleURL's shortcut writes what the emitter writes.
+func TestSimpleURLWritesWhatTheEmitterWrites(t *testing.T) {
+	urls := append(tricky, "https://charts.example.com/a-1.0.0.tgz", "charts/a-1.0.0+b.tgz", "http://x/a?b=c&d=e#f", "x:", "x:y",
+		"https://x/"+strings.Repeat("a", 200), "no", "on", "nope", "a#b", "a'b", "a%20b", "ftp://[::1]/x")
+	for _, u := range urls {
+		if !simpleURL(u) {
+			continue
+		}
+		e := new(emitter).reset(4)
+		e.urls(u)
+		if got, want := string(e.end()), urlsKey[0]+u+"\n"; got != want {
+			t.Errorf("%q: the emitter writes %q, the shortcut %q", u, got, want)
+		}
 	}
 }

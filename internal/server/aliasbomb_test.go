@@ -14,6 +14,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/chart/charttest"
 )
 
@@ -102,9 +103,9 @@ func TestAliasBombIsRefusedAndTheServerStaysUp(t *testing.T) {
 		const repo = "team/bomb"
 		config := []byte(`{"apiVersion":"v2","name":"bomb","version":"1.0.0"}`)
 		layer := c.pushBlob(repo, bomb)
-		layer.MediaType = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+		layer.MediaType = chart.ChartLayerMediaType
 		cfg := c.pushBlob(repo, config)
-		cfg.MediaType = "application/vnd.cncf.helm.config.v1+json"
+		cfg.MediaType = chart.ConfigMediaType
 		manifest, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cfg, Layers: []ocispec.Descriptor{layer}})
 		status, body, _ := c.do("PUT", "/v2/"+repo+"/manifests/1.0.0", ocispec.MediaTypeImageManifest, manifest)
 		var e struct {

@@ -1,126 +1,63 @@
 package staticindex
 
 import (
-	"archive/tar"
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
-	"github.com/chartroom/chartroom/internal/safeyaml"
-	"github.com/klauspost/compress/gzip"
 
 	"github.com/chartroom/chartroom/internal/chart"
+	"github.com/chartroom/chartroom/internal/safeyaml"
 )
 
-var (
-	utf8BOM = []byte{0xEF, 0xBB, 0xBF}
-	// aliasRE is Helm's rule for dependency aliases (pkg/chart aliasNameFormat).
-	aliasRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
-)
+// aliasRE is Helm's rule for dependency aliases (pkg/chart aliasNameFormat).
+var aliasRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 
 // readMetadata returns the metadata of the chart archive in data as Helm v3.22.0's loader
-// leaves it for `helm repo index`: Chart.yaml (every top-level Chart.yaml entry, in archive
-// order, as Helm merges them) with requirements.yaml merged in, apiVersion defaulted to v1,
-// sanitized and validated with Helm's rules.
+// leaves it for `helm repo index`: Chart.yaml with requirements.yaml merged in, apiVersion
+// defaulted to v1, sanitized and validated with Helm's rules.
 //
-// It applies the archive checks of Helm's LoadArchiveFiles (gzip and tar well-formed,
-// decompressed size limits, no absolute, parent or drive-letter paths, Chart.yaml not at the
-// top level, at least one file, no lock file that fails to parse). It reads, but does not
-// parse, values.yaml, templates and subcharts: those do not appear in an index entry. Helm
-// refuses an archive whose values.yaml or subcharts fail to load; this reader indexes it.
+// The archive gets every check chart.LoadArchive makes of an archive's streams and entries
+// (chart.ArchiveWalker: no absolute, parent, drive-letter or unclean paths, one top-level
+// directory, regular files only, each path once, decompressed size and entry limits), and a
+// lock file that does not parse is refused, as Helm refuses it. Only Chart.yaml,
+// requirements.yaml and the lock files are kept: values.yaml, templates and subcharts are
+// read past, since no index field comes from them. Helm refuses an archive whose values.yaml
+// or subcharts fail to load; this reader indexes it.
 //
-// zr and br are reset to read data (reusing them saves a decompressor per archive; the
-// buffer saves the tar reader many small reads from the decompressor).
-func readMetadata(data []byte, lim chart.Limits, zr *gzip.Reader, br *bufio.Reader) (*chart.Metadata, error) {
-	if err := zr.Reset(bytes.NewReader(data)); err != nil {
-		return nil, fmt.Errorf("not a gzip-compressed chart archive: %w", err)
+// w is reused from one archive to the next (one per worker): it keeps its decompressor.
+func readMetadata(data []byte, lim chart.Limits, w *chart.ArchiveWalker) (*chart.Metadata, error) {
+	_, files, err := w.Walk(bytes.NewReader(data), lim, entryFile)
+	if err != nil {
+		return nil, err
 	}
-	br.Reset(zr)
-	tr := tar.NewReader(br)
-
-	var chartYAMLs [][]byte
-	var requirements []byte
-	var locks []string
-	lockData := map[string][]byte{}
-	files := 0
-	remaining := lim.MaxTotalSize
-	for {
-		hd, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("corrupt archive: %w", err)
-		}
-		if isDir(hd) || hd.Typeflag == tar.TypeXGlobalHeader || hd.Typeflag == tar.TypeXHeader {
-			continue
-		}
-		name, err := entryName(hd.Name)
-		if err != nil {
-			return nil, err
-		}
-		if hd.Size > remaining {
-			return nil, fmt.Errorf("decompresses to more than the total limit of %d bytes", lim.MaxTotalSize)
-		}
-		if hd.Size > lim.MaxFileSize {
-			return nil, fmt.Errorf("%q decompresses to more than the per-file limit of %d bytes", hd.Name, lim.MaxFileSize)
-		}
-		keep := name == chart.ChartfileName || name == chart.RequirementsName ||
-			name == chart.LockfileName || name == chart.RequirementsLockName
-		var n int64
-		var body []byte
-		if keep {
-			var buf bytes.Buffer
-			n, err = io.Copy(&buf, io.LimitReader(tr, remaining))
-			body = bytes.TrimPrefix(buf.Bytes(), utf8BOM)
-		} else {
-			n, err = io.Copy(io.Discard, io.LimitReader(tr, remaining))
-		}
-		if err != nil {
-			return nil, fmt.Errorf("corrupt archive: %w", err)
-		}
-		remaining -= n
-		if n < hd.Size || remaining <= 0 {
-			return nil, fmt.Errorf("decompresses to more than the total limit of %d bytes", lim.MaxTotalSize)
-		}
-		files++
-		switch name {
+	var chartYAML, requirements []byte
+	for _, f := range files {
+		switch f.Name {
 		case chart.ChartfileName:
-			chartYAMLs = append(chartYAMLs, body)
+			chartYAML = f.Data
 		case chart.RequirementsName:
-			requirements = body
+			requirements = f.Data
 		case chart.LockfileName, chart.RequirementsLockName:
-			locks = append(locks, name)
-			lockData[name] = body
+			var l chart.Lock
+			if err := safeyaml.Unmarshal(f.Data, &l); err != nil {
+				return nil, fmt.Errorf("%s: %s", f.Name, oneLine(err))
+			}
 		}
 	}
-	if files == 0 {
-		return nil, errors.New("no files in the archive")
-	}
-	if len(chartYAMLs) == 0 {
+	if chartYAML == nil {
 		return nil, fmt.Errorf("%s is missing", chart.ChartfileName)
 	}
 	md := new(chart.Metadata)
-	for _, y := range chartYAMLs {
-		if err := safeyaml.Unmarshal(y, md); err != nil {
-			return nil, fmt.Errorf("%s: %s", chart.ChartfileName, oneLine(err))
-		}
+	if err := safeyaml.Unmarshal(chartYAML, md); err != nil {
+		return nil, fmt.Errorf("%s: %s", chart.ChartfileName, oneLine(err))
 	}
 	if md.APIVersion == "" {
 		md.APIVersion = chart.APIVersionV1
-	}
-	for _, name := range locks {
-		var l chart.Lock
-		if err := safeyaml.Unmarshal(lockData[name], &l); err != nil {
-			return nil, fmt.Errorf("%s: %s", name, oneLine(err))
-		}
 	}
 	if requirements != nil {
 		if err := safeyaml.Unmarshal(requirements, md); err != nil {
@@ -133,53 +70,14 @@ func readMetadata(data []byte, lim chart.Limits, zr *gzip.Reader, br *bufio.Read
 	return md, nil
 }
 
-// entryName is Helm's LoadArchiveFiles naming: the first path component (the chart's
-// directory) dropped, '\' accepted as separator, the rest cleaned and checked.
-func entryName(raw string) (string, error) {
-	delim := byte('/')
-	if strings.IndexByte(raw, '\\') >= 0 {
-		delim = '\\'
+// entryFile reports whether an archive's file (its path in the chart directory) is one an
+// index entry comes from.
+func entryFile(rel string) bool {
+	switch rel {
+	case chart.ChartfileName, chart.RequirementsName, chart.LockfileName, chart.RequirementsLockName:
+		return true
 	}
-	// The first component and the rest, as Split-then-Join-from-1 gives them.
-	first, n := raw, ""
-	if i := strings.IndexByte(raw, delim); i >= 0 {
-		first, n = raw[:i], raw[i+1:]
-	}
-	if delim != '/' {
-		n = strings.ReplaceAll(n, "\\", "/")
-	}
-	if path.IsAbs(n) {
-		return "", fmt.Errorf("entry %q is an absolute path", raw)
-	}
-	n = path.Clean(n)
-	switch {
-	case n == ".":
-		return "", fmt.Errorf("entry %q is outside the chart directory", raw)
-	case strings.HasPrefix(n, ".."):
-		return "", fmt.Errorf("entry %q refers to a parent directory", raw)
-	case hasDriveLetter(n):
-		return "", fmt.Errorf("entry %q starts with a drive letter", raw)
-	case first == chart.ChartfileName:
-		return "", fmt.Errorf("%s is not inside the chart directory", chart.ChartfileName)
-	}
-	return n, nil
-}
-
-// isDir is hd.FileInfo().IsDir() (what Helm asks) without allocating a FileInfo per entry:
-// a directory entry, or mode bits whose file type is a directory (c_ISDIR).
-func isDir(hd *tar.Header) bool {
-	const cISDIR = 0o40000
-	return hd.Typeflag == tar.TypeDir || hd.Mode&^0o7777 == cISDIR
-}
-
-// hasDriveLetter reports whether p starts like C:/ (Helm's drive-letter rule, without a
-// regular expression on the per-entry path).
-func hasDriveLetter(p string) bool {
-	if len(p) < 3 || p[1] != ':' || p[2] != '/' {
-		return false
-	}
-	c := p[0] | 0x20 // lower case
-	return c >= 'a' && c <= 'z'
+	return false
 }
 
 // errDuplicateDependency is the one validation problem Helm tolerates in an existing

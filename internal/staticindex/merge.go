@@ -116,7 +116,7 @@ func (ix *Index) Merge(old []byte, source string) error {
 	return nil
 }
 
-// renderOld renders a kept entry, leaving digest out when it had none (Helm's omitempty).
+// renderOld renders a kept entry (without digest when it had none, as Helm writes it).
 func renderOld(cv *oldEntry, asJSON bool) (repoindex.Entry, error) {
 	meta, err := json.Marshal(keptFields{Metadata: cv.Metadata, Removed: cv.Removed, Checksum: cv.Checksum,
 		Engine: cv.Engine, TillerVersion: cv.TillerVersion, URL: cv.URL})
@@ -127,11 +127,7 @@ func renderOld(cv *oldEntry, asJSON bool) (repoindex.Entry, error) {
 	if err != nil {
 		return repoindex.Entry{}, err
 	}
-	if cv.Digest == "" {
-		y = bytes.Replace(y, []byte("\n    digest: \"\"\n"), []byte("\n"), 1)
-		j = bytes.Replace(j, []byte(`,"digest":""`), nil, 1)
-	}
-	e := repoindex.Entry{Name: cv.Name, Version: cv.Version, YAML: y, JSON: j}
+	e := repoindex.Entry{Name: cv.Name, Version: cv.Version, YAML: y, JSON: j, Digest: cv.Digest}
 	if len(cv.URLs) > 0 {
 		e.URL = cv.URLs[0]
 	}

@@ -9,7 +9,6 @@
 package staticindex
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -25,8 +24,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/klauspost/compress/gzip"
 
 	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/repoindex"
@@ -125,11 +122,10 @@ func Build(ctx context.Context, dir string, opts Options) (*Index, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var zr gzip.Reader
-			br := bufio.NewReaderSize(nil, 64<<10)
+			var w chart.ArchiveWalker
 			for i := range jobs {
 				r := &results[i]
-				r.entry, r.skipped, r.err = indexArchive(dir, paths[i], opts, &zr, br)
+				r.entry, r.skipped, r.err = indexArchive(dir, paths[i], opts, &w)
 			}
 		}()
 	}
@@ -197,7 +193,7 @@ func listArchives(dir string) ([]string, error) {
 
 // indexArchive reads one archive. skipped reports an archive that is not a valid chart;
 // err one that cannot be read.
-func indexArchive(dir, p string, opts Options, zr *gzip.Reader, br *bufio.Reader) (e repoindex.Entry, skipped, err error) {
+func indexArchive(dir, p string, opts Options, w *chart.ArchiveWalker) (e repoindex.Entry, skipped, err error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return e, nil, fmt.Errorf("index: %w", err)
@@ -218,7 +214,7 @@ func indexArchive(dir, p string, opts Options, zr *gzip.Reader, br *bufio.Reader
 		return e, nil, fmt.Errorf("index: read %s: %w", p, err)
 	}
 	sum := sha256.Sum256(data)
-	md, verr := readMetadata(data, opts.Limits, zr, br)
+	md, verr := readMetadata(data, opts.Limits, w)
 	if verr != nil {
 		return e, verr, nil
 	}
@@ -226,7 +222,8 @@ func indexArchive(dir, p string, opts Options, zr *gzip.Reader, br *bufio.Reader
 	if err != nil {
 		return e, nil, fmt.Errorf("index %s: %w", p, err)
 	}
-	y, j, err := repoindex.RenderForms(meta, opts.Now, hex.EncodeToString(sum[:]), forms(opts.JSON))
+	digest := hex.EncodeToString(sum[:])
+	y, j, err := repoindex.RenderForms(meta, opts.Now, digest, forms(opts.JSON))
 	if err != nil {
 		return e, nil, fmt.Errorf("index %s: %w", p, err)
 	}
@@ -236,7 +233,7 @@ func indexArchive(dir, p string, opts Options, zr *gzip.Reader, br *bufio.Reader
 	}
 	parent, file := filepath.Split(rel)
 	parent = strings.TrimSuffix(parent, string(os.PathSeparator))
-	return repoindex.Entry{Name: md.Name, Version: md.Version, YAML: y, JSON: j, URL: archiveURL(opts.BaseURL, filepath.ToSlash(parent), file)}, nil, nil
+	return repoindex.Entry{Name: md.Name, Version: md.Version, YAML: y, JSON: j, URL: archiveURL(opts.BaseURL, filepath.ToSlash(parent), file), Digest: digest}, nil, nil
 }
 
 // archiveURL is Helm's: urlutil.URLJoin(URLJoin(base, parentDir), file), falling back to

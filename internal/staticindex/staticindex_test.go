@@ -388,44 +388,67 @@ func TestVersionSetMatchesConstraints(t *testing.T) {
 	}
 }
 
-func TestEntryNameRefusesUnsafePaths(t *testing.T) {
-	for _, tc := range []struct {
-		raw  string
-		want string // "" when accepted
-	}{
-		{"myapp/templates/a.yaml", ""},
-		{"myapp/c:/x", "drive letter"},
-		{"myapp/x/c:/y", ""},
-		{"myapp/C:/Windows/x", "drive letter"},
-		{"myapp/z:/x", "drive letter"},
-		{"myapp/@:/x", ""},
-		{"myapp/../x", "parent directory"},
-		{"myapp//etc/passwd", "absolute path"},
-		{"myapp", "outside the chart directory"},
-		{`myapp\..\x`, "parent directory"},
-	} {
-		_, err := entryName(tc.raw)
-		switch {
-		case tc.want == "" && err != nil:
-			t.Errorf("%q: %v", tc.raw, err)
-		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-			t.Errorf("%q: got %v, want %q", tc.raw, err, tc.want)
-		}
+// The static indexer reads archives with chart's walker, so it refuses (skips) every archive
+// LoadArchive refuses for its streams, paths, entry types or limits, with the same reason;
+// before, it had checks of its own and indexed most of these.
+func TestSkipsWhatLoadArchiveRefuses(t *testing.T) {
+	const chartYAML = "apiVersion: v2\nname: x\nversion: 1.0.0\n"
+	hdr := func(name string, typ byte, link string) *tar.Header {
+		return &tar.Header{Name: name, Mode: 0o644, Typeflag: typ, Linkname: link}
 	}
-}
-
-func TestIsDirMatchesFileInfo(t *testing.T) {
-	for _, hd := range []*tar.Header{
-		{Typeflag: tar.TypeDir, Mode: 0o755},
-		{Typeflag: tar.TypeReg, Mode: 0o644},
-		{Typeflag: tar.TypeReg, Mode: 0o40755},
-		{Typeflag: tar.TypeReg, Mode: 0o100644},
-		{Typeflag: tar.TypeSymlink, Mode: 0o120777},
-		{Typeflag: tar.TypeReg, Mode: 0o60644}, // block device bits
-		{Typeflag: tar.TypeDir, Mode: 0o40000},
-	} {
-		if got, want := isDir(hd), hd.FileInfo().IsDir(); got != want {
-			t.Errorf("type %c mode %o: isDir %v, FileInfo().IsDir() %v", hd.Typeflag, hd.Mode, got, want)
+	cases := map[string][]*tar.Header{
+		"long-name.tgz":  {hdr("x/Chart.yaml", tar.TypeReg, ""), hdr("x/"+strings.Repeat("a", 4095), tar.TypeReg, "")},
+		"backslash.tgz":  {hdr("x/Chart.yaml", tar.TypeReg, ""), hdr(`x\templates\a.yaml`, tar.TypeReg, "")},
+		"duplicate.tgz":  {hdr("x/Chart.yaml", tar.TypeReg, ""), hdr("x/Chart.yaml", tar.TypeReg, "")},
+		"symlink.tgz":    {hdr("x/Chart.yaml", tar.TypeReg, ""), hdr("x/values.yaml", tar.TypeSymlink, "/etc/passwd")},
+		"two-roots.tgz":  {hdr("x/Chart.yaml", tar.TypeReg, ""), hdr("y/values.yaml", tar.TypeReg, "")},
+		"dot.tgz":        {hdr("x/./Chart.yaml", tar.TypeReg, "")},
+		"file-dir.tgz":   {hdr("x/Chart.yaml", tar.TypeReg, ""), hdr("x/a", tar.TypeReg, ""), hdr("x/a/b", tar.TypeReg, "")},
+		"fifo.tgz":       {hdr("x/Chart.yaml", tar.TypeReg, ""), hdr("x/fifo", tar.TypeFifo, "")},
+		"many-files.tgz": {hdr("x/Chart.yaml", tar.TypeReg, ""), hdr("x/a", tar.TypeReg, ""), hdr("x/b", tar.TypeReg, ""), hdr("x/c", tar.TypeReg, "")},
+	}
+	lim := chart.Limits{MaxEntries: 3}
+	dir := t.TempDir()
+	want := map[string]string{}
+	for file, headers := range cases {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		tw := tar.NewWriter(zw)
+		for _, h := range headers {
+			if strings.HasSuffix(h.Name, "Chart.yaml") {
+				h.Size = int64(len(chartYAML))
+			}
+			if err := tw.WriteHeader(h); err != nil {
+				t.Fatal(err)
+			}
+			if h.Size > 0 {
+				tw.Write([]byte(chartYAML))
+			}
+		}
+		tw.Close()
+		zw.Close()
+		write(t, filepath.Join(dir, file), buf.Bytes())
+		_, err := chart.LoadArchive(bytes.NewReader(buf.Bytes()), lim)
+		if err == nil {
+			t.Fatalf("%s: LoadArchive accepts it", file)
+		}
+		want[file] = err.Error()
+	}
+	write(t, filepath.Join(dir, "good-1.0.0.tgz"), tgz(t, "good/Chart.yaml", "apiVersion: v2\nname: good\nversion: 1.0.0\n"))
+	ix, err := Build(context.Background(), dir, Options{Limits: lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ix.Archives != 1 {
+		t.Errorf("indexed %d archives, want only good-1.0.0.tgz", ix.Archives)
+	}
+	got := map[string]string{}
+	for _, s := range ix.Skipped {
+		got[s.Path] = s.Err.Error()
+	}
+	for file, reason := range want {
+		if got[file] != reason {
+			t.Errorf("%s: skipped for %q, want LoadArchive's reason %q", file, got[file], reason)
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/chartroom/chartroom/internal/blob"
 	"github.com/chartroom/chartroom/internal/blob/fs"
+	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/registry"
 )
@@ -89,10 +90,10 @@ func (e *Env) PushBlob(t testing.TB, repo, mediaType string, data []byte) ocispe
 // when prov is not nil) as blobs, then the manifest under ref.
 func (e *Env) PushChart(t testing.TB, repo, ref string, config, archive, prov []byte) (*registry.PutManifestResult, error) {
 	t.Helper()
-	cfg := e.PushBlob(t, repo, registry.ChartConfigMediaType, config)
-	layers := []ocispec.Descriptor{e.PushBlob(t, repo, registry.ChartLayerMediaType, archive)}
+	cfg := e.PushBlob(t, repo, chart.ConfigMediaType, config)
+	layers := []ocispec.Descriptor{e.PushBlob(t, repo, chart.ChartLayerMediaType, archive)}
 	if prov != nil {
-		layers = append(layers, e.PushBlob(t, repo, registry.ChartProvLayerMediaType, prov))
+		layers = append(layers, e.PushBlob(t, repo, chart.ProvLayerMediaType, prov))
 	}
 	return e.PutManifest(context.Background(), registry.PutManifestRequest{
 		Repository: repo, Reference: ref, ContentType: ocispec.MediaTypeImageManifest, Body: Manifest(t, cfg, layers...),

@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/chart/charttest"
 	"github.com/chartroom/chartroom/internal/registry"
 )
@@ -24,7 +25,7 @@ func chartConfig(name, version string) []byte {
 func (e *env) pushChartConfig(repo string, cfg []byte) ocispec.Descriptor {
 	e.t.Helper()
 	e.pushBlob(repo, cfg)
-	return descriptor(registry.ChartConfigMediaType, cfg)
+	return descriptor(chart.ConfigMediaType, cfg)
 }
 
 func chartManifest(config, layer ocispec.Descriptor, annotations map[string]string) []byte {
@@ -35,7 +36,7 @@ func chartManifest(config, layer ocispec.Descriptor, annotations map[string]stri
 func (e *env) chart(repo string, cfg, archive []byte, annotations map[string]string) []byte {
 	e.t.Helper()
 	e.pushBlob(repo, archive)
-	return chartManifest(e.pushChartConfig(repo, cfg), descriptor(registry.ChartLayerMediaType, archive), annotations)
+	return chartManifest(e.pushChartConfig(repo, cfg), descriptor(chart.ChartLayerMediaType, archive), annotations)
 }
 
 func TestChartRules(t *testing.T) {
@@ -72,7 +73,7 @@ func TestChartRules(t *testing.T) {
 		}, http.StatusBadRequest, "MANIFEST_INVALID", "not a valid chart archive"},
 		{"config not pushed", "1.0.0", func(t *testing.T) []byte {
 			e.pushBlob(repo, archive)
-			return chartManifest(descriptor(registry.ChartConfigMediaType, chartConfig("myapp", "9.9.9")), descriptor(registry.ChartLayerMediaType, archive), nil)
+			return chartManifest(descriptor(chart.ConfigMediaType, chartConfig("myapp", "9.9.9")), descriptor(chart.ChartLayerMediaType, archive), nil)
 		}, http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN", "push it before the manifest"},
 	}
 	for _, tt := range tests {

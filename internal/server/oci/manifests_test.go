@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/registry"
 )
 
@@ -154,7 +155,7 @@ func TestSparseManifests(t *testing.T) {
 			return imageManifest(cfg, []ocispec.Descriptor{nondistributable}, nil, nil), ocispec.MediaTypeImageManifest
 		}, http.StatusCreated, ""},
 		{"chart missing its layer is never sparse", true, func(e *env) ([]byte, string) {
-			return chartManifest(e.pushChartConfig("charts/myapp", chartConfig("myapp", "1.0.0")), descriptor(registry.ChartLayerMediaType, []byte("not pushed")), nil), ocispec.MediaTypeImageManifest
+			return chartManifest(e.pushChartConfig("charts/myapp", chartConfig("myapp", "1.0.0")), descriptor(chart.ChartLayerMediaType, []byte("not pushed")), nil), ocispec.MediaTypeImageManifest
 		}, http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN"},
 	}
 	for _, tt := range tests {

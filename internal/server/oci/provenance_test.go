@@ -7,6 +7,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/chart/charttest"
 	"github.com/chartroom/chartroom/internal/provenance/provtest"
 	"github.com/chartroom/chartroom/internal/registry"
@@ -29,7 +30,7 @@ func TestChartProvenanceLayer(t *testing.T) {
 	push := func(prov []byte) *response {
 		t.Helper()
 		e.pushBlob(repo, prov)
-		layers := []ocispec.Descriptor{descriptor(registry.ChartLayerMediaType, archive), descriptor(registry.ChartProvLayerMediaType, prov)}
+		layers := []ocispec.Descriptor{descriptor(chart.ChartLayerMediaType, archive), descriptor(chart.ProvLayerMediaType, prov)}
 		return e.putManifest(repo, "1.0.0", imageManifest(cfg, layers, nil, nil))
 	}
 
@@ -56,7 +57,7 @@ func TestChartProvenanceLayer(t *testing.T) {
 
 	t.Run("the .prov of the chart layer", func(t *testing.T) {
 		push(good).expect(t, http.StatusCreated, "")
-		e.checkBlob(repo, descriptor(registry.ChartProvLayerMediaType, good).Digest, good)
+		e.checkBlob(repo, descriptor(chart.ProvLayerMediaType, good).Digest, good)
 	})
 }
 

@@ -12,8 +12,8 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/chart/charttest"
-	"github.com/chartroom/chartroom/internal/registry"
 )
 
 // chartVersionJSON is the fields of ChartMuseum's chart version object the tests look at.
@@ -162,7 +162,7 @@ func TestAPIUploadIsTheOCIArtifact(t *testing.T) {
 	if err := json.Unmarshal(m.Content, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc.Config.MediaType != registry.ChartConfigMediaType || len(doc.Layers) != 2 {
+	if doc.Config.MediaType != chart.ConfigMediaType || len(doc.Layers) != 2 {
 		t.Fatalf("manifest %s", m.Content)
 	}
 	for _, l := range doc.Layers {
@@ -173,11 +173,11 @@ func TestAPIUploadIsTheOCIArtifact(t *testing.T) {
 		b, _ := io.ReadAll(rc)
 		rc.Close()
 		switch l.MediaType {
-		case registry.ChartLayerMediaType:
+		case chart.ChartLayerMediaType:
 			if !bytes.Equal(b, archive) || l.Digest.Encoded() != sha256Hex(archive) {
 				t.Fatal("chart layer differs from the upload")
 			}
-		case registry.ChartProvLayerMediaType:
+		case chart.ProvLayerMediaType:
 			if !bytes.Equal(b, prov) {
 				t.Fatal("provenance layer differs from the upload")
 			}

@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
+
+	"github.com/chartroom/chartroom/internal/chart"
 )
 
 // nameVersion is one reading of an archive file name.
@@ -47,4 +49,4 @@ func archiveFile(file string) (readings []nameVersion, prov bool) {
 }
 
 // archiveName is the file name of a chart version's archive.
-func archiveName(name, version string) string { return name + "-" + version + ".tgz" }
+func archiveName(name, version string) string { return chart.ArchiveName(name, version) }

@@ -25,7 +25,7 @@ import (
 // next index it fetches, whichever replica answers.
 
 // renderVersion changes when chartroom writes indexes differently, so ETags change with it.
-const renderVersion = "1"
+const renderVersion = "2"
 
 // Content types of the two index forms.
 const (
