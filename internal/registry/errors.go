@@ -46,6 +46,9 @@ var (
 	ErrChartInvalid = errors.New("invalid chart")
 	// ErrChartUnknown: no such chart version is published (it may have been deleted).
 	ErrChartUnknown = errors.New("chart version not found")
+	// ErrMetadataUnknown: the namespace has no Artifact Hub repository metadata (set with
+	// chartroom namespace set).
+	ErrMetadataUnknown = errors.New("repository metadata not found")
 )
 
 // reasons names each domain error for logs: a short, stable, machine-friendly phrase both
@@ -72,6 +75,7 @@ var reasons = []struct {
 	{ErrManifestInvalid, "manifest_invalid"},
 	{ErrManifestUnknown, "manifest_unknown"},
 	{ErrChartUnknown, "chart_unknown"},
+	{ErrMetadataUnknown, "metadata_unknown"},
 	{ErrTagInvalid, "tag_invalid"},
 }
 

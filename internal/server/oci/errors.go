@@ -74,6 +74,7 @@ var sentinels = []struct {
 	{registry.ErrChartInvalid, codeManifestInvalid},
 	{registry.ErrManifestUnknown, codeManifestUnknown},
 	{registry.ErrChartUnknown, codeManifestUnknown},
+	{registry.ErrMetadataUnknown, codeManifestUnknown},
 	{registry.ErrTagInvalid, codeTagInvalid},
 	{errRequestBody, codeBlobUploadInvalid},
 }

@@ -49,6 +49,7 @@ var statuses = []struct {
 	{registry.ErrVersionExists, http.StatusConflict},
 	{registry.ErrTooLarge, http.StatusRequestEntityTooLarge},
 	{registry.ErrChartUnknown, http.StatusNotFound},
+	{registry.ErrMetadataUnknown, http.StatusNotFound},
 	{registry.ErrNameUnknown, http.StatusNotFound},
 	{registry.ErrManifestUnknown, http.StatusNotFound},
 	{registry.ErrBlobUnknown, http.StatusNotFound},
