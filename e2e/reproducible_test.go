@@ -53,6 +53,12 @@ func TestRepackagedChartRefusedWithTheReason(t *testing.T) {
 			}
 		}
 	})
+	t.Run("chartroom push", func(t *testing.T) {
+		r := e.tcRun("", "", nil, "push", b, "oci://"+host+"/team", plain)
+		if r.code == 0 || !strings.Contains(r.stderr, "only the packaging differs") || strings.Contains(r.stderr, "different content") {
+			t.Errorf("chartroom push of the repackaged archive: exit %d\n%s", r.code, r.stderr)
+		}
+	})
 	t.Run("upload API", func(t *testing.T) {
 		resp, body, err := c.do("POST", repoAPI("team", "charts"), readFile(t, b), map[string]string{"Content-Type": "application/gzip"})
 		if err != nil {
