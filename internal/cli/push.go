@@ -29,7 +29,9 @@ creates oci://HOST/team/myapp/myapp, as helm push would; push says so with a war
 standard error.
 
 Pushing the same archive again succeeds; other content under a published version is
-refused: bump the version instead.
+refused: bump the version instead. Another archive of the same chart (packaged again at
+another time) is refused too, and the error says only the packaging differs: chartroom
+package makes the same bytes from the same chart every time.
 
 Credentials: --username with --password-stdin (or --password), else CHARTROOM_USERNAME
 and CHARTROOM_PASSWORD, else the login stored for HOST by chartroom login, helm registry

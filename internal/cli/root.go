@@ -55,6 +55,7 @@ var commands = []func() *cobra.Command{
 	newServeCmd,
 	newFsckCmd,
 	newBackupCmd,
+	newNamespaceCmd,
 	newVersionCmd,
 	newLoginCmd,
 	newLogoutCmd,

@@ -21,6 +21,7 @@ import (
 type serveOptions struct {
 	cfg       server.Config
 	logFormat string // "json", "text", or "" for json unless stderr is a terminal
+	logLevel  string // "debug", "info", "warn" or "error"; "" for info
 }
 
 func (o *serveOptions) settings() settings {
@@ -73,6 +74,9 @@ func (o *serveOptions) settings() settings {
 		{name: "log-format", typ: "format", def: "json unless stderr is a terminal",
 			usage: "log format: json or text",
 			parse: parseOneOf("json", "text"), store: str(&o.logFormat)},
+		{name: "log-level", typ: "level", def: "info",
+			usage: "least severe log level written: debug (also health probes and metrics scrapes), info, warn or error",
+			parse: parseOneOf("debug", "info", "warn", "error"), store: str(&o.logLevel)},
 		{name: "external-url", typ: "url",
 			usage: "URL clients reach this server at, e.g. https://charts.example.com (used by the classic chart repository)",
 			parse: parseExternalURL, store: str(&c.ExternalURL)},
@@ -116,7 +120,7 @@ served, then stops accepting connections and lets in-flight requests finish with
 			}
 			o.cfg.AdminPassword, _ = getenv("CHARTROOM_ADMIN_PASSWORD")
 			o.cfg.Version = buildVersion()
-			log := newLogger(c.ErrOrStderr(), o.logFormat)
+			log := newLogger(c.ErrOrStderr(), o.logFormat, o.logLevel)
 
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -133,8 +137,12 @@ served, then stops accepting connections and lets in-flight requests finish with
 	return cmd
 }
 
-// newLogger builds the process logger: JSON, or text when asked or when w is a terminal.
-func newLogger(w io.Writer, format string) *slog.Logger {
+// newLogger builds the process logger: JSON, or text when asked or when w is a terminal, of
+// records at level (debug, info, warn, error; "" for info) and above.
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level)) // checked by parseOneOf; "" stays info
+	opts := &slog.HandlerOptions{Level: lv}
 	if format == "" {
 		format = "json"
 		if isTerminal(w) {
@@ -142,9 +150,9 @@ func newLogger(w io.Writer, format string) *slog.Logger {
 		}
 	}
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, nil))
+		return slog.New(slog.NewTextHandler(w, opts))
 	}
-	return slog.New(slog.NewJSONHandler(w, nil))
+	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
 func isTerminal(w io.Writer) bool {

@@ -74,6 +74,7 @@ allow-sparse-manifests: true
 		"CHARTROOM_ANONYMOUS_READ":   "false",
 		"CHARTROOM_EXTERNAL_URL":     "", // empty: unset
 		"CHARTROOM_SHUTDOWN_TIMEOUT": "7s",
+		"CHARTROOM_LOG_LEVEL":        "debug",
 	}
 	args := []string{"--listen", "127.0.0.1:3333", "--immutable-tags", "flag/*", "--immutable-tags=x/*", "--shutdown-timeout=9s"}
 	o, err := resolveServe(t, args, env, file)
@@ -93,6 +94,7 @@ allow-sparse-manifests: true
 		{"max-manifest-size: file", got.MaxManifestSize, int64(1 << 20)},
 		{"shutdown-timeout: flag", got.ShutdownTimeout, 9 * time.Second},
 		{"log-format: file", o.logFormat, "text"},
+		{"log-level: env", o.logLevel, "debug"},
 		{"external-url: file (empty env ignored)", got.ExternalURL, "https://file.example.com"},
 		{"allow-sparse-manifests: file", got.AllowSparseManifests, true},
 	}
@@ -127,6 +129,7 @@ func TestServeBadValues(t *testing.T) {
 		{name: "listen flag", args: []string{"--listen=8080"}, want: []string{"--listen", "host:port"}},
 		{name: "bool flag", args: []string{"--anonymous-read=maybe"}, want: []string{"--anonymous-read", "true or false"}},
 		{name: "log format", args: []string{"--log-format=xml"}, want: []string{"--log-format", "json or text"}},
+		{name: "log level", env: map[string]string{"CHARTROOM_LOG_LEVEL": "verbose"}, want: []string{"CHARTROOM_LOG_LEVEL", "--log-level", "debug", "error"}},
 		{name: "pattern", args: []string{"--immutable-tags=prod/["}, want: []string{"--immutable-tags", "prod/*"}},
 		{name: "url", args: []string{"--external-url=charts"}, want: []string{"--external-url", "https://"}},
 		{name: "env", env: map[string]string{"CHARTROOM_MAX_MANIFEST_SIZE": "big"}, want: []string{"CHARTROOM_MAX_MANIFEST_SIZE", "--max-manifest-size", "4MiB"}},

@@ -74,7 +74,14 @@ type failure struct {
 	scope    string // what was accessed, for 403 texts: "namespace team", "oci://host/team/myapp"
 	notFound string // what a 404 means, including what to do
 	conflict string // what a 409 means, including what to do
+	// repackaged is what a 409 means when the registry says the archive sent holds the
+	// published chart, only packaged differently ("" when conflict says it all).
+	repackaged string
 }
+
+// sameChartSaid is how chartroom serve's refusal of a chart version says that the archive
+// sent holds the same chart as the published one, packaged differently (registry/conflict.go).
+const sameChartSaid = "holds the same chart"
 
 // httpStatusError is a classic repository's non-success answer.
 type httpStatusError struct {
@@ -192,6 +199,9 @@ func (c *Client) fail(f failure, err error) error {
 	case http.StatusConflict:
 		e.Kind = ErrConflict
 		e.Msg = f.conflict + said
+		if f.repackaged != "" && strings.Contains(serverMsg, sameChartSaid) {
+			e.Msg = f.repackaged + said
+		}
 		if f.conflict == "" {
 			e.Msg = "the registry refused a conflicting change (409 Conflict)" + said
 		}

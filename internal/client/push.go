@@ -121,6 +121,8 @@ func (c *Client) Push(ctx context.Context, archivePath, dest string) (*PushResul
 		write: true,
 		conflict: fmt.Sprintf("%s %s is already published in %s with different content, and published versions never change: bump the chart's version (chartroom bump) and push again",
 			md.Name, md.Version, loc),
+		repackaged: fmt.Sprintf("%s %s is already published in %s from another archive of the same chart: only the packaging differs (timestamps, order, compression), so there is nothing new to push; package reproducibly to get the same bytes every time, or bump the chart's version (chartroom bump) to publish a change",
+			md.Name, md.Version, loc),
 	}
 	if loc.oci {
 		f.scope = "oci://" + loc.host + "/" + loc.repoName(md.Name)

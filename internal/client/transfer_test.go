@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -236,6 +237,36 @@ func TestPushConflict(t *testing.T) {
 			}
 			_, err := c.Push(ctx, other, dest)
 			oneLineError(t, err, ErrConflict, "myapp 1.0.0 is already published", "bump")
+		})
+	}
+}
+
+// A push of the published chart packaged again at another time is refused, saying that only
+// the packaging differs, not that the content does.
+func TestPushRepackagedConflict(t *testing.T) {
+	srv := newTestServer(t)
+	c := newTestEnv(t).admin(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	first := testArchive(t, dir, "myapp", "1.0.0", "same")
+	src := filepath.Join(dir, "src-myapp-1.0.0-same", "myapp")
+	again, _, err := chart.PackageToDir(ctx, src, filepath.Join(dir, "again"), chart.PackageOptions{ModTime: time.Unix(1700000000, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(readFile(t, first), readFile(t, again)) {
+		t.Fatal("the two archives are identical")
+	}
+	for _, dest := range []string{srv.oci("team"), srv.repo("team")} {
+		t.Run(dest, func(t *testing.T) {
+			if _, err := c.Push(ctx, first, dest); err != nil {
+				t.Fatal(err)
+			}
+			_, err := c.Push(ctx, again, dest)
+			oneLineError(t, err, ErrConflict, "myapp 1.0.0 is already published", "same chart", "only the packaging differs", "package reproducibly", "SOURCE_DATE_EPOCH")
+			if strings.Contains(err.Error(), "different content") {
+				t.Errorf("the refusal says the content differs: %v", err)
+			}
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -54,18 +55,39 @@ func (r *Registry) StatBlob(ctx context.Context, repo string, d digest.Digest) (
 		return 0, mapBlobErr(err)
 	}
 	size, err := r.db.RepositoryBlob(ctx, repo, d)
+	if errors.Is(err, meta.ErrNotFound) {
+		if b, aerr := r.artifactHubBlob(ctx, repo, d); aerr != nil || b != nil {
+			return int64(len(b)), aerr
+		}
+	}
 	return size, mapBlobErr(err)
 }
 
 // OpenBlob returns blob d of repo from offset on, and the blob's full size.
 // The reader may be an *os.File (so the HTTP server can use sendfile).
 func (r *Registry) OpenBlob(ctx context.Context, repo string, d digest.Digest, offset int64) (io.ReadCloser, int64, error) {
-	size, err := r.StatBlob(ctx, repo, d)
-	if err != nil {
+	if err := ValidateName(repo); err != nil {
 		return nil, 0, err
+	}
+	if err := blob.Validate(d); err != nil {
+		return nil, 0, mapBlobErr(err)
+	}
+	size, err := r.db.RepositoryBlob(ctx, repo, d)
+	var mem []byte
+	if errors.Is(err, meta.ErrNotFound) {
+		if mem, err = r.artifactHubBlob(ctx, repo, d); err == nil && mem == nil {
+			err = meta.ErrNotFound
+		}
+		size = int64(len(mem))
+	}
+	if err != nil {
+		return nil, 0, mapBlobErr(err)
 	}
 	if offset < 0 || offset > size {
 		return nil, 0, fmt.Errorf("%w: offset %d is outside the blob's %d bytes", ErrRangeInvalid, offset, size)
+	}
+	if mem != nil {
+		return memBlob{bytes.NewReader(mem[offset:])}, size, nil
 	}
 	rc, err := r.blobs.Open(ctx, d, offset)
 	if err != nil {

@@ -2,6 +2,8 @@ package registry
 
 import (
 	"context"
+	"errors"
+	"io"
 
 	"github.com/opencontainers/go-digest"
 
@@ -51,6 +53,14 @@ func (r *Registry) commit(ctx context.Context, c *commit) (*PutManifestResult, e
 		put.Blobs = uniqueDigests(put.Blobs)
 	}
 	stored, err := r.db.PutManifest(ctx, put)
+	var conflict *meta.ChartConflictError
+	if errors.As(err, &conflict) && c.chart != nil {
+		ch := c.chart
+		return nil, r.chartConflict(ctx, conflict, ch.ChartDigest, func() (io.ReadCloser, error) {
+			rc, _, err := r.OpenBlob(ctx, ch.Repository, ch.ChartDigest, 0)
+			return rc, err
+		})
+	}
 	if err != nil {
 		return nil, mapMetaErr(err)
 	}

@@ -46,4 +46,46 @@ var (
 	ErrChartInvalid = errors.New("invalid chart")
 	// ErrChartUnknown: no such chart version is published (it may have been deleted).
 	ErrChartUnknown = errors.New("chart version not found")
+	// ErrMetadataUnknown: the namespace has no Artifact Hub repository metadata (set with
+	// chartroom namespace set).
+	ErrMetadataUnknown = errors.New("repository metadata not found")
 )
+
+// reasons names each domain error for logs: a short, stable, machine-friendly phrase both
+// protocols log as a request's reason. Reason tries them in this order, so an error wrapping
+// several gets the first (a manifest over the size limit wraps ErrTooLarge and
+// ErrManifestInvalid: too_large).
+var reasons = []struct {
+	err    error
+	reason string
+}{
+	{ErrVersionExists, "version_exists"},
+	{ErrImmutable, "immutable"},
+	{ErrTooLarge, "too_large"},
+	{ErrTooManyUploads, "too_many_uploads"},
+	{ErrNameInvalid, "name_invalid"},
+	{ErrNameUnknown, "name_unknown"},
+	{ErrBlobUnknown, "blob_unknown"},
+	{ErrUploadUnknown, "upload_unknown"},
+	{ErrRangeInvalid, "range_invalid"},
+	{ErrDigestInvalid, "digest_invalid"},
+	{ErrSizeInvalid, "size_invalid"},
+	{ErrManifestBlobUnknown, "manifest_blob_unknown"},
+	{ErrChartInvalid, "chart_invalid"},
+	{ErrManifestInvalid, "manifest_invalid"},
+	{ErrManifestUnknown, "manifest_unknown"},
+	{ErrChartUnknown, "chart_unknown"},
+	{ErrMetadataUnknown, "metadata_unknown"},
+	{ErrTagInvalid, "tag_invalid"},
+}
+
+// Reason returns the short name of the domain error err wraps, as logs give it
+// ("version_exists", "name_invalid", …); "" when err wraps none.
+func Reason(err error) string {
+	for _, r := range reasons {
+		if errors.Is(err, r.err) {
+			return r.reason
+		}
+	}
+	return ""
+}

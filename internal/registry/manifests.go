@@ -12,6 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/chartroom/chartroom/internal/artifacthub"
 	"github.com/chartroom/chartroom/internal/blob"
 	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/meta"
@@ -103,6 +104,11 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (*Pu
 		if err := ValidateTag(t); err != nil {
 			return nil, err
 		}
+		if t == artifacthub.Tag {
+			if err := r.refuseArtifactHubTag(ctx, repo, "push"); err != nil {
+				return nil, err
+			}
+		}
 	}
 	doc, err := parseManifest(req.ContentType, req.Body)
 	if err != nil {
@@ -159,6 +165,9 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (*Pu
 		}
 		c.chart = cv
 		c.blobs = append(c.blobs, doc.Config.Digest) // a chart is never sparse
+	}
+	if err := r.linkArtifactHubBlobs(ctx, repo, c.blobs); err != nil {
+		return nil, err
 	}
 	return r.commit(ctx, c)
 }
@@ -336,7 +345,17 @@ func (r *Registry) GetManifest(ctx context.Context, repo, reference string, with
 	} else if _, err := ParseDigest(reference); err != nil {
 		return nil, err
 	}
+	if byTag {
+		if m, err := r.artifactHubManifest(ctx, repo, reference, "", withContent); m != nil || err != nil {
+			return m, err
+		}
+	}
 	m, err := r.db.GetManifest(ctx, repo, reference, byTag, withContent)
+	if errors.Is(err, meta.ErrNotFound) && !byTag {
+		if m, err := r.artifactHubManifest(ctx, repo, "", digest.Digest(reference), withContent); m != nil || err != nil {
+			return m, err
+		}
+	}
 	if err != nil {
 		return nil, mapMetaErr(err)
 	}
@@ -356,13 +375,27 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo, reference string) e
 		if err := ValidateTag(reference); err != nil {
 			return err
 		}
+		if reference == artifacthub.Tag {
+			if err := r.refuseArtifactHubTag(ctx, repo, "delete"); err != nil {
+				return err
+			}
+		}
 		return mapMetaErr(r.db.DeleteTag(ctx, repo, reference, r.tagsImmutable(repo)))
 	}
 	d, err := ParseDigest(reference)
 	if err != nil {
 		return err
 	}
-	return mapMetaErr(r.db.DeleteManifest(ctx, repo, d, r.tagsImmutable(repo)))
+	err = r.db.DeleteManifest(ctx, repo, d, r.tagsImmutable(repo))
+	if errors.Is(err, meta.ErrNotFound) {
+		if m, aerr := r.artifactHubManifest(ctx, repo, "", d, false); aerr != nil || m != nil {
+			if aerr != nil {
+				return aerr
+			}
+			return r.refuseArtifactHubTag(ctx, repo, "delete the manifest of")
+		}
+	}
+	return mapMetaErr(err)
 }
 
 // Tags lists repo's tags in lexical order after last, at most n (n ≤ 0: all).
@@ -374,7 +407,10 @@ func (r *Registry) Tags(ctx context.Context, repo string, n int, last string) ([
 	if errors.Is(err, meta.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s has no content yet", ErrNameUnknown, repo)
 	}
-	return tags, err
+	if err != nil {
+		return nil, err
+	}
+	return r.withArtifactHubTag(ctx, repo, tags, n, last)
 }
 
 // Catalog lists repositories in lexical order after last, at most n (n ≤ 0: all).

@@ -136,7 +136,7 @@ func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := r.checkPublishable(ctx, req.Namespace, md.Name, md.Version, up.digest, req.RefuseExisting); err != nil {
+	if err := r.checkPublishable(ctx, req.Namespace, md.Name, md.Version, up, req.RefuseExisting); err != nil {
 		return nil, err
 	}
 
@@ -228,17 +228,19 @@ func (r *Registry) putSmallBlob(ctx context.Context, repo, mediaType string, dat
 // other bytes (ErrImmutable, also after a delete: the tombstone keeps the digest), or by these
 // very bytes when refuseExisting (ErrVersionExists). It only improves the answer: the database
 // constraint still decides races between concurrent publishers.
-func (r *Registry) checkPublishable(ctx context.Context, ns, name, version string, d digest.Digest, refuseExisting bool) error {
+func (r *Registry) checkPublishable(ctx context.Context, ns, name, version string, up *ChartUpload, refuseExisting bool) error {
 	existing, err := r.db.GetChartVersion(ctx, ns, name, version)
 	switch {
 	case errors.Is(err, meta.ErrNotFound):
 		return nil
 	case err != nil:
 		return fmt.Errorf("publish %s %s: %w", name, version, err)
-	case existing.ChartDigest != d:
-		return mapMetaErr(&meta.ChartConflictError{Existing: *existing})
+	case existing.ChartDigest != up.digest:
+		return r.chartConflict(ctx, &meta.ChartConflictError{Existing: *existing}, up.digest, func() (io.ReadCloser, error) {
+			return io.NopCloser(io.NewSectionReader(up.f, 0, up.size)), nil
+		})
 	case refuseExisting && !existing.Deleted:
-		return fmt.Errorf("%w: %s %s is already published with these bytes (%s); versions are immutable: publish a new version", ErrVersionExists, name, version, d)
+		return fmt.Errorf("%w: %s %s is already published with these bytes (%s); versions are immutable: publish a new version", ErrVersionExists, name, version, up.digest)
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -56,6 +58,7 @@ func (o *observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			o.log.LogAttrs(r.Context(), slog.LevelError, "panic serving request",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.String("panic", fmt.Sprint(p)), slog.String("stack", string(debug.Stack())))
+			httpx.SetReason(r, "panic")
 			if rw.status == 0 {
 				// Headers the handler set for its own answer (Content-Length, digests) do
 				// not describe this one.
@@ -84,14 +87,35 @@ func (o *observer) finish(r *http.Request, info *httpx.Info, rw *responseWriter,
 		route = routeOther
 	}
 	status := rw.statusOrOK()
+	reason := info.Reason
+	msg, level := "request", slog.LevelInfo
+	cut := errors.Is(context.Cause(r.Context()), errShutdownTimeout)
+	if cut {
+		// The connection was closed under the request: the client got no answer, whatever
+		// status the handler tried to send (a 400 for the body it could no longer read).
+		status, reason = http.StatusServiceUnavailable, "shutdown_timeout"
+		msg, level = "request cut by the shutdown timeout", slog.LevelWarn
+	}
+	if status >= 400 && reason == "" {
+		reason = httpx.StatusReason(status)
+	}
 	in, out := body.count(), rw.n.Load()
 	o.metrics.observe(route, r.Method, status, in, out, d)
 
-	level := slog.LevelInfo
-	if status >= 500 {
+	attempted, authFailed := failedSignIn(r, reason)
+	switch {
+	case cut:
+	case status >= 500:
 		level = slog.LevelError
+	case authFailed:
+		level = slog.LevelWarn
+	case status < 400 && (route == routeHealthz || route == routeReadyz || route == routeMetrics):
+		level = slog.LevelDebug // probes and scrapes answered, every few seconds
 	}
-	o.log.LogAttrs(r.Context(), level, "request",
+	if !o.log.Enabled(r.Context(), level) {
+		return
+	}
+	attrs := []slog.Attr{
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path), // never the query: upload URLs carry signed state
 		slog.String("route", route),
@@ -101,5 +125,30 @@ func (o *observer) finish(r *http.Request, info *httpx.Info, rw *responseWriter,
 		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 		slog.String("user", info.User),
 		slog.String("remote", r.RemoteAddr),
-	)
+	}
+	if status >= 400 {
+		attrs = append(attrs, slog.String("reason", reason))
+	}
+	if authFailed {
+		attrs = append(attrs, slog.String("attempted_user", attempted))
+	}
+	o.log.LogAttrs(r.Context(), level, msg, attrs...)
+}
+
+// maxLoggedUserName bounds the attempted user name a log line repeats: it is whatever the
+// client sent.
+const maxLoggedUserName = 128
+
+// failedSignIn reports whether the request brought credentials that were refused (wrong, of
+// an unknown user, or not even checked because of too many failures), and the user name it
+// tried ("" for credentials other than HTTP Basic). Never the password.
+func failedSignIn(r *http.Request, reason string) (string, bool) {
+	if (reason != "unauthorized" && reason != "throttled") || r.Header.Get("Authorization") == "" {
+		return "", false
+	}
+	user, _, _ := r.BasicAuth()
+	if len(user) > maxLoggedUserName {
+		user = user[:maxLoggedUserName] + "…"
+	}
+	return user, true
 }

@@ -110,12 +110,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.draining.Load() {
+		httpx.SetReason(r, "shutting_down")
 		httpx.WriteError(w, http.StatusServiceUnavailable, "shutting down: send requests to another replica")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
 	if err := s.reg.Ready(ctx); err != nil {
+		httpx.SetReason(r, "not_ready")
 		s.log.Warn("not ready", "err", err)
 		httpx.WriteError(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
 		return
@@ -127,6 +129,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			msgs = append(msgs, f.err.Error())
 		}
 		msg := "not ready: " + strings.Join(msgs, "; ") + "; fix the permissions, free space or mount of the data directory"
+		httpx.SetReason(r, "not_writable")
 		s.log.Warn("not ready: storage is not writable", "not_writable", names, "err", strings.Join(msgs, "; "))
 		httpx.WriteJSON(w, http.StatusServiceUnavailable, httpx.ContentTypeJSON, map[string]any{"error": msg, "not_writable": names})
 		return

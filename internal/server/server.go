@@ -45,6 +45,10 @@ const (
 	afterCloseGrace = 5 * time.Second
 )
 
+// errShutdownTimeout is the cause of the cancellation of the requests still running when the
+// shutdown timeout runs out: the request log says such a request was cut, not what it answered.
+var errShutdownTimeout = errors.New("cut by the shutdown timeout")
+
 // Server is an assembled chartroom server over one data directory.
 type Server struct {
 	cfg     Config
@@ -155,8 +159,8 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// Request contexts are not derived from ctx: a shutdown signal must not abort in-flight
 	// uploads. They are cancelled only when the shutdown timeout runs out.
-	base, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelRequests()
+	base, cancelRequests := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelRequests(nil)
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -198,7 +202,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		s.log.Warn("in-flight requests did not finish within the shutdown timeout; closing their connections",
 			"timeout", s.cfg.ShutdownTimeout.String())
-		cancelRequests()
+		cancelRequests(errShutdownTimeout)
 		_ = srv.Close()
 		s.waitHandlers(afterCloseGrace)
 	}

@@ -122,7 +122,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 }
 
 func TestRoutes(t *testing.T) {
-	s, logs := newTestServer(t)
+	s, logs := newDebugTestServer(t) // probes answered are logged at debug
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 

@@ -40,6 +40,7 @@ var sentinels = map[string]error{
 	"ErrTooManyUploads":      registry.ErrTooManyUploads,
 	"ErrChartInvalid":        registry.ErrChartInvalid,
 	"ErrChartUnknown":        registry.ErrChartUnknown,
+	"ErrMetadataUnknown":     registry.ErrMetadataUnknown,
 }
 
 // Sentinels returns every exported error variable (Err…) the registry package declares, read

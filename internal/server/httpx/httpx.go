@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/chartroom/chartroom/internal/server/auth"
 )
@@ -22,6 +24,10 @@ type infoKey struct{}
 type Info struct {
 	Route string // a stable route name for metrics, e.g. "oci.blob.get"
 	User  string // the authenticated user, "" when anonymous
+	// Reason says in a short, machine-friendly phrase why the request failed (e.g.
+	// "version_exists", "unauthorized", "name_invalid", "body_stalled"): set by the error
+	// exit of each protocol, logged on every 4xx and 5xx line.
+	Reason string
 }
 
 // WithInfo returns r carrying an empty Info the handlers fill in, and that Info.
@@ -42,6 +48,45 @@ func SetRoute(r *http.Request, name string) { info(r).Route = name }
 
 // SetUser records who the request was authenticated as.
 func SetUser(r *http.Request, name string) { info(r).User = name }
+
+// SetReason records why the request failed (see Info.Reason).
+func SetReason(r *http.Request, reason string) { info(r).Reason = reason }
+
+// Reason returns the reason logs give the errors of auth and of this package
+// ("unauthorized", "denied", "throttled", "body_stalled"); "" for any other error.
+func Reason(err error) string {
+	switch {
+	case errors.Is(err, auth.ErrThrottled):
+		return "throttled"
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return "unauthorized"
+	case errors.Is(err, auth.ErrForbidden):
+		return "denied"
+	case errors.Is(err, ErrBodyStalled):
+		return "body_stalled"
+	}
+	return ""
+}
+
+// StatusReason is the reason of a status when nothing more precise is known: its text as a
+// phrase, e.g. "method_not_allowed" for 405, "internal_server_error" for 500.
+func StatusReason(status int) string {
+	text := http.StatusText(status)
+	if text == "" {
+		return "status_" + strconv.Itoa(status)
+	}
+	return strings.Map(func(c rune) rune {
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+			return c
+		case c >= 'A' && c <= 'Z':
+			return c + 'a' - 'A'
+		case c == ' ' || c == '-':
+			return '_'
+		}
+		return -1
+	}, text)
+}
 
 type principalKey struct{}
 

@@ -1,10 +1,10 @@
 package oci
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/server/auth"
@@ -74,6 +74,7 @@ var sentinels = []struct {
 	{registry.ErrChartInvalid, codeManifestInvalid},
 	{registry.ErrManifestUnknown, codeManifestUnknown},
 	{registry.ErrChartUnknown, codeManifestUnknown},
+	{registry.ErrMetadataUnknown, codeManifestUnknown},
 	{registry.ErrTagInvalid, codeTagInvalid},
 	{errRequestBody, codeBlobUploadInvalid},
 }
@@ -113,6 +114,35 @@ func classify(err error) *errorCode {
 	return nil
 }
 
+// rowReasons are the reasons of rows whose code does not say it (reason).
+var rowReasons = map[*errorCode]string{
+	codeNotFound:    "not_found",
+	codeUnsupported: "method_not_allowed",
+	codeUnknown:     "internal",
+}
+
+// reason is the short phrase the request log gives err, answered with code: the row's when
+// this package raised the error, else the domain error's (the same over both protocols),
+// else the code's.
+func reason(err error, code *errorCode) string {
+	var oe *ociError
+	switch {
+	case errors.As(err, &oe):
+	case errors.Is(err, errManifestTooLarge):
+		return "too_large"
+	case httpx.Reason(err) != "":
+		return httpx.Reason(err)
+	case registry.Reason(err) != "":
+		return registry.Reason(err)
+	case errors.Is(err, errRequestBody):
+		return "body_unreadable"
+	}
+	if s, ok := rowReasons[code]; ok {
+		return s
+	}
+	return strings.ToLower(code.Code)
+}
+
 // errorBody is the error answer of OCI Distribution Spec v1.1.
 type errorBody struct {
 	Errors []errorEntry `json:"errors"`
@@ -133,14 +163,15 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if code == nil {
 		code, msg = codeUnknown, codeUnknown.Message
 		level := h.log.Error
-		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-			level = h.log.Debug // the client went away
+		if r.Context().Err() != nil {
+			level = h.log.Debug // the client went away, or shutdown cut the request: the request line says which
 		}
 		level("oci: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if msg == "" {
 		msg = code.Message
 	}
+	httpx.SetReason(r, reason(err, code))
 	if code == codeUnauthorized {
 		h.authz.Challenge(w)
 	}

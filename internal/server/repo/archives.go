@@ -41,7 +41,7 @@ func (h *handler) getArchive(w http.ResponseWriter, r *http.Request, t target) e
 		return nil
 	}
 	if errors.Is(err, registry.ErrChartUnknown) {
-		return notFound("%s not found in %s: %v", t.file, nsLabel(t.ns), err)
+		return notFound("%s not found in %s: %w", t.file, nsLabel(t.ns), err)
 	}
 	return err
 }

@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -50,6 +49,7 @@ var statuses = []struct {
 	{registry.ErrVersionExists, http.StatusConflict},
 	{registry.ErrTooLarge, http.StatusRequestEntityTooLarge},
 	{registry.ErrChartUnknown, http.StatusNotFound},
+	{registry.ErrMetadataUnknown, http.StatusNotFound},
 	{registry.ErrNameUnknown, http.StatusNotFound},
 	{registry.ErrManifestUnknown, http.StatusNotFound},
 	{registry.ErrBlobUnknown, http.StatusNotFound},
@@ -76,6 +76,23 @@ func statusOf(err error) int {
 	return 0
 }
 
+// reason is the short phrase the request log gives err, answered with status: the domain
+// error's (the same over both protocols), else the status's.
+func reason(err error, status int) string {
+	var mbe *http.MaxBytesError
+	switch {
+	case httpx.Reason(err) != "":
+		return httpx.Reason(err)
+	case registry.Reason(err) != "":
+		return registry.Reason(err)
+	case errors.As(err, &mbe):
+		return "too_large"
+	case status == http.StatusInternalServerError:
+		return "internal"
+	}
+	return httpx.StatusReason(status)
+}
+
 // writeError is the single exit point of every error answer: {"error": "<message>"}, the
 // message being the error's own text, which says what was wrong and what to do. An unexpected
 // error is logged and answered with a generic message, never its detail. HEAD answers carry
@@ -87,11 +104,12 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		status = http.StatusInternalServerError
 		msg = "internal server error: the chart repository could not complete the request; its log has the details"
 		level := h.log.Error
-		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-			level = h.log.Debug // the client went away
+		if r.Context().Err() != nil {
+			level = h.log.Debug // the client went away, or shutdown cut the request: the request line says which
 		}
 		level("repo: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	httpx.SetReason(r, reason(err, status))
 	if status == http.StatusUnauthorized {
 		h.authz.Challenge(w)
 	}

@@ -2,6 +2,7 @@
 // compatible with ChartMuseum's:
 //
 //	GET|HEAD /<namespace>/index.yaml                            the index helm reads (also index.json)
+//	GET|HEAD /<namespace>/artifacthub-repo.yml                  Artifact Hub's repository metadata
 //	GET|HEAD /<namespace>/charts/<name>-<version>.tgz           the archive (.tgz.prov: its provenance)
 //	PUT      /<namespace>/charts/<name>-<version>.tgz           upload, the name in the URL checked
 //	POST     /api/<namespace>/charts                            upload (raw body, or multipart chart + prov)
@@ -30,6 +31,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -79,6 +81,7 @@ type Charts interface {
 	PublishChart(ctx context.Context, req registry.PublishChartRequest) (*registry.ChartVersion, error)
 	AttachProvenance(ctx context.Context, req registry.AttachProvenanceRequest) (*registry.ChartVersion, error)
 	DeleteChartVersion(ctx context.Context, ns, name, version string) error
+	ArtifactHubRepo(ctx context.Context, ns string) ([]byte, time.Time, error)
 	Options() registry.Options
 }
 

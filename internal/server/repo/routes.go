@@ -23,6 +23,7 @@ const (
 	epAPIVersion                       // /api/<ns>/charts/<name>/<version>
 	epAPITemplates                     // /api/<ns>/charts/<name>/<version>/templates
 	epAPIValues                        // /api/<ns>/charts/<name>/<version>/values
+	epArtifactHub                      // /<ns>/artifacthub-repo.yml
 )
 
 // routeTable lists every route.
@@ -31,6 +32,7 @@ func (h *handler) routeTable() *httpx.Routes[endpoint, target] {
 	return httpx.NewRoutes(
 		row{Endpoint: epIndex, Method: http.MethodGet, Name: "repo.index", Action: auth.Pull, Handle: h.getIndex},
 		row{Endpoint: epIndex, Method: http.MethodHead, Name: "repo.index", Action: auth.Pull, Handle: h.getIndex},
+		row{Endpoint: epArtifactHub, Method: http.MethodGet, Name: "repo.artifacthub", Action: auth.Pull, Handle: h.getArtifactHubRepo},
 		row{Endpoint: epArchive, Method: http.MethodGet, Name: "repo.archive.get", Action: auth.Pull, Handle: h.getArchive},
 		row{Endpoint: epArchive, Method: http.MethodHead, Name: "repo.archive.head", Action: auth.Pull, Handle: h.getArchive},
 		row{Endpoint: epArchive, Method: http.MethodPut, Name: "repo.archive.put", Action: auth.Push, Handle: h.putArchive},
@@ -53,7 +55,7 @@ func parse(r *http.Request) (endpoint, target, error) {
 	t, ok := parsePath(r.Method, r.URL.EscapedPath())
 	if !ok {
 		return 0, t, notFound("no such endpoint: %s %s; chart repositories serve "+
-			"/<namespace>/index.yaml and /<namespace>/charts/<name>-<version>.tgz, the upload API is under /api/<namespace>/charts, "+
+			"/<namespace>/index.yaml, /<namespace>/artifacthub-repo.yml and /<namespace>/charts/<name>-<version>.tgz, the upload API is under /api/<namespace>/charts, "+
 			"the OCI API under /v2/", r.Method, r.URL.Path)
 	}
 	return t.endpoint, t, nil
@@ -102,7 +104,8 @@ func (t target) repository() string {
 // so paths are read from the right, and the grammars of the last components decide:
 //
 //   - a last component index.yaml or index.json is an index: /team/charts/index.yaml is the
-//     index of namespace team/charts;
+//     index of namespace team/charts; artifacthub-repo.yml beside it is the namespace's
+//     Artifact Hub repository metadata;
 //   - <dir>/charts/<file> where <file> is <name>-<version>.tgz or .tgz.prov (the version
 //     SemVer, see splitArchiveName) is an archive: /team/charts/charts/myapp-1.0.0.tgz is
 //     myapp 1.0.0 of namespace team/charts;
@@ -135,6 +138,8 @@ func parsePath(method, escaped string) (target, bool) {
 	switch {
 	case last == "index.yaml" || last == "index.json":
 		return target{endpoint: epIndex, ns: join(segs[:n-1]), json: last == "index.json"}, true
+	case last == registry.ArtifactHubFile:
+		return target{endpoint: epArtifactHub, ns: join(segs[:n-1])}, true
 	case n >= 2 && segs[n-2] == "charts" && isArchiveFile(last, method == http.MethodPut):
 		return target{endpoint: epArchive, ns: join(segs[:n-2]), file: last}, true
 	}

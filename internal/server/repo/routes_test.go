@@ -21,6 +21,8 @@ func TestParsePath(t *testing.T) {
 		{"root index json", "GET", "/index.json", target{endpoint: epIndex, json: true}, true},
 		{"namespace index", "GET", "/team/index.yaml", target{endpoint: epIndex, ns: "team"}, true},
 		{"nested namespace named charts", "GET", "/team/charts/index.yaml", target{endpoint: epIndex, ns: "team/charts"}, true},
+		{"artifact hub metadata", "GET", "/team/charts/artifacthub-repo.yml", target{endpoint: epArtifactHub, ns: "team/charts"}, true},
+		{"root artifact hub metadata", "GET", "/artifacthub-repo.yml", target{endpoint: epArtifactHub}, true},
 		{"root archive", "GET", "/charts/myapp-1.0.0.tgz", target{endpoint: epArchive, file: "myapp-1.0.0.tgz"}, true},
 		{"archive", "GET", "/team/charts/myapp-1.0.0.tgz", target{endpoint: epArchive, ns: "team", file: "myapp-1.0.0.tgz"}, true},
 		{"archive in team/charts", "GET", "/team/charts/charts/myapp-1.0.0.tgz", target{endpoint: epArchive, ns: "team/charts", file: "myapp-1.0.0.tgz"}, true},

@@ -1,0 +1,322 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chartroom/chartroom/internal/artifacthub"
+	"github.com/chartroom/chartroom/internal/meta"
+	"github.com/chartroom/chartroom/internal/registry"
+	"github.com/chartroom/chartroom/internal/server"
+)
+
+func newNamespaceCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "namespace",
+		Short: "Show or set a namespace's settings (its Artifact Hub listing) in a data directory",
+		Long: `Show or set the settings of a namespace of the server that uses a data directory, working
+directly on its database (the same --data-dir and --config as chartroom serve), also while
+chartroom serve runs: the server reads the settings at each request that needs them.
+
+A namespace's one setting is its Artifact Hub repository metadata (artifacthub-repo.yml:
+repository ID, owners, packages to ignore), which lets the namespace be listed on
+Artifact Hub as a verified publisher, and claimed by its owners, over either protocol. The
+server serves it as /<namespace>/artifacthub-repo.yml next to the namespace's index.yaml, and
+as the tag artifacthub.io of each chart repository of the namespace
+(oci://HOST/<namespace>/<chart>:artifacthub.io), the artifact Artifact Hub pulls.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return usageError{fmt.Errorf("namespace needs a subcommand: set or show (see %s --help)", c.CommandPath())}
+		},
+	}
+	c.AddCommand(newNamespaceSetCmd(), newNamespaceShowCmd())
+	return c
+}
+
+func newNamespaceSetCmd() *cobra.Command {
+	var (
+		repoID, file, output string
+		owners               []string
+		remove               bool
+	)
+	dd := &dataDirFlags{}
+	c := &cobra.Command{
+		Use:   "set NAMESPACE",
+		Short: "Set a namespace's Artifact Hub repository metadata",
+		Long: `Set the Artifact Hub repository metadata of NAMESPACE ("/" for the root namespace):
+from flags, --artifacthub-repo-id and --owner (the file is written from them; flags not
+given keep what was set), or from a whole artifacthub-repo.yml (--artifacthub-repo-file,
+stored and served as it is, e.g. with ignore rules). The file is checked as Artifact Hub
+reads it: only repositoryID (a UUID), owners (name, email) and ignore (name, version).
+
+Get the repository ID from Artifact Hub after adding the repository there: the classic
+repository's URL is https://HOST/<namespace>; a chart over OCI is its own Artifact Hub
+repository, oci://HOST/<namespace>/<chart>.` + exitCodesHelp,
+		Example: `  chartroom namespace set team/charts --data-dir /var/lib/chartroom \
+    --artifacthub-repo-id 5a4b9f1c-7c3d-4e2f-9a1b-0c2d3e4f5a6b --owner 'Jane Doe <jane@example.com>'
+  chartroom namespace set team/charts --config /etc/chartroom.yaml --artifacthub-repo-file artifacthub-repo.yml
+  chartroom namespace set team/charts --data-dir /var/lib/chartroom --no-artifacthub`,
+		Args: oneArg("the namespace, e.g. team/charts"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutputFormat(output); err != nil {
+				return err
+			}
+			ns, err := namespaceArg(args[0])
+			if err != nil {
+				return err
+			}
+			fl := cmd.Flags()
+			fromFlags := fl.Changed("artifacthub-repo-id") || fl.Changed("owner")
+			switch {
+			case remove && (fromFlags || fl.Changed("artifacthub-repo-file")):
+				return usageError{errors.New("--no-artifacthub removes the metadata: give it alone")}
+			case fromFlags && fl.Changed("artifacthub-repo-file"):
+				return usageError{errors.New("--artifacthub-repo-file sets the whole file: give it without --artifacthub-repo-id and --owner")}
+			case !remove && !fromFlags && !fl.Changed("artifacthub-repo-file"):
+				return usageError{fmt.Errorf("nothing to set: give --artifacthub-repo-id and --owner, --artifacthub-repo-file, or --no-artifacthub (see %s --help)", cmd.CommandPath())}
+			}
+			var fileData []byte
+			if fl.Changed("artifacthub-repo-file") {
+				if fileData, err = readMetadataFile(file); err != nil {
+					return err
+				}
+			}
+			dir, err := dd.resolve(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			db, err := openDataDirDB(ctx, dir, false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if err := db.Migrate(ctx); err != nil {
+				return fmt.Errorf("namespace set %s: %w", args[0], err)
+			}
+			s := meta.NamespaceSettings{Namespace: ns}
+			switch {
+			case remove:
+			case fileData != nil:
+				s.ArtifactHubRepo = fileData
+			default:
+				if s.ArtifactHubRepo, err = metadataFromFlags(ctx, db, ns, fl.Changed("artifacthub-repo-id"), repoID, fl.Changed("owner"), owners); err != nil {
+					return err
+				}
+			}
+			if err := db.SetNamespaceSettings(ctx, s); err != nil {
+				return err
+			}
+			return showNamespace(ctx, cmd.OutOrStdout(), db, ns, output)
+		},
+	}
+	dd.register(c)
+	c.Flags().StringVar(&repoID, "artifacthub-repo-id", "", "the repository ID Artifact Hub gave the repository (a UUID); \"\" removes it")
+	c.Flags().StringArrayVar(&owners, "owner", nil, "an owner who may claim the repository on Artifact Hub, 'Name <email>' or an e-mail; repeatable; replaces the owners set before (--owner '' removes them)")
+	c.Flags().StringVar(&file, "artifacthub-repo-file", "", "an artifacthub-repo.yml to store and serve as it is (- for standard input)")
+	c.Flags().BoolVar(&remove, "no-artifacthub", false, "remove the namespace's Artifact Hub metadata: the file and the artifacthub.io tags are no longer served")
+	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
+	c.Flags().SortFlags = false
+	return c
+}
+
+func newNamespaceShowCmd() *cobra.Command {
+	var output string
+	dd := &dataDirFlags{}
+	c := &cobra.Command{
+		Use:   "show NAMESPACE",
+		Short: "Show a namespace's settings and chart repositories",
+		Long: `Show the settings of NAMESPACE ("/" for the root namespace) in the data directory of
+chartroom serve, read-only (safe while the server runs): its Artifact Hub repository metadata,
+where the server serves it, and the namespace's chart repositories.` + exitCodesHelp,
+		Example: `  chartroom namespace show team/charts --data-dir /var/lib/chartroom
+  chartroom namespace show team/charts --config /etc/chartroom.yaml -o json`,
+		Args: oneArg("the namespace, e.g. team/charts"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutputFormat(output); err != nil {
+				return err
+			}
+			ns, err := namespaceArg(args[0])
+			if err != nil {
+				return err
+			}
+			dir, err := dd.resolve(cmd)
+			if err != nil {
+				return err
+			}
+			db, err := openDataDirDB(cmd.Context(), dir, true)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			return showNamespace(cmd.Context(), cmd.OutOrStdout(), db, ns, output)
+		},
+	}
+	dd.register(c)
+	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
+	c.Flags().SortFlags = false
+	return c
+}
+
+// namespaceArg reads a NAMESPACE argument: "/" is the root namespace; any other must be a
+// namespace charts can be published to.
+func namespaceArg(arg string) (string, error) {
+	if arg == "/" {
+		return "", nil
+	}
+	if err := registry.ValidateName(arg); err != nil {
+		return "", usageError{fmt.Errorf("namespace %q: %w", arg, err)}
+	}
+	if err := registry.CheckChartNamespace(arg); err != nil {
+		return "", usageError{err}
+	}
+	return arg, nil
+}
+
+// openDataDirDB opens the database of the data directory dir as it is (never creating one).
+func openDataDirDB(ctx context.Context, dir string, readOnly bool) (*meta.DB, error) {
+	db, err := meta.OpenSQLiteExisting(ctx, filepath.Join(dir, server.DatabaseFile), readOnly)
+	if errors.Is(err, meta.ErrNoDatabase) {
+		return nil, fmt.Errorf("%w: is %s the --data-dir chartroom serve uses? (it creates the database at its first start)", err, dir)
+	}
+	if errors.Is(err, meta.ErrCorrupt) {
+		return nil, fmt.Errorf("%w: run chartroom fsck --data-dir %s", err, dir)
+	}
+	return db, err
+}
+
+// readMetadataFile reads and checks an artifacthub-repo.yml ("-": standard input).
+func readMetadataFile(path string) ([]byte, error) {
+	var r io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("--artifacthub-repo-file: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, artifacthub.MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("--artifacthub-repo-file %s: %w", path, err)
+	}
+	if _, err := artifacthub.Parse(data); err != nil {
+		return nil, fmt.Errorf("--artifacthub-repo-file %s: %w", path, err)
+	}
+	return data, nil
+}
+
+// metadataFromFlags is the namespace's metadata file with the repository ID and owners
+// given (setID, setOwners) replaced, the rest kept from what is set.
+func metadataFromFlags(ctx context.Context, db *meta.DB, ns string, setID bool, id string, setOwners bool, owners []string) ([]byte, error) {
+	md := &artifacthub.Metadata{}
+	if cur, err := db.GetNamespaceSettings(ctx, ns); err == nil && cur.ArtifactHubRepo != nil {
+		if parsed, err := artifacthub.Parse(cur.ArtifactHubRepo); err == nil {
+			md = parsed
+		}
+	} else if err != nil && !errors.Is(err, meta.ErrNotFound) {
+		return nil, err
+	}
+	if setID {
+		md.RepositoryID = strings.TrimSpace(id)
+	}
+	if setOwners {
+		md.Owners = nil
+		for _, o := range owners {
+			if strings.TrimSpace(o) == "" {
+				continue
+			}
+			owner, err := artifacthub.ParseOwner(o)
+			if err != nil {
+				return nil, usageError{fmt.Errorf("--owner: %w", err)}
+			}
+			md.Owners = append(md.Owners, owner)
+		}
+	}
+	if md.RepositoryID == "" && len(md.Owners) == 0 && len(md.Ignore) == 0 {
+		return nil, usageError{errors.New("the metadata would be empty: give --artifacthub-repo-id or --owner, or remove it with --no-artifacthub")}
+	}
+	b, err := md.Marshal()
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return b, nil
+}
+
+// namespaceResult is what namespace show (and set) print with -o json.
+type namespaceResult struct {
+	Namespace string `json:"namespace"`
+	// ArtifactHubRepo is the metadata file as served; null when none is set.
+	ArtifactHubRepo *string    `json:"artifacthubRepo"`
+	Updated         *time.Time `json:"updated,omitempty"`
+	// ServedAt are the paths the file is served at: the classic repository's, and each
+	// chart repository's OCI reference (without the host).
+	ServedAt          []string `json:"servedAt"`
+	ChartRepositories []string `json:"chartRepositories"`
+}
+
+// showNamespace prints namespace ns's settings and chart repositories.
+func showNamespace(ctx context.Context, w io.Writer, db *meta.DB, ns, output string) error {
+	res := namespaceResult{Namespace: ns, ServedAt: []string{}, ChartRepositories: []string{}}
+	repos, err := db.ChartRepositories(ctx, ns)
+	if err != nil {
+		return err
+	}
+	res.ChartRepositories = append(res.ChartRepositories, repos...)
+	s, err := db.GetNamespaceSettings(ctx, ns)
+	if err != nil && !errors.Is(err, meta.ErrNotFound) {
+		return err
+	}
+	if err == nil && s.ArtifactHubRepo != nil {
+		file, updated := string(s.ArtifactHubRepo), s.Updated
+		res.ArtifactHubRepo, res.Updated = &file, &updated
+		res.ServedAt = append(res.ServedAt, "/"+strings.TrimPrefix(ns+"/", "/")+artifacthub.FileName)
+		for _, r := range repos {
+			res.ServedAt = append(res.ServedAt, r+":"+artifacthub.Tag)
+		}
+	}
+	if output == "json" {
+		return writeJSONResult(w, res)
+	}
+	label := ns
+	if ns == "" {
+		label = "/ (the root namespace)"
+	}
+	fmt.Fprintf(w, "namespace            %s\n", label)
+	fmt.Fprintf(w, "chart repositories   %d", len(repos))
+	if len(repos) > 0 {
+		fmt.Fprintf(w, ": %s", strings.Join(repos, ", "))
+	}
+	fmt.Fprintln(w)
+	if res.ArtifactHubRepo == nil {
+		fmt.Fprintf(w, "artifacthub-repo.yml not set (chartroom namespace set %s --artifacthub-repo-id ID --owner 'Name <email>')\n", namespaceArgOf(ns))
+		return nil
+	}
+	fmt.Fprintf(w, "artifacthub-repo.yml set %s, served at %s", res.Updated.Format(time.RFC3339), res.ServedAt[0])
+	if len(repos) > 0 {
+		fmt.Fprintf(w, " and as tag %s of each chart repository", artifacthub.Tag)
+	} else {
+		fmt.Fprintf(w, " (and as tag %s of each chart repository, once the namespace has one)", artifacthub.Tag)
+	}
+	fmt.Fprintf(w, "\n\n%s", *res.ArtifactHubRepo)
+	if !strings.HasSuffix(*res.ArtifactHubRepo, "\n") {
+		fmt.Fprintln(w)
+	}
+	return nil
+}
+
+// namespaceArgOf is ns as namespace set takes it.
+func namespaceArgOf(ns string) string {
+	if ns == "" {
+		return "/"
+	}
+	return ns
+}

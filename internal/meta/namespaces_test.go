@@ -1,0 +1,94 @@
+package meta
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+func TestNamespaceSettings(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	if _, err := db.GetNamespaceSettings(ctx, "team"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("settings of a namespace without any: %v; want ErrNotFound", err)
+	}
+	for _, file := range []string{"owners:\n- email: a@example.com\n", "repositoryID: x\n"} {
+		if err := db.SetNamespaceSettings(ctx, NamespaceSettings{Namespace: "team", ArtifactHubRepo: []byte(file)}); err != nil {
+			t.Fatal(err)
+		}
+		s, err := db.GetNamespaceSettings(ctx, "team")
+		if err != nil || string(s.ArtifactHubRepo) != file || s.Updated.IsZero() {
+			t.Fatalf("settings = %+v, %v; want the file %q, stamped", s, err, file)
+		}
+	}
+	if _, err := db.GetNamespaceSettings(ctx, "team/sub"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a namespace below inherits settings: %v", err)
+	}
+	if err := db.SetNamespaceSettings(ctx, NamespaceSettings{Namespace: "team"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.GetNamespaceSettings(ctx, "team"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("settings that set nothing were kept: %v", err)
+	}
+}
+
+func TestChartRepositories(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	for _, p := range []PutManifest{chartPush("team/myapp", "1.0.0", "a"), chartPush("team/myapp", "2.0.0", "b")} {
+		if _, err := db.PutManifest(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := chartPush("team/gone", "1.0.0", "c")
+	other.Chart.Name = "gone"
+	if _, err := db.PutManifest(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteManifest(ctx, "team/gone", other.Manifest.Digest, false); err != nil {
+		t.Fatal(err)
+	}
+	repos, err := db.ChartRepositories(ctx, "team")
+	if err != nil || !reflect.DeepEqual(repos, []string{"team/myapp"}) {
+		t.Fatalf("chart repositories = %v, %v; want [team/myapp] (team/gone's only version is deleted)", repos, err)
+	}
+	for repo, want := range map[string]bool{"team/myapp": true, "team/gone": false, "team/none": false} {
+		if got, err := db.HasLiveChart(ctx, repo); err != nil || got != want {
+			t.Errorf("HasLiveChart(%s) = %v, %v; want %v", repo, got, err, want)
+		}
+	}
+}
+
+// A database an older release made, opened as it is: reading settings finds none; Migrate
+// adds the table, after which settings are stored.
+func TestNamespaceSettingsOnAnOlderDatabase(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "chartroom.db")
+	db, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.w.ExecContext(ctx, `DROP TABLE namespace_settings; DELETE FROM schema_migrations WHERE version = 4`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	old, err := OpenSQLiteExisting(ctx, path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if _, err := old.GetNamespaceSettings(ctx, "team"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("settings in a database without the table: %v; want ErrNotFound", err)
+	}
+	if err := old.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.SetNamespaceSettings(ctx, NamespaceSettings{Namespace: "team", ArtifactHubRepo: []byte("owners: []\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := old.GetNamespaceSettings(ctx, "team"); err != nil || string(s.ArtifactHubRepo) != "owners: []\n" {
+		t.Fatalf("after Migrate: %+v, %v", s, err)
+	}
+}
