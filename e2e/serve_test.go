@@ -92,7 +92,10 @@ func TestOperations(t *testing.T) {
 // the process exits 0, and the blob is there after a restart.
 func TestGracefulShutdown(t *testing.T) {
 	t.Parallel()
-	srv := StartServer(t)
+	// The upload's PUT may reuse the keep-alive connection of the POST before it: without a
+	// delay, SIGTERM can close that connection as idle before the PUT's first bytes arrive.
+	// The delay is what lets such a request in (see TestShutdownDrains).
+	srv := StartServer(t, "--shutdown-delay=2s")
 	c := adminClient(srv)
 	const repo = "team/ops/upload"
 	data := randomBytes(8 << 20)
