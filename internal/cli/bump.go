@@ -91,6 +91,9 @@ It prints: myapp 1.4.2 → 1.5.0 (appVersion 2.3.0 → 2.3.1).` + exitCodesHelp,
 			if output == "json" {
 				return writeJSONResult(out, res)
 			}
+			for _, w := range res.Warnings {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+			}
 			fmt.Fprintf(out, "%s %s → %s", termsafe.Text(res.Name), termsafe.Text(res.OldVersion), termsafe.Text(res.Version))
 			if res.OldAppVersion != res.AppVersion {
 				fmt.Fprintf(out, " (appVersion %s → %s)", termsafe.Text(orNone(res.OldAppVersion)), termsafe.Text(res.AppVersion))
@@ -115,6 +118,8 @@ type bumpResult struct {
 	Version       string `json:"version"`
 	OldAppVersion string `json:"oldAppVersion,omitempty"`
 	AppVersion    string `json:"appVersion,omitempty"`
+	// Warnings are printed on stderr in text output.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // bumpChart raises the version as kind says, or sets it to to when given (bump auto).
@@ -155,6 +160,9 @@ func bumpChart(cmd *cobra.Command, dir string, kind semverbump.Kind, preid, appV
 	if to == "" {
 		if res.Version, err = semverbump.Bump(v, kind, preid); err != nil {
 			return nil, fmt.Errorf("bump: %s: %w", file, err)
+		}
+		if w := semverbump.LowerWarning(v, res.Version); w != "" {
+			res.Warnings = append(res.Warnings, w)
 		}
 	}
 

@@ -3,6 +3,7 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -78,8 +79,26 @@ func TestBumpJSONAndDefaultDir(t *testing.T) {
 	r.want(t, 0)
 	var res bumpResult
 	r.json(t, &res)
-	if res != (bumpResult{File: "Chart.yaml", Name: "myapp", OldVersion: "1.4.2", Version: "1.4.3", OldAppVersion: "2.3.0", AppVersion: "2.3.0"}) {
+	if !reflect.DeepEqual(res, bumpResult{File: "Chart.yaml", Name: "myapp", OldVersion: "1.4.2", Version: "1.4.3", OldAppVersion: "2.3.0", AppVersion: "2.3.0"}) {
 		t.Errorf("result %+v", res)
+	}
+}
+
+// A prerelease bump to an identifier that sorts lower is made, with a warning that says so.
+func TestBumpWarnsWhenTheResultSortsLower(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Chart.yaml"), []byte("apiVersion: v2\nname: myapp\nversion: 1.5.1-rc.1\n"), 0o644)
+	r := tcRun(t, "", "bump", "prerelease", "--preid", "beta", dir)
+	r.want(t, 0)
+	if !strings.Contains(r.stdout, "1.5.1-rc.1 → 1.5.1-beta.0") || !strings.Contains(r.stderr, "warning: 1.5.1-beta.0 sorts lower than 1.5.1-rc.1") {
+		t.Fatalf("stdout %q stderr %q: want the bump and a warning that it sorts lower", r.stdout, r.stderr)
+	}
+	r = tcRun(t, "", "bump", "prerelease", "--preid", "rc", dir, "-o", "json")
+	r.want(t, 0)
+	var res bumpResult
+	r.json(t, &res)
+	if res.Version != "1.5.1-rc.0" || len(res.Warnings) != 0 {
+		t.Fatalf("beta.0 → rc: %+v; want 1.5.1-rc.0 without warnings", res)
 	}
 }
 

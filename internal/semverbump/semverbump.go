@@ -113,3 +113,21 @@ func isNumeric(s string) bool {
 	}
 	return true
 }
+
+// LowerWarning says why a bump from old to the version next is a trap when next sorts below
+// old (a prerelease bump to another identifier: 1.5.1-rc.1 → 1.5.1-beta.0, since SemVer
+// compares identifiers as text and "beta" < "rc"), and "" otherwise. Consumers that take the
+// highest version (helm install --devel, version ranges) would keep picking old.
+func LowerWarning(old *semver.Version, next string) string {
+	nv, err := semver.StrictNewVersion(next)
+	if err != nil || !nv.LessThan(old) {
+		return ""
+	}
+	return fmt.Sprintf("%s sorts lower than %s (SemVer compares prerelease identifiers as text: %q < %q), so tools that pick the highest version (helm install --devel, version ranges) keep choosing %s: use an identifier that sorts after %q, or bump patch, minor or major",
+		next, old.Original(), firstIdent(nv.Prerelease()), firstIdent(old.Prerelease()), old.Original(), firstIdent(old.Prerelease()))
+}
+
+func firstIdent(pre string) string {
+	id, _, _ := strings.Cut(pre, ".")
+	return id
+}

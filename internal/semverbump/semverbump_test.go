@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/Masterminds/semver/v3"
+
 	"github.com/chartroom/chartroom/internal/chart"
 )
 
@@ -73,6 +75,33 @@ func TestValidPreid(t *testing.T) {
 	for id, want := range map[string]bool{"rc": true, "beta-2": true, "RC1": true, "": false, "rc.1": false, "b_eta": false, "rc 1": false} {
 		if got := ValidPreid(id); got != want {
 			t.Errorf("ValidPreid(%q) = %v, want %v", id, got, want)
+		}
+	}
+}
+
+func TestLowerWarning(t *testing.T) {
+	for _, tc := range []struct {
+		old, preid string
+		warn       bool
+	}{
+		{"1.5.1-rc.1", "beta", true},    // beta < rc
+		{"1.5.1-rc.1", "alpha", true},   // alpha < rc
+		{"1.5.1-beta.1", "rc", false},   // rc > beta
+		{"1.5.1-rc.1", "", false},       // rc.2
+		{"1.5.1", "beta", false},        // 1.5.2-beta.0
+		{"1.5.1-beta.3", "beta", false}, // beta.4
+	} {
+		v := semver.MustParse(tc.old)
+		next, err := Bump(v, Prerelease, tc.preid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := LowerWarning(v, next)
+		if (w != "") != tc.warn {
+			t.Errorf("%s --preid %q → %s: warning %q, want one: %v", tc.old, tc.preid, next, w, tc.warn)
+		}
+		if tc.warn && !strings.Contains(w, "sorts lower than "+tc.old) {
+			t.Errorf("warning %q does not say what sorts lower", w)
 		}
 	}
 }
