@@ -9,11 +9,13 @@
 //	ocibench port                       # a free TCP port on 127.0.0.1
 //
 // run measures, against one server: blob push throughput (monolithic POST+PUT and chunked
-// POST+PATCH…+PUT), blob pull throughput, manifest PUT and GET per second, a blob of -big
-// bytes pushed and pulled streamed from a generator while the server's RSS is sampled, the
-// server's idle RSS and its RSS after the run, and the server's CPU time per phase. Every
-// pulled byte is checked against its digest after the timed phases, so a fast but wrong
-// server cannot pass for a fast one.
+// POST+PATCH…+PUT, several at a time; and 128 MiB blobs one at a time, beside the machine's
+// limit for that measured on the same bytes: SHA-256 on one core, dd conv=fsync), blob pull
+// throughput, manifest PUT and GET per second, a blob of -big bytes pushed and pulled
+// streamed from a generator while the server's RSS is sampled, the server's idle RSS and its
+// RSS after the run, and the server's CPU time per phase. Every pulled byte is checked
+// against its digest after the timed phases, so a fast but wrong server cannot pass for a
+// fast one.
 package main
 
 import (
@@ -73,6 +75,9 @@ func runCmd(ctx context.Context, args []string) error {
 	size := fs.String("size", "16MiB", "size of each blob of the throughput phases")
 	chunk := fs.String("chunk", "4MiB", "PATCH chunk size of the chunked push")
 	big := fs.String("big", "2GiB", "size of the streamed big blob (0: skip that phase)")
+	single := fs.String("single-size", "128MiB", "size of each blob of the single-stream push")
+	fs.IntVar(&cfg.SingleBlobs, "single", 8, "blobs pushed one at a time in the single-stream phase (0: skip it)")
+	fs.StringVar(&cfg.Scratch, "scratch", os.TempDir(), "directory, on the server's filesystem, where the single-stream phase measures writing with fsync (dd conv=fsync); empty: skip that measurement")
 	fs.IntVar(&cfg.Blobs, "blobs", 32, "blobs pushed per push mode (monolithic, chunked); the pull phase pulls both sets")
 	fs.IntVar(&cfg.PullPasses, "pulls", 4, "how many times the pull phase pulls every pushed blob (pulls are fast: more passes, steadier figure)")
 	fs.IntVar(&cfg.Concurrency, "c", 4, "concurrent requests in the blob and manifest phases")
@@ -91,6 +96,9 @@ func runCmd(ctx context.Context, args []string) error {
 	if cfg.BigSize, err = parseSize(*big); err != nil {
 		return fmt.Errorf("-big: %w", err)
 	}
+	if cfg.SingleSize, err = parseSize(*single); err != nil {
+		return fmt.Errorf("-single-size: %w", err)
+	}
 	cfg.Password = os.Getenv("OCIBENCH_PASSWORD")
 	switch {
 	case cfg.Name == "" || cfg.URL == "" || cfg.PID <= 0:
@@ -99,6 +107,8 @@ func runCmd(ctx context.Context, args []string) error {
 		return fmt.Errorf("run: -size must be at least %d bytes; -chunk, -blobs, -pulls and -c positive", headerSize)
 	case cfg.BigSize != 0 && cfg.BigSize < headerSize:
 		return fmt.Errorf("run: -big must be 0 or at least %d bytes", headerSize)
+	case cfg.SingleBlobs < 0 || cfg.SingleBlobs > 0 && cfg.SingleSize < headerSize:
+		return fmt.Errorf("run: -single must not be negative, -single-size at least %d bytes", headerSize)
 	}
 	res, err := run(ctx, cfg)
 	if err != nil {

@@ -16,9 +16,9 @@ import (
 // figure is one row of the report.
 type figure struct {
 	key    string
-	label  string // %s is replaced by the big blob's size
+	label  string // {big} and {single} are replaced by the big and single-stream blobs' sizes
 	unit   string
-	higher bool // higher is better
+	higher bool // higher is better: a ratio below 1.0 is flagged
 }
 
 type section struct {
@@ -30,28 +30,35 @@ var sections = []section{
 	{"throughput (higher is better; ratio = chartroom/peer, > 1 means chartroom is faster)", []figure{
 		{"push_mono", "blob push, monolithic POST+PUT", "MB/s", true},
 		{"push_chunked", "blob push, chunked POST+PATCH…+PUT", "MB/s", true},
+		{"push_single", "blob push, single stream ({single} blobs)", "MB/s", true},
 		{"pull", "blob pull", "MB/s", true},
 		{"manifest_put", "manifest PUT (by tag)", "req/s", true},
 		{"manifest_get", "manifest GET (by tag)", "req/s", true},
-		{"big_push", "%s blob push, streamed", "MB/s", true},
-		{"big_pull", "%s blob pull, streamed", "MB/s", true},
+		{"big_push", "{big} blob push, streamed", "MB/s", true},
+		{"big_pull", "{big} blob pull, streamed", "MB/s", true},
+	}},
+	{"the machine's limit for the single-stream push, measured in each run just before it on the same bytes\n(a server must hash and write every byte; ratio = during chartroom's runs / during the peer's)", []figure{
+		{"limit_sha256", "SHA-256 on one core (Go crypto/sha256)", "MB/s", false},
+		{"limit_fsync", "written with fsync (dd bs=1M conv=fsync)", "MB/s", false},
+		{"single_of_limit", "single-stream push / the smaller of the two", "×", true},
 	}},
 	{"server memory (lower is better; ratio = chartroom/peer, < 1 means chartroom uses less)", []figure{
 		{"rss_idle", "RSS idle, after start", "MiB", false},
 		{"rss_peak_small", "peak RSS (VmHWM) up to the big blob", "MiB", false},
-		{"big_push_rss", "peak RSS during %s push (VmRSS/50ms)", "MiB", false},
-		{"big_pull_rss", "peak RSS during %s pull (VmRSS/50ms)", "MiB", false},
-		{"big_hwm", "VmHWM over %s push+pull (reset before)", "MiB", false},
+		{"big_push_rss", "peak RSS during {big} push (VmRSS/50ms)", "MiB", false},
+		{"big_pull_rss", "peak RSS during {big} pull (VmRSS/50ms)", "MiB", false},
+		{"big_hwm", "VmHWM over {big} push+pull (reset before)", "MiB", false},
 		{"rss_after", "RSS after the run", "MiB", false},
 	}},
 	{"server CPU time per unit of work (lower is better; context for the figures above)", []figure{
 		{"cpu_push_mono", "CPU, monolithic push", "s/GB", false},
 		{"cpu_push_chunked", "CPU, chunked push", "s/GB", false},
+		{"cpu_push_single", "CPU, single-stream push", "s/GB", false},
 		{"cpu_pull", "CPU, pull", "s/GB", false},
 		{"cpu_manifest_put", "CPU per manifest PUT", "µs", false},
 		{"cpu_manifest_get", "CPU per manifest GET", "µs", false},
-		{"cpu_big_push", "CPU, %s push", "s/GB", false},
-		{"cpu_big_pull", "CPU, %s pull", "s/GB", false},
+		{"cpu_big_push", "CPU, {big} push", "s/GB", false},
+		{"cpu_big_pull", "CPU, {big} pull", "s/GB", false},
 	}},
 }
 
@@ -111,8 +118,8 @@ func report(w io.Writer, results []*result, a, b string, notes []string, raw boo
 	fmt.Fprintf(w, "date        %s (%s)\n", first.UTC().Format("2006-01-02 15:04 MST"), last.Sub(first).Round(time.Second))
 	fmt.Fprintf(w, "machine     %d cores (%s), %s, %s/%s; 1-min load average %.1f–%.1f during the runs\n",
 		runtime.NumCPU(), cpuModel(), memTotal(), runtime.GOOS, runtime.GOARCH, loadMin, loadMax)
-	fmt.Fprintf(w, "workload    %d blobs × %s per push mode, PATCH chunks of %s, each blob pulled %d times, concurrency %d; manifest phases %s each; big blob %s\n",
-		cfg.Blobs, human(cfg.BlobSize), human(cfg.ChunkSize), cfg.PullPasses, cfg.Concurrency, cfg.ManifestDuration, human(cfg.BigSize))
+	fmt.Fprintf(w, "workload    %d blobs × %s per push mode, PATCH chunks of %s, each blob pulled %d times, concurrency %d; %d blobs × %s pushed one at a time; manifest phases %s each; big blob %s\n",
+		cfg.Blobs, human(cfg.BlobSize), human(cfg.ChunkSize), cfg.PullPasses, cfg.Concurrency, cfg.SingleBlobs, human(cfg.SingleSize), cfg.ManifestDuration, human(cfg.BigSize))
 	fmt.Fprintf(w, "runs        %d per server, interleaved, each on a fresh server and data directory; medians shown, ± is half the min–max spread over the median\n",
 		min(len(by[a]), len(by[b])))
 	for _, n := range notes {
@@ -123,13 +130,10 @@ func report(w io.Writer, results []*result, a, b string, notes []string, raw boo
 		fmt.Fprintf(w, "\n%s\n", sec.title)
 		fmt.Fprintf(w, "  %-46s %-6s %12s %12s %8s   %s\n", "figure", "unit", a, b, "ratio", "spread "+a+" / "+b)
 		for _, f := range sec.rows {
-			label := f.label
-			if strings.Contains(label, "%s") {
-				if cfg.BigSize == 0 {
-					continue
-				}
-				label = fmt.Sprintf(label, bigLabel)
+			if strings.Contains(f.label, "{big}") && cfg.BigSize == 0 {
+				continue
 			}
+			label := strings.NewReplacer("{big}", bigLabel, "{single}", human(cfg.SingleSize)).Replace(f.label)
 			va, vb := values(by[a], f.key), values(by[b], f.key)
 			if len(va) == 0 || len(vb) == 0 {
 				continue

@@ -2,7 +2,9 @@
 # Compares chartroom with the CNCF distribution registry (v3, filesystem driver) in one run on
 # one machine: blob push (monolithic and chunked) and pull throughput, manifest PUT/GET per
 # second, a big blob pushed and pulled streamed while the server's RSS is sampled, idle RSS
-# and RSS after the run. Prints one table: chartroom, distribution and the ratio per figure.
+# and RSS after the run; 128 MiB blobs pushed one at a time beside the machine's limit for
+# that, measured in the same run (SHA-256 on one core, dd conv=fsync, on the same bytes).
+# Prints one table: chartroom, distribution and the ratio per figure.
 #
 #   bench/oci/run.sh                                  # 3 runs per server, a few minutes
 #   bench/oci/run.sh -r 5                             # more runs: steadier medians
@@ -20,7 +22,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 }
 
@@ -126,7 +128,7 @@ measure() { # SERVER REP
   log "run $rep/$reps: $name"
   "start_$name" "$rep"
   if ! OCIBENCH_PASSWORD="$password" "$work/ocibench" run -name "$name" -url "$url" "${auth[@]}" \
-      -pid "$server_pid" -rep "$rep" -out "$work/results/$name-$rep.json" "${gen_args[@]}"; then
+      -pid "$server_pid" -rep "$rep" -scratch "$work" -out "$work/results/$name-$rep.json" "${gen_args[@]}"; then
     log "$name failed; the end of its log:"
     tail -n 20 "$work/$name-$rep.log" >&2
     exit 1

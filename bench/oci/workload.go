@@ -27,6 +27,9 @@ type config struct {
 	BlobSize         int64         `json:"blob_size"`
 	ChunkSize        int64         `json:"chunk_size"`
 	BigSize          int64         `json:"big_size"`
+	SingleBlobs      int           `json:"single_blobs"`
+	SingleSize       int64         `json:"single_size"`
+	Scratch          string        `json:"-"`
 	Concurrency      int           `json:"concurrency"`
 	PullPasses       int           `json:"pull_passes"`
 	ManifestDuration time.Duration `json:"manifest_duration"`
@@ -124,6 +127,17 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	}
 	throughput("push_chunked", setBytes, d, cpu)
 
+	var singles []*blobSpec
+	if cfg.SingleBlobs > 0 {
+		if singles, d, cpu, err = singleStream(ctx, c, cfg, seed, fig, progress); err != nil {
+			return nil, err
+		}
+		throughput("push_single", int64(cfg.SingleBlobs)*cfg.SingleSize, d, cpu)
+		if lim := min(res.Figures["limit_sha256"], res.Figures["limit_fsync"]); lim > 0 {
+			fig("single_of_limit", res.Figures["push_single"]/lim)
+		}
+	}
+
 	bufs := newBuffers()
 	d, cpu, err = timed(ctx, pid, cfg.Concurrency, cfg.PullPasses*len(all), func(ctx context.Context, i int) error {
 		buf := bufs.get()
@@ -193,10 +207,11 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	}
 
 	if cfg.Verify {
-		_, _, err := timed(ctx, pid, cfg.Concurrency, len(all), func(ctx context.Context, i int) error {
+		check := append(append([]*blobSpec{}, all...), singles...)
+		_, _, err := timed(ctx, pid, cfg.Concurrency, len(check), func(ctx context.Context, i int) error {
 			buf := bufs.get()
 			defer bufs.put(buf)
-			return c.verify(ctx, repo, all[i].digest, all[i].size(), *buf)
+			return c.verify(ctx, repo, check[i].digest, check[i].size(), *buf)
 		})
 		if err == nil && big != nil {
 			err = c.verify(ctx, repo, bigDigest, cfg.BigSize, *bufs.get())
@@ -204,7 +219,7 @@ func run(ctx context.Context, cfg config) (*result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("verify: %w", err)
 		}
-		res.Verified = len(all)
+		res.Verified = len(check)
 		if big != nil {
 			res.Verified++
 		}

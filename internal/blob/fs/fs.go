@@ -5,7 +5,9 @@
 //	<root>/tmp/                                      whole-blob writes in flight
 //
 // Every write goes to a temporary file, is fsynced, verified and only then renamed into
-// place, so a crash never leaves a half-written blob visible under its digest.
+// place, so a crash never leaves a half-written blob visible under its digest. Bytes are
+// hashed as they arrive (never read back to be verified), and the kernel is asked to start
+// writing them to disk while the rest arrives, so that the fsync at the end is short.
 package fs
 
 import (
@@ -131,7 +133,7 @@ func (s *Store) Put(ctx context.Context, d digest.Digest, size int64, r io.Reade
 	}
 	defer os.Remove(tmp.Name()) // no-op once renamed
 	h := d.Algorithm().Hash()
-	n, err := copyBuffered(ctx, io.MultiWriter(tmp, h), r)
+	n, err := copyBuffered(ctx, io.MultiWriter(newWritebackFile(tmp, 0), h), r)
 	if err == nil {
 		err = checkWritten(d, size, n, h)
 	}

@@ -231,7 +231,7 @@ func (s *Store) AppendUpload(ctx context.Context, id string, offset int64, r io.
 	if _, err := f.Seek(size, io.SeekStart); err != nil {
 		return 0, fmt.Errorf("append to upload %s: %w", id, err)
 	}
-	n, err := copyBuffered(ctx, io.MultiWriter(f, h), r)
+	n, err := copyBuffered(ctx, io.MultiWriter(newWritebackFile(f, size), h), r)
 	if err == nil {
 		// The data must be on disk before the state that vouches for it: after a power loss,
 		// a state naming bytes the disk lost would let a commit trust their hash.
