@@ -52,6 +52,11 @@ type Config struct {
 	// no limit.
 	MaxUploadsPerUser int
 
+	// TLSCert and TLSKey are PEM files of the certificate chain and its private key; when
+	// set, the server speaks HTTPS only and loads a renewed pair without a restart. Both or
+	// neither.
+	TLSCert, TLSKey string
+
 	// AdminPassword is the password of the admin user created on first start (from
 	// CHARTROOM_ADMIN_PASSWORD, never from a flag or file); "" means generate one and log it.
 	AdminPassword string
@@ -121,6 +126,9 @@ func (c Config) Validate() error {
 	}
 	if c.BodyIdleTimeout <= 0 {
 		errs = append(errs, errors.New("body-idle-timeout: expected a duration > 0, such as 60s"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errTLSPair)
 	}
 	for _, p := range c.ImmutableTags {
 		if err := ValidatePattern(p); err != nil {

@@ -64,6 +64,7 @@ type Server struct {
 
 	writable []writableCheck // what /readyz proves writable
 	lock     *os.File        // the data directory's lock, held until Close
+	tls      *certReloader   // the TLS certificate, nil to serve plain HTTP
 	ready    readyCache
 }
 
@@ -72,6 +73,13 @@ type Server struct {
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	var certs *certReloader
+	if cfg.TLSCert != "" {
+		var err error
+		if certs, err = newCertReloader(cfg.TLSCert, cfg.TLSKey, log); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
@@ -95,7 +103,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		lock.Close()
 		return nil, err
 	}
-	s.lock = lock
+	s.lock, s.tls = lock, certs
 	return s, nil
 }
 
@@ -168,11 +176,21 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return base },
 	}
-	s.log.Info("listening", "addr", ln.Addr().String(), "data_dir", s.cfg.DataDir,
+	s.log.Info("listening", "addr", ln.Addr().String(), "tls", s.tls != nil, "data_dir", s.cfg.DataDir,
 		"version", s.cfg.Version, "anonymous_read", s.cfg.AnonymousRead)
+	if s.tls == nil && !listensOnLoopbackOnly(ln.Addr()) {
+		s.log.Warn("SERVING PLAIN HTTP on an address other machines can reach: their passwords and tokens would cross the network unencrypted; "+
+			"serve TLS with --tls-cert and --tls-key, or keep a TLS-terminating proxy in front (a warning follows whenever credentials arrive in clear)",
+			"addr", ln.Addr().String())
+	}
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	if s.tls != nil {
+		srv.TLSConfig = s.tls.tlsConfig()
+		go func() { served <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { served <- srv.Serve(ln) }()
+	}
 	sweepCtx, stopSweeping := context.WithCancel(ctx)
 	defer stopSweeping()
 	go s.sweepUploads(sweepCtx)
