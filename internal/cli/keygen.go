@@ -27,9 +27,9 @@ func newKeygenCmd() *cobra.Command {
 		Long: `Make an ECDSA P-256 key pair in cosign's format, as cosign generate-key-pair does:
 PREFIX.key, the private key encrypted with a password (an "ENCRYPTED SIGSTORE PRIVATE
 KEY": scrypt and NaCl secretbox), readable only by you (0600), and PREFIX.pub, the public
-key. chartroom sign oci://… --key PREFIX.key signs with it; chartroom verify, cosign
-verify --key PREFIX.pub and Flux verify with the public key. cosign reads the private key
-too (cosign sign --key PREFIX.key).
+key. chartroom sign oci://… --key PREFIX.key signs with it; chartroom verify and cosign
+verify --key PREFIX.pub verify with the public key. cosign reads the private key too
+(cosign sign --key PREFIX.key).
 
 The password comes from --passphrase-file (its first line, - for stdin), else
 COSIGN_PASSWORD (set, even empty: an empty password), else a prompt on a terminal (asked

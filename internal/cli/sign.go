@@ -51,8 +51,8 @@ The archive is checked to be a valid chart first; the .prov is written atomicall
 
 Given oci://HOST/NAMESPACE/NAME (and --version, or :VERSION), sign that chart version in
 its registry as cosign sign --key does, with the cosign private key --key names (chartroom
-keygen, or cosign generate-key-pair): cosign verify --key cosign.pub, chartroom verify and
-Flux's cosign verification accept it. --form says which forms are written: both (the
+keygen, or cosign generate-key-pair): cosign verify --key cosign.pub --insecure-ignore-tlog
+and chartroom verify accept it. --form says which forms are written: both (the
 default), tag (a layer of the sha256-<digest>.sig tag, cosign 2's default, which every
 cosign and Flux read) or bundle (a sigstore bundle referrer, cosign sign
 --new-bundle-format, which cosign 3 and Flux look for first). Signing again with the same
