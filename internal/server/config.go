@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chartroom/chartroom/internal/registry"
+	"github.com/chartroom/chartroom/internal/webhook"
 )
 
 // Config is everything `chartroom serve` can be told. The zero value is not usable: start
@@ -52,6 +53,17 @@ type Config struct {
 	// no limit.
 	MaxUploadsPerUser int
 
+	// WebhookTimeout bounds one webhook delivery attempt.
+	WebhookTimeout time.Duration
+	// WebhookRetryMin is the wait before a failed delivery's first retry, doubled for each
+	// next one up to WebhookRetryMax.
+	WebhookRetryMin, WebhookRetryMax time.Duration
+	// WebhookMaxAttempts: a delivery fails for good after this many attempts.
+	WebhookMaxAttempts int
+	// WebhookGiveUpAfter: a delivery fails for good when an attempt fails this long after
+	// it was queued.
+	WebhookGiveUpAfter time.Duration
+
 	// AdminPassword is the password of the admin user created on first start (from
 	// CHARTROOM_ADMIN_PASSWORD, never from a flag or file); "" means generate one and log it.
 	AdminPassword string
@@ -74,6 +86,15 @@ const (
 	DefaultMaxUploadsPerUser = registry.DefaultMaxUploadsPerUser
 )
 
+// Defaults of Config's webhook settings.
+const (
+	DefaultWebhookTimeout     = webhook.DefaultTimeout
+	DefaultWebhookRetryMin    = webhook.DefaultRetryMin
+	DefaultWebhookRetryMax    = webhook.DefaultRetryMax
+	DefaultWebhookMaxAttempts = webhook.DefaultMaxAttempts
+	DefaultWebhookGiveUpAfter = webhook.DefaultGiveUpAfter
+)
+
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -86,6 +107,12 @@ func DefaultConfig() Config {
 		MaxUploadsPerUser: DefaultMaxUploadsPerUser,
 		ShutdownDelay:     DefaultShutdownDelay,
 		BodyIdleTimeout:   DefaultBodyIdleTimeout,
+
+		WebhookTimeout:     DefaultWebhookTimeout,
+		WebhookRetryMin:    DefaultWebhookRetryMin,
+		WebhookRetryMax:    DefaultWebhookRetryMax,
+		WebhookMaxAttempts: DefaultWebhookMaxAttempts,
+		WebhookGiveUpAfter: DefaultWebhookGiveUpAfter,
 	}
 }
 
@@ -121,6 +148,21 @@ func (c Config) Validate() error {
 	}
 	if c.BodyIdleTimeout <= 0 {
 		errs = append(errs, errors.New("body-idle-timeout: expected a duration > 0, such as 60s"))
+	}
+	if c.WebhookTimeout <= 0 {
+		errs = append(errs, errors.New("webhook-timeout: expected a duration > 0, such as 10s"))
+	}
+	if c.WebhookRetryMin <= 0 {
+		errs = append(errs, errors.New("webhook-retry-min: expected a duration > 0, such as 10s"))
+	}
+	if c.WebhookRetryMax < c.WebhookRetryMin {
+		errs = append(errs, fmt.Errorf("webhook-retry-max: expected a duration ≥ webhook-retry-min (%s), such as 1h", c.WebhookRetryMin))
+	}
+	if c.WebhookMaxAttempts <= 0 {
+		errs = append(errs, errors.New("webhook-max-attempts: expected a number > 0, such as 30"))
+	}
+	if c.WebhookGiveUpAfter <= 0 {
+		errs = append(errs, errors.New("webhook-give-up-after: expected a duration > 0, such as 24h"))
 	}
 	for _, p := range c.ImmutableTags {
 		if err := ValidatePattern(p); err != nil {
