@@ -45,18 +45,20 @@ verify the signature.`,
 
 // webhookResult is a webhook as -o json prints it; the secret only when it was just added.
 type webhookResult struct {
-	ID        int64     `json:"id"`
-	Namespace string    `json:"namespace"`
-	URL       string    `json:"url"`
-	Events    []string  `json:"events"`
-	Created   time.Time `json:"created"`
-	Secret    string    `json:"secret,omitempty"`
-	Pending   int       `json:"pending"`
-	Failed    int       `json:"failed"`
+	ID        int64    `json:"id"`
+	Namespace string   `json:"namespace"`
+	URL       string   `json:"url"`
+	Events    []string `json:"events"`
+	// AllowLocal: deliveries may go to loopback and link-local addresses.
+	AllowLocal bool      `json:"allowLocal"`
+	Created    time.Time `json:"created"`
+	Secret     string    `json:"secret,omitempty"`
+	Pending    int       `json:"pending"`
+	Failed     int       `json:"failed"`
 }
 
 func webhookResultOf(w *meta.Webhook) webhookResult {
-	return webhookResult{ID: w.ID, Namespace: w.Namespace, URL: w.URL, Events: w.Events, Created: w.Created, Pending: w.Pending, Failed: w.Failed}
+	return webhookResult{ID: w.ID, Namespace: w.Namespace, URL: w.URL, Events: w.Events, AllowLocal: w.AllowLocal, Created: w.Created, Pending: w.Pending, Failed: w.Failed}
 }
 
 func newWebhookAddCmd() *cobra.Command {
@@ -64,6 +66,7 @@ func newWebhookAddCmd() *cobra.Command {
 		events             []string
 		secret, secretFile string
 		output             string
+		allowLocal         bool
 	)
 	dd := &dataDirFlags{}
 	c := &cobra.Command{
@@ -73,7 +76,13 @@ func newWebhookAddCmd() *cobra.Command {
 namespace, not the ones below it) of the types in --events is POSTed to URL (http or https).
 
 The secret signs every delivery. Without --secret or --secret-file one is generated and
-printed once: store it in the receiver's configuration, it is not shown again.` + exitCodesHelp,
+printed once: store it in the receiver's configuration, it is not shown again.
+
+Deliveries are not sent to loopback or link-local addresses (127.0.0.0/8, ::1, 169.254.0.0/16,
+fe80::/10, such as a cloud's metadata service), whether the URL names one or its host name
+resolves to one, unless the webhook is added with --allow-local: a receiver on the server's
+own machine is then a deliberate choice. Private networks (10.0.0.0/8 and the like) are
+allowed.` + exitCodesHelp,
 		Example: `  chartroom webhook add team/charts https://ci.example.com/hooks/chartroom --data-dir /var/lib/chartroom
   chartroom webhook add team/charts https://deploy.example.com/chartroom --events chart.published,chart.deleted \
     --secret-file /etc/chartroom/deploy-hook.secret --config /etc/chartroom.yaml`,
@@ -92,6 +101,9 @@ printed once: store it in the receiver's configuration, it is not shown again.` 
 				return err
 			}
 			if err := webhook.CheckURL(args[1]); err != nil {
+				return usageError{err}
+			}
+			if err := webhook.CheckLocal(args[1], allowLocal); err != nil {
 				return usageError{err}
 			}
 			types, err := webhook.ParseEvents(events)
@@ -125,7 +137,7 @@ printed once: store it in the receiver's configuration, it is not shown again.` 
 			if err := db.Migrate(ctx); err != nil {
 				return fmt.Errorf("webhook add: %w", err)
 			}
-			w, err := db.AddWebhook(ctx, meta.Webhook{Namespace: ns, URL: args[1], Events: types, Secret: secret})
+			w, err := db.AddWebhook(ctx, meta.Webhook{Namespace: ns, URL: args[1], Events: types, Secret: secret, AllowLocal: allowLocal})
 			if err != nil {
 				return err
 			}
@@ -148,6 +160,7 @@ printed once: store it in the receiver's configuration, it is not shown again.` 
 	c.Flags().StringSliceVar(&events, "events", nil, "event types to send, comma-separated or repeated: "+strings.Join(meta.EventTypes, ", ")+" (default all)")
 	c.Flags().StringVar(&secret, "secret", "", fmt.Sprintf("the signing secret (at least %d characters); default: generated and printed once", webhook.MinSecretLength))
 	c.Flags().StringVar(&secretFile, "secret-file", "", "read the signing secret from this file (- for standard input), keeping it out of the shell's history")
+	c.Flags().BoolVar(&allowLocal, "allow-local", false, "allow deliveries to loopback and link-local addresses (a receiver on this machine); refused by default")
 	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
 	c.Flags().SortFlags = false
 	return c
@@ -197,8 +210,12 @@ while chartroom serve runs.` + exitCodesHelp,
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tNAMESPACE\tEVENTS\tPENDING\tFAILED\tCREATED\tURL")
 			for _, w := range hooks {
+				u := w.URL
+				if w.AllowLocal {
+					u += " (local allowed)"
+				}
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%s\n", w.ID, namespaceArgOf(w.Namespace), strings.Join(w.Events, ","),
-					w.Pending, w.Failed, w.Created.Format(time.RFC3339), w.URL)
+					w.Pending, w.Failed, w.Created.Format(time.RFC3339), termsafe.Text(u))
 			}
 			return tw.Flush()
 		},

@@ -167,8 +167,9 @@ func (db *DB) ClaimDeliveries(ctx context.Context, owner string, lease time.Dura
 		var c Claim
 		var hookID int64
 		var ns, url, events, secret string
+		var allowLocal bool
 		var created int64
-		d, err := scanDelivery(row, &hookID, &ns, &url, &events, &secret, &created)
+		d, err := scanDelivery(row, &hookID, &ns, &url, &events, &secret, &allowLocal, &created)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // the webhook was deleted since
 		}
@@ -176,7 +177,7 @@ func (db *DB) ClaimDeliveries(ctx context.Context, owner string, lease time.Dura
 			return out, fmt.Errorf("claim webhook delivery %d: %w", id, err)
 		}
 		c.Delivery = *d
-		c.Webhook = Webhook{ID: hookID, Namespace: ns, URL: url, Events: strings.Fields(events), Secret: secret, Created: time.Unix(0, created).UTC()}
+		c.Webhook = Webhook{ID: hookID, Namespace: ns, URL: url, Events: strings.Fields(events), Secret: secret, AllowLocal: allowLocal, Created: time.Unix(0, created).UTC()}
 		out = append(out, c)
 	}
 	return out, nil

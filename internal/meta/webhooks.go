@@ -43,8 +43,11 @@ type Webhook struct {
 	URL       string
 	Events    []string // a subset of EventTypes
 	// Secret is the key of the deliveries' HMAC signatures.
-	Secret  string
-	Created time.Time
+	Secret string
+	// AllowLocal lets deliveries connect to loopback and link-local addresses, which are
+	// refused otherwise (they reach the server's own machine, or a cloud's metadata service).
+	AllowLocal bool
+	Created    time.Time
 	// Pending and Failed count the webhook's deliveries in those states (set by Webhooks).
 	Pending, Failed int
 }
@@ -190,8 +193,8 @@ func newEventID() string {
 func (db *DB) AddWebhook(ctx context.Context, w Webhook) (*Webhook, error) {
 	w.Created = db.now().UTC()
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO webhooks (namespace, url, events, secret, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
-			w.Namespace, w.URL, strings.Join(w.Events, " "), w.Secret, w.Created.UnixNano()).Scan(&w.ID)
+		return tx.QueryRowContext(ctx, `INSERT INTO webhooks (namespace, url, events, secret, allow_local, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+			w.Namespace, w.URL, strings.Join(w.Events, " "), w.Secret, w.AllowLocal, w.Created.UnixNano()).Scan(&w.ID)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("add webhook: %w", err)
@@ -199,13 +202,13 @@ func (db *DB) AddWebhook(ctx context.Context, w Webhook) (*Webhook, error) {
 	return &w, nil
 }
 
-const webhookColumns = `w.id, w.namespace, w.url, w.events, w.secret, w.created_at`
+const webhookColumns = `w.id, w.namespace, w.url, w.events, w.secret, w.allow_local, w.created_at`
 
 func scanWebhook(row interface{ Scan(...any) error }, more ...any) (*Webhook, error) {
 	w := &Webhook{}
 	var events string
 	var created int64
-	if err := row.Scan(append([]any{&w.ID, &w.Namespace, &w.URL, &events, &w.Secret, &created}, more...)...); err != nil {
+	if err := row.Scan(append([]any{&w.ID, &w.Namespace, &w.URL, &events, &w.Secret, &w.AllowLocal, &created}, more...)...); err != nil {
 		return nil, err
 	}
 	w.Events = strings.Fields(events)

@@ -8,9 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 
@@ -25,27 +27,71 @@ const maxAnswer = 64 << 10
 const maxQuoted = 200
 
 // client sends deliveries: POST, no redirects followed, every attempt bounded by a timeout.
+// Deliveries connect directly (HTTP_PROXY and HTTPS_PROXY are not used), so that the address
+// checked is the receiver's: the strict client refuses to connect to loopback and link-local
+// addresses, whatever name resolved to them; webhooks added with AllowLocal use the other.
 type client struct {
-	http    *http.Client
-	timeout time.Duration
-	agent   string
+	strict, local *http.Client
+	timeout       time.Duration
+	agent         string
 }
 
 func newClient(timeout time.Duration, agent string) *client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext
-	tr.TLSHandshakeTimeout = timeout
-	tr.ResponseHeaderTimeout = timeout
-	tr.MaxIdleConnsPerHost = 2
 	return &client{
-		http: &http.Client{
-			Transport: tr,
-			// A redirect is an answer, not a success: the URL registered is the one signed for.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		strict:  newHTTPClient(timeout, refuseLocal),
+		local:   newHTTPClient(timeout, nil),
 		timeout: timeout,
 		agent:   agent,
 	}
+}
+
+func newHTTPClient(timeout time.Duration, control func(network, address string, _ syscall.RawConn) error) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	tr.DialContext = (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: control}).DialContext
+	tr.TLSHandshakeTimeout = timeout
+	tr.ResponseHeaderTimeout = timeout
+	tr.MaxIdleConnsPerHost = 2
+	return &http.Client{
+		Transport: tr,
+		// A redirect is an answer, not a success: the URL registered is the one signed for.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// refuseLocal is the strict client's dial check: it runs on the address actually connected to,
+// after name resolution, so a name that resolves to a local address is refused too.
+func refuseLocal(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return err
+	}
+	if kind := localKind(ip); kind != "" {
+		return fmt.Errorf("refused to connect to %s, %s: %w", ip, kind, ErrLocalAddress)
+	}
+	return nil
+}
+
+// ErrLocalAddress is why a delivery of a webhook added without AllowLocal was not sent to a
+// loopback or link-local address.
+var ErrLocalAddress = errors.New("webhooks are sent to loopback and link-local addresses only when added with --allow-local")
+
+// localKind names what makes ip local (loopback, link-local, unspecified), or "".
+func localKind(ip netip.Addr) string {
+	ip = ip.Unmap()
+	switch {
+	case ip.IsLoopback():
+		return "a loopback address"
+	case ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast():
+		return "a link-local address (such as a cloud's metadata service)"
+	case ip.IsUnspecified():
+		return "an unspecified address (this machine)"
+	}
+	return ""
 }
 
 // send makes one attempt of delivery c: the payload POSTed to the webhook's URL, signed.
@@ -68,7 +114,11 @@ func (c *client) send(ctx context.Context, d meta.Claim, base string) meta.Deliv
 	req.Header.Set(HeaderDelivery, strconv.FormatInt(d.ID, 10))
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
 	req.Header.Set(HeaderSignature, Sign(d.Webhook.Secret, ts, body))
-	resp, err := c.http.Do(req)
+	hc := c.strict
+	if d.Webhook.AllowLocal {
+		hc = c.local
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return meta.DeliveryOutcome{Error: requestError(err, c.timeout)}
 	}

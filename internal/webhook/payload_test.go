@@ -99,3 +99,31 @@ func TestSign(t *testing.T) {
 		t.Fatalf("Sign = %s, want %s", got, want)
 	}
 }
+
+func TestCheckLocal(t *testing.T) {
+	for _, tc := range []struct {
+		url     string
+		refused bool
+	}{
+		{"https://ci.example.com/hook", false},
+		{"http://10.0.0.5:8080/hook", false},
+		{"http://127.0.0.1:8080/hook", true},
+		{"http://127.1.2.3/hook", true},
+		{"http://[::1]:8080/hook", true},
+		{"http://[::ffff:127.0.0.1]/hook", true},
+		{"http://169.254.169.254/latest/meta-data/", true},
+		{"http://[fe80::1]/hook", true},
+		{"http://0.0.0.0:8080/hook", true},
+		{"http://localhost:8080/hook", true},
+		{"http://LocalHost./hook", true},
+		{"http://hooks.localhost/hook", true},
+	} {
+		err := CheckLocal(tc.url, false)
+		if (err != nil) != tc.refused || err != nil && !strings.Contains(err.Error(), "--allow-local") {
+			t.Errorf("CheckLocal(%q) = %v, want refused %v", tc.url, err, tc.refused)
+		}
+		if err := CheckLocal(tc.url, true); err != nil {
+			t.Errorf("CheckLocal(%q, allowed) = %v", tc.url, err)
+		}
+	}
+}

@@ -145,7 +145,7 @@ func run(t *testing.T, db *meta.DB, opts Options) (stop func()) {
 
 func addWebhook(t *testing.T, db *meta.DB, ns, url string) *meta.Webhook {
 	t.Helper()
-	w, err := db.AddWebhook(context.Background(), meta.Webhook{Namespace: ns, URL: url, Events: meta.EventTypes, Secret: secret})
+	w, err := db.AddWebhook(context.Background(), meta.Webhook{Namespace: ns, URL: url, Events: meta.EventTypes, Secret: secret, AllowLocal: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,5 +354,46 @@ func TestBackoff(t *testing.T) {
 		320 * time.Second, 640 * time.Second, 1280 * time.Second, 2560 * time.Second, time.Hour, time.Hour}
 	if !slices.Equal(got, want) {
 		t.Fatalf("backoff %v, want %v", got, want)
+	}
+}
+
+// A webhook added without AllowLocal is never sent to a loopback address, whether its URL
+// names one or a name that resolves to one; with AllowLocal it is.
+func TestLocalAddressesOnlyWhenAllowed(t *testing.T) {
+	db := openDB(t)
+	rcv := newReceiver(t, nil)
+	add := func(url string, allowLocal bool) *meta.Webhook {
+		w, err := db.AddWebhook(context.Background(), meta.Webhook{Namespace: "team", URL: url, Events: meta.EventTypes, Secret: secret, AllowLocal: allowLocal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	literal := add(rcv.srv.URL, false)
+	named := add(strings.Replace(rcv.srv.URL, "127.0.0.1", "localhost", 1), false)
+	allowed := add(rcv.srv.URL, true)
+	run(t, db, Options{RetryMin: time.Hour})
+	push(t, db, "team/app", "v1")
+	waitFor(t, "the three attempts recorded", func() bool {
+		for _, w := range []*meta.Webhook{literal, named, allowed} {
+			if deliveries(t, db, w.ID)[0].Attempts != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, w := range []*meta.Webhook{literal, named} {
+		if d := deliveries(t, db, w.ID)[0]; d.State != meta.DeliveryPending || !strings.Contains(d.LastError, "a loopback address") || !strings.Contains(d.LastError, "--allow-local") {
+			t.Errorf("delivery to %s: %s, %q", w.URL, d.State, d.LastError)
+		}
+	}
+	if d := deliveries(t, db, allowed.ID)[0]; d.State != meta.DeliverySucceeded {
+		t.Errorf("the allowed webhook's delivery: %+v", d)
+	}
+	rcv.mu.Lock()
+	calls := rcv.calls
+	rcv.mu.Unlock()
+	if calls != 1 {
+		t.Errorf("the receiver was called %d times, want once (the allowed webhook)", calls)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -80,6 +81,28 @@ func CheckURL(raw string) error {
 		return fmt.Errorf("%q has credentials in it: they would be shown wherever the URL is; receivers verify the %s header instead", raw, HeaderSignature)
 	case u.Fragment != "" || strings.HasSuffix(raw, "#"):
 		return fmt.Errorf("%q has a fragment (#…), which is never sent: remove it", raw)
+	}
+	return nil
+}
+
+// CheckLocal refuses, unless allowLocal, a URL whose host is a loopback, link-local or
+// unspecified address, or localhost: it would reach the server's own machine or a cloud's
+// metadata service. A name that resolves to such an address is refused when a delivery
+// connects.
+func CheckLocal(raw string, allowLocal bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || allowLocal {
+		return nil // CheckURL says what is wrong with it
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	kind := ""
+	if ip, err := netip.ParseAddr(host); err == nil {
+		kind = localKind(ip)
+	} else if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		kind = "this machine"
+	}
+	if kind != "" {
+		return fmt.Errorf("%q points at %s: give --allow-local if the receiver is meant to run there (such URLs are refused by default, so that a webhook cannot reach services listening only locally or a cloud's metadata service)", raw, kind)
 	}
 	return nil
 }

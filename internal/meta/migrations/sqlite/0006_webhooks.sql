@@ -2,13 +2,15 @@
 
 -- A URL told about the events of one namespace. The secret signs each delivery (HMAC-SHA256),
 -- so it is stored as it is, not hashed. events lists the event types sent, space-separated.
+-- allow_local: deliveries may connect to loopback and link-local addresses (refused otherwise).
 CREATE TABLE webhooks (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
-    namespace  TEXT    NOT NULL,
-    url        TEXT    NOT NULL,
-    events     TEXT    NOT NULL,
-    secret     TEXT    NOT NULL,
-    created_at INTEGER NOT NULL
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    namespace   TEXT    NOT NULL,
+    url         TEXT    NOT NULL,
+    events      TEXT    NOT NULL,
+    secret      TEXT    NOT NULL,
+    allow_local INTEGER NOT NULL DEFAULT 0,
+    created_at  INTEGER NOT NULL
 );
 CREATE INDEX webhooks_namespace ON webhooks (namespace);
 
