@@ -56,6 +56,7 @@ var commands = []func() *cobra.Command{
 	newFsckCmd,
 	newBackupCmd,
 	newNamespaceCmd,
+	newWebhookCmd,
 	newVersionCmd,
 	newLoginCmd,
 	newLogoutCmd,

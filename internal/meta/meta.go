@@ -37,6 +37,8 @@ type DB struct {
 	w   *sql.DB // writes: one connection for SQLite, so writers queue instead of failing busy
 	r   *sql.DB // reads
 	now func() time.Time
+	// queued is signalled after a transaction queued webhook deliveries (see Queued).
+	queued chan struct{}
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database at path, in WAL mode, and applies
@@ -68,7 +70,7 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	db := &DB{w: w, r: r, now: time.Now}
+	db := &DB{w: w, r: r, now: time.Now, queued: make(chan struct{}, 1)}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chartroom/chartroom/internal/registry"
+	"github.com/chartroom/chartroom/internal/webhook"
 )
 
 // Config is everything `chartroom serve` can be told. The zero value is not usable: start
@@ -56,6 +57,16 @@ type Config struct {
 	// set, the server speaks HTTPS only and loads a renewed pair without a restart. Both or
 	// neither.
 	TLSCert, TLSKey string
+	// WebhookTimeout bounds one webhook delivery attempt.
+	WebhookTimeout time.Duration
+	// WebhookRetryMin is the wait before a failed delivery's first retry, doubled for each
+	// next one up to WebhookRetryMax.
+	WebhookRetryMin, WebhookRetryMax time.Duration
+	// WebhookMaxAttempts: a delivery fails for good after this many attempts.
+	WebhookMaxAttempts int
+	// WebhookGiveUpAfter: a delivery fails for good when an attempt fails this long after
+	// it was queued.
+	WebhookGiveUpAfter time.Duration
 
 	// AdminPassword is the password of the admin user created on first start (from
 	// CHARTROOM_ADMIN_PASSWORD, never from a flag or file); "" means generate one and log it.
@@ -79,6 +90,15 @@ const (
 	DefaultMaxUploadsPerUser = registry.DefaultMaxUploadsPerUser
 )
 
+// Defaults of Config's webhook settings.
+const (
+	DefaultWebhookTimeout     = webhook.DefaultTimeout
+	DefaultWebhookRetryMin    = webhook.DefaultRetryMin
+	DefaultWebhookRetryMax    = webhook.DefaultRetryMax
+	DefaultWebhookMaxAttempts = webhook.DefaultMaxAttempts
+	DefaultWebhookGiveUpAfter = webhook.DefaultGiveUpAfter
+)
+
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -91,6 +111,12 @@ func DefaultConfig() Config {
 		MaxUploadsPerUser: DefaultMaxUploadsPerUser,
 		ShutdownDelay:     DefaultShutdownDelay,
 		BodyIdleTimeout:   DefaultBodyIdleTimeout,
+
+		WebhookTimeout:     DefaultWebhookTimeout,
+		WebhookRetryMin:    DefaultWebhookRetryMin,
+		WebhookRetryMax:    DefaultWebhookRetryMax,
+		WebhookMaxAttempts: DefaultWebhookMaxAttempts,
+		WebhookGiveUpAfter: DefaultWebhookGiveUpAfter,
 	}
 }
 
@@ -129,6 +155,21 @@ func (c Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errTLSPair)
+	}
+	if c.WebhookTimeout <= 0 {
+		errs = append(errs, errors.New("webhook-timeout: expected a duration > 0, such as 10s"))
+	}
+	if c.WebhookRetryMin <= 0 {
+		errs = append(errs, errors.New("webhook-retry-min: expected a duration > 0, such as 10s"))
+	}
+	if c.WebhookRetryMax < c.WebhookRetryMin {
+		errs = append(errs, fmt.Errorf("webhook-retry-max: expected a duration ≥ webhook-retry-min (%s), such as 1h", c.WebhookRetryMin))
+	}
+	if c.WebhookMaxAttempts <= 0 {
+		errs = append(errs, errors.New("webhook-max-attempts: expected a number > 0, such as 30"))
+	}
+	if c.WebhookGiveUpAfter <= 0 {
+		errs = append(errs, errors.New("webhook-give-up-after: expected a duration > 0, such as 24h"))
 	}
 	for _, p := range c.ImmutableTags {
 		if err := ValidatePattern(p); err != nil {
