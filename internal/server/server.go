@@ -18,7 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	blobfs "github.com/chartroom/chartroom/internal/blob/fs"
 	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/server/auth"
@@ -62,6 +61,7 @@ type Server struct {
 	draining atomic.Bool    // set when shutdown starts: /readyz answers 503
 	handlers sync.WaitGroup // requests inside the handler chain
 
+	storage  string          // where blobs are kept, for the log
 	writable []writableCheck // what /readyz proves writable
 	lock     *os.File        // the data directory's lock, held until Close
 	ready    readyCache
@@ -80,7 +80,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkDataDir(ctx, cfg.DataDir); err != nil {
+	st, err := newStorage(cfg)
+	if err == nil {
+		err = st.check(ctx)
+	}
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	if err := checkDataDir(ctx, cfg.DataDir, st); err != nil {
 		lock.Close()
 		return nil, err
 	}
@@ -89,7 +97,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		lock.Close()
 		return nil, err
 	}
-	s, err := assemble(ctx, cfg, log, db)
+	s, err := assemble(ctx, cfg, log, db, st)
 	if err != nil {
 		db.Close()
 		lock.Close()
@@ -99,8 +107,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB) (*Server, error) {
-	blobs, err := blobfs.New(filepath.Join(cfg.DataDir, BlobsDir))
+func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB, st *storage) (*Server, error) {
+	blobs, err := st.open()
 	if err != nil {
 		return nil, err
 	}
@@ -117,6 +125,7 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB) (*
 		SpoolDir:             spool,
 		UploadExpiry:         cfg.UploadExpiry,
 		MaxUploadsPerUser:    uploadLimit(cfg.MaxUploadsPerUser),
+		RedirectBlobs:        cfg.StorageRedirect,
 		Logger:               log,
 	})
 	if err != nil {
@@ -127,8 +136,8 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB) (*
 	if err := authz.Bootstrap(ctx, cfg.AdminPassword, log); err != nil {
 		return nil, fmt.Errorf("create the admin user: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, db: db, reg: reg, auth: authz, writable: []writableCheck{
-		{name: "blob store", check: blobs},
+	s := &Server{cfg: cfg, log: log, db: db, reg: reg, auth: authz, storage: st.where, writable: []writableCheck{
+		{name: "blob store", check: blobs, fix: st.fix()},
 		{name: "database", check: db},
 	}}
 	s.metrics = newMetrics(reg, authz, cfg.Version, log)
@@ -168,7 +177,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return base },
 	}
-	s.log.Info("listening", "addr", ln.Addr().String(), "data_dir", s.cfg.DataDir,
+	s.log.Info("listening", "addr", ln.Addr().String(), "data_dir", s.cfg.DataDir, "storage", s.storage,
+		"storage_redirect", s.cfg.StorageRedirect,
 		"version", s.cfg.Version, "anonymous_read", s.cfg.AnonymousRead)
 
 	served := make(chan error, 1)

@@ -355,6 +355,33 @@ func (s *Store) CheckWritable(ctx context.Context) error {
 	return nil
 }
 
+// refusedCredentials are the error codes of S3 services for credentials they do not accept
+// (XAdminUserNotFound is versitygw's, with status 404, for an unknown access key id).
+var refusedCredentials = map[string]bool{"InvalidAccessKeyId": true, "SignatureDoesNotMatch": true,
+	"AccessDenied": true, "InvalidToken": true, "ExpiredToken": true, "XAdminUserNotFound": true}
+
+// CheckAccess proves that the store is usable, as a server checks at start: the endpoint
+// answers, the bucket exists and the credentials may write to it (CheckWritable). Its error
+// says which of these failed and what to check.
+func (s *Store) CheckAccess(ctx context.Context) error {
+	err := s.CheckWritable(ctx)
+	if err == nil {
+		return nil
+	}
+	var cause string
+	switch code, status := apiCode(err), httpStatus(err); {
+	case code == "NoSuchBucket":
+		cause = "the bucket " + s.cfg.Bucket + " does not exist: create it, or fix the bucket name"
+	case refusedCredentials[code] || status == 401 || status == 403:
+		cause = "the service refused the credentials: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or storage-access-key-id and storage-secret-access-key in the config file), and that they may write to the bucket"
+	case status == 0 && ctx.Err() == nil:
+		cause = "the S3 service did not answer: check endpoint= of the storage URL and that the service runs"
+	default:
+		cause = "check the storage URL (bucket, endpoint, region, path-style) and the credentials"
+	}
+	return fmt.Errorf("%w; %s", err, cause)
+}
+
 // PresignGet returns a URL by which anyone may GET blob d for the next expiry, signed with
 // the store's credentials; clients reach it at the endpoint's address. It sends no request
 // and does not check that the blob exists.

@@ -173,9 +173,17 @@ func (s *Server) start(bin string) error {
 	return fmt.Errorf("versitygw did not answer on %s within 30s", addr)
 }
 
+// Stop stops the server now (it is stopped when the test ends anyway).
+func (s *Server) Stop() { s.stop() }
+
 func (s *Server) stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
+	}
+	select {
+	case <-s.done:
+		return // stopped already
+	default:
 	}
 	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
 	select {
