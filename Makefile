@@ -16,7 +16,7 @@ SHELL := bash
 BIN       := $(CURDIR)/bin/chartroom
 TOOLS_ENV := $(CURDIR)/bin/tools.env
 # The peer tools the tests need (scripts/tools.sh names); add one here when a test starts using it.
-TEST_TOOLS := helm3 helm4 oras crane conformance staticcheck cmpush cosign
+TEST_TOOLS := helm3 helm4 oras crane conformance staticcheck cmpush cosign versitygw
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -X github.com/chartroom/chartroom/internal/cli.Version=$(VERSION) -X github.com/chartroom/chartroom/internal/cli.Commit=$(COMMIT)
@@ -26,9 +26,12 @@ E2E_TIMEOUT ?= 20m
 fail = { echo >&2; echo "make test: FAILED at $(1)" >&2; exit 1; }
 step = echo "==> $(1)"
 
-.PHONY: test build tools vet fmt staticcheck unit e2e conformance clean
+.PHONY: test build tools vet fmt staticcheck unit unit-s3 e2e conformance clean
 
-test: vet fmt staticcheck unit e2e conformance
+# The tests built on registrytest, which run again with the blob store in S3 (a real versitygw).
+S3_SUITES := ./internal/registry/... ./internal/server/oci/ ./internal/server/repo/
+
+test: vet fmt staticcheck unit unit-s3 e2e conformance
 	@echo "make test: everything passed"
 
 build:
@@ -59,6 +62,11 @@ staticcheck: tools
 unit:
 	@$(call step,unit tests: go test ./...)
 	@go test ./... || $(call fail,unit tests)
+
+unit-s3: tools
+	@$(call step,unit tests on S3 storage: CHARTROOM_TEST_STORAGE=s3 go test $(S3_SUITES))
+	@set -a; . $(TOOLS_ENV); set +a; \
+	  CHARTROOM_TEST_STORAGE=s3 go test -count=1 $(S3_SUITES) || $(call fail,unit tests on S3 storage)
 
 e2e: build tools
 	@$(call step,e2e tests against $(BIN))

@@ -36,6 +36,14 @@ func (o *serveOptions) settings() settings {
 		{name: "data-dir", typ: "dir", def: server.DefaultDataDir,
 			usage: "directory of the SQLite database (chartroom.db) and blobs (blobs/), created on first start",
 			parse: parseNonEmpty("a directory path"), store: str(&c.DataDir)},
+		{name: "storage", typ: "url", def: "blobs/ under --data-dir",
+			usage: "where blobs are kept: s3://BUCKET[/PREFIX]?endpoint=URL&region=REGION&path-style=true for an S3-compatible bucket (credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or storage-access-key-id and storage-secret-access-key in the config file); the database stays in --data-dir",
+			parse: parseStorage, store: str(&c.Storage)},
+		{name: "storage-redirect", typ: "bool", def: "false", boolean: true,
+			usage: "answer OCI blob downloads with a redirect to a short-lived presigned URL of the bucket instead of sending the bytes (S3 storage only; clients must reach the endpoint)",
+			parse: parseBool, store: boolean(&c.StorageRedirect)},
+		{name: "storage-access-key-id", noFlag: true, parse: parseNonEmpty("an access key id"), store: str(&c.StorageAccessKeyID)},
+		{name: "storage-secret-access-key", noFlag: true, parse: parseNonEmpty("a secret access key"), store: str(&c.StorageSecretAccessKey)},
 		{name: "anonymous-read", typ: "bool", def: "false", boolean: true,
 			usage: "let requests without credentials pull and list",
 			parse: parseBool, store: boolean(&c.AnonymousRead)},
@@ -117,6 +125,11 @@ func newServeCmd() *cobra.Command {
 Every flag can also be set by the environment variable CHARTROOM_<FLAG> (upper case,
 dashes as underscores) or by the YAML file given to --config, whose keys are the flag
 names. A flag beats the environment, which beats the file, which beats the default.
+
+Blobs can live in an S3-compatible bucket instead (--storage s3://…); its credentials come
+from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or from the config
+file keys (or CHARTROOM_ variables) storage-access-key-id and storage-secret-access-key,
+which have no flags.
 
 On first start with an empty database, user admin is created with the password in
 CHARTROOM_ADMIN_PASSWORD, or with a random one printed once to the log.
@@ -214,6 +227,13 @@ func parseNonEmpty(what string) func(string) (any, error) {
 		}
 		return v, nil
 	}
+}
+
+func parseStorage(v string) (any, error) {
+	if err := server.ValidateStorage(v); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 func parsePattern(v string) (any, error) {

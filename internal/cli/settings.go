@@ -25,6 +25,7 @@ type setting struct {
 	def     string // the default in --help; "" shows none
 	boolean bool   // --name alone means true
 	list    bool   // repeatable; a later layer replaces an earlier one's values
+	noFlag  bool   // a secret: read from the environment and the config file only, never a flag (visible in ps)
 
 	// parse checks one value and returns it converted; its error says what is expected.
 	parse func(string) (any, error)
@@ -90,6 +91,9 @@ func (f *flagValue) Set(v string) error {
 // register adds one flag per setting to fs.
 func (ss settings) register(fs *pflag.FlagSet) {
 	for _, s := range ss {
+		if s.noFlag {
+			continue
+		}
 		usage := fmt.Sprintf("%s (env %s)", s.usage, s.envName())
 		f := fs.VarPF(&flagValue{s: s}, s.name, "", usage)
 		f.DefValue = s.def

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	blobs3 "github.com/chartroom/chartroom/internal/blob/s3"
 	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/webhook"
 )
@@ -21,6 +22,16 @@ type Config struct {
 	// DataDir holds the SQLite database (chartroom.db) and the blob store (blobs/); it is
 	// created on first start.
 	DataDir string
+	// Storage is where blobs are kept: "" for the filesystem store under DataDir (blobs/),
+	// or s3://BUCKET[/PREFIX][?endpoint=URL&region=REGION&path-style=true] for an
+	// S3-compatible bucket (blob/s3.ParseURL). The database and the spool stay in DataDir.
+	Storage string
+	// StorageRedirect answers OCI blob GETs with a 307 redirect to a short-lived presigned
+	// URL of the bucket instead of sending the bytes; only with S3 storage.
+	StorageRedirect bool
+	// StorageAccessKeyID and StorageSecretAccessKey are the S3 credentials; "" means the
+	// environment's (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN).
+	StorageAccessKeyID, StorageSecretAccessKey string
 	// AnonymousRead lets requests without credentials pull and list.
 	AnonymousRead bool
 	// AllowSparseManifests accepts manifests that reference content the repository lacks.
@@ -129,6 +140,16 @@ func (c Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data-dir: expected a directory path"))
 	}
+	if c.Storage != "" {
+		if err := ValidateStorage(c.Storage); err != nil {
+			errs = append(errs, fmt.Errorf("storage: %w", err))
+		}
+	} else if c.StorageRedirect {
+		errs = append(errs, errors.New("storage-redirect: only S3 storage can redirect reads; set --storage s3://… or leave storage-redirect off"))
+	}
+	if (c.StorageAccessKeyID == "") != (c.StorageSecretAccessKey == "") {
+		errs = append(errs, errors.New("storage-access-key-id and storage-secret-access-key: give both or neither (neither: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from the environment)"))
+	}
 	if c.MaxBlobSize < 0 {
 		errs = append(errs, errors.New("max-blob-size: expected a size ≥ 0 (0 means unlimited)"))
 	}
@@ -190,6 +211,12 @@ func (c Config) Validate() error {
 // ValidatePattern checks a repository pattern of ImmutableTags.
 func ValidatePattern(p string) error {
 	return registry.ValidateRepositoryPattern(p)
+}
+
+// ValidateStorage checks a Storage value.
+func ValidateStorage(s string) error {
+	_, err := blobs3.ParseURL(s)
+	return err
 }
 
 // ValidateExternalURL checks an ExternalURL value.

@@ -124,11 +124,15 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	if failed := s.ready.check(ctx, s.writable); len(failed) > 0 {
 		var names, msgs []string
+		fix := "fix the permissions, free space or mount of the data directory"
 		for _, f := range failed {
 			names = append(names, f.name)
 			msgs = append(msgs, f.err.Error())
+			if f.fix != "" {
+				fix = f.fix
+			}
 		}
-		msg := "not ready: " + strings.Join(msgs, "; ") + "; fix the permissions, free space or mount of the data directory"
+		msg := "not ready: " + strings.Join(msgs, "; ") + "; " + fix
 		httpx.SetReason(r, "not_writable")
 		s.log.Warn("not ready: storage is not writable", "not_writable", names, "err", strings.Join(msgs, "; "))
 		httpx.WriteJSON(w, http.StatusServiceUnavailable, httpx.ContentTypeJSON, map[string]any{"error": msg, "not_writable": names})
@@ -149,11 +153,13 @@ type writableChecker interface {
 type writableCheck struct {
 	name  string // as /readyz names it
 	check writableChecker
+	fix   string // what to do when it fails; "" for the data directory's advice
 }
 
 type checkFailure struct {
 	name string
 	err  error
+	fix  string
 }
 
 // readyCache runs the writability checks at most once per readyFor; concurrent callers
@@ -173,7 +179,7 @@ func (c *readyCache) check(ctx context.Context, checks []writableCheck) []checkF
 	var failed []checkFailure
 	for _, wc := range checks {
 		if err := wc.check.CheckWritable(ctx); err != nil {
-			failed = append(failed, checkFailure{wc.name, err})
+			failed = append(failed, checkFailure{wc.name, err, wc.fix})
 		}
 	}
 	if ctx.Err() == nil { // a result cut short by the caller's deadline is not kept

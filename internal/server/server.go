@@ -19,7 +19,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	blobfs "github.com/chartroom/chartroom/internal/blob/fs"
 	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/server/auth"
@@ -64,6 +63,7 @@ type Server struct {
 	draining atomic.Bool    // set when shutdown starts: /readyz answers 503
 	handlers sync.WaitGroup // requests inside the handler chain
 
+	storage  string          // where blobs are kept, for the log
 	writable []writableCheck // what /readyz proves writable
 	lock     *os.File        // the data directory's lock, held until Close
 	tls      *certReloader   // the TLS certificate, nil to serve plain HTTP
@@ -90,7 +90,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkDataDir(ctx, cfg.DataDir); err != nil {
+	st, err := newStorage(cfg)
+	if err == nil {
+		err = st.check(ctx)
+	}
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	if err := checkDataDir(ctx, cfg.DataDir, st); err != nil {
 		lock.Close()
 		return nil, err
 	}
@@ -108,7 +116,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	} else if n > 0 {
 		log.Info("webhook deliveries a previous run was sending are sent again", "count", n)
 	}
-	s, err := assemble(ctx, cfg, log, db)
+	s, err := assemble(ctx, cfg, log, db, st)
 	if err != nil {
 		db.Close()
 		lock.Close()
@@ -118,8 +126,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB) (*Server, error) {
-	blobs, err := blobfs.New(filepath.Join(cfg.DataDir, BlobsDir))
+func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB, st *storage) (*Server, error) {
+	blobs, err := st.open()
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +144,7 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB) (*
 		SpoolDir:             spool,
 		UploadExpiry:         cfg.UploadExpiry,
 		MaxUploadsPerUser:    uploadLimit(cfg.MaxUploadsPerUser),
+		RedirectBlobs:        cfg.StorageRedirect,
 		Logger:               log,
 	})
 	if err != nil {
@@ -146,8 +155,8 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB) (*
 	if err := authz.Bootstrap(ctx, cfg.AdminPassword, log); err != nil {
 		return nil, fmt.Errorf("create the admin user: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, db: db, reg: reg, auth: authz, writable: []writableCheck{
-		{name: "blob store", check: blobs},
+	s := &Server{cfg: cfg, log: log, db: db, reg: reg, auth: authz, storage: st.where, writable: []writableCheck{
+		{name: "blob store", check: blobs, fix: st.fix()},
 		{name: "database", check: db},
 	}}
 	s.metrics = newMetrics(reg, authz, cfg.Version, log)
@@ -187,7 +196,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return base },
 	}
-	s.log.Info("listening", "addr", ln.Addr().String(), "tls", s.tls != nil, "data_dir", s.cfg.DataDir,
+	s.log.Info("listening", "addr", ln.Addr().String(), "tls", s.tls != nil, "data_dir", s.cfg.DataDir, "storage", s.storage,
+		"storage_redirect", s.cfg.StorageRedirect,
 		"version", s.cfg.Version, "anonymous_read", s.cfg.AnonymousRead)
 	if s.tls == nil && !listensOnLoopbackOnly(ln.Addr()) {
 		s.log.Warn("SERVING PLAIN HTTP on an address other machines can reach: their passwords and tokens would cross the network unencrypted; "+

@@ -11,7 +11,9 @@ import (
 )
 
 // getBlob serves GET and HEAD /v2/<name>/blobs/<digest>, with single byte ranges (RFC 9110
-// §14): 206 and Content-Range for a satisfiable range, 416 RANGE_INVALID past the blob.
+// §14): 206 and Content-Range for a satisfiable range, 416 RANGE_INVALID past the blob. With
+// blob redirects on (registry.Options.RedirectBlobs), a GET is answered 307 to a short-lived
+// URL of the object store instead (OCI Distribution v1.1: "the registry may redirect").
 // The body is copied from the registry's *os.File untouched, so net/http sends it with
 // sendfile(2).
 func (h *handler) getBlob(w http.ResponseWriter, r *http.Request) error {
@@ -29,6 +31,20 @@ func (h *handler) getBlob(w http.ResponseWriter, r *http.Request) error {
 		setBlobHeaders(hdr, d.String(), size)
 		w.WriteHeader(http.StatusOK)
 		return nil
+	}
+	if r.Method == http.MethodGet {
+		// --storage-redirect: the client reads the bytes from the object store itself.
+		u, err := h.reg.BlobURL(r.Context(), name, d)
+		if err != nil {
+			return err
+		}
+		if u != "" {
+			hdr.Set("Location", u)
+			hdr.Set("Docker-Content-Digest", d.String())
+			hdr.Set("Cache-Control", "no-store") // the URL expires; the digest does not
+			w.WriteHeader(http.StatusTemporaryRedirect)
+			return nil
+		}
 	}
 	rc, size, err := h.reg.OpenBlob(r.Context(), name, d, 0)
 	if err != nil {

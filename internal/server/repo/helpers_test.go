@@ -7,13 +7,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"io/fs"
 	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
-	"sort"
 	"testing"
 
 	"sigs.k8s.io/yaml"
@@ -199,18 +196,5 @@ func (idx helmIndex) versionsOf(name string) []string {
 // database's own files, to show that a refused upload stored nothing.
 func (e *env) storedFiles() []string {
 	e.t.Helper()
-	var out []string
-	root := e.reg.BlobsDir()
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		out = append(out, p)
-		return nil
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	sort.Strings(out)
-	return out
+	return e.reg.StoredFiles(e.t)
 }
