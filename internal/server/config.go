@@ -51,6 +51,9 @@ type Config struct {
 	// MaxUploadsPerUser bounds the OCI blob upload sessions one user may have open; 0 means
 	// no limit.
 	MaxUploadsPerUser int
+	// AuditRetention is how long audit log records are kept; 0 means
+	// auth.DefaultAuditRetention (90 days), a negative value forever.
+	AuditRetention time.Duration
 
 	// AdminPassword is the password of the admin user created on first start (from
 	// CHARTROOM_ADMIN_PASSWORD, never from a flag or file); "" means generate one and log it.

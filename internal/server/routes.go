@@ -31,12 +31,12 @@ const readyTimeout = 5 * time.Second
 // redirect to a cleaned path: such names must get the protocol's own error instead.
 func (s *Server) routes() http.Handler {
 	// OCI Distribution v1.1: everything under /v2/ (and /v2 itself, which some clients probe).
-	ociAPI := oci.New(s.reg, s.auth, oci.Options{Logger: s.log})
+	ociAPI := oci.New(s.reg, s.missing, s.auth, oci.Options{Logger: s.log})
 	metrics := s.metrics.handler()
 	// The classic chart repository, per namespace: /<namespace>/index.yaml,
 	// /<namespace>/charts/<name>-<version>.tgz[.prov], /api/<namespace>/…; it answers 404 to
 	// every other path.
-	repoAPI := repo.New(s.reg, s.auth, repo.Options{
+	repoAPI := repo.New(s.reg, s.missing, s.auth, repo.Options{
 		ExternalURL: s.cfg.ExternalURL,
 		CacheDir:    filepath.Join(s.cfg.DataDir, IndexCacheDir),
 		Logger:      s.log,

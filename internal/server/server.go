@@ -56,6 +56,9 @@ type Server struct {
 	db      *meta.DB
 	reg     *registry.Registry
 	auth    *auth.Service
+	// missing holds nothing (over missingDB): reads a caller may not make are answered from it.
+	missing   *registry.Registry
+	missingDB *meta.DB
 	metrics *metrics
 	handler http.Handler
 
@@ -123,17 +126,38 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB) (*
 		return nil, fmt.Errorf("registry: %w", err)
 	}
 	expireUploads(ctx, reg, log)
-	authz := auth.New(db, auth.Options{AnonymousRead: cfg.AnonymousRead})
+	missing, missingDB, err := emptyRegistry(ctx, spool, blobs, log)
+	if err != nil {
+		return nil, err
+	}
+	authz := auth.New(db, auth.Options{AnonymousRead: cfg.AnonymousRead, AuditRetention: cfg.AuditRetention, Logger: log})
 	if err := authz.Bootstrap(ctx, cfg.AdminPassword, log); err != nil {
+		missingDB.Close()
 		return nil, fmt.Errorf("create the admin user: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, db: db, reg: reg, auth: authz, writable: []writableCheck{
+	s := &Server{cfg: cfg, log: log, db: db, reg: reg, missing: missing, missingDB: missingDB, auth: authz, writable: []writableCheck{
 		{name: "blob store", check: blobs},
 		{name: "database", check: db},
 	}}
 	s.metrics = newMetrics(reg, authz, cfg.Version, log)
 	s.handler = s.routes()
 	return s, nil
+}
+
+// emptyRegistry is a registry over an empty database (under the spool directory, emptied at
+// every start) and the blob store, which it never reaches: it holds nothing, and answers the
+// reads a caller may not make, exactly as the registry answers for what does not exist.
+func emptyRegistry(ctx context.Context, spool string, blobs *blobfs.Store, log *slog.Logger) (*registry.Registry, *meta.DB, error) {
+	db, err := meta.OpenSQLite(ctx, filepath.Join(spool, "missing", DatabaseFile))
+	if err != nil {
+		return nil, nil, fmt.Errorf("the empty registry: %w", err)
+	}
+	reg, err := registry.New(ctx, db, blobs, registry.Options{Logger: log})
+	if err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("the empty registry: %w", err)
+	}
+	return reg, db, nil
 }
 
 // emptyDir creates dir, removing what a previous run left in it (uploads a crash interrupted).
@@ -176,6 +200,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sweepCtx, stopSweeping := context.WithCancel(ctx)
 	defer stopSweeping()
 	go s.sweepUploads(sweepCtx)
+	authDone := make(chan struct{})
+	authCtx, stopAuth := context.WithCancel(context.WithoutCancel(ctx))
+	go func() { s.auth.Run(authCtx); close(authDone) }()
+	// The audit log's last records are written after the last request ended.
+	defer func() { stopAuth(); <-authDone }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
@@ -262,9 +291,12 @@ func (s *Server) waitHandlers(d time.Duration) {
 	}
 }
 
-// Close closes the database.
+// Close writes the audit records still waiting and closes the database.
 func (s *Server) Close() error {
-	err := s.db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	s.auth.Flush(ctx)
+	cancel()
+	err := errors.Join(s.db.Close(), s.missingDB.Close())
 	if s.lock != nil {
 		s.lock.Close() // releases the data directory's lock
 	}

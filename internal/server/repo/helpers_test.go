@@ -59,9 +59,9 @@ func (e *env) start(opts Options) {
 }
 
 func (e *env) serve(opts Options) {
-	e.authz = auth.New(e.reg.DB, auth.Options{})
+	e.authz = auth.New(e.reg.DB, auth.Options{Refresh: -1})
 	opts.Logger = slog.New(slog.NewTextHandler(e.logs, nil))
-	e.handler = New(e.reg.Registry, e.authz, opts).(*handler)
+	e.handler = New(e.reg.Registry, missingRegistry(e.t), e.authz, opts).(*handler)
 	srv := httptest.NewServer(e.handler)
 	e.t.Cleanup(srv.Close)
 	e.url = srv.URL
@@ -213,4 +213,10 @@ func (e *env) storedFiles() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// missingRegistry is a registry that holds nothing, for the reads a caller may not make.
+func missingRegistry(t *testing.T) *registry.Registry {
+	t.Helper()
+	return registrytest.New(t, registry.Options{}).Registry
 }
