@@ -51,16 +51,16 @@ var errShutdownTimeout = errors.New("cut by the shutdown timeout")
 
 // Server is an assembled chartroom server over one data directory.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	db      *meta.DB
-	reg     *registry.Registry
-	auth    *auth.Service
+	cfg  Config
+	log  *slog.Logger
+	db   *meta.DB
+	reg  *registry.Registry
+	auth *auth.Service
 	// missing holds nothing (over missingDB): reads a caller may not make are answered from it.
 	missing   *registry.Registry
 	missingDB *meta.DB
-	metrics *metrics
-	handler http.Handler
+	metrics   *metrics
+	handler   http.Handler
 
 	draining atomic.Bool    // set when shutdown starts: /readyz answers 503
 	handlers sync.WaitGroup // requests inside the handler chain

@@ -27,8 +27,8 @@ const (
 )
 
 type env struct {
-	t    *testing.T
-	url  string
+	t     *testing.T
+	url   string
 	reg   *registrytest.Env
 	logs  *bytes.Buffer
 	authz *auth.Service
