@@ -41,23 +41,16 @@ func (s *Server) routes() http.Handler {
 		CacheDir:    filepath.Join(s.cfg.DataDir, IndexCacheDir),
 		Logger:      s.log,
 	})
+	ops := map[string]http.HandlerFunc{}
+	for _, o := range s.opsRoutes(metrics) {
+		ops[o.Path] = o.serve
+	}
 	dispatch := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
 		case p == "/v2" || strings.HasPrefix(p, "/v2/"):
 			ociAPI.ServeHTTP(w, r)
-		case p == "/healthz":
-			s.healthz(w, r)
-		case p == "/readyz":
-			s.readyz(w, r)
-		case p == "/health":
-			s.health(w, r)
-		case p == "/info":
-			s.info(w, r)
-		case p == "/metrics":
-			httpx.SetRoute(r, routeMetrics)
-			if allowGet(w, r) {
-				metrics.ServeHTTP(w, r)
-			}
+		case ops[p] != nil:
+			ops[p](w, r)
 		default:
 			repoAPI.ServeHTTP(w, r)
 		}
@@ -65,6 +58,32 @@ func (s *Server) routes() http.Handler {
 	return &observer{next: dispatch, log: s.log, metrics: s.metrics, inFlight: &s.handlers,
 		bodyIdle: s.cfg.BodyIdleTimeout, draining: &s.draining}
 }
+
+// OpsRoute is an operations endpoint: an exact path, open to every caller (no credentials
+// needed: load balancers, Prometheus and ChartMuseum's scripts probe them), GET and HEAD only.
+type OpsRoute struct {
+	Path, Name string
+	serve      http.HandlerFunc
+}
+
+// opsRoutes lists the operations endpoints; metrics serves /metrics.
+func (s *Server) opsRoutes(metrics http.Handler) []OpsRoute {
+	return []OpsRoute{
+		{"/healthz", routeHealthz, s.healthz},
+		{"/readyz", routeReadyz, s.readyz},
+		{"/health", routeHealth, s.health},
+		{"/info", routeInfo, s.info},
+		{"/metrics", routeMetrics, func(w http.ResponseWriter, r *http.Request) {
+			httpx.SetRoute(r, routeMetrics)
+			if allowGet(w, r) {
+				metrics.ServeHTTP(w, r)
+			}
+		}},
+	}
+}
+
+// OpsRoutes lists the operations endpoints, for tests that must cover every route.
+func OpsRoutes() []OpsRoute { return (&Server{}).opsRoutes(nil) }
 
 // allowGet answers 405 to anything but GET and HEAD, and reports whether to go on.
 func allowGet(w http.ResponseWriter, r *http.Request) bool {
