@@ -219,6 +219,17 @@ func TestForgedCredentials(t *testing.T) {
 		})
 	}
 
+	// The log line of a refused request of a signed-in caller names the caller.
+	var deniedLogged bool
+	for _, l := range logs.lines(t) {
+		if l["reason"] == "denied" && l["user"] == "ci" {
+			deniedLogged = true
+		}
+	}
+	if !deniedLogged {
+		t.Error("no log line of a denied request names its user ci")
+	}
+
 	// The listings show nothing of team/b to the team/a token.
 	for _, rq := range []request{{http.MethodGet, "/v2/_catalog"}, {http.MethodGet, "/team/b/index.yaml"}, {http.MethodGet, "/api/team/b/charts"}} {
 		rec := send(t, rq, basic("ci", aTok))
