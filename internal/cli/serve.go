@@ -73,6 +73,9 @@ func (o *serveOptions) settings() settings {
 		{name: "max-uploads-per-user", typ: "int", def: strconv.Itoa(server.DefaultMaxUploadsPerUser),
 			usage: "most OCI blob upload sessions one user may have open at once; 0 for no limit",
 			parse: parseCount, store: func(v any) { c.MaxUploadsPerUser = v.(int) }},
+		{name: "audit-retention", typ: "duration", def: "90d",
+			usage: "how long audit log records are kept (e.g. 90d, 720h), or forever",
+			parse: parseRetention, store: func(v any) { c.AuditRetention = v.(time.Duration) }},
 		{name: "shutdown-delay", typ: "duration", def: server.DefaultShutdownDelay.String(),
 			usage: "on SIGTERM/SIGINT, how long /readyz answers 503 while requests are still served, before the listener closes",
 			parse: parseDuration, store: func(v any) { c.ShutdownDelay = v.(time.Duration) }},
@@ -291,6 +294,18 @@ func parsePositiveDuration(v string) (any, error) {
 	}
 	if d.(time.Duration) == 0 {
 		return nil, fmt.Errorf("%q is not allowed: expected a duration above 0, such as 60s", v)
+	}
+	return d, nil
+}
+
+// parseRetention reads --audit-retention: a duration above 0 (days as Nd), or forever.
+func parseRetention(v string) (any, error) {
+	if v == "forever" {
+		return time.Duration(-1), nil
+	}
+	d, err := parseDays(v)
+	if err != nil || d <= 0 {
+		return nil, fmt.Errorf("%q is not allowed: expected a duration above 0, such as 90d or 720h, or forever", v)
 	}
 	return d, nil
 }

@@ -166,6 +166,15 @@ func (r *Registry) MountBlob(ctx context.Context, repo, from string, d digest.Di
 	return size, mapBlobErr(r.db.LinkBlob(ctx, repo, d, size))
 }
 
+// BlobRepositories lists, in name order, at most n repositories that hold blob d (n ≤ 0:
+// all): where a mount without a source repository may take it from.
+func (r *Registry) BlobRepositories(ctx context.Context, d digest.Digest, n int) ([]string, error) {
+	if err := blob.Validate(d); err != nil {
+		return nil, mapBlobErr(err)
+	}
+	return r.db.BlobRepositories(ctx, d, n)
+}
+
 // PutBlob stores a whole blob sent in one request. size is the announced length (-1: unknown).
 func (r *Registry) PutBlob(ctx context.Context, repo string, d digest.Digest, size int64, body io.Reader) (int64, error) {
 	if err := ValidateName(repo); err != nil {

@@ -63,6 +63,9 @@ type Config struct {
 	// MaxUploadsPerUser bounds the OCI blob upload sessions one user may have open; 0 means
 	// no limit.
 	MaxUploadsPerUser int
+	// AuditRetention is how long audit log records are kept; 0 means
+	// auth.DefaultAuditRetention (90 days), a negative value forever.
+	AuditRetention time.Duration
 
 	// TLSCert and TLSKey are PEM files of the certificate chain and its private key; when
 	// set, the server speaks HTTPS only and loads a renewed pair without a restart. Both or

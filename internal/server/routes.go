@@ -31,33 +31,26 @@ const readyTimeout = 5 * time.Second
 // redirect to a cleaned path: such names must get the protocol's own error instead.
 func (s *Server) routes() http.Handler {
 	// OCI Distribution v1.1: everything under /v2/ (and /v2 itself, which some clients probe).
-	ociAPI := oci.New(s.reg, s.auth, oci.Options{Logger: s.log})
+	ociAPI := oci.New(s.reg, s.missing, s.auth, oci.Options{Logger: s.log})
 	metrics := s.metrics.handler()
 	// The classic chart repository, per namespace: /<namespace>/index.yaml,
 	// /<namespace>/charts/<name>-<version>.tgz[.prov], /api/<namespace>/…; it answers 404 to
 	// every other path.
-	repoAPI := repo.New(s.reg, s.auth, repo.Options{
+	repoAPI := repo.New(s.reg, s.missing, s.auth, repo.Options{
 		ExternalURL: s.cfg.ExternalURL,
 		CacheDir:    filepath.Join(s.cfg.DataDir, IndexCacheDir),
 		Logger:      s.log,
 	})
+	ops := map[string]http.HandlerFunc{}
+	for _, o := range s.opsRoutes(metrics) {
+		ops[o.Path] = o.serve
+	}
 	dispatch := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
 		case p == "/v2" || strings.HasPrefix(p, "/v2/"):
 			ociAPI.ServeHTTP(w, r)
-		case p == "/healthz":
-			s.healthz(w, r)
-		case p == "/readyz":
-			s.readyz(w, r)
-		case p == "/health":
-			s.health(w, r)
-		case p == "/info":
-			s.info(w, r)
-		case p == "/metrics":
-			httpx.SetRoute(r, routeMetrics)
-			if allowGet(w, r) {
-				metrics.ServeHTTP(w, r)
-			}
+		case ops[p] != nil:
+			ops[p](w, r)
 		default:
 			repoAPI.ServeHTTP(w, r)
 		}
@@ -65,6 +58,32 @@ func (s *Server) routes() http.Handler {
 	return &observer{next: &plainCredentials{next: dispatch, log: s.log}, log: s.log, metrics: s.metrics, inFlight: &s.handlers,
 		bodyIdle: s.cfg.BodyIdleTimeout, draining: &s.draining}
 }
+
+// OpsRoute is an operations endpoint: an exact path, open to every caller (no credentials
+// needed: load balancers, Prometheus and ChartMuseum's scripts probe them), GET and HEAD only.
+type OpsRoute struct {
+	Path, Name string
+	serve      http.HandlerFunc
+}
+
+// opsRoutes lists the operations endpoints; metrics serves /metrics.
+func (s *Server) opsRoutes(metrics http.Handler) []OpsRoute {
+	return []OpsRoute{
+		{"/healthz", routeHealthz, s.healthz},
+		{"/readyz", routeReadyz, s.readyz},
+		{"/health", routeHealth, s.health},
+		{"/info", routeInfo, s.info},
+		{"/metrics", routeMetrics, func(w http.ResponseWriter, r *http.Request) {
+			httpx.SetRoute(r, routeMetrics)
+			if allowGet(w, r) {
+				metrics.ServeHTTP(w, r)
+			}
+		}},
+	}
+}
+
+// OpsRoutes lists the operations endpoints, for tests that must cover every route.
+func OpsRoutes() []OpsRoute { return (&Server{}).opsRoutes(nil) }
 
 // allowGet answers 405 to anything but GET and HEAD, and reports whether to go on.
 func allowGet(w http.ResponseWriter, r *http.Request) bool {

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chartroom/chartroom/internal/blob"
 	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/server/auth"
@@ -52,13 +53,16 @@ var errShutdownTimeout = errors.New("cut by the shutdown timeout")
 
 // Server is an assembled chartroom server over one data directory.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	db      *meta.DB
-	reg     *registry.Registry
-	auth    *auth.Service
-	metrics *metrics
-	handler http.Handler
+	cfg  Config
+	log  *slog.Logger
+	db   *meta.DB
+	reg  *registry.Registry
+	auth *auth.Service
+	// missing holds nothing (over missingDB): reads a caller may not make are answered from it.
+	missing   *registry.Registry
+	missingDB *meta.DB
+	metrics   *metrics
+	handler   http.Handler
 
 	draining atomic.Bool    // set when shutdown starts: /readyz answers 503
 	handlers sync.WaitGroup // requests inside the handler chain
@@ -151,17 +155,38 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB, st
 		return nil, fmt.Errorf("registry: %w", err)
 	}
 	expireUploads(ctx, reg, log)
-	authz := auth.New(db, auth.Options{AnonymousRead: cfg.AnonymousRead})
+	missing, missingDB, err := emptyRegistry(ctx, spool, blobs, log)
+	if err != nil {
+		return nil, err
+	}
+	authz := auth.New(db, auth.Options{AnonymousRead: cfg.AnonymousRead, AuditRetention: cfg.AuditRetention, Logger: log})
 	if err := authz.Bootstrap(ctx, cfg.AdminPassword, log); err != nil {
+		missingDB.Close()
 		return nil, fmt.Errorf("create the admin user: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, db: db, reg: reg, auth: authz, storage: st.where, writable: []writableCheck{
+	s := &Server{cfg: cfg, log: log, db: db, reg: reg, missing: missing, missingDB: missingDB, auth: authz, storage: st.where, writable: []writableCheck{
 		{name: "blob store", check: blobs, fix: st.fix()},
 		{name: "database", check: db},
 	}}
 	s.metrics = newMetrics(reg, authz, cfg.Version, log)
 	s.handler = s.routes()
 	return s, nil
+}
+
+// emptyRegistry is a registry over an empty database (under the spool directory, emptied at
+// every start) and the blob store, which it never reaches: it holds nothing, and answers the
+// reads a caller may not make, exactly as the registry answers for what does not exist.
+func emptyRegistry(ctx context.Context, spool string, blobs blob.Store, log *slog.Logger) (*registry.Registry, *meta.DB, error) {
+	db, err := meta.OpenSQLite(ctx, filepath.Join(spool, "missing", DatabaseFile))
+	if err != nil {
+		return nil, nil, fmt.Errorf("the empty registry: %w", err)
+	}
+	reg, err := registry.New(ctx, db, blobs, registry.Options{Logger: log})
+	if err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("the empty registry: %w", err)
+	}
+	return reg, db, nil
 }
 
 // emptyDir creates dir, removing what a previous run left in it (uploads a crash interrupted).
@@ -227,6 +252,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		stopSending()
 		<-sent
 	}()
+	authDone := make(chan struct{})
+	authCtx, stopAuth := context.WithCancel(context.WithoutCancel(ctx))
+	go func() { s.auth.Run(authCtx); close(authDone) }()
+	// The audit log's last records are written after the last request ended.
+	defer func() { stopAuth(); <-authDone }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
@@ -353,9 +383,12 @@ func (s *Server) waitHandlers(d time.Duration) {
 	}
 }
 
-// Close closes the database.
+// Close writes the audit records still waiting and closes the database.
 func (s *Server) Close() error {
-	err := s.db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	s.auth.Flush(ctx)
+	cancel()
+	err := errors.Join(s.db.Close(), s.missingDB.Close())
 	if s.lock != nil {
 		s.lock.Close() // releases the data directory's lock
 	}

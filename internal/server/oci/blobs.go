@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/chartroom/chartroom/internal/registry"
+	"github.com/chartroom/chartroom/internal/server/httpx"
 )
 
 // getBlob serves GET and HEAD /v2/<name>/blobs/<digest>, with single byte ranges (RFC 9110
@@ -24,7 +25,7 @@ func (h *handler) getBlob(w http.ResponseWriter, r *http.Request) error {
 	}
 	hdr := w.Header()
 	if r.Method == http.MethodHead && r.Header.Get("Range") == "" {
-		size, err := h.reg.StatBlob(r.Context(), name, d)
+		size, err := h.regFor(r).StatBlob(r.Context(), name, d)
 		if err != nil {
 			return err
 		}
@@ -34,7 +35,7 @@ func (h *handler) getBlob(w http.ResponseWriter, r *http.Request) error {
 	}
 	if r.Method == http.MethodGet {
 		// --storage-redirect: the client reads the bytes from the object store itself.
-		u, err := h.reg.BlobURL(r.Context(), name, d)
+		u, err := h.regFor(r).BlobURL(r.Context(), name, d)
 		if err != nil {
 			return err
 		}
@@ -46,7 +47,7 @@ func (h *handler) getBlob(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 	}
-	rc, size, err := h.reg.OpenBlob(r.Context(), name, d, 0)
+	rc, size, err := h.regFor(r).OpenBlob(r.Context(), name, d, 0)
 	if err != nil {
 		return err
 	}
@@ -151,6 +152,7 @@ func parseRange(header string, size int64) (start, length int64, partial bool, e
 // deleteBlob serves DELETE /v2/<name>/blobs/<digest>: the blob stops being readable in the
 // repository at once.
 func (h *handler) deleteBlob(w http.ResponseWriter, r *http.Request) error {
+	httpx.SetAudit(r, httpx.AuditFacts{Digest: r.PathValue("reference")})
 	d, err := registry.ParseDigest(r.PathValue("reference"))
 	if err != nil {
 		return err

@@ -57,6 +57,7 @@ var sentinels = []struct {
 	{auth.ErrUnauthenticated, codeUnauthorized},
 	{auth.ErrForbidden, codeDenied},
 	{auth.ErrThrottled, codeTooManyRequests},
+	{auth.ErrHidden, codeNameUnknown}, // (the dispatch answers hidden reads from an empty registry)
 	{registry.ErrImmutable, codeImmutable},
 	{registry.ErrVersionExists, codeImmutable},
 	{errManifestTooLarge, codeManifestTooLarge},

@@ -144,7 +144,7 @@ func TestAPITemplatesAndValuesAuthorization(t *testing.T) {
 		}
 	}
 
-	anon := httptest.NewServer(New(e.reg.Registry, auth.New(e.reg.DB, auth.Options{AnonymousRead: true}), Options{}))
+	anon := httptest.NewServer(New(e.reg.Registry, missingRegistry(t), auth.New(e.reg.DB, auth.Options{AnonymousRead: true}), Options{}))
 	defer anon.Close()
 	resp, err := http.Get(anon.URL + "/api/team/charts/myapp/1.0.0/values")
 	if err != nil {

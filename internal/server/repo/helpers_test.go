@@ -56,9 +56,9 @@ func (e *env) start(opts Options) {
 }
 
 func (e *env) serve(opts Options) {
-	e.authz = auth.New(e.reg.DB, auth.Options{})
+	e.authz = auth.New(e.reg.DB, auth.Options{Refresh: -1})
 	opts.Logger = slog.New(slog.NewTextHandler(e.logs, nil))
-	e.handler = New(e.reg.Registry, e.authz, opts).(*handler)
+	e.handler = New(e.reg.Registry, missingRegistry(e.t), e.authz, opts).(*handler)
 	srv := httptest.NewServer(e.handler)
 	e.t.Cleanup(srv.Close)
 	e.url = srv.URL
@@ -197,4 +197,10 @@ func (idx helmIndex) versionsOf(name string) []string {
 func (e *env) storedFiles() []string {
 	e.t.Helper()
 	return e.reg.StoredFiles(e.t)
+}
+
+// missingRegistry is a registry that holds nothing, for the reads a caller may not make.
+func missingRegistry(t *testing.T) *registry.Registry {
+	t.Helper()
+	return registrytest.New(t, registry.Options{}).Registry
 }
