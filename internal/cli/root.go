@@ -69,6 +69,7 @@ var commands = []func() *cobra.Command{
 	newVerifyCmd,
 	newIndexCmd,
 	newBumpCmd,
+	newReleaseCmd,
 }
 
 // NewRoot builds the root command.
