@@ -67,6 +67,7 @@ var commands = []func() *cobra.Command{
 	newPackageCmd,
 	newSignCmd,
 	newVerifyCmd,
+	newKeygenCmd,
 	newIndexCmd,
 	newBumpCmd,
 	newReleaseCmd,
