@@ -52,21 +52,22 @@ repository's CI in one command that can be run again and again:
   sign     with --key/--keyring, the .prov (as chartroom sign), before anything is pushed:
            archive and .prov arrive together, so no reader sees the version unsigned
   push     to --to (as chartroom push)
-  verify   pull the version back: same digest, and a .prov valid for the signing key
+  cosign   with --cosign-key (oci:// only), the cosign signature of the pushed manifest
+           (as chartroom sign oci://…; COSIGN_PASSWORD unlocks the key)
+  verify   pull the version back: same digest, a .prov valid for the signing key, a
+           cosign signature valid for the cosign key
 
 Given several charts, dependencies (file:// between the given charts) are released before
 their dependents. The first failure stops the release: what was published stays
 published, and running the same command again finishes the job. A version already
-published with the same content is reported "already published"; when it lacks the .prov
-asked for (published without --key, or by a run stopped in between), the .prov of the
-published archive is added to it (chartroom's POST /api/NAMESPACE/prov) instead of
-failing on a version that never changes.
+published with the same content is reported "already published"; when it lacks a
+signature asked for (published without --key, or a run stopped between push and cosign
+sign), the signature is added: the .prov of the published archive through chartroom's
+POST /api/NAMESPACE/prov, the cosign signature as always, instead of failing on a
+version that never changes.
 
 --dry-run runs the checks and packages to a temporary directory, and says what it would
 write, push and sign: it changes no file and nothing in the registry.
-
---cosign-key signs OCI charts with a cosign key; it needs a chartroom built with cosign
-signatures, and says so otherwise.
 
 Credentials as for chartroom push (--username with --password-stdin, CHARTROOM_USERNAME
 and CHARTROOM_PASSWORD, or a stored login).
@@ -90,7 +91,7 @@ new version, a broken release rule, Chart.lock out of sync, a verification faile
 	fl.StringVar(&f.bump, "bump", "", "when a changed chart's version is not enough: auto (the smallest valid version), major, minor or patch; default: fail with the version to use")
 	fl.StringVar(&f.appVersion, "app-version", "", "set appVersion (e.g. the image tag) before comparing and releasing")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "show every step; write no file and publish nothing")
-	fl.StringVar(&f.cosignKey, "cosign-key", "", "also sign OCI charts with this cosign private key (COSIGN_PASSWORD unlocks it)")
+	fl.StringVar(&f.cosignKey, "cosign-key", "", "also sign the pushed OCI manifest with this cosign private key (COSIGN_PASSWORD unlocks it)")
 	f.key.register(cmd, false)
 	f.rules.registerRules(fl)
 	f.client.register(fl, true, true)

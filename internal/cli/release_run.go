@@ -345,9 +345,18 @@ func (r *releaser) published(p *published, ref client.ChartRef, res *releaseResu
 		r.step(res, "add the .prov by %s to %s %s", sr.Signer, md.Name, md.Version)
 		res.Status = statusSignatureAdded
 	}
-	if r.cosign != nil && !r.f.dryRun {
+	if r.cosign != nil {
+		if r.f.dryRun {
+			r.step(res, "cosign sign %s %s (nothing is added when the key signed it already)", md.Name, md.Version)
+			return nil
+		}
 		if err := r.cosignSign(ref, md.Version, res); err != nil {
 			return err
+		}
+		for _, s := range res.Signatures {
+			if s.Kind == "cosign" && s.Added {
+				res.Status = statusSignatureAdded
+			}
 		}
 	}
 	return r.verify(ref, md.Version, res)

@@ -154,8 +154,32 @@ func TestReleaseOrder(t *testing.T) {
 	}
 }
 
-func TestReleaseCosignUnavailable(t *testing.T) {
+// --cosign-key signs OCI releases with cosign; a version published without the cosign
+// signature (a run stopped between push and sign) gets it when released again.
+func TestReleaseCosign(t *testing.T) {
 	isolateHome(t)
+	srv := newCLIServer(t)
+	t.Setenv(envUsername, cliUser)
+	t.Setenv(envPassword, cliPassword)
+	t.Setenv(envCosignPassword, "pw")
+	prefix := filepath.Join(t.TempDir(), "cosign")
+	run(t, "", "keygen", "--output-key-prefix", prefix).wantExit(t, 0)
 	dir := tcChart(t, filepath.Join(t.TempDir(), "solo"), "solo")
-	run(t, "", "release", dir, "--to", "oci://127.0.0.1:1/team", "--cosign-key", "cosign.key").wantExit(t, 2, "not available in this build")
+	to := []string{dir, "--to", "oci://" + srv.host + "/team", "--plain-http"}
+
+	run(t, "", "release", dir, "--to", srv.url+"/team", "--cosign-key", prefix+".key").wantExit(t, 2, "--cosign-key signs charts in OCI registries")
+	runReleaseJSON(t, 0, to...) // published unsigned
+	ref := "oci://" + srv.host + "/team/solo"
+	run(t, "", "verify", ref, "--key", prefix+".pub", "--plain-http").wantExit(t, 1)
+
+	out := runReleaseJSON(t, 0, append(to, "--cosign-key", prefix+".key")...)
+	r := out.Releases[0]
+	if r.Status != "already published, signature added" || len(r.Signatures) != 1 || r.Signatures[0].Kind != "cosign" {
+		t.Fatalf("release --cosign-key of an unsigned version: %+v", r)
+	}
+	run(t, "", "verify", ref, "--key", prefix+".pub", "--plain-http").wantExit(t, 0)
+	if out = runReleaseJSON(t, 0, append(to, "--cosign-key", prefix+".key")...); out.Releases[0].Status != "already published" {
+		t.Fatalf("again: %+v", out.Releases[0])
+	}
+	run(t, "", "release", dir, "--to", "oci://"+srv.host+"/team", "--plain-http", "--cosign-key", prefix+".pub").wantExit(t, 2, "--cosign-key", "public key")
 }
