@@ -179,7 +179,7 @@ func releaseKilledBeforeCosign(t *testing.T, e *toolEnv, srv *Server, args []str
 		t.Fatalf("release never asked for a cosign signature:\n%s", out.String())
 	}
 	t.Logf("killed between push and cosign sign:\n%s", out.String())
-	if !strings.Contains(out.String(), "push "+host+"/team/beta:1.1.0") {
+	if !strings.Contains(out.String(), "push oci://"+host+"/team/beta:1.1.0") {
 		t.Fatalf("beta 1.1.0 was not pushed before the kill:\n%s", out.String())
 	}
 }

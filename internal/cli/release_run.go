@@ -92,21 +92,15 @@ func (r *releaser) release(dir string, res *releaseResult) error {
 		return err
 	}
 
-	// check: against the newest published version, and the version Chart.yaml names.
+	// check: against the newest published release, and the version Chart.yaml names (which
+	// may be published below it, or be a prerelease).
 	base, err := r.fetch(ref, "", filepath.Join(tmp, "newest"))
 	if err != nil {
 		return err
 	}
 	var rep *release.Report
 	opts := r.opts
-	if base == nil {
-		opts.Source = r.f.to
-		rep, err = release.CheckFirstRelease(cur, opts, r.f.to+" has no published version")
-		if err != nil {
-			return fmt.Errorf("check %s: %w", dir, err)
-		}
-		r.step(res, "check: first release (%s has no version of %s)", r.f.to, md.Name)
-	} else {
+	if base != nil {
 		opts.Source = base.pull.Source
 		if rep, err = release.Check(r.ctx, base.chart, cur, opts); err != nil {
 			return fmt.Errorf("check %s: %w", dir, err)
@@ -115,23 +109,31 @@ func (r *releaser) release(dir string, res *releaseResult) error {
 			r.step(res, "check: the same content as %s %s", md.Name, base.chart.Metadata.Version)
 			return r.published(base, ref, res)
 		}
-		if v := base.chart.Metadata.Version; v != md.Version {
-			// The version Chart.yaml names may be published too, below the newest.
-			same, err := r.fetch(ref, md.Version, filepath.Join(tmp, "same"))
+	}
+	if base == nil || base.chart.Metadata.Version != md.Version {
+		same, err := r.fetch(ref, md.Version, filepath.Join(tmp, "same"))
+		if err != nil {
+			return err
+		}
+		if same != nil {
+			srep, err := release.Check(r.ctx, same.chart, cur, opts)
 			if err != nil {
-				return err
+				return fmt.Errorf("check %s: %w", dir, err)
 			}
-			if same != nil {
-				srep, err := release.Check(r.ctx, same.chart, cur, opts)
-				if err != nil {
-					return fmt.Errorf("check %s: %w", dir, err)
-				}
-				if srep.SameContent() {
-					r.step(res, "check: the same content as %s %s", md.Name, md.Version)
-					return r.published(same, ref, res)
-				}
+			if srep.SameContent() {
+				r.step(res, "check: the same content as %s %s", md.Name, md.Version)
+				return r.published(same, ref, res)
 			}
 		}
+	}
+	if base == nil {
+		opts.Source = r.f.to
+		rep, err = release.CheckFirstRelease(cur, opts, r.f.to+" has no published version")
+		if err != nil {
+			return fmt.Errorf("check %s: %w", dir, err)
+		}
+		r.step(res, "check: first release (%s has no release version of %s)", r.f.to, md.Name)
+	} else {
 		r.step(res, "check: %d change(s) since %s, %s bump required", len(rep.Changes), rep.Baseline, rep.Required)
 	}
 
@@ -199,7 +201,10 @@ func (r *releaser) release(dir string, res *releaseResult) error {
 		return clientError(err)
 	}
 	res.Where, res.ManifestDigest = pushed.Ref, pushed.ManifestDigest
-	r.step(res, "push %s", pushed.Ref)
+	if pushed.ManifestDigest != "" {
+		res.Where = "oci://" + pushed.Ref // as pull names it
+	}
+	r.step(res, "push %s", res.Where)
 	if err := r.cosignSign(ref, version, res); err != nil {
 		return err
 	}
