@@ -76,6 +76,7 @@ var commands = []func() *cobra.Command{
 	newKeygenCmd,
 	newIndexCmd,
 	newBumpCmd,
+	newReleaseCmd,
 }
 
 // NewRoot builds the root command.
