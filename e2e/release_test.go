@@ -183,12 +183,3 @@ func releaseKilledBeforeCosign(t *testing.T, e *toolEnv, srv *Server, args []str
 		t.Fatalf("beta 1.1.0 was not pushed before the kill:\n%s", out.String())
 	}
 }
-
-func mustRead(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
