@@ -58,6 +58,7 @@ var commands = []func() *cobra.Command{
 	newNamespaceCmd,
 	newUserCmd,
 	newTokenCmd,
+	newTokenKeysCmd,
 	newGrantCmd,
 	newRevokeCmd,
 	newAuditCmd,

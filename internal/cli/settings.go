@@ -32,6 +32,9 @@ type setting struct {
 	store func(any)
 	// clear empties a list before a layer provides its values.
 	clear func()
+	// file, when set, makes the setting one of the config file only (no flag, no
+	// environment variable): it reads the setting's YAML value, whatever its shape.
+	file func(*yaml.Node) error
 }
 
 // envName is the environment variable of a setting.
@@ -90,6 +93,9 @@ func (f *flagValue) Set(v string) error {
 // register adds one flag per setting to fs.
 func (ss settings) register(fs *pflag.FlagSet) {
 	for _, s := range ss {
+		if s.file != nil {
+			continue
+		}
 		usage := fmt.Sprintf("%s (env %s)", s.usage, s.envName())
 		f := fs.VarPF(&flagValue{s: s}, s.name, "", usage)
 		f.DefValue = s.def
@@ -108,6 +114,9 @@ func (ss settings) resolve(fs *pflag.FlagSet, getenv func(string) (string, bool)
 		}
 	}
 	for _, s := range ss {
+		if s.file != nil {
+			continue
+		}
 		f := fs.Lookup(s.name)
 		if f != nil && f.Changed {
 			if err := s.apply(f.Value.(*flagValue).values); err != nil {
@@ -169,6 +178,12 @@ func (ss settings) loadFile(path string) error {
 		s := ss.byName(k.Value)
 		if s == nil {
 			return fmt.Errorf("config file %s line %d: unknown setting %q; known settings: %s", path, k.Line, k.Value, ss.names())
+		}
+		if s.file != nil {
+			if err := s.file(v); err != nil {
+				return fmt.Errorf("config file %s line %d: %s: %w", path, v.Line, s.name, err)
+			}
+			continue
 		}
 		var values []string
 		switch {

@@ -97,6 +97,7 @@ func downgrade(t *testing.T, db *DB, to int) {
 	t.Helper()
 	ctx := context.Background()
 	stmts := []string{
+		`DROP TABLE IF EXISTS token_keys`,
 		`DROP TABLE audit_log`, `DROP TABLE grants`, `DROP TABLE tokens`, `DROP TABLE auth_state`,
 		`DROP TRIGGER auth_users_insert`, `DROP TRIGGER auth_users_update`, `DROP TRIGGER auth_users_delete`,
 		`DROP TRIGGER auth_anonymous_insert`, `DROP TRIGGER auth_anonymous_update`, `DROP TRIGGER auth_anonymous_delete`,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chartroom/chartroom/internal/registry"
+	"github.com/chartroom/chartroom/internal/server/auth"
 )
 
 // Config is everything `chartroom serve` can be told. The zero value is not usable: start
@@ -54,6 +55,12 @@ type Config struct {
 	// AuditRetention is how long audit log records are kept; 0 means
 	// auth.DefaultAuditRetention (90 days), a negative value forever.
 	AuditRetention time.Duration
+	// TokenTTL is how long a registry token (/v2/token, /api/oidc/token) is valid; 0 means
+	// auth.DefaultTokenTTL (5 minutes).
+	TokenTTL time.Duration
+	// TrustedPublishers are the OIDC issuers and rules of trusted publishing (config file
+	// key trusted-publishers).
+	TrustedPublishers []auth.TrustedPublisher
 
 	// AdminPassword is the password of the admin user created on first start (from
 	// CHARTROOM_ADMIN_PASSWORD, never from a flag or file); "" means generate one and log it.
@@ -128,6 +135,14 @@ func (c Config) Validate() error {
 	for _, p := range c.ImmutableTags {
 		if err := ValidatePattern(p); err != nil {
 			errs = append(errs, fmt.Errorf("immutable-tags: %w", err))
+		}
+	}
+	if c.TokenTTL != 0 && (c.TokenTTL < auth.MinTokenTTL || c.TokenTTL > auth.MaxTokenTTL) {
+		errs = append(errs, fmt.Errorf("token-ttl: expected a duration from %s to %s, such as 5m", auth.MinTokenTTL, auth.MaxTokenTTL))
+	}
+	for i, tp := range c.TrustedPublishers {
+		if err := auth.ValidateTrustedPublisher(tp); err != nil {
+			errs = append(errs, fmt.Errorf("trusted-publishers entry %d (issuer %s): %w", i+1, tp.Issuer, err))
 		}
 	}
 	if c.ExternalURL != "" {
