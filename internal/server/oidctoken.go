@@ -63,7 +63,9 @@ func (s *Server) oidcToken(w http.ResponseWriter, r *http.Request) {
 		s.auth.Audit(auth.AuditRecord{Actor: auth.OIDCUser, Address: auth.Address(r), Action: routeOIDCToken, Outcome: outcome})
 		httpx.SetReason(r, httpx.Reason(err))
 		status := http.StatusUnauthorized
+		s.auth.Challenge(w)
 		if errors.Is(err, auth.ErrThrottled) {
+			w.Header().Del("WWW-Authenticate")
 			status = http.StatusTooManyRequests
 			auth.SetRetryAfter(w, err)
 		}

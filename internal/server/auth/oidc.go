@@ -30,6 +30,9 @@ import (
 // OIDCUser is the user name that marks an OIDC ID token as the password.
 const OIDCUser = "oidc"
 
+// errOIDCSignature is an ID token whose signature does not verify with its issuer's keys.
+var errOIDCSignature = fmt.Errorf("%w: bad signature", ErrUnauthenticated)
+
 // TrustedPublisher is a rule of trusted publishing (config file key trusted-publishers).
 type TrustedPublisher struct {
 	// Issuer is the OIDC issuer URL (https, or http on a loopback address).
@@ -214,7 +217,11 @@ func (s *Service) authenticateOIDC(r *http.Request, raw string) (Principal, erro
 	p, exp, detail, err := s.verifyOIDC(r.Context(), raw, now)
 	if err != nil {
 		s.failures.Add(1)
-		s.throttle.fail(OIDCUser, addr, now)
+		if errors.Is(err, errOIDCSignature) {
+			// Only a token whose signature does not verify costs more than a check: the
+			// issuer's key set is fetched again, in case the issuer rotated its keys.
+			s.throttle.fail(OIDCUser, addr, now)
+		}
 		return Principal{}, err
 	}
 	s.throttle.succeed(OIDCUser, addr)
@@ -255,7 +262,7 @@ func (s *Service) verifyOIDC(ctx context.Context, raw string, now time.Time) (Pr
 	idt, err := prov.Verifier(&oidc.Config{SkipClientIDCheck: true, SkipExpiryCheck: true}).Verify(ctx, raw)
 	if err != nil {
 		s.log.Info("auth: an OIDC ID token was refused", "issuer", iss, "err", err)
-		return Principal{}, time.Time{}, "", fmt.Errorf("%w: the ID token's signature or issuer does not verify against %s", ErrUnauthenticated, iss)
+		return Principal{}, time.Time{}, "", fmt.Errorf("%w: the ID token's signature or issuer does not verify against %s", errOIDCSignature, iss)
 	}
 	var claims map[string]json.RawMessage
 	if err := idt.Claims(&claims); err != nil {

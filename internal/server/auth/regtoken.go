@@ -147,9 +147,10 @@ func (st *state) permits(p Principal, t Target, ns string, a Action, whole bool)
 var ErrInsufficientScope = fmt.Errorf("%w: the registry token does not grant this", ErrUnauthenticated)
 
 // insufficientScope returns ErrInsufficientScope when p holds a registry token whose access
-// list refuses action a on t although its subject may take it.
+// list refuses action a on repository t although its subject may take it (on a namespace's
+// own resources, the classic repository, which has no token flow, the answer stays 403).
 func (st *state) insufficientScope(p Principal, t Target, a Action) error {
-	if p.limit == nil {
+	if p.limit == nil || t.Repository == "" {
 		return nil
 	}
 	q := p
