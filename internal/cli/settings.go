@@ -117,9 +117,14 @@ func (ss settings) resolve(fs *pflag.FlagSet, getenv func(string) (string, bool)
 		if s.file != nil {
 			continue
 		}
-		f := fs.Lookup(s.name)
-		if f != nil && f.Changed {
-			if err := s.apply(f.Value.(*flagValue).values); err != nil {
+		// A command's own flag of the same name (namespace set --anonymous-read sets a
+		// namespace's, not serve's) is not this setting.
+		if f := fs.Lookup(s.name); f != nil && f.Changed {
+			fv, ok := f.Value.(*flagValue)
+			if !ok {
+				continue
+			}
+			if err := s.apply(fv.values); err != nil {
 				return fmt.Errorf("--%s: %w", s.name, err)
 			}
 			continue

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // AuthState is everything that decides who may do what, read in one snapshot: users,
@@ -85,10 +84,4 @@ func (db *DB) TakeSetting(ctx context.Context, key string) (value string, ok boo
 		return "", false, fmt.Errorf("setting %s: %w", key, err)
 	}
 	return value, ok, nil
-}
-
-// isOldSchema reports whether err says a table or column of a newer schema is missing (a
-// database of an older schema, opened as it is).
-func isOldSchema(err error) bool {
-	return err != nil && (strings.Contains(err.Error(), "no such table") || strings.Contains(err.Error(), "no such column"))
 }

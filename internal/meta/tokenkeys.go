@@ -4,8 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 )
+
+// noTokenKeysTable reports whether err says the table of schema 7 is missing (a database
+// of an older schema, opened as it is by an admin command).
+func noTokenKeysTable(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "no such table")
+}
 
 // TokenKey is a key that signs registry tokens (schema 7).
 type TokenKey struct {
@@ -20,7 +27,7 @@ type TokenKey struct {
 func (db *DB) TokenKeys(ctx context.Context) ([]TokenKey, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT id, algorithm, private_key, created_at, retired_at FROM token_keys ORDER BY created_at DESC, id`)
 	if err != nil {
-		if isOldSchema(err) {
+		if noTokenKeysTable(err) {
 			return nil, fmt.Errorf("token signing keys: the database has no table of them yet (schema 7): start chartroom serve of this version once to upgrade it: %w", err)
 		}
 		return nil, fmt.Errorf("token signing keys: %w", err)
@@ -75,7 +82,7 @@ func (db *DB) AddTokenKey(ctx context.Context, k TokenKey, rotate bool, forgetBe
 		return db.insertAudit(ctx, tx, audit)
 	})
 	if err != nil {
-		if isOldSchema(err) {
+		if noTokenKeysTable(err) {
 			return false, fmt.Errorf("store a token signing key: the database has no table of them yet (schema 7): start chartroom serve of this version once to upgrade it: %w", err)
 		}
 		return false, fmt.Errorf("store a token signing key: %w", err)

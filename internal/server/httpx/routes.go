@@ -148,6 +148,7 @@ func (a *API[E, T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	SetRoute(r, rt.Name)
 	p, target, err := a.Authorize(r, t, rt.Action)
+	SetUser(r, p.Name) // a refused request of a signed-in caller logs who it was too
 	hidden := errors.Is(err, auth.ErrHidden)
 	if err != nil && !hidden {
 		if outcome := auth.OutcomeOf(err); outcome != "" {
@@ -156,7 +157,6 @@ func (a *API[E, T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.WriteError(w, r, err)
 		return
 	}
-	SetUser(r, p.Name)
 	r = WithPrincipal(r, p)
 	if hidden {
 		r = r.WithContext(context.WithValue(r.Context(), hiddenKey{}, true))
