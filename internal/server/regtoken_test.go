@@ -132,6 +132,14 @@ func TestBearerChallengeNamesTheScope(t *testing.T) {
 			t.Errorf("GET %s: %d %q; want 401 %q", path, res.status, res.header.Get("WWW-Authenticate"), want)
 		}
 	}
+	// Behind a TLS proxy that says so, the realm is https.
+	req, _ := http.NewRequest(http.MethodGet, f.base+"/v2/", nil)
+	req.Header.Set("X-Forwarded-Proto", "https")
+	if resp, err := http.DefaultClient.Do(req); err != nil || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), `Bearer realm="https://`+host+`/v2/token"`) {
+		t.Errorf("behind a TLS proxy: %v %v", err, resp.Header.Get("WWW-Authenticate"))
+	} else {
+		resp.Body.Close()
+	}
 	res := matrixDo(t, f.base, "", "", matrixRequest{method: http.MethodPost, path: "/v2/team/a/myapp/blobs/uploads/"})
 	if got := res.header.Get("WWW-Authenticate"); !strings.HasSuffix(got, `scope="repository:team/a/myapp:pull,push"`) {
 		t.Errorf("POST upload: challenge %q; want scope pull,push", got)

@@ -308,13 +308,15 @@ func (s *Service) Service(r *http.Request) string {
 }
 
 // baseURL is where clients reach the server: Options.Tokens.ExternalURL, else the scheme
-// and Host r came with.
+// (https behind a TLS proxy that says so with X-Forwarded-Proto) and Host r came with. (A
+// caller who sets X-Forwarded-Proto itself only changes the realm of its own challenge,
+// which its client checks against the registry it contacted.)
 func (s *Service) baseURL(r *http.Request) string {
 	if s.opts.Tokens.ExternalURL != "" {
 		return strings.TrimSuffix(s.opts.Tokens.ExternalURL, "/")
 	}
 	scheme := "http"
-	if r.TLS != nil {
+	if r.TLS != nil || strings.EqualFold(strings.TrimSpace(strings.Split(r.Header.Get("X-Forwarded-Proto"), ",")[0]), "https") {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host
