@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/chartroom/chartroom/internal/chart/charttest"
 	"github.com/chartroom/chartroom/internal/server/auth"
@@ -250,5 +253,58 @@ func TestForgedCredentials(t *testing.T) {
 		if strings.Contains(logText, sec) || strings.Contains(string(dump), sec) {
 			t.Errorf("a password or token secret is in the server log or the audit log")
 		}
+	}
+}
+
+// A cross-repository blob mount links only a blob the caller may read: named by from or
+// not, a blob of a repository it may not read is not linked (an upload starts instead, as
+// for a blob that does not exist), and one it may read is.
+func TestMountNeedsReadAccess(t *testing.T) {
+	s, _ := newTestServer(t)
+	ctx := context.Background()
+	m := &auth.Manager{DB: s.db, Actor: "test", Address: "local"}
+	if err := m.AddUser(ctx, "ci", "ci-password-mount", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Grant(ctx, "ci", "team/a", auth.RolePublisher); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.auth.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	put := func(repo string, data []byte) string {
+		d := digest.FromBytes(data).String()
+		res := matrixDo(t, srv.URL, "admin", "test-password", matrixRequest{method: http.MethodPost,
+			path: "/v2/" + repo + "/blobs/uploads/?digest=" + url.QueryEscape(d), body: data, contentType: "application/octet-stream"})
+		if res.status != http.StatusCreated {
+			t.Fatalf("put a blob into %s: %d %s", repo, res.status, res.body)
+		}
+		return d
+	}
+	private := put("team/b/secret", []byte("a blob only team/b may read"))
+	readable := put("team/a/other", []byte("a blob team/a may read"))
+
+	for _, c := range []struct {
+		name, target, query string
+		want                int
+	}{
+		{"private, named", "team/a/app1", "mount=" + private + "&from=team/b/secret", http.StatusAccepted},
+		{"private, unnamed", "team/a/app2", "mount=" + private, http.StatusAccepted},
+		{"readable, named", "team/a/app3", "mount=" + readable + "&from=team/a/other", http.StatusCreated},
+		{"readable, unnamed", "team/a/app4", "mount=" + readable, http.StatusCreated},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := matrixDo(t, srv.URL, "ci", "ci-password-mount", matrixRequest{method: http.MethodPost, path: "/v2/" + c.target + "/blobs/uploads/?" + c.query})
+			if res.status != c.want {
+				t.Fatalf("mount into %s (%s): %d %s; want %d", c.target, c.query, res.status, res.body, c.want)
+			}
+			d := strings.TrimPrefix(strings.SplitN(c.query, "&", 2)[0], "mount=")
+			head := matrixDo(t, srv.URL, "ci", "ci-password-mount", matrixRequest{method: http.MethodHead, path: "/v2/" + c.target + "/blobs/" + d})
+			if linked := head.status == http.StatusOK; linked != (c.want == http.StatusCreated) {
+				t.Errorf("after the mount, HEAD of the blob in %s: %d", c.target, head.status)
+			}
+		})
 	}
 }
