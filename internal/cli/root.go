@@ -59,6 +59,7 @@ var commands = []func() *cobra.Command{
 	newWebhookCmd,
 	newUserCmd,
 	newTokenCmd,
+	newTokenKeysCmd,
 	newGrantCmd,
 	newRevokeCmd,
 	newAuditCmd,

@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/chartroom/chartroom/internal/server"
+	"github.com/chartroom/chartroom/internal/server/auth"
 )
 
 // serveOptions is what `chartroom serve` is told: the server's config and how to log.
@@ -94,6 +96,16 @@ func (o *serveOptions) settings() settings {
 		{name: "tls-key", typ: "file",
 			usage: "PEM private key of --tls-cert",
 			parse: parseNonEmpty("a file path"), store: str(&c.TLSKey)},
+		{name: "token-ttl", typ: "duration", def: "5m",
+			usage: "how long a registry token (from /v2/token or POST /api/oidc/token) is valid, 30s to 24h",
+			parse: parseTokenTTL, store: func(v any) { c.TokenTTL = v.(time.Duration) }},
+		{name: "trusted-publishers", typ: "rules",
+			usage: "OIDC issuers and rules of trusted publishing (config file only)",
+			file: func(n *yaml.Node) error {
+				tps, err := parseTrustedPublishers(n)
+				c.TrustedPublishers = tps
+				return err
+			}},
 		{name: "external-url", typ: "url",
 			usage: "URL clients reach this server at, e.g. https://charts.example.com (used by the classic chart repository and in webhook payloads)",
 			parse: parseExternalURL, store: str(&c.ExternalURL)},
@@ -306,6 +318,18 @@ func parseRetention(v string) (any, error) {
 	d, err := parseDays(v)
 	if err != nil || d <= 0 {
 		return nil, fmt.Errorf("%q is not allowed: expected a duration above 0, such as 90d or 720h, or forever", v)
+	}
+	return d, nil
+}
+
+// parseTokenTTL reads --token-ttl: a duration from auth.MinTokenTTL to auth.MaxTokenTTL.
+func parseTokenTTL(v string) (any, error) {
+	d, err := parseDuration(v)
+	if err != nil {
+		return nil, err
+	}
+	if t := d.(time.Duration); t < auth.MinTokenTTL || t > auth.MaxTokenTTL {
+		return nil, fmt.Errorf("%q is not allowed: expected a duration from %s to %s, such as 5m", v, auth.MinTokenTTL, auth.MaxTokenTTL)
 	}
 	return d, nil
 }

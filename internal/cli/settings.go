@@ -33,6 +33,9 @@ type setting struct {
 	store func(any)
 	// clear empties a list before a layer provides its values.
 	clear func()
+	// file, when set, makes the setting one of the config file only (no flag, no
+	// environment variable): it reads the setting's YAML value, whatever its shape.
+	file func(*yaml.Node) error
 }
 
 // envName is the environment variable of a setting.
@@ -91,7 +94,7 @@ func (f *flagValue) Set(v string) error {
 // register adds one flag per setting to fs.
 func (ss settings) register(fs *pflag.FlagSet) {
 	for _, s := range ss {
-		if s.noFlag {
+		if s.noFlag || s.file != nil {
 			continue
 		}
 		usage := fmt.Sprintf("%s (env %s)", s.usage, s.envName())
@@ -112,6 +115,9 @@ func (ss settings) resolve(fs *pflag.FlagSet, getenv func(string) (string, bool)
 		}
 	}
 	for _, s := range ss {
+		if s.file != nil {
+			continue
+		}
 		// A command's own flag of the same name (namespace set --anonymous-read sets a
 		// namespace's, not serve's) is not this setting.
 		if f := fs.Lookup(s.name); f != nil && f.Changed {
@@ -178,6 +184,12 @@ func (ss settings) loadFile(path string) error {
 		s := ss.byName(k.Value)
 		if s == nil {
 			return fmt.Errorf("config file %s line %d: unknown setting %q; known settings: %s", path, k.Line, k.Value, ss.names())
+		}
+		if s.file != nil {
+			if err := s.file(v); err != nil {
+				return fmt.Errorf("config file %s line %d: %s: %w", path, v.Line, s.name, err)
+			}
+			continue
 		}
 		var values []string
 		switch {

@@ -97,6 +97,7 @@ func downgrade(t *testing.T, db *DB, to int) {
 	t.Helper()
 	ctx := context.Background()
 	stmts := []string{
+		`DROP TABLE IF EXISTS token_keys`,
 		`DROP TABLE webhook_deliveries`, `DROP TABLE webhook_events`, `DROP TABLE webhooks`,
 		`DELETE FROM schema_migrations WHERE version >= 6`,
 		`DROP TABLE audit_log`, `DROP TABLE grants`, `DROP TABLE tokens`, `DROP TABLE auth_state`,

@@ -67,6 +67,8 @@ func matrixRoutes(fx matrixFixture, ns string) map[string]matrixRequest {
 		"oci.upload.finish PUT":      with(http.MethodPut, upload+"?digest="+url.QueryEscape(digest.FromString("").String()), nil, ""),
 		"oci.upload.cancel DELETE":   with(http.MethodDelete, upload, nil, ""),
 		"oci.referrers GET":          get(repoPath + "/referrers/" + fx.manifestDigest[ns]),
+		"oci.token GET":              get("/v2/token?scope=repository:" + ns + "/myapp:pull,push"),
+		"oci.token POST":             with(http.MethodPost, "/v2/token", []byte("grant_type=refresh_token&refresh_token=x"), "application/x-www-form-urlencoded"),
 
 		"repo.index GET":                 get("/" + ns + "/index.yaml"),
 		"repo.index HEAD":                head("/" + ns + "/index.yaml"),
@@ -99,6 +101,8 @@ func expectedDecision(route string, action auth.Action, p matrixPrincipal) strin
 	switch {
 	case route == "healthz" || route == "readyz" || route == "health" || route == "info" || route == "metrics":
 		return "allowed" // operations endpoints: open to every caller
+	case route == "oci.token": // the token service: open to every caller, the grant is decided per scope
+		return "allowed"
 	case route == "oci.base" || route == "oci.catalog": // the registry: signing in is enough (the catalog is filtered)
 		if p.anonymous {
 			return "unauthorized"

@@ -11,6 +11,7 @@ import (
 
 	blobs3 "github.com/chartroom/chartroom/internal/blob/s3"
 	"github.com/chartroom/chartroom/internal/registry"
+	"github.com/chartroom/chartroom/internal/server/auth"
 	"github.com/chartroom/chartroom/internal/webhook"
 )
 
@@ -66,6 +67,12 @@ type Config struct {
 	// AuditRetention is how long audit log records are kept; 0 means
 	// auth.DefaultAuditRetention (90 days), a negative value forever.
 	AuditRetention time.Duration
+	// TokenTTL is how long a registry token (/v2/token, /api/oidc/token) is valid; 0 means
+	// auth.DefaultTokenTTL (5 minutes).
+	TokenTTL time.Duration
+	// TrustedPublishers are the OIDC issuers and rules of trusted publishing (config file
+	// key trusted-publishers).
+	TrustedPublishers []auth.TrustedPublisher
 
 	// TLSCert and TLSKey are PEM files of the certificate chain and its private key; when
 	// set, the server speaks HTTPS only and loads a renewed pair without a restart. Both or
@@ -198,6 +205,14 @@ func (c Config) Validate() error {
 	for _, p := range c.ImmutableTags {
 		if err := ValidatePattern(p); err != nil {
 			errs = append(errs, fmt.Errorf("immutable-tags: %w", err))
+		}
+	}
+	if c.TokenTTL != 0 && (c.TokenTTL < auth.MinTokenTTL || c.TokenTTL > auth.MaxTokenTTL) {
+		errs = append(errs, fmt.Errorf("token-ttl: expected a duration from %s to %s, such as 5m", auth.MinTokenTTL, auth.MaxTokenTTL))
+	}
+	for i, tp := range c.TrustedPublishers {
+		if err := auth.ValidateTrustedPublisher(tp); err != nil {
+			errs = append(errs, fmt.Errorf("trusted-publishers entry %d (issuer %s): %w", i+1, tp.Issuer, err))
 		}
 	}
 	if c.ExternalURL != "" {

@@ -51,6 +51,8 @@ func (s *Server) routes() http.Handler {
 			ociAPI.ServeHTTP(w, r)
 		case ops[p] != nil:
 			ops[p](w, r)
+		case p == OIDCTokenPath:
+			s.oidcToken(w, r)
 		default:
 			repoAPI.ServeHTTP(w, r)
 		}

@@ -159,10 +159,15 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB, st
 	if err != nil {
 		return nil, err
 	}
-	authz := auth.New(db, auth.Options{AnonymousRead: cfg.AnonymousRead, AuditRetention: cfg.AuditRetention, Logger: log})
+	authz := auth.New(db, auth.Options{AnonymousRead: cfg.AnonymousRead, AuditRetention: cfg.AuditRetention, Logger: log,
+		Tokens: auth.TokenOptions{TTL: cfg.TokenTTL, ExternalURL: cfg.ExternalURL, TrustedPublishers: cfg.TrustedPublishers}})
 	if err := authz.Bootstrap(ctx, cfg.AdminPassword, log); err != nil {
 		missingDB.Close()
 		return nil, fmt.Errorf("create the admin user: %w", err)
+	}
+	if err := authz.EnsureTokenKey(ctx); err != nil {
+		missingDB.Close()
+		return nil, fmt.Errorf("create the key signing registry tokens: %w", err)
 	}
 	s := &Server{cfg: cfg, log: log, db: db, reg: reg, missing: missing, missingDB: missingDB, auth: authz, storage: st.where, writable: []writableCheck{
 		{name: "blob store", check: blobs, fix: st.fix()},

@@ -52,6 +52,11 @@ type Principal struct {
 	Name      string // the user; "" when anonymous
 	TokenID   string // the API token the user signed in with; "" for a password
 	Anonymous bool
+	// OIDC is the CI job's identity when it signed in with an OIDC ID token (trusted
+	// publishing, oidc.go); Name is then "oidc:<subject>".
+	OIDC *OIDCIdentity
+
+	limit *accessLimit // a registry token's access list (regtoken.go); nil: none
 }
 
 // String names the principal in messages: user NAME, or token ID of user NAME, or anonymous.
@@ -59,6 +64,8 @@ func (p Principal) String() string {
 	switch {
 	case p.Anonymous:
 		return "an anonymous caller"
+	case p.OIDC != nil:
+		return fmt.Sprintf("OIDC identity %s of %s", p.OIDC.Subject, p.OIDC.Issuer)
 	case p.TokenID != "":
 		return fmt.Sprintf("API token %s of user %s", p.TokenID, p.Name)
 	}
@@ -92,6 +99,8 @@ type Options struct {
 	// AuditRetention is how long audit records are kept; 0 means DefaultAuditRetention, a
 	// negative value forever.
 	AuditRetention time.Duration
+	// Tokens configure registry tokens and trusted publishing (regtoken.go, oidc.go).
+	Tokens TokenOptions
 	// Logger receives the service's own failures (reading the database, writing the audit
 	// log); nil means slog.Default().
 	Logger *slog.Logger
@@ -123,6 +132,8 @@ type Service struct {
 	audit   auditBuffer
 	touchMu sync.Mutex
 	touch   map[string]time.Time // tokens used since their last-use times were written
+
+	tok tokenService // registry tokens and trusted publishing (regtoken.go, oidc.go)
 
 	checks, failures, throttled, auditDropped atomic.Int64
 	running, peak                             atomic.Int64
@@ -260,18 +271,26 @@ func (s *Service) warnIgnoredPassword(ctx context.Context, password string, log 
 }
 
 // Authenticate returns who the request comes from: a user when it carries valid Basic
-// credentials (a password, or an API token as the password), anonymous when it carries
-// none. Wrong credentials are ErrUnauthenticated; too many of them ErrThrottled.
+// credentials (a password, or an API token as the password), the subject of a registry
+// token (Bearer, or as the password), a CI job's OIDC identity (user name oidc, its ID token
+// as the password), anonymous when it carries none. Wrong credentials are
+// ErrUnauthenticated; too many of them ErrThrottled.
 func (s *Service) Authenticate(r *http.Request) (Principal, error) {
+	if raw, ok := bearerToken(r); ok {
+		return s.verifyToken(r, raw)
+	}
 	user, pass, ok := r.BasicAuth()
 	if !ok {
 		if r.Header.Get("Authorization") != "" {
-			return Principal{}, fmt.Errorf("%w: the Authorization header is not HTTP Basic credentials (Basic base64(user:password)); sign in with a user name and a password or an API token", ErrUnauthenticated)
+			return Principal{}, fmt.Errorf("%w: the Authorization header is neither HTTP Basic credentials (Basic base64(user:password)) nor a registry token (Bearer); sign in with a user name and a password or an API token", ErrUnauthenticated)
 		}
 		return Principal{Anonymous: true}, nil
 	}
 	if user == "" {
 		return Principal{}, fmt.Errorf("%w: the credentials have no user name: give the user's name, also with an API token", ErrUnauthenticated)
+	}
+	if p, err, handled := s.authenticateJWT(r, user, pass); handled {
+		return p, err
 	}
 	addr := clientAddress(r)
 	now := time.Now()

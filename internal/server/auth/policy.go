@@ -234,7 +234,7 @@ func (s *Service) Check(p Principal, t Target, a Action) error {
 			return nil
 		case p.Anonymous:
 			return fmt.Errorf("%w: this needs credentials (helm registry login, or --username/--password)", ErrUnauthenticated)
-		case st.allowed(p, "*", a, true):
+		case st.permits(p, t, "*", a, true):
 			return nil
 		}
 		return fmt.Errorf("%w: %s may not %s on the whole registry: that needs role %s on * (chartroom grant)", ErrForbidden, p, a, RoleAdmin)
@@ -245,8 +245,11 @@ func (s *Service) Check(p Principal, t Target, a Action) error {
 	if p.Anonymous {
 		return fmt.Errorf("%w: %s on %q needs credentials (helm registry login, or --username/--password)", ErrUnauthenticated, a, t)
 	}
-	if st.allowed(p, t.Namespace, a, false) {
+	if st.permits(p, t, t.Namespace, a, false) {
 		return nil
+	}
+	if err := st.insufficientScope(p, t, a); err != nil {
+		return err
 	}
 	if a == Pull {
 		return ErrHidden
@@ -276,7 +279,7 @@ func (s *Service) CanRead(p Principal, ns string) bool {
 // ReadsEverything reports whether principal p may read every namespace, so that listings
 // need no filtering.
 func (s *Service) ReadsEverything(p Principal) bool {
-	if !p.Anonymous && s.current().allowed(p, "*", Pull, true) {
+	if !p.Anonymous && s.current().permits(p, RegistryTarget(), "*", Pull, true) {
 		return true
 	}
 	return false

@@ -174,7 +174,7 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	httpx.SetReason(r, reason(err, code))
 	if code == codeUnauthorized {
-		h.authz.Challenge(w)
+		h.challenge(w, r, err)
 	}
 	auth.SetRetryAfter(w, err)
 	httpx.WriteJSON(w, code.Status, "application/json; charset=utf-8", errorBody{Errors: []errorEntry{{Code: code.Code, Message: msg}}})

@@ -23,6 +23,7 @@ const (
 	epUploadStart                 // /v2/<name>/blobs/uploads/
 	epUpload                      // /v2/<name>/blobs/uploads/<id>
 	epReferrers                   // /v2/<name>/referrers/<digest>
+	epToken                       // /v2/token: the token service (token.go)
 )
 
 // routeTable lists every route of the API. HEAD is served by the GET route where a route has
@@ -51,6 +52,9 @@ func (h *handler) routeTable() *httpx.Routes[endpoint, target] {
 		route(epUpload, http.MethodPut, "oci.upload.finish", auth.Push, !audited, h.finishUpload),
 		route(epUpload, http.MethodDelete, "oci.upload.cancel", auth.Push, !audited, h.cancelUpload),
 		route(epReferrers, http.MethodGet, "oci.referrers", auth.Pull, !audited, h.referrers),
+		// The token service authenticates only: what a token grants is decided per scope.
+		route(epToken, http.MethodGet, "oci.token", auth.Pull, !audited, h.token),
+		route(epToken, http.MethodPost, "oci.token", auth.Pull, !audited, h.token),
 	)
 }
 
@@ -86,6 +90,8 @@ func (e endpoint) String() string {
 		return "/v2/<name>/blobs/uploads/<id>"
 	case epReferrers:
 		return "/v2/<name>/referrers/<digest>"
+	case epToken:
+		return "/v2/token"
 	}
 	return fmt.Sprintf("endpoint(%d)", int(e))
 }
@@ -119,6 +125,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // authorize checks the repository name of the endpoints that have one, then the caller's
 // rights on the repository (on the registry for /v2/ and the catalog).
 func (h *handler) authorize(r *http.Request, t target, action auth.Action) (auth.Principal, auth.Target, error) {
+	if t.endpoint == epToken {
+		return h.authorizeToken(r)
+	}
 	if t.endpoint == epBase || t.endpoint == epCatalog {
 		at := auth.RegistryTarget()
 		p, err := h.authz.Authorize(r, at, action)
@@ -160,6 +169,9 @@ func parsePath(escaped string) (target, error) {
 	}
 	if rest == "_catalog" {
 		return target{endpoint: epCatalog}, nil
+	}
+	if rest == "token" {
+		return target{endpoint: epToken}, nil
 	}
 	segs := strings.Split(rest, "/")
 	for i, s := range segs {
