@@ -34,6 +34,9 @@ const (
 	IndexCacheDir = "index-cache"
 	// TempDir holds uploads being checked; emptied at every start.
 	TempDir = "tmp"
+	// EmptyRegistryDir holds the empty database that answers the reads a caller may not
+	// make (see emptyRegistry); recreated at every start.
+	EmptyRegistryDir = "empty-registry"
 )
 
 // HTTP server timeouts. There is deliberately no ReadTimeout or WriteTimeout: they would cut
@@ -155,7 +158,11 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB, st
 		return nil, fmt.Errorf("registry: %w", err)
 	}
 	expireUploads(ctx, reg, log)
-	missing, missingDB, err := emptyRegistry(ctx, spool, blobs, log)
+	empty, err := emptyDir(filepath.Join(cfg.DataDir, EmptyRegistryDir))
+	if err != nil {
+		return nil, err
+	}
+	missing, missingDB, err := emptyRegistry(ctx, empty, blobs, log)
 	if err != nil {
 		return nil, err
 	}
@@ -178,11 +185,11 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB, st
 	return s, nil
 }
 
-// emptyRegistry is a registry over an empty database (under the spool directory, emptied at
-// every start) and the blob store, which it never reaches: it holds nothing, and answers the
-// reads a caller may not make, exactly as the registry answers for what does not exist.
-func emptyRegistry(ctx context.Context, spool string, blobs blob.Store, log *slog.Logger) (*registry.Registry, *meta.DB, error) {
-	db, err := meta.OpenSQLite(ctx, filepath.Join(spool, "missing", DatabaseFile))
+// emptyRegistry is a registry over an empty database (in dir, emptied at every start) and the
+// blob store, which it never reaches: it holds nothing, and answers the reads a caller may not
+// make, exactly as the registry answers for what does not exist.
+func emptyRegistry(ctx context.Context, dir string, blobs blob.Store, log *slog.Logger) (*registry.Registry, *meta.DB, error) {
+	db, err := meta.OpenSQLite(ctx, filepath.Join(dir, DatabaseFile))
 	if err != nil {
 		return nil, nil, fmt.Errorf("the empty registry: %w", err)
 	}
