@@ -29,7 +29,7 @@ func (db *DB) GetNamespaceSettings(ctx context.Context, ns string) (*NamespaceSe
 	err := db.r.QueryRowContext(ctx, `SELECT artifacthub_repo, updated_at FROM namespace_settings WHERE namespace = ?`, ns).
 		Scan(&s.ArtifactHubRepo, &updated)
 	switch {
-	case errors.Is(err, sql.ErrNoRows), err != nil && strings.Contains(err.Error(), "no such table"):
+	case errors.Is(err, sql.ErrNoRows), err != nil && strings.Contains(err.Error(), "no such table"), isPostgresUndefinedTable(err):
 		return nil, ErrNotFound
 	case err != nil:
 		return nil, fmt.Errorf("settings of namespace %q: %w", ns, err)
