@@ -36,6 +36,9 @@ func (o *serveOptions) settings() settings {
 		{name: "data-dir", typ: "dir", def: server.DefaultDataDir,
 			usage: "directory of the SQLite database (chartroom.db) and blobs (blobs/), created on first start",
 			parse: parseNonEmpty("a directory path"), store: str(&c.DataDir)},
+		{name: "database", typ: "url", def: "SQLite in --data-dir",
+			usage: "metadata database: postgres://USER:PASSWORD@HOST:PORT/DATABASE (shared by replicas; pool_max_conns=N sets the pool size), or unset for SQLite in --data-dir",
+			parse: parseDatabase, store: str(&c.Database)},
 		{name: "anonymous-read", typ: "bool", def: "false", boolean: true,
 			usage: "let requests without credentials pull and list",
 			parse: parseBool, store: boolean(&c.AnonymousRead)},
@@ -197,6 +200,13 @@ func parseNonEmpty(what string) func(string) (any, error) {
 
 func parsePattern(v string) (any, error) {
 	if err := server.ValidatePattern(v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func parseDatabase(v string) (any, error) {
+	if err := server.ValidateDatabase(v); err != nil {
 		return nil, err
 	}
 	return v, nil

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/registry"
 )
 
@@ -20,6 +21,9 @@ type Config struct {
 	// DataDir holds the SQLite database (chartroom.db) and the blob store (blobs/); it is
 	// created on first start.
 	DataDir string
+	// Database is the metadata database: "" for the SQLite database in DataDir (chartroom.db),
+	// or a postgres:// URL (meta.OpenPostgres), which several servers may share.
+	Database string
 	// AnonymousRead lets requests without credentials pull and list.
 	AnonymousRead bool
 	// AllowSparseManifests accepts manifests that reference content the repository lacks.
@@ -98,6 +102,9 @@ func (c Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data-dir: expected a directory path"))
 	}
+	if err := ValidateDatabase(c.Database); err != nil {
+		errs = append(errs, fmt.Errorf("database: %w", err))
+	}
 	if c.MaxBlobSize < 0 {
 		errs = append(errs, errors.New("max-blob-size: expected a size ≥ 0 (0 means unlimited)"))
 	}
@@ -141,6 +148,14 @@ func (c Config) Validate() error {
 // ValidatePattern checks a repository pattern of ImmutableTags.
 func ValidatePattern(p string) error {
 	return registry.ValidateRepositoryPattern(p)
+}
+
+// ValidateDatabase checks a Database value.
+func ValidateDatabase(s string) error {
+	if s == "" || meta.IsPostgresURL(s) {
+		return nil
+	}
+	return fmt.Errorf("%s is not a database URL: expected postgres://USER:PASSWORD@HOST:PORT/DATABASE, or nothing for the SQLite database in the data directory", meta.RedactURL(s))
 }
 
 // ValidateExternalURL checks an ExternalURL value.

@@ -80,11 +80,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkDataDir(ctx, cfg.DataDir); err != nil {
-		lock.Close()
-		return nil, err
+	var db *meta.DB
+	if cfg.Database != "" {
+		err = checkDataDirForPostgres(ctx, cfg.DataDir)
+		if err == nil {
+			db, err = meta.OpenPostgres(ctx, cfg.Database)
+		}
+	} else {
+		err = checkDataDir(ctx, cfg.DataDir)
+		if err == nil {
+			db, err = meta.OpenSQLite(ctx, filepath.Join(cfg.DataDir, DatabaseFile))
+		}
 	}
-	db, err := meta.OpenSQLite(ctx, filepath.Join(cfg.DataDir, DatabaseFile))
 	if err != nil {
 		lock.Close()
 		return nil, err
@@ -168,7 +175,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return base },
 	}
-	s.log.Info("listening", "addr", ln.Addr().String(), "data_dir", s.cfg.DataDir,
+	database := "sqlite"
+	if s.cfg.Database != "" {
+		database = meta.RedactURL(s.cfg.Database)
+	}
+	s.log.Info("listening", "addr", ln.Addr().String(), "data_dir", s.cfg.DataDir, "database", database,
 		"version", s.cfg.Version, "anonymous_read", s.cfg.AnonymousRead)
 
 	served := make(chan error, 1)
