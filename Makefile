@@ -1,7 +1,7 @@
 # chartroom
 #
 #   make test     everything CI runs, stopping at the first failure: go vet, gofmt, staticcheck,
-#                 unit tests, the black-box e2e tests (real helm v3/v4, oras, crane) and the OCI
+#                 unit tests, the black-box e2e tests (real helm v3/v4, oras, crane, cosign) and the OCI
 #                 conformance suite
 #   make build    bin/chartroom
 #   make tools    build the pinned peer tools once (cached outside the repo by scripts/tools.sh)
@@ -16,7 +16,7 @@ SHELL := bash
 BIN       := $(CURDIR)/bin/chartroom
 TOOLS_ENV := $(CURDIR)/bin/tools.env
 # The peer tools the tests need (scripts/tools.sh names); add one here when a test starts using it.
-TEST_TOOLS := helm3 helm4 oras crane conformance staticcheck cmpush
+TEST_TOOLS := helm3 helm4 oras crane conformance staticcheck cmpush cosign
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -X github.com/chartroom/chartroom/internal/cli.Version=$(VERSION) -X github.com/chartroom/chartroom/internal/cli.Commit=$(COMMIT)

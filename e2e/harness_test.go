@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -32,6 +33,8 @@ type Server struct {
 	done    chan struct{} // closed when the process has exited
 	exitErr error
 	logs    *logBuffer
+	scheme  string       // "https" when started with --tls-cert, else "http"
+	probe   *http.Client // what waitReady asks /readyz with
 }
 
 const (
@@ -74,6 +77,14 @@ func StartServer(t testing.TB, args ...string) *Server {
 		addr:     "127.0.0.1:0",
 		logs:     &logBuffer{},
 	}
+	s.scheme, s.probe = "http", http.DefaultClient
+	for _, a := range args {
+		if a == "--tls-cert" || strings.HasPrefix(a, "--tls-cert=") {
+			// Readiness only: the tests check the certificate themselves.
+			s.scheme = "https"
+			s.probe = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		}
+	}
 	t.Cleanup(s.cleanup)
 	s.start()
 	return s
@@ -83,7 +94,7 @@ func StartServer(t testing.TB, args ...string) *Server {
 func (s *Server) Host() string { return s.addr }
 
 // URL is the server's base URL followed by path.
-func (s *Server) URL(path string) string { return "http://" + s.addr + path }
+func (s *Server) URL(path string) string { return s.scheme + "://" + s.addr + path }
 
 // Logs is everything the server wrote to stderr, across restarts.
 func (s *Server) Logs() string { return s.logs.String() }
@@ -146,7 +157,7 @@ func (s *Server) waitReady() {
 	deadline := time.Now().Add(startTimeout)
 	var last string
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(s.URL("/readyz"))
+		resp, err := s.probe.Get(s.URL("/readyz"))
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()

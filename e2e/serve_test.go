@@ -232,7 +232,7 @@ func TestBootstrapAfterBind(t *testing.T) {
 
 	// A later start on a free port creates admin with the password it is given: none was
 	// created before.
-	srv := &Server{t: t, bin: bin, DataDir: dataDir, Password: randomHex(12), addr: "127.0.0.1:0", logs: &logBuffer{}}
+	srv := &Server{t: t, bin: bin, DataDir: dataDir, Password: randomHex(12), addr: "127.0.0.1:0", logs: &logBuffer{}, scheme: "http", probe: http.DefaultClient}
 	t.Cleanup(srv.cleanup)
 	srv.start()
 	if !strings.Contains(srv.Logs(), "created user admin with the password from CHARTROOM_ADMIN_PASSWORD") {

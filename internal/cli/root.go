@@ -56,6 +56,7 @@ var commands = []func() *cobra.Command{
 	newFsckCmd,
 	newBackupCmd,
 	newNamespaceCmd,
+	newWebhookCmd,
 	newVersionCmd,
 	newLoginCmd,
 	newLogoutCmd,
@@ -67,6 +68,7 @@ var commands = []func() *cobra.Command{
 	newPackageCmd,
 	newSignCmd,
 	newVerifyCmd,
+	newKeygenCmd,
 	newIndexCmd,
 	newBumpCmd,
 }

@@ -80,9 +80,30 @@ func (o *serveOptions) settings() settings {
 		{name: "log-level", typ: "level", def: "info",
 			usage: "least severe log level written: debug (also health probes and metrics scrapes), info, warn or error",
 			parse: parseOneOf("debug", "info", "warn", "error"), store: str(&o.logLevel)},
+		{name: "tls-cert", typ: "file",
+			usage: "PEM certificate chain to serve HTTPS with (with --tls-key); a renewed file is loaded without a restart",
+			parse: parseNonEmpty("a file path"), store: str(&c.TLSCert)},
+		{name: "tls-key", typ: "file",
+			usage: "PEM private key of --tls-cert",
+			parse: parseNonEmpty("a file path"), store: str(&c.TLSKey)},
 		{name: "external-url", typ: "url",
-			usage: "URL clients reach this server at, e.g. https://charts.example.com (used by the classic chart repository)",
+			usage: "URL clients reach this server at, e.g. https://charts.example.com (used by the classic chart repository and in webhook payloads)",
 			parse: parseExternalURL, store: str(&c.ExternalURL)},
+		{name: "webhook-timeout", typ: "duration", def: server.DefaultWebhookTimeout.String(),
+			usage: "bound one webhook delivery attempt (connect, send, answer)",
+			parse: parsePositiveDuration, store: func(v any) { c.WebhookTimeout = v.(time.Duration) }},
+		{name: "webhook-retry-min", typ: "duration", def: server.DefaultWebhookRetryMin.String(),
+			usage: "wait before a failed webhook delivery's first retry; doubled for each next one",
+			parse: parsePositiveDuration, store: func(v any) { c.WebhookRetryMin = v.(time.Duration) }},
+		{name: "webhook-retry-max", typ: "duration", def: "1h",
+			usage: "longest wait between two attempts of a webhook delivery",
+			parse: parsePositiveDuration, store: func(v any) { c.WebhookRetryMax = v.(time.Duration) }},
+		{name: "webhook-max-attempts", typ: "int", def: strconv.Itoa(server.DefaultWebhookMaxAttempts),
+			usage: "a webhook delivery fails for good after this many attempts (the webhook's next one then goes ahead)",
+			parse: parsePositiveCount, store: func(v any) { c.WebhookMaxAttempts = v.(int) }},
+		{name: "webhook-give-up-after", typ: "duration", def: "24h",
+			usage: "a webhook delivery fails for good when an attempt fails this long after it was queued",
+			parse: parsePositiveDuration, store: func(v any) { c.WebhookGiveUpAfter = v.(time.Duration) }},
 	}
 }
 
@@ -223,6 +244,15 @@ func parseCount(v string) (any, error) {
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
 		return nil, fmt.Errorf("%q is not a count: expected a whole number ≥ 0, such as 100", v)
+	}
+	return n, nil
+}
+
+// parsePositiveCount reads a whole number above zero.
+func parsePositiveCount(v string) (any, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return nil, fmt.Errorf("%q is not allowed: expected a whole number above 0, such as 30", v)
 	}
 	return n, nil
 }

@@ -30,11 +30,12 @@ const (
 func newSignCmd() *cobra.Command {
 	var (
 		key    signingKeyFlags
+		oci    ociFlags
 		output string
 	)
 	c := &cobra.Command{
-		Use:   "sign ARCHIVE",
-		Short: "Sign a chart archive, writing the .prov file helm verify checks",
+		Use:   "sign ARCHIVE | oci://HOST/NAMESPACE/NAME",
+		Short: "Sign a chart archive (.prov, helm's) or a chart in an OCI registry (cosign's)",
 		Long: `Sign a chart archive with an OpenPGP key, writing ARCHIVE.prov next to it: the
 provenance file helm package --sign writes, which helm verify --keyring and
 helm install --verify accept.
@@ -46,13 +47,31 @@ key. A passphrase-protected key is unlocked with the first line of --passphrase-
 (- for stdin), else the environment variable CHARTROOM_KEY_PASSPHRASE, else
 HELM_KEY_PASSPHRASE (helm's).
 
-The archive is checked to be a valid chart first; the .prov is written atomically.` + exitCodesHelp,
+The archive is checked to be a valid chart first; the .prov is written atomically.
+
+Given oci://HOST/NAMESPACE/NAME (and --version, or :VERSION), sign that chart version in
+its registry as cosign sign --key does, with the cosign private key --key names (chartroom
+keygen, or cosign generate-key-pair): cosign verify --key cosign.pub --insecure-ignore-tlog
+and chartroom verify accept it. --form says which forms are written: both (the
+default), tag (a layer of the sha256-<digest>.sig tag, cosign 2's default, which every
+cosign and Flux read) or bundle (a sigstore bundle referrer, cosign sign
+--new-bundle-format, which cosign 3 and Flux look for first). Signing again with the same
+key writes nothing. The key's password comes from --passphrase-file, else COSIGN_PASSWORD
+(as for cosign), else a prompt on a terminal. Keyless signing (Fulcio, Rekor) is not
+supported; nothing is sent to a transparency log.` + exitCodesHelp,
 		Example: `  chartroom sign dist/mychart-1.4.2.tgz --key 'Jane Doe' --keyring secring.gpg
   CHARTROOM_KEY_PASSPHRASE=$KEY_PASS chartroom sign dist/mychart-1.4.2.tgz --keyring secret.asc
-  chartroom sign dist/mychart-1.4.2.tgz --keyring secring.gpg --passphrase-file - < pass.txt`,
-		Args: oneArg("the chart archive (.tgz)"),
+  chartroom sign dist/mychart-1.4.2.tgz --keyring secring.gpg --passphrase-file - < pass.txt
+  COSIGN_PASSWORD=$KEY_PASS chartroom sign oci://charts.example.com/team/mychart --version 1.4.2 --key cosign.key`,
+		Args: oneArg("the chart archive (.tgz) or oci://HOST/NAMESPACE/NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutputFormat(output); err != nil {
+				return err
+			}
+			if isOCIRef(args[0]) {
+				return signOCI(cmd, args[0], key, &oci, output)
+			}
+			if err := archiveMisuse(cmd, "an archive is signed into its .prov file"); err != nil {
 				return err
 			}
 			archive := args[0]
@@ -76,6 +95,8 @@ The archive is checked to be a valid chart first; the .prov is written atomicall
 		},
 	}
 	key.register(c, false)
+	c.Flags().Lookup("key").Usage += "; with oci://, the cosign private key file"
+	oci.register(c.Flags(), true)
 	addOutputFlag(c, &output)
 	return c
 }

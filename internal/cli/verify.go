@@ -15,10 +15,13 @@ import (
 )
 
 func newVerifyCmd() *cobra.Command {
-	var keyring, provPath, output string
+	var (
+		keyring, provPath, output, key string
+		oci                            ociFlags
+	)
 	c := &cobra.Command{
-		Use:   "verify ARCHIVE",
-		Short: "Verify a chart archive against its .prov file and a keyring",
+		Use:   "verify ARCHIVE | oci://HOST/NAMESPACE/NAME",
+		Short: "Verify a chart archive's .prov (helm's), or a chart's cosign signatures in an OCI registry",
 		Long: `Verify that ARCHIVE.prov is validly signed by a key in the keyring and vouches for
 ARCHIVE's exact bytes, as helm verify does. Provenance files made by helm package --sign
 and by chartroom sign are both accepted; the keyring may be binary (gpg --export) or
@@ -26,14 +29,39 @@ ASCII-armored (gpg --export --armor).
 
 A failed check (exit 1) says which part failed: the archive was modified (its digest
 differs from the signed one), the .prov was modified (the signature does not match), or
-the signing key is not in the keyring. Unreadable inputs exit 2.` + exitCodesHelp,
+the signing key is not in the keyring. Unreadable inputs exit 2.
+
+Given oci://HOST/NAMESPACE/NAME (and --version, or :VERSION), check that chart version's
+cosign signatures with the public key --key names (cosign.pub), as cosign verify --key
+--insecure-ignore-tlog does: the layers of its sha256-<digest>.sig tag (cosign sign's
+default), its sigstore bundle referrers (cosign sign --new-bundle-format) and its OCI 1.1
+signature referrers. It passes when one of them verifies with the key and signs exactly
+the version's manifest, and lists each signature found, with why any was not accepted;
+otherwise it exits 1 saying what it found. Transparency-log entries are not checked
+(chartroom does not reach Rekor), and keyless signatures (a Fulcio certificate) are not
+accepted: use cosign verify for those.` + exitCodesHelp,
 		Example: `  chartroom verify dist/mychart-1.4.2.tgz --keyring pubring.gpg
   chartroom verify mychart-1.4.2.tgz --keyring publisher.asc --prov downloads/mychart-1.4.2.tgz.prov
-  chartroom verify mychart-1.4.2.tgz --keyring pubring.gpg -o json | jq -r .signer`,
-		Args: oneArg("the chart archive (.tgz)"),
+  chartroom verify mychart-1.4.2.tgz --keyring pubring.gpg -o json | jq -r .signer
+  chartroom verify oci://charts.example.com/team/mychart --version 1.4.2 --key cosign.pub`,
+		Args: oneArg("the chart archive (.tgz) or oci://HOST/NAMESPACE/NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutputFormat(output); err != nil {
 				return err
+			}
+			if isOCIRef(args[0]) {
+				for _, n := range []string{"keyring", "prov"} {
+					if cmd.Flags().Changed(n) {
+						return usageError{fmt.Errorf("--%s is for .prov files of chart archives; an oci:// chart's cosign signatures are checked with --key cosign.pub", n)}
+					}
+				}
+				return verifyOCI(cmd, args[0], key, &oci, output)
+			}
+			if err := archiveMisuse(cmd, "an archive is verified against its .prov file"); err != nil {
+				return err
+			}
+			if key != "" {
+				return usageError{errors.New("--key is for oci:// references (a cosign public key); an archive's .prov is checked with --keyring")}
 			}
 			archive := args[0]
 			if err := checkArchiveFile("verify", archive); err != nil {
@@ -90,6 +118,8 @@ the signing key is not in the keyring. Unreadable inputs exit 2.` + exitCodesHel
 	f := c.Flags()
 	f.StringVar(&keyring, "keyring", "", "keyring of trusted public keys, binary or ASCII-armored (default $GNUPGHOME/pubring.gpg, else ~/.gnupg/pubring.gpg)")
 	f.StringVar(&provPath, "prov", "", "provenance file (default ARCHIVE.prov)")
+	f.StringVar(&key, "key", "", "with oci://: the signer's cosign public key file (cosign.pub)")
+	oci.register(f, false)
 	addOutputFlag(c, &output)
 	return c
 }

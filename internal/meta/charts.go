@@ -83,8 +83,9 @@ func scanChart(row interface{ Scan(...any) error }, more ...any) (*ChartVersion,
 }
 
 // publishChart inserts c unless its version exists. The primary key decides the race: of two
-// transactions publishing the same version, exactly one inserts.
-func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *ChartVersion) (*ChartVersion, error) {
+// transactions publishing the same version, exactly one inserts. It returns the version as
+// stored, and whether this call published it (inserted it, or brought a tombstone back).
+func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *ChartVersion) (*ChartVersion, bool, error) {
 	now := db.now()
 	if c.Created.IsZero() {
 		c.Created = now
@@ -96,21 +97,21 @@ func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *Cha
 		repoID, c.Namespace, c.Name, c.Version, c.ManifestDigest.String(), c.ChartDigest.String(), c.ChartSize, c.ProvDigest.String(),
 		c.AppVersion, c.Description, string(c.Metadata), nonNil(c.IndexYAML), nonNil(c.IndexJSON), c.RenderVersion, c.Created.UnixNano(), c.PushedBy)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
-		return c, db.markChanged(ctx, tx, repoID, c.Namespace, c.Version)
+		return c, true, db.markChanged(ctx, tx, repoID, c.Namespace, c.Version)
 	}
 	existing, err := scanChart(tx.QueryRowContext(ctx, `SELECT `+chartColumns+` FROM chart_versions c
 		JOIN repositories r ON r.id = c.repository_id WHERE c.repository_id = ? AND c.version = ?`, repoID, c.Version))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if existing.ChartDigest != c.ChartDigest {
-		return nil, &ChartConflictError{Existing: *existing}
+		return nil, false, &ChartConflictError{Existing: *existing}
 	}
 	if !existing.Deleted {
-		return existing, nil
+		return existing, false, nil
 	}
 	// The same bytes come back after a delete: the tombstone allows exactly this. What is
 	// read of them is taken again, as this publish read it.
@@ -121,19 +122,21 @@ func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *Cha
 		c.ManifestDigest.String(), c.ProvDigest.String(), c.AppVersion, c.Description, string(c.Metadata),
 		nonNil(c.IndexYAML), nonNil(c.IndexJSON), c.RenderVersion, c.Created.UnixNano(), c.PushedBy, repoID, c.Version)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return c, db.markChanged(ctx, tx, repoID, c.Namespace, c.Version)
+	return c, true, db.markChanged(ctx, tx, repoID, c.Namespace, c.Version)
 }
 
 // AttachChartProvenance records a provenance file added to a live chart version published
 // without one. m is the version's manifest old plus the provenance layer prov (whose blob the
 // repository must hold); in one transaction it is stored, the version and its tag move from
-// old to m, and old stays reachable by digest. The archive, and so the index entry, do not
-// change. ErrNotFound when the version is not live, already has a provenance file, or no longer
-// has manifest old.
-func (db *DB) AttachChartProvenance(ctx context.Context, m Manifest, references []digest.Digest, version string, old, prov digest.Digest) error {
+// old to m, old stays reachable by digest, and the artifact.pushed event of m is queued
+// (actor is who attaches). The archive, and so the index entry, do not change. ErrNotFound
+// when the version is not live, already has a provenance file, or no longer has manifest old.
+func (db *DB) AttachChartProvenance(ctx context.Context, m Manifest, references []digest.Digest, version string, old, prov digest.Digest, actor string) error {
+	ob := &outbox{db: db}
 	err := db.tx(ctx, func(tx *sql.Tx) error {
+		ob.queued = false
 		var repoID int64
 		err := tx.QueryRowContext(ctx, `SELECT id FROM repositories WHERE name = ?`, m.Repository).Scan(&repoID)
 		if err != nil {
@@ -143,7 +146,7 @@ func (db *DB) AttachChartProvenance(ctx context.Context, m Manifest, references 
 			return err
 		}
 		now := db.now().UnixNano()
-		if err := db.insertManifest(ctx, tx, repoID, m, references, now); err != nil {
+		if _, err := db.insertManifest(ctx, tx, repoID, m, references, now); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE chart_versions SET manifest_digest = ?, prov_digest = ?
@@ -155,37 +158,52 @@ func (db *DB) AttachChartProvenance(ctx context.Context, m Manifest, references 
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
 		}
+		c, err := scanChart(tx.QueryRowContext(ctx, `SELECT `+chartColumns+` FROM chart_versions c
+			JOIN repositories r ON r.id = c.repository_id WHERE c.repository_id = ? AND c.version = ?`, repoID, version))
+		if err != nil {
+			return err
+		}
+		tag := chart.OCITag(version)
 		_, err = tx.ExecContext(ctx, `UPDATE tags SET manifest_digest = ?, updated_at = ? WHERE repository_id = ? AND name = ? AND manifest_digest = ?`,
-			m.Digest.String(), now, repoID, chart.OCITag(version), old.String())
-		return err
+			m.Digest.String(), now, repoID, tag, old.String())
+		if err != nil {
+			return err
+		}
+		return ob.add(ctx, tx, pushedEvent(m, []string{tag}, actor, c))
 	})
 	if err != nil {
 		return fmt.Errorf("attach provenance to %s %s: %w", m.Repository, version, err)
 	}
+	ob.committed()
 	return nil
 }
 
-// tombstone marks the chart version published by manifest d (and, when a tag is given,
-// tagged by it) as deleted.
-func (db *DB) tombstone(ctx context.Context, tx *sql.Tx, repo string, d digest.Digest, tag ...string) error {
+// tombstone marks the chart version published by manifest m (and, when a tag is given,
+// tagged by it) as deleted, and queues its chart.deleted event.
+func (db *DB) tombstone(ctx context.Context, tx *sql.Tx, ob *outbox, m Manifest, actor string, tag ...string) error {
 	query := `UPDATE chart_versions SET deleted_at = ?
 		WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND manifest_digest = ? AND deleted_at IS NULL`
-	args := []any{db.now().UnixNano(), repo, d.String()}
+	args := []any{db.now().UnixNano(), m.Repository, m.Digest.String()}
 	if len(tag) > 0 {
 		query += ` AND version = ?`
 		args = append(args, chart.VersionOfOCITag(tag[0]))
 	}
-	query += ` RETURNING repository_id, namespace, version`
+	query += ` RETURNING repository_id, namespace, name, version, chart_digest, prov_digest, app_version`
 	var repoID int64
-	var ns, version string
-	err := tx.QueryRowContext(ctx, query, args...).Scan(&repoID, &ns, &version)
+	c := ChartVersion{Repository: m.Repository}
+	err := tx.QueryRowContext(ctx, query, args...).Scan(&repoID, &c.Namespace, &c.Name, &c.Version, &c.ChartDigest, &c.ProvDigest, &c.AppVersion)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	return db.markChanged(ctx, tx, repoID, ns, version)
+	if err := db.markChanged(ctx, tx, repoID, c.Namespace, c.Version); err != nil {
+		return err
+	}
+	ev := chartEvent(EventChartDeleted, &c, m.Digest, m.MediaType, m.ArtifactType, actor)
+	ev.Tags = []string{chart.OCITag(c.Version)}
+	return ob.add(ctx, tx, ev)
 }
 
 // markChanged raises the namespace's generation and stamps the chart version with it, so

@@ -18,7 +18,7 @@ func TestDeleteTagOfVersionWithBuildMetadata(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := db.DeleteTag(ctx, "team/myapp", chart.OCITag("1.0.0+build.7"), false); err != nil {
+	if err := db.DeleteTag(ctx, "team/myapp", chart.OCITag("1.0.0+build.7"), false, ""); err != nil {
 		t.Fatal(err)
 	}
 	for v, deleted := range map[string]bool{"1.0.0+build.7": true, "1.0.0+build.8": false, "1.0.0": false} {

@@ -192,7 +192,7 @@ func OpenSQLiteExisting(ctx context.Context, path string, readOnly bool) (*DB, e
 		}
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	db := &DB{w: w, r: r, now: time.Now, dialect: sqliteDialect}
+	db := &DB{w: w, r: r, now: time.Now, dialect: sqliteDialect, queued: make(chan struct{}, 1)}
 	if err := r.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)

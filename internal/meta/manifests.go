@@ -41,6 +41,8 @@ type PutManifest struct {
 	Chart *ChartVersion
 	// ImmutableTags refuses to move an existing tag to another manifest.
 	ImmutableTags bool
+	// Actor is who pushes, for the events webhooks are told (Chart.PushedBy when "").
+	Actor string
 }
 
 // MissingError lists what a manifest references that the repository does not hold.
@@ -68,15 +70,22 @@ func joinDigests(ds []digest.Digest) string {
 	return strings.Join(s, ", ")
 }
 
-// PutManifest stores a manifest, its tags and its chart version in one transaction.
+// PutManifest stores a manifest, its tags and its chart version in one transaction, and
+// queues in it the events the push makes for the webhooks that want them (see
+// EventArtifactPushed and EventChartPublished).
 // It returns the chart version as stored: for a re-push of identical chart content, the
 // version published first (its tag keeps pointing at the first manifest).
 // Errors: *MissingError, *ChartConflictError, *TagConflictError.
 func (db *DB) PutManifest(ctx context.Context, p PutManifest) (*ChartVersion, error) {
 	m := p.Manifest
+	actor := p.Actor
+	if actor == "" && p.Chart != nil {
+		actor = p.Chart.PushedBy
+	}
 	var stored *ChartVersion
+	ob := &outbox{db: db}
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		stored = nil
+		stored, ob.queued = nil, false
 		repoID, err := db.ensureRepository(ctx, tx, m.Repository)
 		if err != nil {
 			return err
@@ -85,10 +94,12 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifest) (*ChartVersion, er
 			return err
 		}
 		now := db.now().UnixNano()
-		if err := db.insertManifest(ctx, tx, repoID, m, p.References, now); err != nil {
+		inserted, err := db.insertManifest(ctx, tx, repoID, m, p.References, now)
+		if err != nil {
 			return err
 		}
 		tags := p.Tags
+		var published *ChartVersion // the chart version this push publishes, if it does
 		if p.Chart != nil {
 			c := *p.Chart
 			for _, tag := range tags {
@@ -96,51 +107,82 @@ func (db *DB) PutManifest(ctx context.Context, p PutManifest) (*ChartVersion, er
 					return chartTagOnly(tag, m.Digest, c.Version)
 				}
 			}
-			c.ManifestDigest = m.Digest
-			published, err := db.publishChart(ctx, tx, repoID, &c)
+			c.ManifestDigest, c.Repository = m.Digest, m.Repository
+			s, isNew, err := db.publishChart(ctx, tx, repoID, &c)
 			if err != nil {
 				return err
 			}
-			stored = published
-			if published.ManifestDigest != m.Digest {
+			stored = s
+			if isNew {
+				published = s
+			}
+			if s.ManifestDigest != m.Digest {
 				// Identical content pushed again under another manifest: the version's tag stays.
 				tags = without(tags, chart.OCITag(c.Version))
 			}
 		}
+		moved := false
 		for _, tag := range tags {
-			if err := db.setTag(ctx, tx, repoID, tag, m.Digest, p.ImmutableTags, now); err != nil {
+			changed, err := db.setTag(ctx, tx, repoID, tag, m.Digest, p.ImmutableTags, now)
+			if err != nil {
 				return err
 			}
+			moved = moved || changed
+		}
+		switch {
+		case published != nil:
+			return ob.add(ctx, tx,
+				chartEvent(EventChartPublished, published, m.Digest, m.MediaType, m.ArtifactType, actor),
+				pushedEvent(m, tags, actor, published))
+		case p.Chart == nil && (inserted || moved):
+			return ob.add(ctx, tx, pushedEvent(m, tags, actor, nil))
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("put manifest %s@%s: %w", m.Repository, m.Digest, err)
 	}
+	ob.committed()
 	return stored, nil
 }
 
-// insertManifest stores m (unless repoID holds it already) and what it references.
-func (db *DB) insertManifest(ctx context.Context, tx *sql.Tx, repoID int64, m Manifest, references []digest.Digest, now int64) error {
+// pushedEvent is the artifact.pushed event of manifest m pushed with tags, publishing chart
+// version c (nil for other artifacts).
+func pushedEvent(m Manifest, tags []string, actor string, c *ChartVersion) *Event {
+	var ev *Event
+	if c != nil {
+		ev = chartEvent(EventArtifactPushed, c, m.Digest, m.MediaType, m.ArtifactType, actor)
+	} else {
+		ev = &Event{Type: EventArtifactPushed, Namespace: repositoryNamespace(m.Repository), Repository: m.Repository,
+			Actor: actor, Digest: m.Digest, MediaType: m.MediaType, ArtifactType: m.ArtifactType}
+	}
+	ev.Tags = append([]string(nil), tags...)
+	return ev
+}
+
+// insertManifest stores m (unless repoID holds it already) and what it references; it
+// reports whether m was new to the repository.
+func (db *DB) insertManifest(ctx context.Context, tx *sql.Tx, repoID int64, m Manifest, references []digest.Digest, now int64) (bool, error) {
 	annotations, err := marshalAnnotations(m.Annotations)
 	if err != nil {
-		return err
+		return false, err
 	}
-	_, err = tx.ExecContext(ctx, `
+	res, err := tx.ExecContext(ctx, `
 		INSERT INTO manifests (repository_id, digest, media_type, artifact_type, config_media_type, subject, annotations, size, content, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, digest) DO NOTHING`,
 		repoID, m.Digest.String(), m.MediaType, m.ArtifactType, m.ConfigMediaType, nullString(m.Subject.String()),
 		annotations, len(m.Content), m.Content, now)
 	if err != nil {
-		return err
+		return false, err
 	}
+	inserted, _ := res.RowsAffected()
 	for _, ref := range references {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO manifest_references (repository_id, manifest_digest, child_digest) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
 			repoID, m.Digest.String(), ref.String()); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return inserted == 1, nil
 }
 
 func without(list []string, s string) []string {
@@ -221,37 +263,42 @@ func (db *DB) GetManifest(ctx context.Context, repo, reference string, byTag, wi
 }
 
 // DeleteManifest deletes the manifest d from repo with the tags pointing at it. A chart
-// version published by it becomes a tombstone. With immutableTags (the repository's tags are
-// immutable) its tags stay recorded: they can name d again, nothing else. ErrNotFound when
-// repo has no such manifest.
-func (db *DB) DeleteManifest(ctx context.Context, repo string, d digest.Digest, immutableTags bool) error {
+// version published by it becomes a tombstone, and its chart.deleted event is queued (actor
+// is who deletes). With immutableTags (the repository's tags are immutable) its tags stay
+// recorded: they can name d again, nothing else. ErrNotFound when repo has no such manifest.
+func (db *DB) DeleteManifest(ctx context.Context, repo string, d digest.Digest, immutableTags bool, actor string) error {
+	ob := &outbox{db: db}
 	err := db.tx(ctx, func(tx *sql.Tx) error {
+		ob.queued = false
 		if immutableTags {
 			if err := db.recordTags(ctx, tx, repo, "manifest_digest = ?", d.String()); err != nil {
 				return err
 			}
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM manifests WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`, repo, d.String())
+		var m Manifest
+		err := tx.QueryRowContext(ctx, `DELETE FROM manifests WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?
+			RETURNING media_type, artifact_type`, repo, d.String()).Scan(&m.MediaType, &m.ArtifactType)
 		if err != nil {
-			return err
+			return notFound(err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
-		}
-		return db.tombstone(ctx, tx, repo, d)
+		m.Repository, m.Digest = repo, d
+		return db.tombstone(ctx, tx, ob, m, actor)
 	})
 	if err != nil {
 		return fmt.Errorf("delete manifest %s@%s: %w", repo, d, err)
 	}
+	ob.committed()
 	return nil
 }
 
 // DeleteTag removes a tag. When the tag is a chart version's, that version becomes a
-// tombstone (its manifest stays reachable by digest). With immutableTags the tag stays
-// recorded: it can name the same content again, nothing else. ErrNotFound when there is no
-// such tag.
-func (db *DB) DeleteTag(ctx context.Context, repo, tag string, immutableTags bool) error {
+// tombstone (its manifest stays reachable by digest) and its chart.deleted event is queued
+// (actor is who deletes). With immutableTags the tag stays recorded: it can name the same
+// content again, nothing else. ErrNotFound when there is no such tag.
+func (db *DB) DeleteTag(ctx context.Context, repo, tag string, immutableTags bool, actor string) error {
+	ob := &outbox{db: db}
 	err := db.tx(ctx, func(tx *sql.Tx) error {
+		ob.queued = false
 		if immutableTags {
 			if err := db.recordTags(ctx, tx, repo, "name = ?", tag); err != nil {
 				return err
@@ -264,11 +311,18 @@ func (db *DB) DeleteTag(ctx context.Context, repo, tag string, immutableTags boo
 		if err != nil {
 			return notFound(err)
 		}
-		return db.tombstone(ctx, tx, repo, digest.Digest(d), tag)
+		m := Manifest{Repository: repo, Digest: digest.Digest(d)}
+		err = tx.QueryRowContext(ctx, `SELECT media_type, artifact_type FROM manifests
+			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND digest = ?`, repo, d).Scan(&m.MediaType, &m.ArtifactType)
+		if err != nil {
+			return err
+		}
+		return db.tombstone(ctx, tx, ob, m, actor, tag)
 	})
 	if err != nil {
 		return fmt.Errorf("delete tag %s:%s: %w", repo, tag, err)
 	}
+	ob.committed()
 	return nil
 }
 

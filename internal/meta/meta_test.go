@@ -133,7 +133,7 @@ func TestChartVersionImmutability(t *testing.T) {
 		if _, err := db.PutManifest(ctx, a); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.DeleteManifest(ctx, "team/myapp", a.Manifest.Digest, false); err != nil {
+		if err := db.DeleteManifest(ctx, "team/myapp", a.Manifest.Digest, false, ""); err != nil {
 			t.Fatal(err)
 		}
 		versions, _, err := db.ChartVersions(ctx, "team", "")
@@ -231,7 +231,7 @@ func TestIndexEntriesSinceFollowsChanges(t *testing.T) {
 	if err != nil || len(all) != 3 || state.Generation != 3 || string(all[0].Entry[:4]) != "json" {
 		t.Fatalf("full read: %+v %+v %v", all, state, err)
 	}
-	if err := db.DeleteManifest(ctx, "team/myapp", pushes[0].Manifest.Digest, false); err != nil {
+	if err := db.DeleteManifest(ctx, "team/myapp", pushes[0].Manifest.Digest, false, ""); err != nil {
 		t.Fatal(err)
 	}
 	p := chartPush("team/myapp", "2.0.0", "2.0.0")

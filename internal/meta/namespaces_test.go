@@ -47,7 +47,7 @@ func TestChartRepositories(t *testing.T) {
 	if _, err := db.PutManifest(ctx, other); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.DeleteManifest(ctx, "team/gone", other.Manifest.Digest, false); err != nil {
+	if err := db.DeleteManifest(ctx, "team/gone", other.Manifest.Digest, false, ""); err != nil {
 		t.Fatal(err)
 	}
 	repos, err := db.ChartRepositories(ctx, "team")

@@ -71,7 +71,7 @@ func OpenPostgres(ctx context.Context, databaseURL string) (*DB, error) {
 	pool.SetMaxOpenConns(maxConns)
 	pool.SetMaxIdleConns(maxConns)
 	pool.SetConnMaxIdleTime(5 * time.Minute)
-	db := &DB{w: pool, r: pool, now: time.Now, dialect: postgres}
+	db := &DB{w: pool, r: pool, now: time.Now, dialect: postgres, queued: make(chan struct{}, 1)}
 	if err := pool.PingContext(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("connect to database %s: %w (is the server running, and are the host, port, user, password and database name right?)", shown, err)

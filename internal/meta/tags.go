@@ -65,11 +65,11 @@ func chartTagOnly(tag string, d digest.Digest, version string) error {
 //     tag_records keeps that content after the tag or the manifest is deleted, and its
 //     primary key decides between concurrent pushes.
 //
-// Otherwise the tag moves.
-func (db *DB) setTag(ctx context.Context, tx *sql.Tx, repoID int64, tag string, d digest.Digest, immutable bool, now int64) error {
+// Otherwise the tag moves. It reports whether the tag changed (was set or moved).
+func (db *DB) setTag(ctx context.Context, tx *sql.Tx, repoID int64, tag string, d digest.Digest, immutable bool, now int64) (bool, error) {
 	owner, owned, err := db.chartRowBy(ctx, tx, repoID, "version", chart.VersionOfOCITag(tag))
 	if err != nil {
-		return err
+		return false, err
 	}
 	if owned && owner.manifest != d.String() {
 		reason := fmt.Sprintf("tag %s is chart version %s, published as manifest %s; a published version never changes: publish a new version, or push other content under another tag",
@@ -78,36 +78,36 @@ func (db *DB) setTag(ctx context.Context, tx *sql.Tx, repoID int64, tag string, 
 			reason = fmt.Sprintf("tag %s is reserved: chart version %s was published (manifest %s, chart digest %s) and deleted, and a deleted version's tag can only name that same chart again; push other content under another tag",
 				tag, owner.version, owner.manifest, owner.chart)
 		}
-		return &TagConflictError{Tag: tag, Existing: digest.Digest(owner.manifest), Reason: reason}
+		return false, &TagConflictError{Tag: tag, Existing: digest.Digest(owner.manifest), Reason: reason}
 	}
 	target, isChart, err := db.chartRowBy(ctx, tx, repoID, "manifest_digest", d.String())
 	if err != nil {
-		return err
+		return false, err
 	}
 	if isChart && chart.OCITag(target.version) != tag {
-		return chartTagOnly(tag, d, target.version)
+		return false, chartTagOnly(tag, d, target.version)
 	}
 
 	var existing string
 	err = tx.QueryRowContext(ctx, `SELECT manifest_digest FROM tags WHERE repository_id = ? AND name = ?`, repoID, tag).Scan(&existing)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
+		return false, err
 	}
 	if existing != "" && existing != d.String() {
 		// A tag naming a live chart version's manifest never moves (tags set before chart
 		// manifests were limited to their version's tag).
 		held, live, err := db.chartRowBy(ctx, tx, repoID, "manifest_digest", existing)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if live && !held.deleted {
-			return &TagConflictError{Tag: tag, Existing: digest.Digest(existing), Reason: fmt.Sprintf(
+			return false, &TagConflictError{Tag: tag, Existing: digest.Digest(existing), Reason: fmt.Sprintf(
 				"tag %s names chart version %s (manifest %s); a published version never changes: push under another tag", tag, held.version, existing)}
 		}
 	}
 	if immutable {
 		if err := db.recordTag(ctx, tx, repoID, tag, d, target.chart, existing, now); err != nil {
-			return err
+			return false, err
 		}
 	}
 	switch {
@@ -115,8 +115,10 @@ func (db *DB) setTag(ctx context.Context, tx *sql.Tx, repoID int64, tag string, 
 		_, err = tx.ExecContext(ctx, `INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES (?, ?, ?, ?)`, repoID, tag, d.String(), now)
 	case existing != d.String():
 		_, err = tx.ExecContext(ctx, `UPDATE tags SET manifest_digest = ?, updated_at = ? WHERE repository_id = ? AND name = ?`, d.String(), now, repoID, tag)
+	default:
+		return false, nil
 	}
-	return err
+	return err == nil, err
 }
 
 // recordTag is setTag's rule for repositories with immutable tags: the first content a tag

@@ -68,7 +68,7 @@ func TestDeletedChartVersionReservesItsTag(t *testing.T) {
 	if _, err := db.PutManifest(ctx, first); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.DeleteTag(ctx, "team/myapp", "1.0.0", false); err != nil {
+	if err := db.DeleteTag(ctx, "team/myapp", "1.0.0", false, ""); err != nil {
 		t.Fatal(err)
 	}
 	_, err := db.PutManifest(ctx, imagePush("team/myapp", "image", "1.0.0"))
@@ -96,7 +96,7 @@ func TestImmutableTagRecords(t *testing.T) {
 	}
 	_, err := db.PutManifest(ctx, b)
 	wantTagConflict(t, err, a.Manifest.Digest.String())
-	if err := db.DeleteTag(ctx, repo, "v1", true); err != nil {
+	if err := db.DeleteTag(ctx, repo, "v1", true, ""); err != nil {
 		t.Fatal(err)
 	}
 	_, err = db.PutManifest(ctx, b)
@@ -104,7 +104,7 @@ func TestImmutableTagRecords(t *testing.T) {
 	if _, err := db.PutManifest(ctx, a); err != nil {
 		t.Fatalf("the recorded content again: %v", err)
 	}
-	if err := db.DeleteManifest(ctx, repo, a.Manifest.Digest, true); err != nil {
+	if err := db.DeleteManifest(ctx, repo, a.Manifest.Digest, true, ""); err != nil {
 		t.Fatal(err)
 	}
 	_, err = db.PutManifest(ctx, b)

@@ -192,7 +192,7 @@ func TestArtifactHubTag(t *testing.T) {
 			t.Fatalf("push: %v; want ErrImmutable", err)
 		}
 		for _, ref := range []string{artifacthub.Tag, served.Digest.String()} {
-			if err := e.DeleteManifest(ctx, repo, ref); !errors.Is(err, registry.ErrImmutable) {
+			if err := e.DeleteManifest(ctx, repo, ref, ""); !errors.Is(err, registry.ErrImmutable) {
 				t.Fatalf("delete %s: %v; want ErrImmutable", ref, err)
 			}
 		}

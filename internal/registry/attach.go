@@ -92,7 +92,7 @@ func (r *Registry) AttachProvenance(ctx context.Context, req AttachProvenanceReq
 		Annotations:     doc.Annotations,
 		Content:         body,
 	}
-	err = r.db.AttachChartProvenance(ctx, m, refs, c.Version, c.ManifestDigest, provDigest)
+	err = r.db.AttachChartProvenance(ctx, m, refs, c.Version, c.ManifestDigest, provDigest, req.Actor)
 	if errors.Is(err, meta.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s %s changed while its provenance file was attached (deleted, or given another one): check it and retry", ErrImmutable, c.Name, c.Version)
 	}

@@ -219,13 +219,14 @@ func (r *Registry) OpenChart(ctx context.Context, ns, name, version string, prov
 }
 
 // DeleteChartVersion deletes a published chart version, leaving a tombstone: the version
-// can be published again only with the same content.
-func (r *Registry) DeleteChartVersion(ctx context.Context, ns, name, version string) error {
+// can be published again only with the same content. Webhooks are told (chart.deleted, with
+// actor as who deleted it).
+func (r *Registry) DeleteChartVersion(ctx context.Context, ns, name, version, actor string) error {
 	c, err := r.liveChartVersion(ctx, ns, name, version)
 	if err != nil {
 		return err
 	}
-	err = r.db.DeleteManifest(ctx, c.Repository, c.ManifestDigest, r.tagsImmutable(c.Repository))
+	err = r.db.DeleteManifest(ctx, c.Repository, c.ManifestDigest, r.tagsImmutable(c.Repository), actor)
 	if errors.Is(err, meta.ErrNotFound) {
 		return fmt.Errorf("%w: %s %s", ErrChartUnknown, name, version)
 	}

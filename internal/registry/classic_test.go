@@ -44,7 +44,7 @@ func TestIndexCatchesUp(t *testing.T) {
 	}
 	publish("myapp", "1.10.0")
 	publish("alpha", "2.0.0-rc.1")
-	if err := r.DeleteChartVersion(ctx, "team", "myapp", "1.0.0"); err != nil {
+	if err := r.DeleteChartVersion(ctx, "team", "myapp", "1.0.0", ""); err != nil {
 		t.Fatal(err)
 	}
 	for format, prev := range prevs {

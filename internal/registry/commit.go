@@ -21,11 +21,14 @@ type commit struct {
 	// children); references are recorded for garbage collection whether required or not.
 	blobs, manifests, references []digest.Digest
 	chart                        *meta.ChartVersion
+	// actor is who pushes, for the events webhooks are told.
+	actor string
 }
 
 // commit stores c in one transaction: the manifest, its tags and its chart version, under
 // the rules the database holds (immutable versions and tags, one winner of concurrent
-// pushes). A chart manifest carries exactly one tag, its version's (another one, a ?tag= of
+// pushes), with the webhook events of the push (queued in that transaction: see meta's
+// EventArtifactPushed and EventChartPublished). A chart manifest carries exactly one tag, its version's (another one, a ?tag= of
 // a push by digest, would let `helm pull --version` of that tag return this version), and
 // its archive and provenance file must be in the repository.
 func (r *Registry) commit(ctx context.Context, c *commit) (*PutManifestResult, error) {
@@ -37,6 +40,7 @@ func (r *Registry) commit(ctx context.Context, c *commit) (*PutManifestResult, e
 		References:    c.references,
 		Chart:         c.chart,
 		ImmutableTags: r.tagsImmutable(c.manifest.Repository),
+		Actor:         c.actor,
 	}
 	if ch := c.chart; ch != nil {
 		versionTag := chart.OCITag(ch.Version)

@@ -41,7 +41,7 @@ func TestRepackagedChartConflictSaysSo(t *testing.T) {
 					t.Fatal(err)
 				}
 				if tc.deleted {
-					if err := e.DeleteChartVersion(context.Background(), "team", "myapp", "1.0.0"); err != nil {
+					if err := e.DeleteChartVersion(context.Background(), "team", "myapp", "1.0.0", ""); err != nil {
 						t.Fatal(err)
 					}
 				}

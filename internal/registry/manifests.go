@@ -49,7 +49,7 @@ type PutManifestRequest struct {
 	Body        []byte
 	// Tags are extra tags to set (the ?tag= parameters of a push by digest).
 	Tags []string
-	// Actor is who pushes, recorded with chart versions.
+	// Actor is who pushes, recorded with chart versions and told to webhooks.
 	Actor string
 }
 
@@ -125,7 +125,8 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (*Pu
 			Annotations: doc.Annotations,
 			Content:     req.Body,
 		},
-		tags: tags,
+		tags:  tags,
+		actor: req.Actor,
 	}
 	m := &c.manifest
 	if doc.Subject != nil {
@@ -365,9 +366,10 @@ func (r *Registry) GetManifest(ctx context.Context, repo, reference string, with
 
 // DeleteManifest deletes a manifest (reference is a digest) or a tag (reference is a tag).
 // Deleting a chart version's manifest or tag leaves a tombstone: the version, and its tag,
-// can come back only with the same chart. In a repository with immutable tags, a deleted tag
-// can only ever name the same content again.
-func (r *Registry) DeleteManifest(ctx context.Context, repo, reference string) error {
+// can come back only with the same chart, and webhooks are told (chart.deleted, with actor as
+// who deleted it). In a repository with immutable tags, a deleted tag can only ever name the
+// same content again.
+func (r *Registry) DeleteManifest(ctx context.Context, repo, reference, actor string) error {
 	if err := ValidateName(repo); err != nil {
 		return err
 	}
@@ -380,13 +382,13 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo, reference string) e
 				return err
 			}
 		}
-		return mapMetaErr(r.db.DeleteTag(ctx, repo, reference, r.tagsImmutable(repo)))
+		return mapMetaErr(r.db.DeleteTag(ctx, repo, reference, r.tagsImmutable(repo), actor))
 	}
 	d, err := ParseDigest(reference)
 	if err != nil {
 		return err
 	}
-	err = r.db.DeleteManifest(ctx, repo, d, r.tagsImmutable(repo))
+	err = r.db.DeleteManifest(ctx, repo, d, r.tagsImmutable(repo), actor)
 	if errors.Is(err, meta.ErrNotFound) {
 		if m, aerr := r.artifactHubManifest(ctx, repo, "", d, false); aerr != nil || m != nil {
 			if aerr != nil {

@@ -180,6 +180,7 @@ func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*
 		},
 		tags:  []string{chart.OCITag(md.Version)},
 		chart: c,
+		actor: req.Actor,
 	}
 	cm.references = append(cm.references, configDesc.Digest)
 	for _, l := range layers {

@@ -98,7 +98,7 @@ func TestPublishChartIsVisibleOverOCI(t *testing.T) {
 	}
 
 	// Delete leaves a tombstone.
-	if err := r.DeleteChartVersion(ctx, "team/charts", "myapp", "1.4.2"); err != nil {
+	if err := r.DeleteChartVersion(ctx, "team/charts", "myapp", "1.4.2", ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, _, err := r.OpenChart(ctx, "team/charts", "myapp", "1.4.2", false); !errors.Is(err, ErrChartUnknown) {
@@ -198,7 +198,7 @@ func TestPublishChartRefuseExisting(t *testing.T) {
 		t.Fatalf("refused re-upload changed the namespace: generation %d", state.Generation)
 	}
 	// After a delete the tombstone lets exactly these bytes back.
-	if err := r.DeleteChartVersion(ctx, "team", "myapp", "1.0.0"); err != nil {
+	if err := r.DeleteChartVersion(ctx, "team", "myapp", "1.0.0", ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.publishBytes(ctx, tgz, req); err != nil {

@@ -84,7 +84,7 @@ func TestChartRulesHoldOverBothProtocols(t *testing.T) {
 	publishDeleted := func(archive []byte) func(*testing.T, *registrytest.Env) {
 		return func(t *testing.T, e *registrytest.Env) {
 			publish(archive)(t, e)
-			if err := e.DeleteChartVersion(context.Background(), "team", "myapp", "1.0.0"); err != nil {
+			if err := e.DeleteChartVersion(context.Background(), "team", "myapp", "1.0.0", ""); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -88,11 +88,11 @@ func TestDeletedChartVersionReservesItsTag(t *testing.T) {
 			}
 			switch how {
 			case "classic API":
-				err = r.DeleteChartVersion(ctx, "team", "sq", "1.0.0")
+				err = r.DeleteChartVersion(ctx, "team", "sq", "1.0.0", "")
 			case "OCI delete of the tag":
-				err = r.DeleteManifest(ctx, repo, "1.0.0")
+				err = r.DeleteManifest(ctx, repo, "1.0.0", "")
 			default:
-				err = r.DeleteManifest(ctx, repo, c1.ManifestDigest.String())
+				err = r.DeleteManifest(ctx, repo, c1.ManifestDigest.String(), "")
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -195,7 +195,7 @@ func TestImmutableTagsSurviveDeletes(t *testing.T) {
 				t.Fatalf("moving v1: %v", err)
 			}
 			for _, del := range []string{"v1", da.String()} {
-				if err := r.DeleteManifest(ctx, repo, del); err != nil {
+				if err := r.DeleteManifest(ctx, repo, del, ""); err != nil {
 					t.Fatal(err)
 				}
 				for _, push := range []struct{ ref, tag string }{{"v1", ""}, {digest.FromBytes(b).String(), "v1"}} {
@@ -233,7 +233,7 @@ func TestImmutableTagsSurviveDeletes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := r.DeleteChartVersion(ctx, "prod/charts", "app", "1.0.0"); err != nil {
+		if err := r.DeleteChartVersion(ctx, "prod/charts", "app", "1.0.0", ""); err != nil {
 			t.Fatal(err)
 		}
 		if err := r.push(c.Repository, "1.0.0", r.imageFor(t, c.Repository, "other")); !errors.Is(err, ErrImmutable) {
@@ -272,7 +272,7 @@ func TestImmutableTagsRecordOlderTagsOnDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := after.DeleteManifest(ctx, repo, "v1"); err != nil {
+	if err := after.DeleteManifest(ctx, repo, "v1", ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := after.push(repo, "v1", after.imageFor(t, repo, "b")); !errors.Is(err, ErrImmutable) {
@@ -331,7 +331,7 @@ func TestImmutableTagConcurrentPushesOneWinner(t *testing.T) {
 	if first < 0 {
 		t.Fatal("no push won")
 	}
-	if err := replicas[1].DeleteManifest(ctx, repo, "v1"); err != nil {
+	if err := replicas[1].DeleteManifest(ctx, repo, "v1", ""); err != nil {
 		t.Fatal(err)
 	}
 	if second := race(); second != first {

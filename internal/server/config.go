@@ -11,6 +11,7 @@ import (
 
 	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/registry"
+	"github.com/chartroom/chartroom/internal/webhook"
 )
 
 // Config is everything `chartroom serve` can be told. The zero value is not usable: start
@@ -56,6 +57,21 @@ type Config struct {
 	// no limit.
 	MaxUploadsPerUser int
 
+	// TLSCert and TLSKey are PEM files of the certificate chain and its private key; when
+	// set, the server speaks HTTPS only and loads a renewed pair without a restart. Both or
+	// neither.
+	TLSCert, TLSKey string
+	// WebhookTimeout bounds one webhook delivery attempt.
+	WebhookTimeout time.Duration
+	// WebhookRetryMin is the wait before a failed delivery's first retry, doubled for each
+	// next one up to WebhookRetryMax.
+	WebhookRetryMin, WebhookRetryMax time.Duration
+	// WebhookMaxAttempts: a delivery fails for good after this many attempts.
+	WebhookMaxAttempts int
+	// WebhookGiveUpAfter: a delivery fails for good when an attempt fails this long after
+	// it was queued.
+	WebhookGiveUpAfter time.Duration
+
 	// AdminPassword is the password of the admin user created on first start (from
 	// CHARTROOM_ADMIN_PASSWORD, never from a flag or file); "" means generate one and log it.
 	AdminPassword string
@@ -78,6 +94,15 @@ const (
 	DefaultMaxUploadsPerUser = registry.DefaultMaxUploadsPerUser
 )
 
+// Defaults of Config's webhook settings.
+const (
+	DefaultWebhookTimeout     = webhook.DefaultTimeout
+	DefaultWebhookRetryMin    = webhook.DefaultRetryMin
+	DefaultWebhookRetryMax    = webhook.DefaultRetryMax
+	DefaultWebhookMaxAttempts = webhook.DefaultMaxAttempts
+	DefaultWebhookGiveUpAfter = webhook.DefaultGiveUpAfter
+)
+
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -90,6 +115,12 @@ func DefaultConfig() Config {
 		MaxUploadsPerUser: DefaultMaxUploadsPerUser,
 		ShutdownDelay:     DefaultShutdownDelay,
 		BodyIdleTimeout:   DefaultBodyIdleTimeout,
+
+		WebhookTimeout:     DefaultWebhookTimeout,
+		WebhookRetryMin:    DefaultWebhookRetryMin,
+		WebhookRetryMax:    DefaultWebhookRetryMax,
+		WebhookMaxAttempts: DefaultWebhookMaxAttempts,
+		WebhookGiveUpAfter: DefaultWebhookGiveUpAfter,
 	}
 }
 
@@ -128,6 +159,24 @@ func (c Config) Validate() error {
 	}
 	if c.BodyIdleTimeout <= 0 {
 		errs = append(errs, errors.New("body-idle-timeout: expected a duration > 0, such as 60s"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errTLSPair)
+	}
+	if c.WebhookTimeout <= 0 {
+		errs = append(errs, errors.New("webhook-timeout: expected a duration > 0, such as 10s"))
+	}
+	if c.WebhookRetryMin <= 0 {
+		errs = append(errs, errors.New("webhook-retry-min: expected a duration > 0, such as 10s"))
+	}
+	if c.WebhookRetryMax < c.WebhookRetryMin {
+		errs = append(errs, fmt.Errorf("webhook-retry-max: expected a duration ≥ webhook-retry-min (%s), such as 1h", c.WebhookRetryMin))
+	}
+	if c.WebhookMaxAttempts <= 0 {
+		errs = append(errs, errors.New("webhook-max-attempts: expected a number > 0, such as 30"))
+	}
+	if c.WebhookGiveUpAfter <= 0 {
+		errs = append(errs, errors.New("webhook-give-up-after: expected a duration > 0, such as 24h"))
 	}
 	for _, p := range c.ImmutableTags {
 		if err := ValidatePattern(p); err != nil {

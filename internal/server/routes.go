@@ -62,7 +62,7 @@ func (s *Server) routes() http.Handler {
 			repoAPI.ServeHTTP(w, r)
 		}
 	})
-	return &observer{next: dispatch, log: s.log, metrics: s.metrics, inFlight: &s.handlers,
+	return &observer{next: &plainCredentials{next: dispatch, log: s.log}, log: s.log, metrics: s.metrics, inFlight: &s.handlers,
 		bodyIdle: s.cfg.BodyIdleTimeout, draining: &s.draining}
 }
 

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/server/auth"
+	"github.com/chartroom/chartroom/internal/webhook"
 )
 
 // Names inside the data directory.
@@ -64,6 +66,7 @@ type Server struct {
 
 	writable []writableCheck // what /readyz proves writable
 	lock     *os.File        // the data directory's lock, held until Close
+	tls      *certReloader   // the TLS certificate, nil to serve plain HTTP
 	ready    readyCache
 }
 
@@ -72,6 +75,13 @@ type Server struct {
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	var certs *certReloader
+	if cfg.TLSCert != "" {
+		var err error
+		if certs, err = newCertReloader(cfg.TLSCert, cfg.TLSKey, log); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
@@ -96,13 +106,22 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		lock.Close()
 		return nil, err
 	}
+	// The lock proves no other server uses this database: the webhook deliveries a previous
+	// run claimed and never finished (it crashed) may go out again at once.
+	if n, err := db.ReleaseClaims(ctx); err != nil {
+		db.Close()
+		lock.Close()
+		return nil, err
+	} else if n > 0 {
+		log.Info("webhook deliveries a previous run was sending are sent again", "count", n)
+	}
 	s, err := assemble(ctx, cfg, log, db)
 	if err != nil {
 		db.Close()
 		lock.Close()
 		return nil, err
 	}
-	s.lock = lock
+	s.lock, s.tls = lock, certs
 	return s, nil
 }
 
@@ -179,14 +198,36 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.cfg.Database != "" {
 		database = meta.RedactURL(s.cfg.Database)
 	}
-	s.log.Info("listening", "addr", ln.Addr().String(), "data_dir", s.cfg.DataDir, "database", database,
+	s.log.Info("listening", "addr", ln.Addr().String(), "tls", s.tls != nil, "data_dir", s.cfg.DataDir, "database", database,
 		"version", s.cfg.Version, "anonymous_read", s.cfg.AnonymousRead)
+	if s.tls == nil && !listensOnLoopbackOnly(ln.Addr()) {
+		s.log.Warn("SERVING PLAIN HTTP on an address other machines can reach: their passwords and tokens would cross the network unencrypted; "+
+			"serve TLS with --tls-cert and --tls-key, or keep a TLS-terminating proxy in front (a warning follows whenever credentials arrive in clear)",
+			"addr", ln.Addr().String())
+	}
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	if s.tls != nil {
+		srv.TLSConfig = s.tls.tlsConfig()
+		go func() { served <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { served <- srv.Serve(ln) }()
+	}
 	sweepCtx, stopSweeping := context.WithCancel(ctx)
 	defer stopSweeping()
 	go s.sweepUploads(sweepCtx)
+	// Webhook deliveries go out until the shutdown starts; the attempts then in flight are
+	// finished and recorded before Serve returns (and the database closes).
+	sendCtx, stopSending := context.WithCancel(ctx)
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		s.webhooks(ln).Run(sendCtx)
+	}()
+	defer func() {
+		stopSending()
+		<-sent
+	}()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
@@ -222,6 +263,46 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.log.Info("stopped")
 	return nil
+}
+
+// webhooks is the sender of webhook deliveries, with payload URLs on --external-url or, without
+// it, on the address ln listens at.
+func (s *Server) webhooks(ln net.Listener) *webhook.Sender {
+	return webhook.New(s.db, webhook.Options{
+		BaseURL:     baseURL(s.cfg.ExternalURL, ln.Addr(), s.tls != nil),
+		Timeout:     s.cfg.WebhookTimeout,
+		RetryMin:    s.cfg.WebhookRetryMin,
+		RetryMax:    s.cfg.WebhookRetryMax,
+		MaxAttempts: s.cfg.WebhookMaxAttempts,
+		GiveUpAfter: s.cfg.WebhookGiveUpAfter,
+		UserAgent:   "chartroom/" + s.cfg.Version,
+		Logger:      s.log,
+	})
+}
+
+// baseURL is the URL clients reach the server at: externalURL when set, else http:// (https://
+// when serving TLS) and the listening address, with the machine's name for an address of all
+// interfaces.
+func baseURL(externalURL string, addr net.Addr, tls bool) string {
+	if externalURL != "" {
+		return strings.TrimRight(externalURL, "/")
+	}
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return scheme + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		if name, err := os.Hostname(); err == nil && name != "" {
+			host = name
+		} else {
+			host = "localhost"
+		}
+	}
+	return scheme + net.JoinHostPort(host, port)
 }
 
 // uploadLimit is Config.MaxUploadsPerUser as registry.Options takes it (0: no limit).

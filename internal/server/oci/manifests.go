@@ -103,7 +103,7 @@ func readManifest(r *http.Request, limit int64) ([]byte, error) {
 // and its tags, a tag deletes only the tag. A chart version deleted so stays reserved: it can
 // come back only with the same content.
 func (h *handler) deleteManifest(w http.ResponseWriter, r *http.Request) error {
-	if err := h.reg.DeleteManifest(r.Context(), r.PathValue("name"), r.PathValue("reference")); err != nil {
+	if err := h.reg.DeleteManifest(r.Context(), r.PathValue("name"), r.PathValue("reference"), httpx.Principal(r).Name); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Length", "0")

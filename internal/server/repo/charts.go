@@ -123,7 +123,7 @@ func (h *handler) deleteVersion(w http.ResponseWriter, r *http.Request, t target
 	if t.version == latest {
 		return badRequest("delete names a version: DELETE /api/…/charts/%s/<version>", t.name)
 	}
-	if err := h.reg.DeleteChartVersion(r.Context(), t.ns, t.name, t.version); err != nil {
+	if err := h.reg.DeleteChartVersion(r.Context(), t.ns, t.name, t.version, httpx.Principal(r).Name); err != nil {
 		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, httpx.ContentTypeJSON, map[string]bool{"deleted": true})

@@ -80,7 +80,7 @@ type Charts interface {
 	ReceiveChart(ctx context.Context, body io.Reader) (*registry.ChartUpload, error)
 	PublishChart(ctx context.Context, req registry.PublishChartRequest) (*registry.ChartVersion, error)
 	AttachProvenance(ctx context.Context, req registry.AttachProvenanceRequest) (*registry.ChartVersion, error)
-	DeleteChartVersion(ctx context.Context, ns, name, version string) error
+	DeleteChartVersion(ctx context.Context, ns, name, version, actor string) error
 	ArtifactHubRepo(ctx context.Context, ns string) ([]byte, time.Time, error)
 	Options() registry.Options
 }
