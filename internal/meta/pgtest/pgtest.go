@@ -103,8 +103,12 @@ func (s *server) url(db string) string {
 
 // binDir finds the directory of initdb and postgres.
 func binDir() (string, error) {
+	// Debian links some of the binaries into /usr/local/bin or /usr/bin: the others are beside
+	// the link's target.
 	if p, err := exec.LookPath("initdb"); err == nil {
-		return filepath.Dir(p), nil
+		if p, err = filepath.EvalSymlinks(p); err == nil {
+			return filepath.Dir(p), nil
+		}
 	}
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
 	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
