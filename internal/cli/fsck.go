@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chartroom/chartroom/internal/fsck"
+	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/server"
 )
 
@@ -127,6 +128,11 @@ func (d *dataDirFlags) resolve(c *cobra.Command) (string, error) {
 	}
 	if err := d.ss.resolve(c.Flags(), os.LookupEnv, path); err != nil {
 		return "", usageError{err}
+	}
+	if db := d.serve.cfg.Database; db != "" {
+		return "", fmt.Errorf("chartroom %s works on the SQLite database of a data directory, and this configuration's database is PostgreSQL (%s): "+
+			"back PostgreSQL up with pg_dump, and run this command against a SQLite data directory only (README, \"PostgreSQL\")",
+			c.Name(), meta.RedactURL(db))
 	}
 	return d.serve.cfg.DataDir, nil
 }
