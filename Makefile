@@ -16,7 +16,7 @@ SHELL := bash
 BIN       := $(CURDIR)/bin/chartroom
 TOOLS_ENV := $(CURDIR)/bin/tools.env
 # The peer tools the tests need (scripts/tools.sh names); add one here when a test starts using it.
-TEST_TOOLS := helm3 helm4 oras crane conformance staticcheck cmpush cosign
+TEST_TOOLS := helm3 helm4 oras crane conformance staticcheck cmpush cosign versitygw
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -X github.com/chartroom/chartroom/internal/cli.Version=$(VERSION) -X github.com/chartroom/chartroom/internal/cli.Commit=$(COMMIT)
@@ -26,9 +26,12 @@ E2E_TIMEOUT ?= 20m
 fail = { echo >&2; echo "make test: FAILED at $(1)" >&2; exit 1; }
 step = echo "==> $(1)"
 
-.PHONY: test build tools vet fmt staticcheck unit e2e conformance clean
+.PHONY: test build tools vet fmt staticcheck unit unit-s3 e2e conformance clean
 
-test: vet fmt staticcheck unit e2e conformance
+# The tests built on registrytest, which run again with the blob store in S3 (a real versitygw).
+S3_SUITES := ./internal/registry/... ./internal/server/oci/ ./internal/server/repo/
+
+test: vet fmt staticcheck unit unit-s3 e2e conformance
 	@echo "make test: everything passed"
 
 build:
@@ -57,13 +60,18 @@ staticcheck: tools
 	  (cd e2e && "$$CHARTROOM_STATICCHECK" ./...) || $(call fail,staticcheck in e2e/)
 
 # The packages whose tests run on the metadata database, run again on PostgreSQL (pgtest).
-PG_PACKAGES := ./internal/meta/... ./internal/registry/... ./internal/server ./internal/server/oci ./internal/server/repo ./internal/webhook
+PG_PACKAGES := ./internal/meta/... ./internal/registry/... ./internal/server/oci ./internal/server/repo ./internal/webhook
 
 unit:
 	@$(call step,unit tests: go test ./...)
 	@go test ./... || $(call fail,unit tests)
 	@$(call step,unit tests on PostgreSQL: CHARTROOM_TEST_DATABASE=postgres go test $(PG_PACKAGES))
 	@CHARTROOM_TEST_DATABASE=postgres go test $(PG_PACKAGES) || $(call fail,unit tests on PostgreSQL)
+
+unit-s3: tools
+	@$(call step,unit tests on S3 storage: CHARTROOM_TEST_STORAGE=s3 go test $(S3_SUITES))
+	@set -a; . $(TOOLS_ENV); set +a; \
+	  CHARTROOM_TEST_STORAGE=s3 go test -count=1 $(S3_SUITES) || $(call fail,unit tests on S3 storage)
 
 e2e: build tools
 	@$(call step,e2e tests against $(BIN))

@@ -27,6 +27,7 @@ type Server struct {
 	DataDir  string
 	Password string   // of user admin
 	Args     []string // extra serve flags
+	Env      []string // extra environment (KEY=VALUE), e.g. S3 credentials
 
 	addr    string // 127.0.0.1:port; "127.0.0.1:0" until the first start
 	cmd     *exec.Cmd
@@ -68,7 +69,14 @@ func missing(t testing.TB, msg string) {
 // The process is stopped when the test ends; its log is printed if the test failed.
 func StartServer(t testing.TB, args ...string) *Server {
 	t.Helper()
+	return StartServerEnv(t, nil, args...)
+}
+
+// StartServerEnv is StartServer with extra environment variables (KEY=VALUE) for the server.
+func StartServerEnv(t testing.TB, env []string, args ...string) *Server {
+	t.Helper()
 	s := &Server{
+		Env:      env,
 		t:        t,
 		bin:      chartroomBin(t),
 		DataDir:  t.TempDir(),
@@ -106,7 +114,7 @@ func (s *Server) start() {
 	// otherwise wait out the default before the listener closes.
 	args := append([]string{"serve", "--listen", s.addr, "--data-dir", s.DataDir, "--log-format", "json", "--shutdown-delay=0s"}, s.Args...)
 	cmd := exec.Command(s.bin, args...)
-	cmd.Env = append(cleanEnv(), "CHARTROOM_ADMIN_PASSWORD="+s.Password)
+	cmd.Env = append(append(cleanEnv(), s.Env...), "CHARTROOM_ADMIN_PASSWORD="+s.Password)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,7 @@ pins=(
   "registry|CHARTROOM_DISTRIBUTION|github.com/distribution/distribution/v3/cmd/registry|v3.1.2|registry"
   "conformance|CHARTROOM_CONFORMANCE|github.com/opencontainers/distribution-spec/conformance|v0.0.0-20260831232431-97274622c111|conformance"
   "staticcheck|CHARTROOM_STATICCHECK|honnef.co/go/tools/cmd/staticcheck|v0.7.0|staticcheck"
+  "versitygw|CHARTROOM_VERSITYGW|github.com/versity/versitygw/cmd/versitygw|v1.8.0|versitygw"
   "cmpush|CHARTROOM_CMPUSH|github.com/chartmuseum/helm-push/cmd/helm-cm-push|v0.10.4|helm-cm-push|github.com/chartmuseum/helm-push|plugin.yaml"
 )
 

@@ -34,6 +34,10 @@ Pushes that land during the copy may add blobs that the copied database does not
 (fsck lists them as orphans; they are harmless). Every blob is verified against its digest
 as it is copied; a damaged one stops the backup (run chartroom fsck).
 
+With S3 storage (storage: s3://… in the config file, or CHARTROOM_STORAGE) only the
+database is copied: the blobs stay in the bucket, which the object store protects
+(versioning, replication). A restore then needs that bucket beside the restored database.
+
 Restore: see "Backup and restore" in the README.` + exitCodesHelp,
 		Example: `  chartroom backup --data-dir /var/lib/chartroom /backup/chartroom-$(date +%F)
   chartroom backup --config /etc/chartroom.yaml /backup/chartroom-$(date +%F) -o json`,
@@ -46,7 +50,7 @@ Restore: see "Backup and restore" in the README.` + exitCodesHelp,
 			if err != nil {
 				return err
 			}
-			res, err := backup(cmd.Context(), dir, args[0])
+			res, err := backup(cmd.Context(), dir, args[0], dd.serve.cfg.Storage)
 			if err != nil {
 				return err
 			}
@@ -55,7 +59,11 @@ Restore: see "Backup and restore" in the README.` + exitCodesHelp,
 				return writeJSONResult(out, res)
 			}
 			fmt.Fprintf(out, "database  %s (%s)\n", res.Database, fsck.FormatBytes(res.DatabaseBytes))
-			fmt.Fprintf(out, "blobs     %d copied and verified (%s)\n", res.Blobs, fsck.FormatBytes(res.BlobBytes))
+			if res.BlobsIn != "" {
+				fmt.Fprintf(out, "blobs     not copied: they stay in %s (protect the bucket with versioning or replication)\n", res.BlobsIn)
+			} else {
+				fmt.Fprintf(out, "blobs     %d copied and verified (%s)\n", res.Blobs, fsck.FormatBytes(res.BlobBytes))
+			}
 			fmt.Fprintf(out, "backed up %s to %s\n", dir, res.Destination)
 			return nil
 		},
@@ -73,11 +81,14 @@ type backupResult struct {
 	DatabaseBytes int64  `json:"databaseBytes"`
 	Blobs         int    `json:"blobs"`
 	BlobBytes     int64  `json:"blobBytes"`
+	// BlobsIn is the S3 storage the blobs stay in, not copied; "" when they were copied.
+	BlobsIn string `json:"blobsIn,omitempty"`
 }
 
 // backup copies the data directory dir to the new directory dest: the database first, then
-// the blobs. On failure it removes what it wrote.
-func backup(ctx context.Context, dir, dest string) (_ *backupResult, err error) {
+// the blobs, unless they are kept in S3 storage (s3Storage, the storage URL; "" for the
+// filesystem). On failure it removes what it wrote.
+func backup(ctx context.Context, dir, dest, s3Storage string) (_ *backupResult, err error) {
 	fail := func(err error) error { return fmt.Errorf("backup %s to %s: %w", dir, dest, err) }
 	created, err := prepareDest(dest)
 	if err != nil {
@@ -111,6 +122,10 @@ func backup(ctx context.Context, dir, dest string) (_ *backupResult, err error) 
 	}
 	if fi, err := os.Stat(res.Database); err == nil {
 		res.DatabaseBytes = fi.Size()
+	}
+	if s3Storage != "" {
+		res.BlobsIn = redactedStorage(s3Storage)
+		return res, nil
 	}
 
 	src, err := blobfs.OpenExisting(filepath.Join(dir, server.BlobsDir))

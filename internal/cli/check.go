@@ -35,13 +35,30 @@ type checkFlags struct {
 func (f *checkFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.against, "against", "", "the last published version: oci://HOST/NS/NAME[:VERSION], https://HOST/NS, a .tgz, a chart directory or a git revision (required)")
 	fs.StringVar(&f.baselineVersion, "baseline-version", "", "version or constraint to pick from an oci:// or https:// baseline (default: the newest non-prerelease version)")
+	fs.BoolVar(&f.allowNew, "allow-new", false, "pass, with a note, when BASELINE has no version of the chart yet (its first release)")
+	f.registerRules(fs)
+	f.client.register(fs, true, false)
+}
+
+// registerRules adds the flags that say how charts are compared (check and release).
+func (f *checkFlags) registerRules(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.strict, "strict", false, "fail (not warn) when appVersion does not follow the default image tag")
 	fs.StringSliceVar(&f.imageTagKeys, "image-tag-key", release.DefaultImageTagKeys, "values keys holding the default image tag: dotted globs, * one key, ** any depth (repeatable or comma-separated)")
 	fs.StringVar(&f.kubeVersion, "kube-version", "", "Kubernetes version for .Capabilities.KubeVersion, as helm template --kube-version (default: helm's)")
 	fs.StringArrayVarP(&f.valuesFiles, "values", "f", nil, "values file merged over the defaults of both charts before rendering, as helm template -f (repeatable)")
 	fs.BoolVar(&f.skipSchema, "skip-schema-validation", false, "render without validating values against values.schema.json")
-	fs.BoolVar(&f.allowNew, "allow-new", false, "pass, with a note, when BASELINE has no version of the chart yet (its first release)")
-	f.client.register(fs, true, false)
+}
+
+// options are the comparison options the flags give.
+func (f *checkFlags) options() (release.Options, error) {
+	vals, err := readValuesFiles(f.valuesFiles)
+	if err != nil {
+		return release.Options{}, err
+	}
+	return release.Options{
+		Strict: f.strict, ImageTagKeys: f.imageTagKeys, KubeVersion: f.kubeVersion,
+		Values: vals, SkipSchemaValidation: f.skipSchema,
+	}, nil
 }
 
 // registerAuto adds the flags bump auto needs to run the check.
@@ -188,17 +205,13 @@ func runCheck(cmd *cobra.Command, dir string, f *checkFlags) (*release.Report, e
 		return nil, usageError{errors.New("--against is required: name the last published version (oci://HOST/NS/NAME, https://HOST/NS, a .tgz or a git revision)")}
 	}
 	ctx := cmd.Context()
-	vals, err := readValuesFiles(f.valuesFiles)
+	opts, err := f.options()
 	if err != nil {
 		return nil, err
 	}
 	cur, err := release.LoadChartDir(ctx, dir, chart.Limits{})
 	if err != nil {
 		return nil, fmt.Errorf("check: %w", err)
-	}
-	opts := release.Options{
-		Strict: f.strict, ImageTagKeys: f.imageTagKeys, KubeVersion: f.kubeVersion,
-		Values: vals, SkipSchemaValidation: f.skipSchema,
 	}
 	base, source, err := loadBaseline(cmd, dir, cur.Metadata.Name, f)
 	var rep *release.Report
@@ -295,12 +308,22 @@ func pullBaseline(cmd *cobra.Command, name string, f *checkFlags) (*chart.Chart,
 		return nil, "", err
 	}
 	defer os.RemoveAll(tmp)
-	res, err := cl.Pull(cmd.Context(), ref, client.PullOptions{Version: f.baselineVersion, DestDir: tmp})
+	ch, res, err := pullChart(cmd.Context(), cl, ref, f.baselineVersion, tmp)
 	if err != nil {
-		return nil, "", clientError(err)
+		return nil, "", err
 	}
-	ch, err := release.LoadArchiveFile(cmd.Context(), res.Path, chart.Limits{})
-	return ch, res.Source, err
+	return ch, res.Source, nil
+}
+
+// pullChart downloads version (a version or constraint; "" for the newest release) of ref
+// into dir and loads it, as check's baselines are loaded.
+func pullChart(ctx context.Context, cl *client.Client, ref client.ChartRef, version, dir string) (*chart.Chart, *client.PullResult, error) {
+	res, err := cl.Pull(ctx, ref, client.PullOptions{Version: version, DestDir: dir})
+	if err != nil {
+		return nil, nil, clientError(err)
+	}
+	ch, err := release.LoadArchiveFile(ctx, res.Path, chart.Limits{})
+	return ch, res, err
 }
 
 // readValuesFiles merges -f files as helm does (later files win, maps merged).
@@ -382,14 +405,30 @@ func autoVersion(cmd *cobra.Command, dir string, f *checkFlags) (string, *releas
 	if err != nil {
 		return "", nil, err
 	}
-	for _, p := range rep.Problems {
-		switch p.Rule {
-		case release.RuleVersionNotGreater, release.RuleVersionUnchanged, release.RuleBumpTooSmall,
-			release.RuleAppVersionWithoutBump, release.RuleVersionNotSemVer:
-			return rep.Suggested, rep, nil
-		}
+	if versionProblem(rep) {
+		return rep.Suggested, rep, nil
 	}
 	return "", rep, nil
+}
+
+// versionProblem reports whether the chart's version breaks a version rule (a new version
+// fixes it).
+func versionProblem(rep *release.Report) bool {
+	for _, p := range rep.Problems {
+		if p.Level == release.LevelError && isVersionRule(p.Rule) {
+			return true
+		}
+	}
+	return false
+}
+
+func isVersionRule(rule string) bool {
+	switch rule {
+	case release.RuleVersionNotGreater, release.RuleVersionUnchanged, release.RuleBumpTooSmall,
+		release.RuleAppVersionWithoutBump, release.RuleVersionNotSemVer:
+		return true
+	}
+	return false
 }
 
 // bumpAuto runs the check for bump auto. It returns the version to write, or done when

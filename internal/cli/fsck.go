@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	blobs3 "github.com/chartroom/chartroom/internal/blob/s3"
 	"github.com/chartroom/chartroom/internal/fsck"
 	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/server"
@@ -64,6 +65,10 @@ Exit codes: 0 no problems (notes, e.g. orphans, may be listed), 1 problems found
 			dir, err := dd.resolve(cmd)
 			if err != nil {
 				return err
+			}
+			if st := dd.serve.cfg.Storage; st != "" {
+				return usageError{fmt.Errorf("fsck checks blobs kept on the filesystem (blobs/ of the data directory), but this server keeps them in %s (storage): it would report every blob missing. "+
+					"fsck does not check S3 storage yet; rely on the object store's own integrity and versioning for the blobs, and back up the database with chartroom backup", redactedStorage(st))}
 			}
 			report, err := fsck.Run(cmd.Context(), fsckOptions(dir, repair, staleAfter))
 			if err != nil {
@@ -135,6 +140,15 @@ func (d *dataDirFlags) resolve(c *cobra.Command) (string, error) {
 			c.Name(), meta.RedactURL(db))
 	}
 	return d.serve.cfg.DataDir, nil
+}
+
+// redactedStorage is a storage URL as messages show it (it never holds credentials:
+// server.ValidateStorage refuses them).
+func redactedStorage(s string) string {
+	if c, err := blobs3.ParseURL(s); err == nil {
+		return c.String()
+	}
+	return s
 }
 
 // printFsckReport writes the report for people: the summary per category, then each

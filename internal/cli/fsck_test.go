@@ -145,3 +145,27 @@ func TestDataDirCommandsRefusePostgres(t *testing.T) {
 		}
 	}
 }
+
+// TestFsckAndBackupOnS3Storage: with blobs kept in S3 (storage: in serve's config file),
+// fsck refuses instead of reporting every blob missing, and backup copies the database only
+// and says where the blobs stay.
+func TestFsckAndBackupOnS3Storage(t *testing.T) {
+	dir, _ := servedDataDir(t)
+	config := filepath.Join(t.TempDir(), "chartroom.yaml")
+	os.WriteFile(config, []byte("data-dir: "+dir+"\nstorage: s3://charts/reg?endpoint=http://127.0.0.1:9&path-style=true\n"), 0o600)
+
+	run(t, "", "fsck", "--config", config).wantExit(t, 2, "s3://charts/reg", "does not check S3 storage")
+
+	dest := filepath.Join(t.TempDir(), "backup")
+	r := run(t, "", "backup", "--config", config, dest)
+	r.wantExit(t, 0)
+	if !strings.Contains(r.stdout, "not copied: they stay in s3://charts/reg") {
+		t.Errorf("backup output:\n%s", r.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(dest, server.DatabaseFile)); err != nil {
+		t.Errorf("the database was not copied: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dest, server.BlobsDir)); !os.IsNotExist(err) {
+		t.Errorf("blobs were copied from the data directory: %v", err)
+	}
+}

@@ -16,17 +16,23 @@ import (
 	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/server"
+	"github.com/chartroom/chartroom/internal/server/auth"
+	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
 func newNamespaceCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "namespace",
-		Short: "Show or set a namespace's settings (its Artifact Hub listing) in a data directory",
+		Short: "Show or set a namespace's settings (anonymous read, its Artifact Hub listing) in a data directory",
 		Long: `Show or set the settings of a namespace of the server that uses a data directory, working
 directly on its database (the same --data-dir and --config as chartroom serve), also while
-chartroom serve runs: the server reads the settings at each request that needs them.
+chartroom serve runs: the server reads the settings at each request that needs them
+(anonymous read: within a second).
 
-A namespace's one setting is its Artifact Hub repository metadata (artifacthub-repo.yml:
+A namespace may be read without credentials, or not, whatever serve --anonymous-read says
+for the others (--anonymous-read, --anonymous-read=false; =default follows serve again).
+
+A namespace's other setting is its Artifact Hub repository metadata (artifacthub-repo.yml:
 repository ID, owners, packages to ignore), which lets the namespace be listed on
 Artifact Hub as a verified publisher, and claimed by its owners, over either protocol. The
 server serves it as /<namespace>/artifacthub-repo.yml next to the namespace's index.yaml, and
@@ -43,15 +49,17 @@ as the tag artifacthub.io of each chart repository of the namespace
 
 func newNamespaceSetCmd() *cobra.Command {
 	var (
-		repoID, file, output string
-		owners               []string
-		remove               bool
+		repoID, file, output, anonymous string
+		owners                          []string
+		remove                          bool
 	)
 	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "set NAMESPACE",
-		Short: "Set a namespace's Artifact Hub repository metadata",
-		Long: `Set the Artifact Hub repository metadata of NAMESPACE ("/" for the root namespace):
+		Short: "Set a namespace's anonymous read or Artifact Hub repository metadata",
+		Long: `Set whether NAMESPACE ("/" for the root namespace) may be read without credentials
+(--anonymous-read[=true|false|default]; default follows serve --anonymous-read again), or
+its Artifact Hub repository metadata:
 from flags, --artifacthub-repo-id and --owner (the file is written from them; flags not
 given keep what was set), or from a whole artifacthub-repo.yml (--artifacthub-repo-file,
 stored and served as it is, e.g. with ignore rules). The file is checked as Artifact Hub
@@ -63,7 +71,8 @@ repository, oci://HOST/<namespace>/<chart>.` + exitCodesHelp,
 		Example: `  chartroom namespace set team/charts --data-dir /var/lib/chartroom \
     --artifacthub-repo-id 5a4b9f1c-7c3d-4e2f-9a1b-0c2d3e4f5a6b --owner 'Jane Doe <jane@example.com>'
   chartroom namespace set team/charts --config /etc/chartroom.yaml --artifacthub-repo-file artifacthub-repo.yml
-  chartroom namespace set team/charts --data-dir /var/lib/chartroom --no-artifacthub`,
+  chartroom namespace set team/charts --data-dir /var/lib/chartroom --no-artifacthub
+  chartroom namespace set public/charts --data-dir /var/lib/chartroom --anonymous-read`,
 		Args: oneArg("the namespace, e.g. team/charts"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutputFormat(output); err != nil {
@@ -75,13 +84,21 @@ repository, oci://HOST/<namespace>/<chart>.` + exitCodesHelp,
 			}
 			fl := cmd.Flags()
 			fromFlags := fl.Changed("artifacthub-repo-id") || fl.Changed("owner")
+			var anon *bool
+			setAnon := fl.Changed("anonymous-read")
+			if setAnon {
+				if anon, err = parseAnonymousRead(anonymous); err != nil {
+					return err
+				}
+			}
+			setHub := remove || fromFlags || fl.Changed("artifacthub-repo-file")
 			switch {
 			case remove && (fromFlags || fl.Changed("artifacthub-repo-file")):
 				return usageError{errors.New("--no-artifacthub removes the metadata: give it alone")}
 			case fromFlags && fl.Changed("artifacthub-repo-file"):
 				return usageError{errors.New("--artifacthub-repo-file sets the whole file: give it without --artifacthub-repo-id and --owner")}
-			case !remove && !fromFlags && !fl.Changed("artifacthub-repo-file"):
-				return usageError{fmt.Errorf("nothing to set: give --artifacthub-repo-id and --owner, --artifacthub-repo-file, or --no-artifacthub (see %s --help)", cmd.CommandPath())}
+			case !setHub && !setAnon:
+				return usageError{fmt.Errorf("nothing to set: give --anonymous-read, --artifacthub-repo-id and --owner, --artifacthub-repo-file, or --no-artifacthub (see %s --help)", cmd.CommandPath())}
 			}
 			var fileData []byte
 			if fl.Changed("artifacthub-repo-file") {
@@ -102,23 +119,33 @@ repository, oci://HOST/<namespace>/<chart>.` + exitCodesHelp,
 			if err := db.Migrate(ctx); err != nil {
 				return fmt.Errorf("namespace set %s: %w", args[0], err)
 			}
-			s := meta.NamespaceSettings{Namespace: ns}
-			switch {
-			case remove:
-			case fileData != nil:
-				s.ArtifactHubRepo = fileData
-			default:
-				if s.ArtifactHubRepo, err = metadataFromFlags(ctx, db, ns, fl.Changed("artifacthub-repo-id"), repoID, fl.Changed("owner"), owners); err != nil {
+			if setHub {
+				s := meta.NamespaceSettings{Namespace: ns}
+				switch {
+				case remove:
+				case fileData != nil:
+					s.ArtifactHubRepo = fileData
+				default:
+					if s.ArtifactHubRepo, err = metadataFromFlags(ctx, db, ns, fl.Changed("artifacthub-repo-id"), repoID, fl.Changed("owner"), owners); err != nil {
+						return err
+					}
+				}
+				if err := db.SetNamespaceSettings(ctx, s); err != nil {
 					return err
 				}
 			}
-			if err := db.SetNamespaceSettings(ctx, s); err != nil {
-				return err
+			if setAnon {
+				m := &auth.Manager{DB: db, Actor: "cli:" + osUser(), Address: "local"}
+				if err := m.SetAnonymousRead(ctx, ns, anon); err != nil {
+					return err
+				}
 			}
 			return showNamespace(ctx, cmd.OutOrStdout(), db, ns, output)
 		},
 	}
 	dd.register(c)
+	c.Flags().StringVar(&anonymous, "anonymous-read", "", "let requests without credentials read the namespace: true (the flag alone), false, or default (as serve --anonymous-read says)")
+	c.Flags().Lookup("anonymous-read").NoOptDefVal = "true"
 	c.Flags().StringVar(&repoID, "artifacthub-repo-id", "", "the repository ID Artifact Hub gave the repository (a UUID); \"\" removes it")
 	c.Flags().StringArrayVar(&owners, "owner", nil, "an owner who may claim the repository on Artifact Hub, 'Name <email>' or an e-mail; repeatable; replaces the owners set before (--owner '' removes them)")
 	c.Flags().StringVar(&file, "artifacthub-repo-file", "", "an artifacthub-repo.yml to store and serve as it is (- for standard input)")
@@ -261,19 +288,44 @@ type namespaceResult struct {
 	// chart repository's OCI reference (without the host).
 	ServedAt          []string `json:"servedAt"`
 	ChartRepositories []string `json:"chartRepositories"`
+	// AnonymousRead is the namespace's own setting; null: serve --anonymous-read decides.
+	AnonymousRead *bool `json:"anonymousRead"`
+	// Roles are the roles users and tokens have on the namespace (by grants on it, on a
+	// pattern covering it, or on *).
+	Roles []namespaceRole `json:"roles"`
+}
+
+// namespaceRole is a role on a namespace, and the grant it comes from.
+type namespaceRole struct {
+	User      string `json:"user,omitempty"`
+	Token     string `json:"token,omitempty"`
+	Role      string `json:"role"`
+	GrantedOn string `json:"grantedOn"`
 }
 
 // showNamespace prints namespace ns's settings and chart repositories.
 func showNamespace(ctx context.Context, w io.Writer, db *meta.DB, ns, output string) error {
-	res := namespaceResult{Namespace: ns, ServedAt: []string{}, ChartRepositories: []string{}}
+	res := namespaceResult{Namespace: ns, ServedAt: []string{}, ChartRepositories: []string{}, Roles: []namespaceRole{}}
 	repos, err := db.ChartRepositories(ctx, ns)
 	if err != nil {
 		return err
+	}
+	grants, err := db.ListGrants(ctx)
+	if err != nil && !strings.Contains(err.Error(), "no such table") { // a database before roles, read as it is
+		return err
+	}
+	for _, g := range grants {
+		if auth.Covers(g.Namespace, ns) {
+			res.Roles = append(res.Roles, namespaceRole{User: g.User, Token: g.TokenID, Role: g.Role, GrantedOn: auth.PatternString(g.Namespace)})
+		}
 	}
 	res.ChartRepositories = append(res.ChartRepositories, repos...)
 	s, err := db.GetNamespaceSettings(ctx, ns)
 	if err != nil && !errors.Is(err, meta.ErrNotFound) {
 		return err
+	}
+	if err == nil {
+		res.AnonymousRead = s.AnonymousRead
 	}
 	if err == nil && s.ArtifactHubRepo != nil {
 		file, updated := string(s.ArtifactHubRepo), s.Updated
@@ -294,6 +346,32 @@ func showNamespace(ctx context.Context, w io.Writer, db *meta.DB, ns, output str
 	fmt.Fprintf(w, "chart repositories   %d", len(repos))
 	if len(repos) > 0 {
 		fmt.Fprintf(w, ": %s", strings.Join(repos, ", "))
+	}
+	fmt.Fprintln(w)
+	switch {
+	case res.AnonymousRead == nil:
+		fmt.Fprintln(w, "anonymous read       as serve --anonymous-read says")
+	case *res.AnonymousRead:
+		fmt.Fprintln(w, "anonymous read       yes (without credentials)")
+	default:
+		fmt.Fprintln(w, "anonymous read       no (whatever serve --anonymous-read says)")
+	}
+	fmt.Fprint(w, "roles                ")
+	if len(res.Roles) == 0 {
+		fmt.Fprint(w, "none (chartroom grant USER "+namespaceArgOf(ns)+" ROLE)")
+	}
+	for i, r := range res.Roles {
+		if i > 0 {
+			fmt.Fprint(w, ", ")
+		}
+		who := "user " + termsafe.Text(r.User)
+		if r.Token != "" {
+			who = "token " + r.Token
+		}
+		fmt.Fprintf(w, "%s %s", who, r.Role)
+		if r.GrantedOn != namespaceArgOf(ns) {
+			fmt.Fprintf(w, " (on %s)", r.GrantedOn)
+		}
 	}
 	fmt.Fprintln(w)
 	if res.ArtifactHubRepo == nil {
@@ -319,4 +397,16 @@ func namespaceArgOf(ns string) string {
 		return "/"
 	}
 	return ns
+}
+
+// parseAnonymousRead reads --anonymous-read: true, false, or default (nil).
+func parseAnonymousRead(v string) (*bool, error) {
+	switch v {
+	case "true", "false":
+		b := v == "true"
+		return &b, nil
+	case "default":
+		return nil, nil
+	}
+	return nil, usageError{fmt.Errorf("--anonymous-read=%s: expected true (or the flag alone), false, or default (as serve --anonymous-read says)", v)}
 }

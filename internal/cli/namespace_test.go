@@ -155,3 +155,26 @@ func TestNamespaceSetWhileServing(t *testing.T) {
 		t.Fatalf("tags after set: %d %s", status, body)
 	}
 }
+
+// namespace set --anonymous-read (a namespace's own flag, named like serve's setting) sets
+// the namespace's anonymous read, and =default removes it.
+func TestNamespaceSetAnonymousRead(t *testing.T) {
+	dir, _ := servedDataDir(t)
+	for _, c := range []struct {
+		flag string
+		want *bool
+	}{{"--anonymous-read", boolPtr(true)}, {"--anonymous-read=false", boolPtr(false)}, {"--anonymous-read=default", nil}} {
+		run(t, "", "namespace", "set", "team", "--data-dir", dir, c.flag).wantExit(t, 0)
+		r := run(t, "", "namespace", "show", "team", "--data-dir", dir, "-o", "json")
+		r.wantExit(t, 0)
+		var res namespaceResult
+		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+			t.Fatalf("show -o json: %v\n%s", err, r.stdout)
+		}
+		if (res.AnonymousRead == nil) != (c.want == nil) || (c.want != nil && *res.AnonymousRead != *c.want) {
+			t.Errorf("after %s: anonymousRead %v; want %v", c.flag, res.AnonymousRead, c.want)
+		}
+	}
+}
+
+func boolPtr(b bool) *bool { return &b }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -54,13 +55,18 @@ func (v *clientVerifyFlags) verifier() (client.VerifyFunc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--keyring %s: %w", v.keyring, err)
 	}
+	return keyringVerifier(keyring), nil
+}
+
+// keyringVerifier accepts archives whose .prov a key of keyring signed.
+func keyringVerifier(keyring openpgp.EntityList) client.VerifyFunc {
 	return func(archive io.Reader, name string, prov []byte) (string, error) {
 		res, err := provenance.Verify(archive, name, prov, keyring)
 		if err != nil {
 			return "", err
 		}
 		return res.Signer(), nil
-	}, nil
+	}
 }
 
 func newPullCmd() *cobra.Command {

@@ -57,6 +57,12 @@ var commands = []func() *cobra.Command{
 	newBackupCmd,
 	newNamespaceCmd,
 	newWebhookCmd,
+	newUserCmd,
+	newTokenCmd,
+	newTokenKeysCmd,
+	newGrantCmd,
+	newRevokeCmd,
+	newAuditCmd,
 	newVersionCmd,
 	newLoginCmd,
 	newLogoutCmd,
@@ -71,6 +77,7 @@ var commands = []func() *cobra.Command{
 	newKeygenCmd,
 	newIndexCmd,
 	newBumpCmd,
+	newReleaseCmd,
 }
 
 // NewRoot builds the root command.

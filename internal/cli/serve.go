@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/chartroom/chartroom/internal/server"
+	"github.com/chartroom/chartroom/internal/server/auth"
 )
 
 // serveOptions is what `chartroom serve` is told: the server's config and how to log.
@@ -39,6 +41,14 @@ func (o *serveOptions) settings() settings {
 		{name: "database", typ: "url", def: "SQLite in --data-dir",
 			usage: "metadata database: postgres://USER:PASSWORD@HOST:PORT/DATABASE (shared by replicas; pool_max_conns=N sets the pool size), or unset for SQLite in --data-dir",
 			parse: parseDatabase, store: str(&c.Database)},
+		{name: "storage", typ: "url", def: "blobs/ under --data-dir",
+			usage: "where blobs are kept: s3://BUCKET[/PREFIX]?endpoint=URL&region=REGION&path-style=true for an S3-compatible bucket (credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or storage-access-key-id and storage-secret-access-key in the config file); the database stays in --data-dir",
+			parse: parseStorage, store: str(&c.Storage)},
+		{name: "storage-redirect", typ: "bool", def: "false", boolean: true,
+			usage: "answer OCI blob downloads with a redirect to a short-lived presigned URL of the bucket instead of sending the bytes (S3 storage only; clients must reach the endpoint)",
+			parse: parseBool, store: boolean(&c.StorageRedirect)},
+		{name: "storage-access-key-id", noFlag: true, parse: parseNonEmpty("an access key id"), store: str(&c.StorageAccessKeyID)},
+		{name: "storage-secret-access-key", noFlag: true, parse: parseNonEmpty("a secret access key"), store: str(&c.StorageSecretAccessKey)},
 		{name: "anonymous-read", typ: "bool", def: "false", boolean: true,
 			usage: "let requests without credentials pull and list",
 			parse: parseBool, store: boolean(&c.AnonymousRead)},
@@ -68,6 +78,9 @@ func (o *serveOptions) settings() settings {
 		{name: "max-uploads-per-user", typ: "int", def: strconv.Itoa(server.DefaultMaxUploadsPerUser),
 			usage: "most OCI blob upload sessions one user may have open at once; 0 for no limit",
 			parse: parseCount, store: func(v any) { c.MaxUploadsPerUser = v.(int) }},
+		{name: "audit-retention", typ: "duration", def: "90d",
+			usage: "how long audit log records are kept (e.g. 90d, 720h), or forever",
+			parse: parseRetention, store: func(v any) { c.AuditRetention = v.(time.Duration) }},
 		{name: "shutdown-delay", typ: "duration", def: server.DefaultShutdownDelay.String(),
 			usage: "on SIGTERM/SIGINT, how long /readyz answers 503 while requests are still served, before the listener closes",
 			parse: parseDuration, store: func(v any) { c.ShutdownDelay = v.(time.Duration) }},
@@ -86,6 +99,16 @@ func (o *serveOptions) settings() settings {
 		{name: "tls-key", typ: "file",
 			usage: "PEM private key of --tls-cert",
 			parse: parseNonEmpty("a file path"), store: str(&c.TLSKey)},
+		{name: "token-ttl", typ: "duration", def: "5m",
+			usage: "how long a registry token (from /v2/token or POST /api/oidc/token) is valid, 30s to 24h",
+			parse: parseTokenTTL, store: func(v any) { c.TokenTTL = v.(time.Duration) }},
+		{name: "trusted-publishers", typ: "rules",
+			usage: "OIDC issuers and rules of trusted publishing (config file only)",
+			file: func(n *yaml.Node) error {
+				tps, err := parseTrustedPublishers(n)
+				c.TrustedPublishers = tps
+				return err
+			}},
 		{name: "external-url", typ: "url",
 			usage: "URL clients reach this server at, e.g. https://charts.example.com (used by the classic chart repository and in webhook payloads)",
 			parse: parseExternalURL, store: str(&c.ExternalURL)},
@@ -120,6 +143,11 @@ func newServeCmd() *cobra.Command {
 Every flag can also be set by the environment variable CHARTROOM_<FLAG> (upper case,
 dashes as underscores) or by the YAML file given to --config, whose keys are the flag
 names. A flag beats the environment, which beats the file, which beats the default.
+
+Blobs can live in an S3-compatible bucket instead (--storage s3://…); its credentials come
+from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or from the config
+file keys (or CHARTROOM_ variables) storage-access-key-id and storage-secret-access-key,
+which have no flags.
 
 On first start with an empty database, user admin is created with the password in
 CHARTROOM_ADMIN_PASSWORD, or with a random one printed once to the log.
@@ -219,6 +247,13 @@ func parseNonEmpty(what string) func(string) (any, error) {
 	}
 }
 
+func parseStorage(v string) (any, error) {
+	if err := server.ValidateStorage(v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
 func parsePattern(v string) (any, error) {
 	if err := server.ValidatePattern(v); err != nil {
 		return nil, err
@@ -281,6 +316,30 @@ func parsePositiveDuration(v string) (any, error) {
 	}
 	if d.(time.Duration) == 0 {
 		return nil, fmt.Errorf("%q is not allowed: expected a duration above 0, such as 60s", v)
+	}
+	return d, nil
+}
+
+// parseRetention reads --audit-retention: a duration above 0 (days as Nd), or forever.
+func parseRetention(v string) (any, error) {
+	if v == "forever" {
+		return time.Duration(-1), nil
+	}
+	d, err := parseDays(v)
+	if err != nil || d <= 0 {
+		return nil, fmt.Errorf("%q is not allowed: expected a duration above 0, such as 90d or 720h, or forever", v)
+	}
+	return d, nil
+}
+
+// parseTokenTTL reads --token-ttl: a duration from auth.MinTokenTTL to auth.MaxTokenTTL.
+func parseTokenTTL(v string) (any, error) {
+	d, err := parseDuration(v)
+	if err != nil {
+		return nil, err
+	}
+	if t := d.(time.Duration); t < auth.MinTokenTTL || t > auth.MaxTokenTTL {
+		return nil, fmt.Errorf("%q is not allowed: expected a duration from %s to %s, such as 5m", v, auth.MinTokenTTL, auth.MaxTokenTTL)
 	}
 	return d, nil
 }

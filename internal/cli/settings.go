@@ -25,6 +25,7 @@ type setting struct {
 	def     string // the default in --help; "" shows none
 	boolean bool   // --name alone means true
 	list    bool   // repeatable; a later layer replaces an earlier one's values
+	noFlag  bool   // a secret: read from the environment and the config file only, never a flag (visible in ps)
 
 	// parse checks one value and returns it converted; its error says what is expected.
 	parse func(string) (any, error)
@@ -32,6 +33,9 @@ type setting struct {
 	store func(any)
 	// clear empties a list before a layer provides its values.
 	clear func()
+	// file, when set, makes the setting one of the config file only (no flag, no
+	// environment variable): it reads the setting's YAML value, whatever its shape.
+	file func(*yaml.Node) error
 }
 
 // envName is the environment variable of a setting.
@@ -90,6 +94,9 @@ func (f *flagValue) Set(v string) error {
 // register adds one flag per setting to fs.
 func (ss settings) register(fs *pflag.FlagSet) {
 	for _, s := range ss {
+		if s.noFlag || s.file != nil {
+			continue
+		}
 		usage := fmt.Sprintf("%s (env %s)", s.usage, s.envName())
 		f := fs.VarPF(&flagValue{s: s}, s.name, "", usage)
 		f.DefValue = s.def
@@ -108,9 +115,17 @@ func (ss settings) resolve(fs *pflag.FlagSet, getenv func(string) (string, bool)
 		}
 	}
 	for _, s := range ss {
-		f := fs.Lookup(s.name)
-		if f != nil && f.Changed {
-			if err := s.apply(f.Value.(*flagValue).values); err != nil {
+		if s.file != nil {
+			continue
+		}
+		// A command's own flag of the same name (namespace set --anonymous-read sets a
+		// namespace's, not serve's) is not this setting.
+		if f := fs.Lookup(s.name); f != nil && f.Changed {
+			fv, ok := f.Value.(*flagValue)
+			if !ok {
+				continue
+			}
+			if err := s.apply(fv.values); err != nil {
 				return fmt.Errorf("--%s: %w", s.name, err)
 			}
 			continue
@@ -169,6 +184,12 @@ func (ss settings) loadFile(path string) error {
 		s := ss.byName(k.Value)
 		if s == nil {
 			return fmt.Errorf("config file %s line %d: unknown setting %q; known settings: %s", path, k.Line, k.Value, ss.names())
+		}
+		if s.file != nil {
+			if err := s.file(v); err != nil {
+				return fmt.Errorf("config file %s line %d: %s: %w", path, v.Line, s.name, err)
+			}
+			continue
 		}
 		var values []string
 		switch {

@@ -137,7 +137,8 @@ allowed.` + exitCodesHelp,
 			if err := db.Migrate(ctx); err != nil {
 				return fmt.Errorf("webhook add: %w", err)
 			}
-			w, err := db.AddWebhook(ctx, meta.Webhook{Namespace: ns, URL: args[1], Events: types, Secret: secret, AllowLocal: allowLocal})
+			w, err := db.AddWebhook(ctx, meta.Webhook{Namespace: ns, URL: args[1], Events: types, Secret: secret, AllowLocal: allowLocal},
+				cliAudit("webhook.add", ns, strings.Join(types, " ")))
 			if err != nil {
 				return err
 			}
@@ -252,7 +253,7 @@ never sent. A delivery being sent at that moment finishes.` + exitCodesHelp,
 			if err := db.Migrate(ctx); err != nil {
 				return fmt.Errorf("webhook delete: %w", err)
 			}
-			pending, err := db.DeleteWebhook(ctx, id)
+			pending, err := db.DeleteWebhook(ctx, id, cliAudit("webhook.delete", "", fmt.Sprintf("webhook %d", id)))
 			if errors.Is(err, meta.ErrNotFound) {
 				return fmt.Errorf("there is no webhook %d: chartroom webhook list shows the webhooks", id)
 			}
@@ -488,4 +489,9 @@ func readSecretFile(path string) (string, error) {
 		return "", fmt.Errorf("--secret-file: %w", err)
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// cliAudit is the audit record of an admin command run on the data directory.
+func cliAudit(action, namespace, detail string) *meta.AuditRecord {
+	return &meta.AuditRecord{Actor: "cli:" + osUser(), Address: "local", Action: action, Repository: namespace, Outcome: "ok", Detail: detail}
 }

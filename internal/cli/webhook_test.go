@@ -77,4 +77,15 @@ func TestWebhookCommand(t *testing.T) {
 	if strings.Contains(r.stdout, "ci.example.com") {
 		t.Errorf("after delete:\n%s", r.stdout)
 	}
+	// Adding and deleting webhooks is in the audit log, without their secrets.
+	r = run(t, "", "audit", "--data-dir", dir, "-o", "json")
+	r.wantExit(t, 0)
+	for _, want := range []string{`"webhook.add"`, `"webhook.delete"`, `"webhook 1`} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("audit lacks %s:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, added.Secret) || strings.Contains(r.stdout, "given-secret") {
+		t.Errorf("audit shows a webhook secret:\n%s", r.stdout)
+	}
 }

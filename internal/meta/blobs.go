@@ -120,6 +120,16 @@ func (db *DB) Catalog(ctx context.Context, n int, last string) ([]string, error)
 	return db.names(ctx, `SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?`, n, last)
 }
 
+// BlobRepositories lists, in name order, at most n repositories that link blob d (n ≤ 0: all).
+func (db *DB) BlobRepositories(ctx context.Context, d digest.Digest, n int) ([]string, error) {
+	out, err := db.names(ctx, `SELECT r.name FROM repository_blobs b JOIN repositories r ON r.id = b.repository_id
+		WHERE b.digest = ? AND r.name > ? ORDER BY r.name LIMIT ?`, n, "", d.String())
+	if err != nil {
+		return nil, fmt.Errorf("repositories of blob %s: %w", d, err)
+	}
+	return out, nil
+}
+
 // names runs a name-listing query whose last two parameters are the lower bound and limit.
 func (db *DB) names(ctx context.Context, query string, n int, last string, args ...any) ([]string, error) {
 	if n <= 0 {

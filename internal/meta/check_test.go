@@ -29,7 +29,7 @@ func TestInspectSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.CreateUser(ctx, User{Name: "admin", PasswordHash: "x", Role: "admin"}); err != nil {
+	if err := db.CreateUser(ctx, User{Name: "admin", PasswordHash: "x", Role: "admin"}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	other := filepath.Join(dir, "other.db")

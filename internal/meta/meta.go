@@ -10,7 +10,8 @@
 // subset with SQLite's '?' placeholders: on PostgreSQL the connection rewrites them to $1, $2,
 // … (postgres.go, rebind), so a query is written once and runs on both. The common subset:
 // INSERT … ON CONFLICT … DO NOTHING / DO UPDATE SET x = excluded.x, RETURNING, count(*),
-// coalesce, EXISTS, CAST(… AS BIGINT); booleans read from expressions (x IS NOT NULL) scan
+// coalesce, EXISTS, CAST(… AS BIGINT) (and no Result.LastInsertId: pgx has none; use
+// RETURNING id); booleans read from expressions (x IS NOT NULL) scan
 // into bool on both; aggregate numbers, not booleans (max(CASE WHEN … THEN 1 ELSE 0 END), not
 // max(x > y)). Not in it: SQLite's PRAGMAs and VACUUM (SQLite-only code in check.go),
 // LIMIT -1 (write LIMIT ? with math.MaxInt64), sum() unless cast to BIGINT (PostgreSQL
@@ -30,6 +31,11 @@
 //	INTEGER written as a Go bool    BOOLEAN (DEFAULT 0 becomes DEFAULT false)
 //	BLOB                            BYTEA
 //	BLOB NOT NULL DEFAULT ''        BYTEA NOT NULL DEFAULT ''::bytea
+//
+// A trigger's statement moves into a plpgsql function (one per statement, shared by the
+// triggers that run it: auth_state_bump), each trigger FOR EACH ROW EXECUTE FUNCTION it,
+// with WHEN (…) in parentheses and IS DISTINCT FROM for SQLite's IS NOT; strftime('%s',
+// 'now') becomes extract(epoch FROM now()), group_concat(x, s) becomes string_agg(x, s).
 //
 // and TEXT, NOT NULL, DEFAULT, REFERENCES, UNIQUE, partial and multi-column indexes and ALTER
 // TABLE … ADD COLUMN stay as they are. TestMigrationsMatch checks that both dialects have the

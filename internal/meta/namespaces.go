@@ -15,47 +15,88 @@ type NamespaceSettings struct {
 	// ArtifactHubRepo is the namespace's Artifact Hub repository metadata file
 	// (artifacthub-repo.yml) as it is served; nil when none is set.
 	ArtifactHubRepo []byte
-	Updated         time.Time
+	// AnonymousRead, when set, says whether requests without credentials may read the
+	// namespace, whatever serve --anonymous-read says; nil follows it.
+	AnonymousRead *bool
+	Updated       time.Time
 }
-
-// empty reports whether s sets nothing.
-func (s NamespaceSettings) empty() bool { return s.ArtifactHubRepo == nil }
 
 // GetNamespaceSettings returns the settings of namespace ns; ErrNotFound when it has none
 // (also in a database of a schema before namespace settings, opened as it is).
 func (db *DB) GetNamespaceSettings(ctx context.Context, ns string) (*NamespaceSettings, error) {
 	s := &NamespaceSettings{Namespace: ns}
 	var updated int64
-	err := db.r.QueryRowContext(ctx, `SELECT artifacthub_repo, updated_at FROM namespace_settings WHERE namespace = ?`, ns).
-		Scan(&s.ArtifactHubRepo, &updated)
+	var anon sql.NullBool
+	err := db.r.QueryRowContext(ctx, `SELECT artifacthub_repo, anonymous_read, updated_at FROM namespace_settings WHERE namespace = ?`, ns).
+		Scan(&s.ArtifactHubRepo, &anon, &updated)
+	if err != nil && strings.Contains(err.Error(), "no such column") { // schema 4, opened as it is
+		err = db.r.QueryRowContext(ctx, `SELECT artifacthub_repo, updated_at FROM namespace_settings WHERE namespace = ?`, ns).
+			Scan(&s.ArtifactHubRepo, &updated)
+	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows), err != nil && strings.Contains(err.Error(), "no such table"), isPostgresUndefinedTable(err):
 		return nil, ErrNotFound
 	case err != nil:
 		return nil, fmt.Errorf("settings of namespace %q: %w", ns, err)
 	}
+	if anon.Valid {
+		s.AnonymousRead = &anon.Bool
+	}
 	s.Updated = time.Unix(0, updated).UTC()
 	return s, nil
 }
 
-// SetNamespaceSettings stores s as the settings of s.Namespace, replacing what it had, and
-// stamps them with the time (s.Updated is ignored); settings that set nothing are removed.
+// SetNamespaceSettings stores s.ArtifactHubRepo as the Artifact Hub metadata of s.Namespace
+// (nil removes it), keeping its other settings, and stamps the settings with the time
+// (s.Updated and s.AnonymousRead are ignored: see SetNamespaceAnonymousRead); settings that
+// set nothing are removed.
 func (db *DB) SetNamespaceSettings(ctx context.Context, s NamespaceSettings) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		if s.empty() {
-			_, err := tx.ExecContext(ctx, `DELETE FROM namespace_settings WHERE namespace = ?`, s.Namespace)
-			return err
-		}
 		_, err := tx.ExecContext(ctx, `
 			INSERT INTO namespace_settings (namespace, artifacthub_repo, updated_at) VALUES (?, ?, ?)
 			ON CONFLICT (namespace) DO UPDATE SET artifacthub_repo = excluded.artifacthub_repo, updated_at = excluded.updated_at`,
 			s.Namespace, s.ArtifactHubRepo, db.now().UnixNano())
-		return err
+		if err != nil {
+			return err
+		}
+		return removeEmptySettings(ctx, tx, s.Namespace)
 	})
 	if err != nil {
 		return fmt.Errorf("set the settings of namespace %q: %w", s.Namespace, err)
 	}
 	return nil
+}
+
+// SetNamespaceAnonymousRead sets whether requests without credentials may read namespace ns
+// (nil: as serve --anonymous-read says), keeping its other settings.
+func (db *DB) SetNamespaceAnonymousRead(ctx context.Context, ns string, anonymous *bool, audit *AuditRecord) error {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var v sql.NullBool
+		if anonymous != nil {
+			v = sql.NullBool{Bool: *anonymous, Valid: true}
+		}
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO namespace_settings (namespace, anonymous_read, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (namespace) DO UPDATE SET anonymous_read = excluded.anonymous_read, updated_at = excluded.updated_at`,
+			ns, v, db.now().UnixNano())
+		if err != nil {
+			return err
+		}
+		if err := removeEmptySettings(ctx, tx, ns); err != nil {
+			return err
+		}
+		return db.insertAudit(ctx, tx, audit)
+	})
+	if err != nil {
+		return fmt.Errorf("set the anonymous read of namespace %q: %w", ns, err)
+	}
+	return nil
+}
+
+// removeEmptySettings removes namespace ns's settings row when it sets nothing.
+func removeEmptySettings(ctx context.Context, tx *sql.Tx, ns string) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM namespace_settings WHERE namespace = ? AND artifacthub_repo IS NULL AND anonymous_read IS NULL`, ns)
+	return err
 }
 
 // ChartRepositories lists, in name order, the repositories of namespace ns that hold at least

@@ -70,9 +70,7 @@ func TestNamespaceSettingsOnAnOlderDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.w.ExecContext(ctx, `DROP TABLE namespace_settings; DELETE FROM schema_migrations WHERE version = 4`); err != nil {
-		t.Fatal(err)
-	}
+	downgrade(t, db, 3)
 	db.Close()
 	old, err := OpenSQLiteExisting(ctx, path, false)
 	if err != nil {
@@ -90,5 +88,31 @@ func TestNamespaceSettingsOnAnOlderDatabase(t *testing.T) {
 	}
 	if s, err := old.GetNamespaceSettings(ctx, "team"); err != nil || string(s.ArtifactHubRepo) != "owners: []\n" {
 		t.Fatalf("after Migrate: %+v, %v", s, err)
+	}
+}
+
+// downgrade takes an open database back to an older schema (3 or 4), as an older release
+// left it: the tables of the later migrations dropped, their versions forgotten.
+func downgrade(t *testing.T, db *DB, to int) {
+	t.Helper()
+	ctx := context.Background()
+	stmts := []string{
+		`DROP TABLE IF EXISTS token_keys`,
+		`DROP TABLE webhook_deliveries`, `DROP TABLE webhook_events`, `DROP TABLE webhooks`,
+		`DELETE FROM schema_migrations WHERE version >= 6`,
+		`DROP TABLE audit_log`, `DROP TABLE grants`, `DROP TABLE tokens`, `DROP TABLE auth_state`,
+		`DROP TRIGGER auth_users_insert`, `DROP TRIGGER auth_users_update`, `DROP TRIGGER auth_users_delete`,
+		`DROP TRIGGER auth_anonymous_insert`, `DROP TRIGGER auth_anonymous_update`, `DROP TRIGGER auth_anonymous_delete`,
+		`ALTER TABLE namespace_settings DROP COLUMN anonymous_read`,
+		`DELETE FROM settings WHERE key LIKE 'upgrade.0005.%'`,
+		`DELETE FROM schema_migrations WHERE version >= 5`,
+	}
+	if to < 4 {
+		stmts = append(stmts, `DROP TABLE namespace_settings`, `DELETE FROM schema_migrations WHERE version >= 4`)
+	}
+	for _, q := range stmts {
+		if _, err := db.w.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
 	}
 }

@@ -189,12 +189,19 @@ func newEventID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// AddWebhook stores w (its ID and Created are set) and returns it as stored.
-func (db *DB) AddWebhook(ctx context.Context, w Webhook) (*Webhook, error) {
+// AddWebhook stores w (its ID and Created are set) and returns it as stored, with audit (its
+// Detail completed with the webhook's id; nil: none) in the same transaction.
+func (db *DB) AddWebhook(ctx context.Context, w Webhook, audit *AuditRecord) (*Webhook, error) {
 	w.Created = db.now().UTC()
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO webhooks (namespace, url, events, secret, allow_local, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+		err := tx.QueryRowContext(ctx, `INSERT INTO webhooks (namespace, url, events, secret, allow_local, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
 			w.Namespace, w.URL, strings.Join(w.Events, " "), w.Secret, w.AllowLocal, w.Created.UnixNano()).Scan(&w.ID)
+		if err != nil || audit == nil {
+			return err
+		}
+		rec := *audit
+		rec.Detail = strings.TrimSpace(fmt.Sprintf("webhook %d %s", w.ID, rec.Detail))
+		return db.insertAudit(ctx, tx, &rec)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("add webhook: %w", err)
@@ -253,8 +260,9 @@ func (db *DB) GetWebhook(ctx context.Context, id int64) (*Webhook, error) {
 }
 
 // DeleteWebhook removes webhook id with its deliveries, and returns how many of them were
-// still pending (they are never sent). ErrNotFound when there is no such webhook.
-func (db *DB) DeleteWebhook(ctx context.Context, id int64) (pending int, err error) {
+// still pending (they are never sent); audit (nil: none) is recorded in the same transaction.
+// ErrNotFound when there is no such webhook.
+func (db *DB) DeleteWebhook(ctx context.Context, id int64, audit *AuditRecord) (pending int, err error) {
 	err = db.tx(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM webhook_deliveries WHERE webhook_id = ? AND state = 'pending'`, id).Scan(&pending); err != nil {
 			return err
@@ -265,6 +273,9 @@ func (db *DB) DeleteWebhook(ctx context.Context, id int64) (pending int, err err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
+		}
+		if err := db.insertAudit(ctx, tx, audit); err != nil {
+			return err
 		}
 		return deleteUnreferencedEvents(ctx, tx)
 	})

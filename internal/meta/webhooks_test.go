@@ -21,7 +21,7 @@ func addHook(t *testing.T, db *DB, ns string, events ...string) *Webhook {
 	if len(events) == 0 {
 		events = EventTypes
 	}
-	w, err := db.AddWebhook(context.Background(), Webhook{Namespace: ns, URL: "http://127.0.0.1:1/" + ns, Events: events, Secret: "0123456789abcdef"})
+	w, err := db.AddWebhook(context.Background(), Webhook{Namespace: ns, URL: "http://127.0.0.1:1/" + ns, Events: events, Secret: "0123456789abcdef"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,10 +430,10 @@ func TestDeleteWebhookAndPrune(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n, err := db.DeleteWebhook(ctx, gone.ID); err != nil || n != 4 {
+	if n, err := db.DeleteWebhook(ctx, gone.ID, nil); err != nil || n != 4 {
 		t.Fatalf("delete: %d pending dropped, %v", n, err)
 	}
-	if _, err := db.DeleteWebhook(ctx, gone.ID); !errors.Is(err, ErrNotFound) {
+	if _, err := db.DeleteWebhook(ctx, gone.ID, nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("delete again: %v", err)
 	}
 	if got := queued(t, db, gone.ID); len(got) != 0 {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -96,6 +97,40 @@ func (r *Registry) OpenBlob(ctx context.Context, repo string, d digest.Digest, o
 	return rc, size, nil
 }
 
+// BlobRedirectExpiry is how long a URL from BlobURL is valid: long enough for a client to
+// follow the redirect, short enough that a URL copied elsewhere soon stops working.
+const BlobRedirectExpiry = 5 * time.Minute
+
+// blobURLer is a blob store that makes URLs by which a client reads a blob from the store
+// itself, with no credentials of its own (blob/s3's presigned URLs).
+type blobURLer interface {
+	PresignGet(ctx context.Context, d digest.Digest, expiry time.Duration) (string, error)
+}
+
+// BlobURL returns a URL by which a client reads blob d of repo straight from the blob store,
+// valid for BlobRedirectExpiry, when Options.RedirectBlobs is on and the store can make one;
+// "" otherwise (then OpenBlob serves it). Like StatBlob, it fails for a blob repo does not hold.
+func (r *Registry) BlobURL(ctx context.Context, repo string, d digest.Digest) (string, error) {
+	u, ok := r.blobs.(blobURLer)
+	if !r.opts.RedirectBlobs || !ok {
+		return "", nil
+	}
+	if err := ValidateName(repo); err != nil {
+		return "", err
+	}
+	if err := blob.Validate(d); err != nil {
+		return "", mapBlobErr(err)
+	}
+	_, err := r.db.RepositoryBlob(ctx, repo, d)
+	if errors.Is(err, meta.ErrNotFound) {
+		return "", nil // perhaps a blob the registry makes (artifacthub.go): OpenBlob knows
+	}
+	if err != nil {
+		return "", mapBlobErr(err)
+	}
+	return u.PresignGet(ctx, d, BlobRedirectExpiry)
+}
+
 // DeleteBlob makes blob d unreadable in repo.
 func (r *Registry) DeleteBlob(ctx context.Context, repo string, d digest.Digest) error {
 	if _, err := r.StatBlob(ctx, repo, d); err != nil {
@@ -129,6 +164,15 @@ func (r *Registry) MountBlob(ctx context.Context, repo, from string, d digest.Di
 		return 0, mapBlobErr(err)
 	}
 	return size, mapBlobErr(r.db.LinkBlob(ctx, repo, d, size))
+}
+
+// BlobRepositories lists, in name order, at most n repositories that hold blob d (n ≤ 0:
+// all): where a mount without a source repository may take it from.
+func (r *Registry) BlobRepositories(ctx context.Context, d digest.Digest, n int) ([]string, error) {
+	if err := blob.Validate(d); err != nil {
+		return nil, mapBlobErr(err)
+	}
+	return r.db.BlobRepositories(ctx, d, n)
 }
 
 // PutBlob stores a whole blob sent in one request. size is the announced length (-1: unknown).

@@ -56,6 +56,10 @@ type Options struct {
 	// MaxUploadsPerUser bounds the upload sessions one user may have open at once; 0 means
 	// DefaultMaxUploadsPerUser, a negative value no limit.
 	MaxUploadsPerUser int
+	// RedirectBlobs makes BlobURL hand out URLs by which clients read blobs from the blob
+	// store itself, when the store can make them (blob/s3's presigned URLs). Default false:
+	// every read goes through the registry.
+	RedirectBlobs bool
 	// Logger receives what the registry does on its own (rendering stored index entries of
 	// an older release again, at start); nil means slog.Default().
 	Logger *slog.Logger

@@ -65,7 +65,7 @@ func Check(ctx context.Context, base, cur *chart.Chart, opts Options) (*Report, 
 	if !bytes.Equal(base.Values(), cur.Values()) {
 		vc := diffValues(bvals, cvals, base.Values(), cur.Values())
 		if len(vc) == 0 {
-			vc = []Change{{Severity: Patch, Area: AreaValues, Message: "values.yaml changed (comments or formatting only)", File: chart.ValuesfileName}}
+			vc = []Change{{Severity: Patch, Area: AreaValues, Message: "values.yaml changed (comments or formatting only)", File: chart.ValuesfileName, Cosmetic: true}}
 		}
 		r.Changes = append(r.Changes, vc...)
 	}

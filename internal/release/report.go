@@ -78,6 +78,9 @@ type Change struct {
 	File string `json:"file,omitempty"`
 	// Line is the line in File, 0 if unknown.
 	Line int `json:"line,omitempty"`
+	// Cosmetic tells that the change is only in comments or formatting: the
+	// content is the same (chartroom release publishes nothing for it).
+	Cosmetic bool `json:"cosmetic,omitempty"`
 }
 
 // String is "area: path message", e.g. "values: .image.repository removed".
@@ -197,6 +200,18 @@ func levelRank(l string) int {
 		return 0
 	}
 	return 1
+}
+
+// SameContent reports whether the chart holds the baseline's content: no
+// change at all, or only in comments and formatting ([Change.Cosmetic]).
+// Chart.yaml's version is not content.
+func (r *Report) SameContent() bool {
+	for _, c := range r.Changes {
+		if !c.Cosmetic {
+			return false
+		}
+	}
+	return true
 }
 
 // ChangesAbove returns the changes more severe than s.

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	blobs3 "github.com/chartroom/chartroom/internal/blob/s3"
 	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/registry"
+	"github.com/chartroom/chartroom/internal/server/auth"
 	"github.com/chartroom/chartroom/internal/webhook"
 )
 
@@ -25,6 +27,16 @@ type Config struct {
 	// Database is the metadata database: "" for the SQLite database in DataDir (chartroom.db),
 	// or a postgres:// URL (meta.OpenPostgres), which several servers may share.
 	Database string
+	// Storage is where blobs are kept: "" for the filesystem store under DataDir (blobs/),
+	// or s3://BUCKET[/PREFIX][?endpoint=URL&region=REGION&path-style=true] for an
+	// S3-compatible bucket (blob/s3.ParseURL). The database and the spool stay in DataDir.
+	Storage string
+	// StorageRedirect answers OCI blob GETs with a 307 redirect to a short-lived presigned
+	// URL of the bucket instead of sending the bytes; only with S3 storage.
+	StorageRedirect bool
+	// StorageAccessKeyID and StorageSecretAccessKey are the S3 credentials; "" means the
+	// environment's (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN).
+	StorageAccessKeyID, StorageSecretAccessKey string
 	// AnonymousRead lets requests without credentials pull and list.
 	AnonymousRead bool
 	// AllowSparseManifests accepts manifests that reference content the repository lacks.
@@ -56,6 +68,15 @@ type Config struct {
 	// MaxUploadsPerUser bounds the OCI blob upload sessions one user may have open; 0 means
 	// no limit.
 	MaxUploadsPerUser int
+	// AuditRetention is how long audit log records are kept; 0 means
+	// auth.DefaultAuditRetention (90 days), a negative value forever.
+	AuditRetention time.Duration
+	// TokenTTL is how long a registry token (/v2/token, /api/oidc/token) is valid; 0 means
+	// auth.DefaultTokenTTL (5 minutes).
+	TokenTTL time.Duration
+	// TrustedPublishers are the OIDC issuers and rules of trusted publishing (config file
+	// key trusted-publishers).
+	TrustedPublishers []auth.TrustedPublisher
 
 	// TLSCert and TLSKey are PEM files of the certificate chain and its private key; when
 	// set, the server speaks HTTPS only and loads a renewed pair without a restart. Both or
@@ -136,6 +157,16 @@ func (c Config) Validate() error {
 	if err := ValidateDatabase(c.Database); err != nil {
 		errs = append(errs, fmt.Errorf("database: %w", err))
 	}
+	if c.Storage != "" {
+		if err := ValidateStorage(c.Storage); err != nil {
+			errs = append(errs, fmt.Errorf("storage: %w", err))
+		}
+	} else if c.StorageRedirect {
+		errs = append(errs, errors.New("storage-redirect: only S3 storage can redirect reads; set --storage s3://… or leave storage-redirect off"))
+	}
+	if (c.StorageAccessKeyID == "") != (c.StorageSecretAccessKey == "") {
+		errs = append(errs, errors.New("storage-access-key-id and storage-secret-access-key: give both or neither (neither: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from the environment)"))
+	}
 	if c.MaxBlobSize < 0 {
 		errs = append(errs, errors.New("max-blob-size: expected a size ≥ 0 (0 means unlimited)"))
 	}
@@ -183,6 +214,14 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("immutable-tags: %w", err))
 		}
 	}
+	if c.TokenTTL != 0 && (c.TokenTTL < auth.MinTokenTTL || c.TokenTTL > auth.MaxTokenTTL) {
+		errs = append(errs, fmt.Errorf("token-ttl: expected a duration from %s to %s, such as 5m", auth.MinTokenTTL, auth.MaxTokenTTL))
+	}
+	for i, tp := range c.TrustedPublishers {
+		if err := auth.ValidateTrustedPublisher(tp); err != nil {
+			errs = append(errs, fmt.Errorf("trusted-publishers entry %d (issuer %s): %w", i+1, tp.Issuer, err))
+		}
+	}
 	if c.ExternalURL != "" {
 		if err := ValidateExternalURL(c.ExternalURL); err != nil {
 			errs = append(errs, fmt.Errorf("external-url: %w", err))
@@ -205,6 +244,12 @@ func ValidateDatabase(s string) error {
 		return nil
 	}
 	return fmt.Errorf("%s is not a database URL: expected postgres://USER:PASSWORD@HOST:PORT/DATABASE, or nothing for the SQLite database in the data directory", meta.RedactURL(s))
+}
+
+// ValidateStorage checks a Storage value.
+func ValidateStorage(s string) error {
+	_, err := blobs3.ParseURL(s)
+	return err
 }
 
 // ValidateExternalURL checks an ExternalURL value.

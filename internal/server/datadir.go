@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 
-	blobfs "github.com/chartroom/chartroom/internal/blob/fs"
 	"github.com/chartroom/chartroom/internal/meta"
 )
 
@@ -18,9 +17,10 @@ var ErrDatabaseLost = errors.New("the database was probably lost or misplaced")
 // it is opened for writing: a database that is missing or empty (zero-length, or without
 // chartroom's tables) while the blob store holds blobs, and a database file that is not a
 // SQLite database. A fresh directory (no database, no blobs) passes: serve creates both.
-func checkDataDir(ctx context.Context, dataDir string) error {
+// The blob store is st's: the filesystem store of the data directory, or an S3 bucket (where
+// the check is one listing request).
+func checkDataDir(ctx context.Context, dataDir string, st *storage) error {
 	dbPath := filepath.Join(dataDir, DatabaseFile)
-	blobDir := filepath.Join(dataDir, BlobsDir)
 	state, err := meta.InspectSQLite(ctx, dbPath)
 	var corrupt *meta.CorruptError
 	switch {
@@ -31,7 +31,7 @@ func checkDataDir(ctx context.Context, dataDir string) error {
 	case state == meta.DatabaseOK:
 		return nil
 	}
-	hasBlobs, err := blobfs.HasBlobs(blobDir)
+	hasBlobs, err := st.hasBlobs(ctx)
 	if err != nil {
 		return fmt.Errorf("check the data directory: %w", err)
 	}
@@ -44,8 +44,8 @@ func checkDataDir(ctx context.Context, dataDir string) error {
 	}
 	return fmt.Errorf("refusing to start: the database %s is %s, but the blob store %s holds blobs: %w "+
 		"(starting would create an empty registry with a new admin user beside them). Restore chartroom.db from your backup (README, \"Backup and restore\") and check it with "+
-		"chartroom fsck --data-dir %s; or, to really start over, move %s away first",
-		dbPath, what, blobDir, ErrDatabaseLost, dataDir, blobDir)
+		"chartroom fsck --data-dir %s; or, to really start over, %s",
+		dbPath, what, st.where, ErrDatabaseLost, dataDir, st.startOver())
 }
 
 // ErrDatabaseElsewhere means the data directory holds a SQLite database while the server is

@@ -31,33 +31,28 @@ const readyTimeout = 5 * time.Second
 // redirect to a cleaned path: such names must get the protocol's own error instead.
 func (s *Server) routes() http.Handler {
 	// OCI Distribution v1.1: everything under /v2/ (and /v2 itself, which some clients probe).
-	ociAPI := oci.New(s.reg, s.auth, oci.Options{Logger: s.log})
+	ociAPI := oci.New(s.reg, s.missing, s.auth, oci.Options{Logger: s.log})
 	metrics := s.metrics.handler()
 	// The classic chart repository, per namespace: /<namespace>/index.yaml,
 	// /<namespace>/charts/<name>-<version>.tgz[.prov], /api/<namespace>/…; it answers 404 to
 	// every other path.
-	repoAPI := repo.New(s.reg, s.auth, repo.Options{
+	repoAPI := repo.New(s.reg, s.missing, s.auth, repo.Options{
 		ExternalURL: s.cfg.ExternalURL,
 		CacheDir:    filepath.Join(s.cfg.DataDir, IndexCacheDir),
 		Logger:      s.log,
 	})
+	ops := map[string]http.HandlerFunc{}
+	for _, o := range s.opsRoutes(metrics) {
+		ops[o.Path] = o.serve
+	}
 	dispatch := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
 		case p == "/v2" || strings.HasPrefix(p, "/v2/"):
 			ociAPI.ServeHTTP(w, r)
-		case p == "/healthz":
-			s.healthz(w, r)
-		case p == "/readyz":
-			s.readyz(w, r)
-		case p == "/health":
-			s.health(w, r)
-		case p == "/info":
-			s.info(w, r)
-		case p == "/metrics":
-			httpx.SetRoute(r, routeMetrics)
-			if allowGet(w, r) {
-				metrics.ServeHTTP(w, r)
-			}
+		case ops[p] != nil:
+			ops[p](w, r)
+		case p == OIDCTokenPath:
+			s.oidcToken(w, r)
 		default:
 			repoAPI.ServeHTTP(w, r)
 		}
@@ -65,6 +60,32 @@ func (s *Server) routes() http.Handler {
 	return &observer{next: &plainCredentials{next: dispatch, log: s.log}, log: s.log, metrics: s.metrics, inFlight: &s.handlers,
 		bodyIdle: s.cfg.BodyIdleTimeout, draining: &s.draining}
 }
+
+// OpsRoute is an operations endpoint: an exact path, open to every caller (no credentials
+// needed: load balancers, Prometheus and ChartMuseum's scripts probe them), GET and HEAD only.
+type OpsRoute struct {
+	Path, Name string
+	serve      http.HandlerFunc
+}
+
+// opsRoutes lists the operations endpoints; metrics serves /metrics.
+func (s *Server) opsRoutes(metrics http.Handler) []OpsRoute {
+	return []OpsRoute{
+		{"/healthz", routeHealthz, s.healthz},
+		{"/readyz", routeReadyz, s.readyz},
+		{"/health", routeHealth, s.health},
+		{"/info", routeInfo, s.info},
+		{"/metrics", routeMetrics, func(w http.ResponseWriter, r *http.Request) {
+			httpx.SetRoute(r, routeMetrics)
+			if allowGet(w, r) {
+				metrics.ServeHTTP(w, r)
+			}
+		}},
+	}
+}
+
+// OpsRoutes lists the operations endpoints, for tests that must cover every route.
+func OpsRoutes() []OpsRoute { return (&Server{}).opsRoutes(nil) }
 
 // allowGet answers 405 to anything but GET and HEAD, and reports whether to go on.
 func allowGet(w http.ResponseWriter, r *http.Request) bool {
@@ -124,11 +145,15 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	if failed := s.ready.check(ctx, s.writable); len(failed) > 0 {
 		var names, msgs []string
+		fix := "fix the permissions, free space or mount of the data directory"
 		for _, f := range failed {
 			names = append(names, f.name)
 			msgs = append(msgs, f.err.Error())
+			if f.fix != "" {
+				fix = f.fix
+			}
 		}
-		msg := "not ready: " + strings.Join(msgs, "; ") + "; fix the permissions, free space or mount of the data directory"
+		msg := "not ready: " + strings.Join(msgs, "; ") + "; " + fix
 		httpx.SetReason(r, "not_writable")
 		s.log.Warn("not ready: storage is not writable", "not_writable", names, "err", strings.Join(msgs, "; "))
 		httpx.WriteJSON(w, http.StatusServiceUnavailable, httpx.ContentTypeJSON, map[string]any{"error": msg, "not_writable": names})
@@ -149,11 +174,13 @@ type writableChecker interface {
 type writableCheck struct {
 	name  string // as /readyz names it
 	check writableChecker
+	fix   string // what to do when it fails; "" for the data directory's advice
 }
 
 type checkFailure struct {
 	name string
 	err  error
+	fix  string
 }
 
 // readyCache runs the writability checks at most once per readyFor; concurrent callers
@@ -173,7 +200,7 @@ func (c *readyCache) check(ctx context.Context, checks []writableCheck) []checkF
 	var failed []checkFailure
 	for _, wc := range checks {
 		if err := wc.check.CheckWritable(ctx); err != nil {
-			failed = append(failed, checkFailure{wc.name, err})
+			failed = append(failed, checkFailure{wc.name, err, wc.fix})
 		}
 	}
 	if ctx.Err() == nil { // a result cut short by the caller's deadline is not kept

@@ -19,7 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	blobfs "github.com/chartroom/chartroom/internal/blob/fs"
+	"github.com/chartroom/chartroom/internal/blob"
 	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/server/auth"
@@ -53,17 +53,21 @@ var errShutdownTimeout = errors.New("cut by the shutdown timeout")
 
 // Server is an assembled chartroom server over one data directory.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	db      *meta.DB
-	reg     *registry.Registry
-	auth    *auth.Service
-	metrics *metrics
-	handler http.Handler
+	cfg  Config
+	log  *slog.Logger
+	db   *meta.DB
+	reg  *registry.Registry
+	auth *auth.Service
+	// missing holds nothing (over missingDB): reads a caller may not make are answered from it.
+	missing   *registry.Registry
+	missingDB *meta.DB
+	metrics   *metrics
+	handler   http.Handler
 
 	draining atomic.Bool    // set when shutdown starts: /readyz answers 503
 	handlers sync.WaitGroup // requests inside the handler chain
 
+	storage  string          // where blobs are kept, for the log
 	writable []writableCheck // what /readyz proves writable
 	lock     *os.File        // the data directory's lock, held until Close
 	tls      *certReloader   // the TLS certificate, nil to serve plain HTTP
@@ -90,14 +94,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	st, err := newStorage(cfg)
+	if err == nil {
+		err = st.check(ctx)
+	}
 	var db *meta.DB
-	if cfg.Database != "" {
+	switch {
+	case err != nil:
+	case cfg.Database != "":
 		err = checkDataDirForPostgres(ctx, cfg.DataDir)
 		if err == nil {
 			db, err = meta.OpenPostgres(ctx, cfg.Database)
 		}
-	} else {
-		err = checkDataDir(ctx, cfg.DataDir)
+	default:
+		err = checkDataDir(ctx, cfg.DataDir, st)
 		if err == nil {
 			db, err = meta.OpenSQLite(ctx, filepath.Join(cfg.DataDir, DatabaseFile))
 		}
@@ -106,16 +116,19 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		lock.Close()
 		return nil, err
 	}
-	// The lock proves no other server uses this database: the webhook deliveries a previous
-	// run claimed and never finished (it crashed) may go out again at once.
-	if n, err := db.ReleaseClaims(ctx); err != nil {
+	// On SQLite the lock proves no other server uses this database: the webhook deliveries a
+	// previous run claimed and never finished (it crashed) may go out again at once. On
+	// PostgreSQL other servers may be sending theirs: claims are left to expire.
+	if cfg.Database != "" {
+		// nothing to release
+	} else if n, err := db.ReleaseClaims(ctx); err != nil {
 		db.Close()
 		lock.Close()
 		return nil, err
 	} else if n > 0 {
 		log.Info("webhook deliveries a previous run was sending are sent again", "count", n)
 	}
-	s, err := assemble(ctx, cfg, log, db)
+	s, err := assemble(ctx, cfg, log, db, st)
 	if err != nil {
 		db.Close()
 		lock.Close()
@@ -125,8 +138,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB) (*Server, error) {
-	blobs, err := blobfs.New(filepath.Join(cfg.DataDir, BlobsDir))
+func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB, st *storage) (*Server, error) {
+	blobs, err := st.open()
 	if err != nil {
 		return nil, err
 	}
@@ -143,23 +156,50 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB) (*
 		SpoolDir:             spool,
 		UploadExpiry:         cfg.UploadExpiry,
 		MaxUploadsPerUser:    uploadLimit(cfg.MaxUploadsPerUser),
+		RedirectBlobs:        cfg.StorageRedirect,
 		Logger:               log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
 	expireUploads(ctx, reg, log)
-	authz := auth.New(db, auth.Options{AnonymousRead: cfg.AnonymousRead})
+	missing, missingDB, err := emptyRegistry(ctx, spool, blobs, log)
+	if err != nil {
+		return nil, err
+	}
+	authz := auth.New(db, auth.Options{AnonymousRead: cfg.AnonymousRead, AuditRetention: cfg.AuditRetention, Logger: log,
+		Tokens: auth.TokenOptions{TTL: cfg.TokenTTL, ExternalURL: cfg.ExternalURL, TrustedPublishers: cfg.TrustedPublishers}})
 	if err := authz.Bootstrap(ctx, cfg.AdminPassword, log); err != nil {
+		missingDB.Close()
 		return nil, fmt.Errorf("create the admin user: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, db: db, reg: reg, auth: authz, writable: []writableCheck{
-		{name: "blob store", check: blobs},
+	if err := authz.EnsureTokenKey(ctx); err != nil {
+		missingDB.Close()
+		return nil, fmt.Errorf("create the key signing registry tokens: %w", err)
+	}
+	s := &Server{cfg: cfg, log: log, db: db, reg: reg, missing: missing, missingDB: missingDB, auth: authz, storage: st.where, writable: []writableCheck{
+		{name: "blob store", check: blobs, fix: st.fix()},
 		{name: "database", check: db},
 	}}
 	s.metrics = newMetrics(reg, authz, cfg.Version, log)
 	s.handler = s.routes()
 	return s, nil
+}
+
+// emptyRegistry is a registry over an empty database (under the spool directory, emptied at
+// every start) and the blob store, which it never reaches: it holds nothing, and answers the
+// reads a caller may not make, exactly as the registry answers for what does not exist.
+func emptyRegistry(ctx context.Context, spool string, blobs blob.Store, log *slog.Logger) (*registry.Registry, *meta.DB, error) {
+	db, err := meta.OpenSQLite(ctx, filepath.Join(spool, "missing", DatabaseFile))
+	if err != nil {
+		return nil, nil, fmt.Errorf("the empty registry: %w", err)
+	}
+	reg, err := registry.New(ctx, db, blobs, registry.Options{Logger: log})
+	if err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("the empty registry: %w", err)
+	}
+	return reg, db, nil
 }
 
 // emptyDir creates dir, removing what a previous run left in it (uploads a crash interrupted).
@@ -198,7 +238,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.cfg.Database != "" {
 		database = meta.RedactURL(s.cfg.Database)
 	}
-	s.log.Info("listening", "addr", ln.Addr().String(), "tls", s.tls != nil, "data_dir", s.cfg.DataDir, "database", database,
+	s.log.Info("listening", "addr", ln.Addr().String(), "tls", s.tls != nil, "data_dir", s.cfg.DataDir, "database", database, "storage", s.storage,
+		"storage_redirect", s.cfg.StorageRedirect,
 		"version", s.cfg.Version, "anonymous_read", s.cfg.AnonymousRead)
 	if s.tls == nil && !listensOnLoopbackOnly(ln.Addr()) {
 		s.log.Warn("SERVING PLAIN HTTP on an address other machines can reach: their passwords and tokens would cross the network unencrypted; "+
@@ -228,6 +269,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		stopSending()
 		<-sent
 	}()
+	authDone := make(chan struct{})
+	authCtx, stopAuth := context.WithCancel(context.WithoutCancel(ctx))
+	go func() { s.auth.Run(authCtx); close(authDone) }()
+	// The audit log's last records are written after the last request ended.
+	defer func() { stopAuth(); <-authDone }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
@@ -354,9 +400,12 @@ func (s *Server) waitHandlers(d time.Duration) {
 	}
 }
 
-// Close closes the database.
+// Close writes the audit records still waiting and closes the database.
 func (s *Server) Close() error {
-	err := s.db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	s.auth.Flush(ctx)
+	cancel()
+	err := errors.Join(s.db.Close(), s.missingDB.Close())
 	if s.lock != nil {
 		s.lock.Close() // releases the data directory's lock
 	}

@@ -125,7 +125,7 @@ func TestWebhooksOverBothProtocols(t *testing.T) {
 		c.ShutdownDelay = 0
 		c.ExternalURL = "https://charts.example.com"
 	})
-	if _, err := s.db.AddWebhook(context.Background(), meta.Webhook{Namespace: "team", URL: rcv.srv.URL, Events: meta.EventTypes, Secret: "0123456789abcdef", AllowLocal: true}); err != nil {
+	if _, err := s.db.AddWebhook(context.Background(), meta.Webhook{Namespace: "team", URL: rcv.srv.URL, Events: meta.EventTypes, Secret: "0123456789abcdef", AllowLocal: true}, nil); err != nil {
 		t.Fatal(err)
 	}
 	url, _ := serve(t, s)
@@ -203,7 +203,7 @@ func TestWebhooksAfterRestart(t *testing.T) {
 	}
 	s, _ := newTestServer(t, fast)
 	ctx := context.Background()
-	if _, err := s.db.AddWebhook(ctx, meta.Webhook{Namespace: "team", URL: rcv.srv.URL, Events: []string{meta.EventChartPublished}, Secret: "0123456789abcdef", AllowLocal: true}); err != nil {
+	if _, err := s.db.AddWebhook(ctx, meta.Webhook{Namespace: "team", URL: rcv.srv.URL, Events: []string{meta.EventChartPublished}, Secret: "0123456789abcdef", AllowLocal: true}, nil); err != nil {
 		t.Fatal(err)
 	}
 	url, stop := serve(t, s)
@@ -260,7 +260,7 @@ func TestShutdownRecordsTheDeliveryInFlight(t *testing.T) {
 	t.Cleanup(rcv.Close)
 	s, _ := newTestServer(t, func(c *Config) { c.ShutdownDelay = 0 })
 	ctx := context.Background()
-	hook, err := s.db.AddWebhook(ctx, meta.Webhook{Namespace: "team", URL: rcv.URL, Events: []string{meta.EventChartPublished}, Secret: "0123456789abcdef", AllowLocal: true})
+	hook, err := s.db.AddWebhook(ctx, meta.Webhook{Namespace: "team", URL: rcv.URL, Events: []string{meta.EventChartPublished}, Secret: "0123456789abcdef", AllowLocal: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

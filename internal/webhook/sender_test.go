@@ -140,7 +140,7 @@ func run(t *testing.T, db *meta.DB, opts Options) (stop func()) {
 
 func addWebhook(t *testing.T, db *meta.DB, ns, url string) *meta.Webhook {
 	t.Helper()
-	w, err := db.AddWebhook(context.Background(), meta.Webhook{Namespace: ns, URL: url, Events: meta.EventTypes, Secret: secret, AllowLocal: true})
+	w, err := db.AddWebhook(context.Background(), meta.Webhook{Namespace: ns, URL: url, Events: meta.EventTypes, Secret: secret, AllowLocal: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +358,7 @@ func TestLocalAddressesOnlyWhenAllowed(t *testing.T) {
 	db := openDB(t)
 	rcv := newReceiver(t, nil)
 	add := func(url string, allowLocal bool) *meta.Webhook {
-		w, err := db.AddWebhook(context.Background(), meta.Webhook{Namespace: "team", URL: url, Events: meta.EventTypes, Secret: secret, AllowLocal: allowLocal})
+		w, err := db.AddWebhook(context.Background(), meta.Webhook{Namespace: "team", URL: url, Events: meta.EventTypes, Secret: secret, AllowLocal: allowLocal}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,10 @@
 // CHARTROOM_TEST_DATABASE=postgres a PostgreSQL database: see metatest) and a filesystem blob
 // store in a temporary directory, the parts `chartroom serve` assembles, so that the tests of
 // the protocol packages need neither the database nor the blob store packages themselves.
+//
+// With CHARTROOM_TEST_STORAGE=s3 the blob store is instead an S3 store in a bucket of a real
+// versitygw (blob/s3/s3test; one server per registry directory, stopped when the test
+// ends), so that the same tests run on the S3 backend: `make unit-s3`.
 package registrytest
 
 import (
@@ -9,15 +13,22 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	iofs "io/fs"
+	"os"
 	"path/filepath"
+	"sort"
+	"sync"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/chartroom/chartroom/internal/blob"
 	"github.com/chartroom/chartroom/internal/blob/fs"
+	blobs3 "github.com/chartroom/chartroom/internal/blob/s3"
+	"github.com/chartroom/chartroom/internal/blob/s3/s3test"
 	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/meta/metatest"
@@ -32,7 +43,49 @@ type Env struct {
 	// DB is the registry's database, for what is built beside the registry over the same
 	// database (the auth service).
 	DB    *meta.DB
-	blobs *fs.Store
+	blobs blob.Store
+	s3    *s3Backing // nil on the filesystem
+}
+
+// StorageEnv names the variable that selects the blob store: "s3" for a bucket of a real
+// versitygw, anything else (or unset) for the filesystem.
+const StorageEnv = "CHARTROOM_TEST_STORAGE"
+
+// s3Backing is the S3 server and bucket a registry directory's blobs are kept in.
+type s3Backing struct {
+	srv    *s3test.Server
+	bucket string
+}
+
+// s3Prefix is the key prefix of the registries' S3 stores.
+const s3Prefix = "reg"
+
+var s3Dirs struct {
+	sync.Mutex
+	m map[string]*s3Backing
+}
+
+// s3For returns the bucket of dir, starting a server for it on the first call (Open again
+// on the same dir is a restart, on the same bucket).
+func s3For(t testing.TB, dir string) *s3Backing {
+	t.Helper()
+	s3Dirs.Lock()
+	defer s3Dirs.Unlock()
+	if b := s3Dirs.m[dir]; b != nil {
+		return b
+	}
+	srv := s3test.Start(t)
+	b := &s3Backing{srv: srv, bucket: srv.NewBucket(t)}
+	if s3Dirs.m == nil {
+		s3Dirs.m = map[string]*s3Backing{}
+	}
+	s3Dirs.m[dir] = b
+	t.Cleanup(func() {
+		s3Dirs.Lock()
+		delete(s3Dirs.m, dir)
+		s3Dirs.Unlock()
+	})
+	return b
 }
 
 // New opens a registry with opts over fresh storage in a temporary directory.
@@ -47,19 +100,51 @@ func Open(t testing.TB, dir string, opts registry.Options) *Env {
 	t.Helper()
 	ctx := context.Background()
 	db := metatest.Open(t, dir)
-	store, err := fs.New(filepath.Join(dir, "blobs"))
+	env := &Env{Dir: dir, DB: db}
+	if os.Getenv(StorageEnv) == "s3" {
+		env.s3 = s3For(t, dir)
+		env.blobs = env.s3.srv.Store(t, env.s3.bucket, s3Prefix, blobs3.Options{})
+	} else {
+		store, err := fs.New(filepath.Join(dir, "blobs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.blobs = store
+	}
+	reg, err := registry.New(ctx, db, env.blobs, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := registry.New(ctx, db, store, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &Env{Registry: reg, Dir: dir, DB: db, blobs: store}
+	env.Registry = reg
+	return env
 }
 
-// BlobsDir is where the blob store keeps its files.
+// BlobsDir is where the filesystem blob store keeps its files (none with S3 storage).
 func (e *Env) BlobsDir() string { return filepath.Join(e.Dir, "blobs") }
+
+// StoredFiles lists everything the blob store holds, blobs and upload sessions: the paths of
+// the files under BlobsDir, or the keys of the S3 store's objects.
+func (e *Env) StoredFiles(t testing.TB) []string {
+	t.Helper()
+	var out []string
+	if e.s3 != nil {
+		out = e.s3.srv.Objects(t, e.s3.bucket, s3Prefix+"/")
+		sort.Strings(out)
+		return out
+	}
+	err := filepath.WalkDir(e.BlobsDir(), func(p string, d iofs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		out = append(out, p)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}
 
 // HasBlob reports whether the blob store holds d, whichever repository links it (or none).
 func (e *Env) HasBlob(t testing.TB, d digest.Digest) bool {
@@ -122,4 +207,22 @@ func (e *Env) Publish(t testing.TB, archive []byte, req registry.PublishChartReq
 	defer up.Close()
 	req.Archive = up
 	return e.PublishChart(ctx, req)
+}
+
+// OverwriteBlob replaces the stored bytes of blob d with data behind the store's back, as
+// damage on the disk or in the bucket would.
+func (e *Env) OverwriteBlob(t testing.TB, d digest.Digest, data []byte) {
+	t.Helper()
+	rel := "blobs/" + d.Algorithm().String() + "/" + d.Encoded()[:2] + "/" + d.Encoded()
+	if e.s3 != nil {
+		key := s3Prefix + "/" + rel
+		if _, err := e.s3.srv.Client().PutObject(context.Background(), &s3.PutObjectInput{
+			Bucket: &e.s3.bucket, Key: &key, Body: bytes.NewReader(data)}); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if err := os.WriteFile(filepath.Join(e.BlobsDir(), filepath.FromSlash(rel)), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

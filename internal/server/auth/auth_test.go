@@ -52,7 +52,7 @@ func TestAuthorize(t *testing.T) {
 				r.SetBasicAuth(tc.user, tc.pass)
 			}
 			for i := 0; i < 2; i++ { // the second time from the cache
-				_, err := s.Authorize(r, "team/app", tc.action)
+				_, err := s.Authorize(r, RepositoryTarget("team/app"), tc.action)
 				if !errors.Is(err, tc.wantError) {
 					t.Fatalf("attempt %d: got %v, want %v", i, err, tc.wantError)
 				}

@@ -28,7 +28,19 @@ type Info struct {
 	// "version_exists", "unauthorized", "name_invalid", "body_stalled"): set by the error
 	// exit of each protocol, logged on every 4xx and 5xx line.
 	Reason string
+
+	audit *AuditFacts // what a handler tells the audit log
 }
+
+// AuditFacts are what a handler knows of a request that the audit log records beyond the
+// route and its target: the repository it turned out to write (an upload names only its
+// namespace), the version or tag, the digest.
+type AuditFacts struct {
+	Repository, Version, Digest string
+}
+
+// SetAudit records what the audit log says of the request (see AuditFacts).
+func SetAudit(r *http.Request, f AuditFacts) { info(r).audit = &f }
 
 // WithInfo returns r carrying an empty Info the handlers fill in, and that Info.
 func WithInfo(r *http.Request) (*http.Request, *Info) {
@@ -62,6 +74,8 @@ func Reason(err error) string {
 		return "unauthorized"
 	case errors.Is(err, auth.ErrForbidden):
 		return "denied"
+	case errors.Is(err, auth.ErrHidden):
+		return "hidden"
 	case errors.Is(err, ErrBodyStalled):
 		return "body_stalled"
 	}

@@ -1,6 +1,9 @@
 package httpx
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -9,15 +12,21 @@ import (
 )
 
 // Route is one row of a protocol's route table: the endpoint (E, the protocol's own enum)
-// and method it serves, the stable name logs and metrics know it by, what the caller needs
-// on the resource, and the handler. A handler writes successful answers only: the error it
-// returns is answered by the API's one error exit. T is what the protocol read from the path.
+// and method it serves, the stable name logs, metrics and the audit log know it by, what the
+// caller needs on the resource, whether the audit log records it, and the handler. A handler
+// writes successful answers only: the error it returns is answered by the API's one error
+// exit. T is what the protocol read from the path.
 type Route[E comparable, T any] struct {
 	Endpoint E
 	Method   string
 	Name     string
-	Action   auth.Action
-	Handle   func(w http.ResponseWriter, r *http.Request, t T) error
+	// Action is what the caller must be allowed on the route's target; every route names
+	// one (NewRoutes refuses the zero Action).
+	Action auth.Action
+	// Audit records every request of the route, whatever its outcome (writes: pushes,
+	// uploads, deletes); refused requests of every route are recorded anyway.
+	Audit  bool
+	Handle func(w http.ResponseWriter, r *http.Request, t T) error
 }
 
 type routeKey[E comparable] struct {
@@ -30,13 +39,43 @@ type Routes[E comparable, T any] struct {
 	routes map[routeKey[E]]Route[E, T]
 }
 
-// NewRoutes builds a route table from its rows.
+// NewRoutes builds a route table from its rows. It panics on a row without an action or
+// name, or two rows for one endpoint and method: a table that cannot be right.
 func NewRoutes[E comparable, T any](rows ...Route[E, T]) *Routes[E, T] {
 	rs := &Routes[E, T]{routes: make(map[routeKey[E]]Route[E, T], len(rows))}
 	for _, rt := range rows {
-		rs.routes[routeKey[E]{rt.Endpoint, rt.Method}] = rt
+		k := routeKey[E]{rt.Endpoint, rt.Method}
+		switch _, dup := rs.routes[k]; {
+		case rt.Action == 0 || rt.Name == "":
+			panic(fmt.Sprintf("httpx: route %q (%s) names no action or no name: every route says what the caller needs", rt.Name, rt.Method))
+		case dup:
+			panic(fmt.Sprintf("httpx: two routes for %v %s", rt.Endpoint, rt.Method))
+		}
+		rs.routes[k] = rt
 	}
 	return rs
+}
+
+// RouteInfo describes a row of a route table.
+type RouteInfo[E comparable] struct {
+	Endpoint E
+	Method   string
+	Name     string
+	Action   auth.Action
+	Audit    bool
+}
+
+// List returns every row of the table, by name and method: for tests that must cover every
+// route (the authorization matrix).
+func (rs *Routes[E, T]) List() []RouteInfo[E] {
+	out := make([]RouteInfo[E], 0, len(rs.routes))
+	for _, rt := range rs.routes {
+		out = append(out, RouteInfo[E]{Endpoint: rt.Endpoint, Method: rt.Method, Name: rt.Name, Action: rt.Action, Audit: rt.Audit})
+	}
+	slices.SortFunc(out, func(a, b RouteInfo[E]) int {
+		return strings.Compare(a.Name+" "+a.Method, b.Name+" "+b.Method)
+	})
+	return out
 }
 
 // Match returns the route of an endpoint and method. HEAD is served by the endpoint's HEAD
@@ -78,8 +117,12 @@ type API[E comparable, T any] struct {
 	// those it does (also sent as the Allow header).
 	NotAllowed func(r *http.Request, allow string) error
 	// Authorize checks what the path names (e.g. its grammar) and that the caller may take
-	// action on it, and returns who the caller is.
-	Authorize func(r *http.Request, t T, action auth.Action) (auth.Principal, error)
+	// action on it, and returns who the caller is and what the request acts on. An
+	// auth.ErrHidden error runs the handler all the same, on a request marked Hidden: it
+	// answers as if nothing existed there (a read the caller may not make).
+	Authorize func(r *http.Request, t T, action auth.Action) (auth.Principal, auth.Target, error)
+	// Audit records an entry of the audit log; nil records nothing.
+	Audit func(rec auth.AuditRecord)
 	// WriteError answers an error: the one exit of every error answer.
 	WriteError func(w http.ResponseWriter, r *http.Request, err error)
 	// NotFoundRoute and NotAllowedRoute are the route names of requests that matched no
@@ -104,13 +147,62 @@ func (a *API[E, T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	SetRoute(r, rt.Name)
-	p, err := a.Authorize(r, t, rt.Action)
-	if err != nil {
+	p, target, err := a.Authorize(r, t, rt.Action)
+	SetUser(r, p.Name) // a refused request of a signed-in caller logs who it was too
+	hidden := errors.Is(err, auth.ErrHidden)
+	if err != nil && !hidden {
+		if outcome := auth.OutcomeOf(err); outcome != "" {
+			a.audit(r, rt.Name, p, target, outcome)
+		}
 		a.WriteError(w, r, err)
 		return
 	}
-	SetUser(r, p.Name)
-	if err := rt.Handle(w, WithPrincipal(r, p), t); err != nil {
+	r = WithPrincipal(r, p)
+	if hidden {
+		r = r.WithContext(context.WithValue(r.Context(), hiddenKey{}, true))
+	}
+	err = rt.Handle(w, r, t)
+	if err != nil {
 		a.WriteError(w, r, err)
 	}
+	switch {
+	case hidden:
+		a.audit(r, rt.Name, p, target, auth.OutcomeHidden)
+	case rt.Audit && err == nil:
+		a.audit(r, rt.Name, p, target, auth.OutcomeOK)
+	case rt.Audit:
+		a.audit(r, rt.Name, p, target, info(r).Reason)
+	}
+}
+
+// audit records a request in the audit log: who (for refused credentials, the user and
+// token they claimed), from where, what, on what, the handler's facts, the outcome.
+func (a *API[E, T]) audit(r *http.Request, route string, p auth.Principal, target auth.Target, outcome string) {
+	if a.Audit == nil {
+		return
+	}
+	rec := auth.AuditRecord{Actor: p.Name, TokenID: p.TokenID, Address: auth.Address(r), Action: route,
+		Repository: target.String(), Outcome: outcome}
+	if !p.Anonymous && p.Name == "" {
+		rec.Actor, rec.TokenID = auth.Claimed(r)
+	}
+	if f := info(r).audit; f != nil {
+		if f.Repository != "" {
+			rec.Repository = f.Repository
+		}
+		rec.Version, rec.Digest = f.Version, f.Digest
+	}
+	if rec.Outcome == "" {
+		rec.Outcome = "failed"
+	}
+	a.Audit(rec)
+}
+
+type hiddenKey struct{}
+
+// Hidden reports whether the request is a read its caller may not make, to be answered as
+// if nothing existed there (see API.Authorize).
+func Hidden(r *http.Request) bool {
+	h, _ := r.Context().Value(hiddenKey{}).(bool)
+	return h
 }

@@ -47,11 +47,11 @@ func TestAPIOneErrorExit(t *testing.T) {
 			return 0, "", errNoEndpoint
 		},
 		NotAllowed: func(r *http.Request, allow string) error { return errors.New("not allowed; allowed: " + allow) },
-		Authorize: func(r *http.Request, path string, a auth.Action) (auth.Principal, error) {
+		Authorize: func(r *http.Request, path string, a auth.Action) (auth.Principal, auth.Target, error) {
 			if a == auth.Delete {
-				return auth.Principal{}, errRefused
+				return auth.Principal{}, auth.Target{}, errRefused
 			}
-			return auth.Principal{Name: "alice"}, nil
+			return auth.Principal{Name: "alice"}, auth.RepositoryTarget("team/app"), nil
 		},
 		WriteError: func(w http.ResponseWriter, r *http.Request, err error) {
 			exits = append(exits, err)

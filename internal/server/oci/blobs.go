@@ -8,10 +8,13 @@ import (
 	"strings"
 
 	"github.com/chartroom/chartroom/internal/registry"
+	"github.com/chartroom/chartroom/internal/server/httpx"
 )
 
 // getBlob serves GET and HEAD /v2/<name>/blobs/<digest>, with single byte ranges (RFC 9110
-// §14): 206 and Content-Range for a satisfiable range, 416 RANGE_INVALID past the blob.
+// §14): 206 and Content-Range for a satisfiable range, 416 RANGE_INVALID past the blob. With
+// blob redirects on (registry.Options.RedirectBlobs), a GET is answered 307 to a short-lived
+// URL of the object store instead (OCI Distribution v1.1: "the registry may redirect").
 // The body is copied from the registry's *os.File untouched, so net/http sends it with
 // sendfile(2).
 func (h *handler) getBlob(w http.ResponseWriter, r *http.Request) error {
@@ -22,7 +25,7 @@ func (h *handler) getBlob(w http.ResponseWriter, r *http.Request) error {
 	}
 	hdr := w.Header()
 	if r.Method == http.MethodHead && r.Header.Get("Range") == "" {
-		size, err := h.reg.StatBlob(r.Context(), name, d)
+		size, err := h.regFor(r).StatBlob(r.Context(), name, d)
 		if err != nil {
 			return err
 		}
@@ -30,7 +33,21 @@ func (h *handler) getBlob(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	rc, size, err := h.reg.OpenBlob(r.Context(), name, d, 0)
+	if r.Method == http.MethodGet {
+		// --storage-redirect: the client reads the bytes from the object store itself.
+		u, err := h.regFor(r).BlobURL(r.Context(), name, d)
+		if err != nil {
+			return err
+		}
+		if u != "" {
+			hdr.Set("Location", u)
+			hdr.Set("Docker-Content-Digest", d.String())
+			hdr.Set("Cache-Control", "no-store") // the URL expires; the digest does not
+			w.WriteHeader(http.StatusTemporaryRedirect)
+			return nil
+		}
+	}
+	rc, size, err := h.regFor(r).OpenBlob(r.Context(), name, d, 0)
 	if err != nil {
 		return err
 	}
@@ -135,6 +152,7 @@ func parseRange(header string, size int64) (start, length int64, partial bool, e
 // deleteBlob serves DELETE /v2/<name>/blobs/<digest>: the blob stops being readable in the
 // repository at once.
 func (h *handler) deleteBlob(w http.ResponseWriter, r *http.Request) error {
+	httpx.SetAudit(r, httpx.AuditFacts{Digest: r.PathValue("reference")})
 	d, err := registry.ParseDigest(r.PathValue("reference"))
 	if err != nil {
 		return err

@@ -57,6 +57,7 @@ var sentinels = []struct {
 	{auth.ErrUnauthenticated, codeUnauthorized},
 	{auth.ErrForbidden, codeDenied},
 	{auth.ErrThrottled, codeTooManyRequests},
+	{auth.ErrHidden, codeNameUnknown}, // (the dispatch answers hidden reads from an empty registry)
 	{registry.ErrImmutable, codeImmutable},
 	{registry.ErrVersionExists, codeImmutable},
 	{errManifestTooLarge, codeManifestTooLarge},
@@ -173,7 +174,7 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	httpx.SetReason(r, reason(err, code))
 	if code == codeUnauthorized {
-		h.authz.Challenge(w)
+		h.challenge(w, r, err)
 	}
 	auth.SetRetryAfter(w, err)
 	httpx.WriteJSON(w, code.Status, "application/json; charset=utf-8", errorBody{Errors: []errorEntry{{Code: code.Code, Message: msg}}})

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/server/httpx"
@@ -14,7 +15,7 @@ import (
 // pushed, under the media type it was pushed with.
 func (h *handler) getManifest(w http.ResponseWriter, r *http.Request) error {
 	head := r.Method == http.MethodHead
-	m, err := h.reg.GetManifest(r.Context(), r.PathValue("name"), r.PathValue("reference"), !head)
+	m, err := h.regFor(r).GetManifest(r.Context(), r.PathValue("name"), r.PathValue("reference"), !head)
 	if err != nil {
 		return err
 	}
@@ -49,6 +50,11 @@ func (h *handler) putManifest(w http.ResponseWriter, r *http.Request) error {
 	if registry.IsDigest(ref) {
 		tags = r.URL.Query()["tag"]
 	}
+	facts := httpx.AuditFacts{Version: ref}
+	if registry.IsDigest(ref) {
+		facts = httpx.AuditFacts{Version: strings.Join(tags, ","), Digest: ref}
+	}
+	httpx.SetAudit(r, facts)
 	res, err := h.reg.PutManifest(r.Context(), registry.PutManifestRequest{
 		Repository:  name,
 		Reference:   ref,
@@ -60,6 +66,8 @@ func (h *handler) putManifest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	facts.Digest = res.Digest.String()
+	httpx.SetAudit(r, facts)
 	hdr := w.Header()
 	hdr.Set("Location", "/v2/"+name+"/manifests/"+res.Digest.String())
 	hdr.Set("Docker-Content-Digest", res.Digest.String())
@@ -103,7 +111,13 @@ func readManifest(r *http.Request, limit int64) ([]byte, error) {
 // and its tags, a tag deletes only the tag. A chart version deleted so stays reserved: it can
 // come back only with the same content.
 func (h *handler) deleteManifest(w http.ResponseWriter, r *http.Request) error {
-	if err := h.reg.DeleteManifest(r.Context(), r.PathValue("name"), r.PathValue("reference"), httpx.Principal(r).Name); err != nil {
+	ref := r.PathValue("reference")
+	if registry.IsDigest(ref) {
+		httpx.SetAudit(r, httpx.AuditFacts{Digest: ref})
+	} else {
+		httpx.SetAudit(r, httpx.AuditFacts{Version: ref})
+	}
+	if err := h.reg.DeleteManifest(r.Context(), r.PathValue("name"), ref, httpx.Principal(r).Name); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Length", "0")

@@ -25,12 +25,15 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// New returns the handler for every path under /v2/ (including /v2 and /v2/).
-func New(reg *registry.Registry, authz *auth.Service, opts Options) http.Handler {
+// New returns the handler for every path under /v2/ (including /v2 and /v2/). Reads of a
+// repository the caller may not read are answered from missing, a registry that holds
+// nothing (over an empty database), so that the answer is the one a repository that does not
+// exist gets, byte for byte.
+func New(reg, missing *registry.Registry, authz *auth.Service, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &handler{reg: reg, authz: authz, log: opts.Logger}
+	h := &handler{reg: reg, missing: missing, authz: authz, log: opts.Logger}
 	h.api = &httpx.API[endpoint, target]{
 		Routes: h.routeTable(),
 		Parse: func(r *http.Request) (endpoint, target, error) {
@@ -41,6 +44,7 @@ func New(reg *registry.Registry, authz *auth.Service, opts Options) http.Handler
 			return newError(codeUnsupported, "%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, allow)
 		},
 		Authorize:       h.authorize,
+		Audit:           authz.Audit,
 		WriteError:      h.writeError,
 		NotFoundRoute:   "oci.unknown",
 		NotAllowedRoute: "oci.unknown",
@@ -50,8 +54,9 @@ func New(reg *registry.Registry, authz *auth.Service, opts Options) http.Handler
 
 // handler serves the API. It holds no per-request state.
 type handler struct {
-	reg   *registry.Registry
-	authz *auth.Service
-	log   *slog.Logger
-	api   *httpx.API[endpoint, target]
+	reg     *registry.Registry
+	missing *registry.Registry // holds nothing: answers reads the caller may not make
+	authz   *auth.Service
+	log     *slog.Logger
+	api     *httpx.API[endpoint, target]
 }

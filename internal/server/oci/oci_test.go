@@ -27,10 +27,11 @@ const (
 )
 
 type env struct {
-	t    *testing.T
-	url  string
-	reg  *registrytest.Env
-	logs *bytes.Buffer
+	t     *testing.T
+	url   string
+	reg   *registrytest.Env
+	logs  *bytes.Buffer
+	authz *auth.Service
 }
 
 func newEnv(t *testing.T, opts registry.Options) *env {
@@ -43,13 +44,18 @@ func newEnvAuth(t *testing.T, opts registry.Options, authOpts auth.Options) *env
 	reg := registrytest.New(t, opts)
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
+	if authOpts.Refresh == 0 {
+		authOpts.Refresh = -1 // grants a test makes apply to its next request
+	}
+	authOpts.Logger = log
 	authz := auth.New(reg.DB, authOpts)
 	if err := authz.Bootstrap(context.Background(), testPassword, log); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(reg.Registry, authz, Options{Logger: log}))
+	missing := registrytest.New(t, opts)
+	srv := httptest.NewServer(New(reg.Registry, missing.Registry, authz, Options{Logger: log}))
 	t.Cleanup(srv.Close)
-	return &env{t: t, url: srv.URL, reg: reg, logs: logs}
+	return &env{t: t, url: srv.URL, reg: reg, logs: logs, authz: authz}
 }
 
 // request is one HTTP request of a test.

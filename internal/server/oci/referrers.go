@@ -19,7 +19,7 @@ func (h *handler) referrers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	artifactType := r.URL.Query().Get("artifactType")
-	descs, err := h.reg.Referrers(r.Context(), r.PathValue("name"), d, artifactType)
+	descs, err := h.regFor(r).Referrers(r.Context(), r.PathValue("name"), d, artifactType)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ const (
 	epUploadStart                 // /v2/<name>/blobs/uploads/
 	epUpload                      // /v2/<name>/blobs/uploads/<id>
 	epReferrers                   // /v2/<name>/referrers/<digest>
+	epToken                       // /v2/token: the token service (token.go)
 )
 
 // routeTable lists every route of the API. HEAD is served by the GET route where a route has
@@ -30,31 +31,75 @@ const (
 //
 // Reads need pull, writes push, deletes delete; an upload session is part of a push, so all of
 // its requests (status and cancel included) need push, as in the CNCF distribution registry.
+// The audit log records every manifest push and every delete (audited); blobs uploaded are
+// recorded by the manifest that uses them, and refused requests of every route anyway.
 func (h *handler) routeTable() *httpx.Routes[endpoint, target] {
+	const audited = true
 	return httpx.NewRoutes(
-		route(epBase, http.MethodGet, "oci.base", auth.Pull, h.ping),
-		route(epCatalog, http.MethodGet, "oci.catalog", auth.Pull, h.catalog),
-		route(epTags, http.MethodGet, "oci.tags.list", auth.Pull, h.listTags),
-		route(epManifest, http.MethodGet, "oci.manifest.get", auth.Pull, h.getManifest),
-		route(epManifest, http.MethodHead, "oci.manifest.head", auth.Pull, h.getManifest),
-		route(epManifest, http.MethodPut, "oci.manifest.put", auth.Push, h.putManifest),
-		route(epManifest, http.MethodDelete, "oci.manifest.delete", auth.Delete, h.deleteManifest),
-		route(epBlob, http.MethodGet, "oci.blob.get", auth.Pull, h.getBlob),
-		route(epBlob, http.MethodHead, "oci.blob.head", auth.Pull, h.getBlob),
-		route(epBlob, http.MethodDelete, "oci.blob.delete", auth.Delete, h.deleteBlob),
-		route(epUploadStart, http.MethodPost, "oci.upload.start", auth.Push, h.startUpload),
-		route(epUpload, http.MethodGet, "oci.upload.status", auth.Push, h.uploadStatus),
-		route(epUpload, http.MethodPatch, "oci.upload.patch", auth.Push, h.patchUpload),
-		route(epUpload, http.MethodPut, "oci.upload.finish", auth.Push, h.finishUpload),
-		route(epUpload, http.MethodDelete, "oci.upload.cancel", auth.Push, h.cancelUpload),
-		route(epReferrers, http.MethodGet, "oci.referrers", auth.Pull, h.referrers),
+		route(epBase, http.MethodGet, "oci.base", auth.Pull, !audited, h.ping),
+		route(epCatalog, http.MethodGet, "oci.catalog", auth.Pull, !audited, h.catalog),
+		route(epTags, http.MethodGet, "oci.tags.list", auth.Pull, !audited, h.listTags),
+		route(epManifest, http.MethodGet, "oci.manifest.get", auth.Pull, !audited, h.getManifest),
+		route(epManifest, http.MethodHead, "oci.manifest.head", auth.Pull, !audited, h.getManifest),
+		route(epManifest, http.MethodPut, "oci.manifest.put", auth.Push, audited, h.putManifest),
+		route(epManifest, http.MethodDelete, "oci.manifest.delete", auth.Delete, audited, h.deleteManifest),
+		route(epBlob, http.MethodGet, "oci.blob.get", auth.Pull, !audited, h.getBlob),
+		route(epBlob, http.MethodHead, "oci.blob.head", auth.Pull, !audited, h.getBlob),
+		route(epBlob, http.MethodDelete, "oci.blob.delete", auth.Delete, audited, h.deleteBlob),
+		route(epUploadStart, http.MethodPost, "oci.upload.start", auth.Push, !audited, h.startUpload),
+		route(epUpload, http.MethodGet, "oci.upload.status", auth.Push, !audited, h.uploadStatus),
+		route(epUpload, http.MethodPatch, "oci.upload.patch", auth.Push, !audited, h.patchUpload),
+		route(epUpload, http.MethodPut, "oci.upload.finish", auth.Push, !audited, h.finishUpload),
+		route(epUpload, http.MethodDelete, "oci.upload.cancel", auth.Push, !audited, h.cancelUpload),
+		route(epReferrers, http.MethodGet, "oci.referrers", auth.Pull, !audited, h.referrers),
+		// The token service authenticates only: what a token grants is decided per scope.
+		route(epToken, http.MethodGet, "oci.token", auth.Pull, !audited, h.token),
+		route(epToken, http.MethodPost, "oci.token", auth.Pull, !audited, h.token),
 	)
+}
+
+// Routes lists every route of the API, for tests that must cover them all.
+func Routes() []httpx.RouteInfo[string] {
+	return routeInfos((&handler{}).routeTable())
+}
+
+func routeInfos(rs *httpx.Routes[endpoint, target]) []httpx.RouteInfo[string] {
+	var out []httpx.RouteInfo[string]
+	for _, ri := range rs.List() {
+		out = append(out, httpx.RouteInfo[string]{Endpoint: ri.Endpoint.String(), Method: ri.Method, Name: ri.Name, Action: ri.Action, Audit: ri.Audit})
+	}
+	return out
+}
+
+// String names an endpoint as its path pattern.
+func (e endpoint) String() string {
+	switch e {
+	case epBase:
+		return "/v2/"
+	case epCatalog:
+		return "/v2/_catalog"
+	case epTags:
+		return "/v2/<name>/tags/list"
+	case epManifest:
+		return "/v2/<name>/manifests/<reference>"
+	case epBlob:
+		return "/v2/<name>/blobs/<digest>"
+	case epUploadStart:
+		return "/v2/<name>/blobs/uploads/"
+	case epUpload:
+		return "/v2/<name>/blobs/uploads/<id>"
+	case epReferrers:
+		return "/v2/<name>/referrers/<digest>"
+	case epToken:
+		return "/v2/token"
+	}
+	return fmt.Sprintf("endpoint(%d)", int(e))
 }
 
 // route is a row of the table whose handler reads the repository name and reference as the
 // path values "name" and "reference".
-func route(ep endpoint, method, name string, action auth.Action, handle func(w http.ResponseWriter, r *http.Request) error) httpx.Route[endpoint, target] {
-	return httpx.Route[endpoint, target]{Endpoint: ep, Method: method, Name: name, Action: action,
+func route(ep endpoint, method, name string, action auth.Action, audit bool, handle func(w http.ResponseWriter, r *http.Request) error) httpx.Route[endpoint, target] {
+	return httpx.Route[endpoint, target]{Endpoint: ep, Method: method, Name: name, Action: action, Audit: audit,
 		Handle: func(w http.ResponseWriter, r *http.Request, t target) error {
 			r.SetPathValue("name", t.name)
 			r.SetPathValue("reference", t.ref)
@@ -77,14 +122,33 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.api.ServeHTTP(w, r)
 }
 
-// authorize checks the repository name of the endpoints that have one, then the caller's rights.
-func (h *handler) authorize(r *http.Request, t target, action auth.Action) (auth.Principal, error) {
-	if t.endpoint != epBase && t.endpoint != epCatalog {
-		if err := registry.ValidateName(t.name); err != nil {
-			return auth.Principal{}, err
-		}
+// authorize checks the repository name of the endpoints that have one, then the caller's
+// rights on the repository (on the registry for /v2/ and the catalog).
+func (h *handler) authorize(r *http.Request, t target, action auth.Action) (auth.Principal, auth.Target, error) {
+	if t.endpoint == epToken {
+		return h.authorizeToken(r)
 	}
-	return h.authz.Authorize(r, t.name, action)
+	if t.endpoint == epBase || t.endpoint == epCatalog {
+		at := auth.RegistryTarget()
+		p, err := h.authz.Authorize(r, at, action)
+		return p, at, err
+	}
+	if err := registry.ValidateName(t.name); err != nil {
+		return auth.Principal{}, auth.Target{}, err
+	}
+	at := auth.RepositoryTarget(t.name)
+	p, err := h.authz.Authorize(r, at, action)
+	return p, at, err
+}
+
+// regFor is the registry a request reads: the registry, or for a read its caller may not
+// make (httpx.Hidden), the registry that holds nothing, so that the answer is exactly the one
+// a missing repository gets.
+func (h *handler) regFor(r *http.Request) *registry.Registry {
+	if httpx.Hidden(r) {
+		return h.missing
+	}
+	return h.reg
 }
 
 // parsePath recognises an endpoint from the escaped URL path. Repository names may hold "/",
@@ -105,6 +169,9 @@ func parsePath(escaped string) (target, error) {
 	}
 	if rest == "_catalog" {
 		return target{endpoint: epCatalog}, nil
+	}
+	if rest == "token" {
+		return target{endpoint: epToken}, nil
 	}
 	segs := strings.Split(rest, "/")
 	for i, s := range segs {

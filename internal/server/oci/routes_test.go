@@ -85,7 +85,7 @@ func TestPing(t *testing.T) {
 			if tt.status == http.StatusOK && strings.TrimSpace(string(res.body)) != "{}" {
 				t.Errorf("body = %q, want {}", res.body)
 			}
-			if tt.status == http.StatusUnauthorized && !strings.HasPrefix(res.header.Get("WWW-Authenticate"), "Basic realm=") {
+			if tt.status == http.StatusUnauthorized && !strings.HasPrefix(res.header.Get("WWW-Authenticate"), "Bearer realm=") {
 				t.Errorf("WWW-Authenticate = %q", res.header.Get("WWW-Authenticate"))
 			}
 		})

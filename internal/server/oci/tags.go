@@ -16,7 +16,7 @@ func (h *handler) listTags(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tags, err := h.reg.Tags(r.Context(), name, pg.fetch(), pg.last)
+	tags, err := h.regFor(r).Tags(r.Context(), name, pg.fetch(), pg.last)
 	if err != nil {
 		return err
 	}

@@ -59,15 +59,29 @@ func (h *handler) startUpload(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// mount links blob d into name from repository from ("" for any repository holding it). It
-// reports false, so that the caller starts an ordinary upload, when the blob is not there or
-// the caller may not read from: the answer must not tell which.
+// mount links blob d into name from repository from ("" for a repository holding it that the
+// caller may read). It reports false, so that the caller starts an ordinary upload, when the
+// blob is not there or the caller may not read from: the answer must not tell which, and a
+// blob the caller cannot read is never linked.
 func (h *handler) mount(r *http.Request, name, from string, d digest.Digest) (bool, error) {
-	if from != "" {
-		if registry.ValidateName(from) != nil {
+	p := httpx.Principal(r)
+	switch {
+	case from != "":
+		if registry.ValidateName(from) != nil || h.authz.Check(p, auth.RepositoryTarget(from), auth.Pull) != nil {
 			return false, nil
 		}
-		if _, err := h.authz.Authorize(r, from, auth.Pull); err != nil {
+	case !h.authz.ReadsEverything(p):
+		holders, err := h.reg.BlobRepositories(r.Context(), d, maxMountSources)
+		if err != nil {
+			return false, err
+		}
+		for _, repo := range holders {
+			if h.authz.Check(p, auth.RepositoryTarget(repo), auth.Pull) == nil {
+				from = repo
+				break
+			}
+		}
+		if from == "" {
 			return false, nil
 		}
 	}
@@ -77,6 +91,10 @@ func (h *handler) mount(r *http.Request, name, from string, d digest.Digest) (bo
 	}
 	return err == nil, err
 }
+
+// maxMountSources bounds the repositories looked at for a mount without a source: past them
+// the client uploads the blob (which it has) instead.
+const maxMountSources = 1000
 
 // uploadStatus serves GET /v2/<name>/blobs/uploads/<id>: 204 with how much the upload holds.
 func (h *handler) uploadStatus(w http.ResponseWriter, r *http.Request) error {

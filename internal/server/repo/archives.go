@@ -29,7 +29,7 @@ func (h *handler) getArchive(w http.ResponseWriter, r *http.Request, t target) e
 		var rc io.ReadCloser
 		var size int64
 		var d digest.Digest
-		rc, size, d, err = h.reg.OpenChart(r.Context(), t.ns, nv.name, nv.version, prov)
+		rc, size, d, err = h.regFor(r).OpenChart(r.Context(), t.ns, nv.name, nv.version, prov)
 		if errors.Is(err, registry.ErrChartUnknown) {
 			continue
 		}

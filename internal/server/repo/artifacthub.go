@@ -12,7 +12,7 @@ import (
 // repository metadata as chartroom namespace set stored it, read at every request (a change
 // applies at once), 404 when the namespace has none.
 func (h *handler) getArtifactHubRepo(w http.ResponseWriter, r *http.Request, t target) error {
-	file, updated, err := h.reg.ArtifactHubRepo(r.Context(), t.ns)
+	file, updated, err := h.regFor(r).ArtifactHubRepo(r.Context(), t.ns)
 	if err != nil {
 		return err
 	}

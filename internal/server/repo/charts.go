@@ -21,7 +21,7 @@ func (h *handler) listCharts(w http.ResponseWriter, r *http.Request, t target) e
 	if err != nil {
 		return err
 	}
-	idx, err := h.reg.Index(r.Context(), t.ns, registry.IndexJSON, nil)
+	idx, err := h.regFor(r).Index(r.Context(), t.ns, registry.IndexJSON, nil)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func page(r *http.Request) (offset, limit int, err error) {
 
 // getChart serves GET|HEAD /api/<ns>/charts/<name>: the chart's versions, newest first.
 func (h *handler) getChart(w http.ResponseWriter, r *http.Request, t target) error {
-	versions, err := h.reg.ChartVersions(r.Context(), t.ns, t.name)
+	versions, err := h.regFor(r).ChartVersions(r.Context(), t.ns, t.name)
 	if err != nil {
 		return err
 	}
@@ -103,9 +103,9 @@ func (h *handler) getVersion(w http.ResponseWriter, r *http.Request, t target) e
 	var c *registry.ChartVersion
 	var err error
 	if t.version == latest {
-		c, err = h.reg.LatestChartVersion(r.Context(), t.ns, t.name)
+		c, err = h.regFor(r).LatestChartVersion(r.Context(), t.ns, t.name)
 	} else {
-		c, err = h.reg.ChartVersion(r.Context(), t.ns, t.name, t.version)
+		c, err = h.regFor(r).ChartVersion(r.Context(), t.ns, t.name, t.version)
 	}
 	if err != nil {
 		return err
@@ -123,6 +123,7 @@ func (h *handler) deleteVersion(w http.ResponseWriter, r *http.Request, t target
 	if t.version == latest {
 		return badRequest("delete names a version: DELETE /api/…/charts/%s/<version>", t.name)
 	}
+	httpx.SetAudit(r, httpx.AuditFacts{Version: t.version})
 	if err := h.reg.DeleteChartVersion(r.Context(), t.ns, t.name, t.version, httpx.Principal(r).Name); err != nil {
 		return err
 	}

@@ -37,6 +37,7 @@ var statuses = []struct {
 	{auth.ErrUnauthenticated, http.StatusUnauthorized},
 	{auth.ErrForbidden, http.StatusForbidden},
 	{auth.ErrThrottled, http.StatusTooManyRequests},
+	{auth.ErrHidden, http.StatusNotFound}, // (the dispatch answers hidden reads from an empty registry)
 	{httpx.ErrBodyStalled, http.StatusRequestTimeout},
 	{registry.ErrChartInvalid, http.StatusBadRequest},
 	{registry.ErrNameInvalid, http.StatusBadRequest},

@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/chartroom/chartroom/internal/server/httpx"
@@ -30,11 +29,11 @@ type templatesJSON struct {
 
 // getTemplates serves GET|HEAD /api/<ns>/charts/<name>/<version>/templates.
 func (h *handler) getTemplates(w http.ResponseWriter, r *http.Request, t target) error {
-	version, err := h.resolveVersion(r.Context(), t)
+	version, err := h.resolveVersion(r, t)
 	if err != nil {
 		return err
 	}
-	files, err := h.reg.ChartFiles(r.Context(), t.ns, t.name, version)
+	files, err := h.regFor(r).ChartFiles(r.Context(), t.ns, t.name, version)
 	if err != nil {
 		return err
 	}
@@ -48,11 +47,11 @@ func (h *handler) getTemplates(w http.ResponseWriter, r *http.Request, t target)
 
 // getValues serves GET|HEAD /api/<ns>/charts/<name>/<version>/values.
 func (h *handler) getValues(w http.ResponseWriter, r *http.Request, t target) error {
-	version, err := h.resolveVersion(r.Context(), t)
+	version, err := h.resolveVersion(r, t)
 	if err != nil {
 		return err
 	}
-	files, err := h.reg.ChartFiles(r.Context(), t.ns, t.name, version)
+	files, err := h.regFor(r).ChartFiles(r.Context(), t.ns, t.name, version)
 	if err != nil {
 		return err
 	}
@@ -65,11 +64,11 @@ func (h *handler) getValues(w http.ResponseWriter, r *http.Request, t target) er
 
 // resolveVersion returns the version a path names: "latest" is the highest, stable ones
 // first (as GET /api/<ns>/charts/<name>/latest picks it).
-func (h *handler) resolveVersion(ctx context.Context, t target) (string, error) {
+func (h *handler) resolveVersion(r *http.Request, t target) (string, error) {
 	if t.version != latest {
 		return t.version, nil
 	}
-	c, err := h.reg.LatestChartVersion(ctx, t.ns, t.name)
+	c, err := h.regFor(r).LatestChartVersion(r.Context(), t.ns, t.name)
 	if err != nil {
 		return "", err
 	}

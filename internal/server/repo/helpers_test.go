@@ -7,13 +7,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"io/fs"
 	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
-	"sort"
 	"testing"
 
 	"sigs.k8s.io/yaml"
@@ -59,9 +56,9 @@ func (e *env) start(opts Options) {
 }
 
 func (e *env) serve(opts Options) {
-	e.authz = auth.New(e.reg.DB, auth.Options{})
+	e.authz = auth.New(e.reg.DB, auth.Options{Refresh: -1})
 	opts.Logger = slog.New(slog.NewTextHandler(e.logs, nil))
-	e.handler = New(e.reg.Registry, e.authz, opts).(*handler)
+	e.handler = New(e.reg.Registry, missingRegistry(e.t), e.authz, opts).(*handler)
 	srv := httptest.NewServer(e.handler)
 	e.t.Cleanup(srv.Close)
 	e.url = srv.URL
@@ -199,18 +196,11 @@ func (idx helmIndex) versionsOf(name string) []string {
 // database's own files, to show that a refused upload stored nothing.
 func (e *env) storedFiles() []string {
 	e.t.Helper()
-	var out []string
-	root := e.reg.BlobsDir()
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		out = append(out, p)
-		return nil
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	sort.Strings(out)
-	return out
+	return e.reg.StoredFiles(e.t)
+}
+
+// missingRegistry is a registry that holds nothing, for the reads a caller may not make.
+func missingRegistry(t *testing.T) *registry.Registry {
+	t.Helper()
+	return registrytest.New(t, registry.Options{}).Registry
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/repoindex"
+	"github.com/chartroom/chartroom/internal/server/httpx"
 )
 
 // Serving the index costs one database row per request while nothing changed: the
@@ -38,7 +39,15 @@ const (
 // URL's query, so http://host/team?format=json makes helm fetch JSON).
 func (h *handler) getIndex(w http.ResponseWriter, r *http.Request, t target) error {
 	asJSON := t.json || r.URL.Query().Get("format") == "json"
-	doc, err := h.indexDoc(r.Context(), t.ns, asJSON)
+	var doc *indexDoc
+	var err error
+	if httpx.Hidden(r) {
+		// The index of a namespace the caller may not read is the one a namespace without
+		// charts has, made from the registry that holds nothing, and never cached.
+		doc, err = h.buildIndex(r.Context(), h.missing, indexKey{ns: t.ns, json: asJSON}, nil)
+	} else {
+		doc, err = h.indexDoc(r.Context(), t.ns, asJSON)
+	}
 	if err != nil {
 		return err
 	}
@@ -92,7 +101,7 @@ func (h *handler) indexDoc(ctx context.Context, ns string, asJSON bool) (*indexD
 				return doc, nil
 			}
 		}
-		doc, err := h.buildIndex(ctx, key, prev)
+		doc, err := h.buildIndex(ctx, h.reg, key, prev)
 		if err == nil {
 			h.disk.store(doc, h.urlTag)
 		}
@@ -103,7 +112,7 @@ func (h *handler) indexDoc(ctx context.Context, ns string, asJSON bool) (*indexD
 // buildIndex renders a namespace's index from the registry's entries. Given the index of an
 // earlier generation (prev, with the registry's index it was written from), the registry
 // brings that one up to date, reading only what changed since.
-func (h *handler) buildIndex(ctx context.Context, key indexKey, prev *indexDoc) (*indexDoc, error) {
+func (h *handler) buildIndex(ctx context.Context, reg Charts, key indexKey, prev *indexDoc) (*indexDoc, error) {
 	format := registry.IndexYAML
 	if key.json {
 		format = registry.IndexJSON
@@ -112,7 +121,7 @@ func (h *handler) buildIndex(ctx context.Context, key indexKey, prev *indexDoc) 
 	if prev != nil {
 		since = prev.index
 	}
-	idx, err := h.reg.Index(ctx, key.ns, format, since)
+	idx, err := reg.Index(ctx, key.ns, format, since)
 	if err != nil {
 		return nil, err
 	}

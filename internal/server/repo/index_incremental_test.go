@@ -37,7 +37,7 @@ func TestIndexIncrementalUpdateMatchesFullBuild(t *testing.T) {
 		if updated.gen != first.gen+3 || len(updated.index.Entries) != 4 {
 			t.Fatalf("json=%v: generation %d → %d, %d entries", asJSON, first.gen, updated.gen, len(updated.index.Entries))
 		}
-		fresh, err := e.handler.buildIndex(ctx, indexKey{ns: "team", json: asJSON}, nil)
+		fresh, err := e.handler.buildIndex(ctx, e.handler.reg, indexKey{ns: "team", json: asJSON}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

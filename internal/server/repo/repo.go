@@ -13,6 +13,7 @@
 //	DELETE   /api/<namespace>/charts/<name>/<version>           delete, leaving a tombstone
 //	GET|HEAD /api/<namespace>/charts/<name>/<version>/templates its templates and values (JSON)
 //	GET|HEAD /api/<namespace>/charts/<name>/<version>/values    its values.yaml
+//	GET      /api/_/audit                                       the audit log (global admins)
 //
 // The root namespace ("") is served without a prefix (/index.yaml, /api/charts), as a
 // single-tenant ChartMuseum is. Paths are parsed by their grammars (see routes.go).
@@ -88,8 +89,10 @@ type Charts interface {
 var _ Charts = (*registry.Registry)(nil)
 
 // New returns the handler for the classic repository: every path that is not /v2/…,
-// /healthz, /readyz, /metrics, /health or /info.
-func New(reg Charts, authz *auth.Service, opts Options) http.Handler {
+// /healthz, /readyz, /metrics, /health or /info. Reads of a namespace the caller may not read
+// are answered from missing, a registry that holds nothing (over an empty database), so that
+// the answer is the one a namespace or chart that does not exist gets, byte for byte.
+func New(reg, missing Charts, authz *auth.Service, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -101,12 +104,13 @@ func New(reg Charts, authz *auth.Service, opts Options) http.Handler {
 	}
 	opts.ExternalURL = strings.TrimRight(opts.ExternalURL, "/")
 	h := &handler{
-		reg:   reg,
-		authz: authz,
-		log:   opts.Logger,
-		opts:  opts,
-		index: newIndexCache(opts.IndexCacheBytes),
-		disk:  newDiskCache(opts.CacheDir, opts.IndexCacheDiskBytes, opts.Logger),
+		reg:     reg,
+		missing: missing,
+		authz:   authz,
+		log:     opts.Logger,
+		opts:    opts,
+		index:   newIndexCache(opts.IndexCacheBytes),
+		disk:    newDiskCache(opts.CacheDir, opts.IndexCacheDiskBytes, opts.Logger),
 
 		urlTag: urlTag(opts.ExternalURL),
 	}
@@ -115,6 +119,7 @@ func New(reg Charts, authz *auth.Service, opts Options) http.Handler {
 		Parse:           parse,
 		NotAllowed:      notAllowed,
 		Authorize:       h.authorize,
+		Audit:           authz.Audit,
 		WriteError:      h.writeError,
 		NotFoundRoute:   "notfound",
 		NotAllowedRoute: "repo.notallowed",
@@ -124,14 +129,15 @@ func New(reg Charts, authz *auth.Service, opts Options) http.Handler {
 
 // handler serves the repository. It holds no per-request state.
 type handler struct {
-	reg    Charts
-	authz  *auth.Service
-	log    *slog.Logger
-	opts   Options
-	index  *indexCache
-	disk   *diskCache
-	urlTag string // see urlTag
-	api    *httpx.API[endpoint, target]
+	reg     Charts
+	missing Charts // holds nothing: answers reads the caller may not make
+	authz   *auth.Service
+	log     *slog.Logger
+	opts    Options
+	index   *indexCache
+	disk    *diskCache
+	urlTag  string // see urlTag
+	api     *httpx.API[endpoint, target]
 }
 
 // ServeHTTP dispatches a request (httpx.API: match the route, check the namespace and the

@@ -24,9 +24,11 @@ const (
 	epAPITemplates                     // /api/<ns>/charts/<name>/<version>/templates
 	epAPIValues                        // /api/<ns>/charts/<name>/<version>/values
 	epArtifactHub                      // /<ns>/artifacthub-repo.yml
+	epAudit                            // /api/_/audit
 )
 
-// routeTable lists every route.
+// routeTable lists every route. The audit log records every upload and delete (audit:
+// true), and refused requests of every route anyway.
 func (h *handler) routeTable() *httpx.Routes[endpoint, target] {
 	type row = httpx.Route[endpoint, target]
 	return httpx.NewRoutes(
@@ -35,19 +37,56 @@ func (h *handler) routeTable() *httpx.Routes[endpoint, target] {
 		row{Endpoint: epArtifactHub, Method: http.MethodGet, Name: "repo.artifacthub", Action: auth.Pull, Handle: h.getArtifactHubRepo},
 		row{Endpoint: epArchive, Method: http.MethodGet, Name: "repo.archive.get", Action: auth.Pull, Handle: h.getArchive},
 		row{Endpoint: epArchive, Method: http.MethodHead, Name: "repo.archive.head", Action: auth.Pull, Handle: h.getArchive},
-		row{Endpoint: epArchive, Method: http.MethodPut, Name: "repo.archive.put", Action: auth.Push, Handle: h.putArchive},
+		row{Endpoint: epArchive, Method: http.MethodPut, Name: "repo.archive.put", Action: auth.Push, Audit: true, Handle: h.putArchive},
 		row{Endpoint: epAPICharts, Method: http.MethodGet, Name: "repo.api.charts.list", Action: auth.Pull, Handle: h.listCharts},
 		row{Endpoint: epAPICharts, Method: http.MethodHead, Name: "repo.api.charts.list", Action: auth.Pull, Handle: h.listCharts},
-		row{Endpoint: epAPICharts, Method: http.MethodPost, Name: "repo.api.charts.upload", Action: auth.Push, Handle: h.postChart},
-		row{Endpoint: epAPIProv, Method: http.MethodPost, Name: "repo.api.prov.upload", Action: auth.Push, Handle: h.postProv},
+		row{Endpoint: epAPICharts, Method: http.MethodPost, Name: "repo.api.charts.upload", Action: auth.Push, Audit: true, Handle: h.postChart},
+		row{Endpoint: epAPIProv, Method: http.MethodPost, Name: "repo.api.prov.upload", Action: auth.Push, Audit: true, Handle: h.postProv},
 		row{Endpoint: epAPIChart, Method: http.MethodGet, Name: "repo.api.chart.get", Action: auth.Pull, Handle: h.getChart},
 		row{Endpoint: epAPIChart, Method: http.MethodHead, Name: "repo.api.chart.head", Action: auth.Pull, Handle: h.getChart},
 		row{Endpoint: epAPIVersion, Method: http.MethodGet, Name: "repo.api.version.get", Action: auth.Pull, Handle: h.getVersion},
 		row{Endpoint: epAPIVersion, Method: http.MethodHead, Name: "repo.api.version.head", Action: auth.Pull, Handle: h.getVersion},
-		row{Endpoint: epAPIVersion, Method: http.MethodDelete, Name: "repo.api.version.delete", Action: auth.Delete, Handle: h.deleteVersion},
+		row{Endpoint: epAPIVersion, Method: http.MethodDelete, Name: "repo.api.version.delete", Action: auth.Delete, Audit: true, Handle: h.deleteVersion},
 		row{Endpoint: epAPITemplates, Method: http.MethodGet, Name: "repo.api.version.templates", Action: auth.Pull, Handle: h.getTemplates},
 		row{Endpoint: epAPIValues, Method: http.MethodGet, Name: "repo.api.version.values", Action: auth.Pull, Handle: h.getValues},
+		row{Endpoint: epAudit, Method: http.MethodGet, Name: "repo.api.audit", Action: auth.Admin, Handle: h.getAudit},
 	)
+}
+
+// Routes lists every route of the repository, for tests that must cover them all.
+func Routes() []httpx.RouteInfo[string] {
+	var out []httpx.RouteInfo[string]
+	for _, ri := range (&handler{}).routeTable().List() {
+		out = append(out, httpx.RouteInfo[string]{Endpoint: ri.Endpoint.String(), Method: ri.Method, Name: ri.Name, Action: ri.Action, Audit: ri.Audit})
+	}
+	return out
+}
+
+// String names an endpoint as its path pattern.
+func (e endpoint) String() string {
+	switch e {
+	case epIndex:
+		return "/<ns>/index.yaml"
+	case epArchive:
+		return "/<ns>/charts/<name>-<version>.tgz"
+	case epAPICharts:
+		return "/api/<ns>/charts"
+	case epAPIProv:
+		return "/api/<ns>/prov"
+	case epAPIChart:
+		return "/api/<ns>/charts/<name>"
+	case epAPIVersion:
+		return "/api/<ns>/charts/<name>/<version>"
+	case epAPITemplates:
+		return "/api/<ns>/charts/<name>/<version>/templates"
+	case epAPIValues:
+		return "/api/<ns>/charts/<name>/<version>/values"
+	case epArtifactHub:
+		return "/<ns>/artifacthub-repo.yml"
+	case epAudit:
+		return "/api/_/audit"
+	}
+	return fmt.Sprintf("endpoint(%d)", int(e))
 }
 
 // parse recognises the route of a request; a path no endpoint serves is a 404.
@@ -66,14 +105,33 @@ func notAllowed(r *http.Request, allow string) error {
 	return &statusError{status: http.StatusMethodNotAllowed, err: fmt.Errorf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, allow)}
 }
 
-// authorize checks the namespace's grammar and the caller's rights on what the path names.
-func (h *handler) authorize(r *http.Request, t target, action auth.Action) (auth.Principal, error) {
+// authorize checks the namespace's grammar and the caller's rights on what the path names:
+// a chart's repository, else the namespace (the audit log: the registry).
+func (h *handler) authorize(r *http.Request, t target, action auth.Action) (auth.Principal, auth.Target, error) {
 	if t.ns != "" {
 		if err := registry.ValidateName(t.ns); err != nil {
-			return auth.Principal{}, fmt.Errorf("namespace %q: %w", t.ns, err)
+			return auth.Principal{}, auth.Target{}, fmt.Errorf("namespace %q: %w", t.ns, err)
 		}
 	}
-	return h.authz.Authorize(r, t.repository(), action)
+	at := auth.NamespaceTarget(t.ns)
+	switch {
+	case t.endpoint == epAudit:
+		at = auth.RegistryTarget()
+	case t.name != "":
+		at = auth.RepositoryTarget(t.repository())
+	}
+	p, err := h.authz.Authorize(r, at, action)
+	return p, at, err
+}
+
+// regFor is what a request reads: the registry, or for a read its caller may not make
+// (httpx.Hidden), the registry that holds nothing, so that the answer is exactly the one a
+// missing namespace or chart gets.
+func (h *handler) regFor(r *http.Request) Charts {
+	if httpx.Hidden(r) {
+		return h.missing
+	}
+	return h.reg
 }
 
 // target is what a request path names.
@@ -86,8 +144,8 @@ type target struct {
 	json     bool   // the JSON form of the index (epIndex)
 }
 
-// repository is what the request is authorized against: the chart's repository when the
-// path names a chart, else the namespace ("" for the root namespace).
+// repository is the chart's repository when the path names a chart, else the namespace
+// ("" for the root namespace).
 func (t target) repository() string {
 	if t.name == "" {
 		return t.ns
@@ -145,6 +203,10 @@ func parsePath(method, escaped string) (target, bool) {
 	}
 	if segs[0] != "api" {
 		return target{}, false
+	}
+	if n == 3 && segs[1] == auditSegment && segs[2] == "audit" {
+		// "_" is no name component, so /api/_/… names no namespace.
+		return target{endpoint: epAudit}, true
 	}
 	a := segs[1:]
 	m := len(a)

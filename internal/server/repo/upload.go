@@ -60,7 +60,7 @@ func (h *handler) postChart(w http.ResponseWriter, r *http.Request, t target) er
 
 // publish hands a received upload to the registry and answers 201.
 func (h *handler) publish(w http.ResponseWriter, r *http.Request, ns string, in publishInput) error {
-	_, err := h.reg.PublishChart(r.Context(), registry.PublishChartRequest{
+	c, err := h.reg.PublishChart(r.Context(), registry.PublishChartRequest{
 		Namespace:      ns,
 		Archive:        in.archive,
 		FileName:       in.fileName,
@@ -74,6 +74,7 @@ func (h *handler) publish(w http.ResponseWriter, r *http.Request, ns string, in 
 		}
 		return err
 	}
+	httpx.SetAudit(r, httpx.AuditFacts{Repository: c.Repository, Version: c.Version, Digest: c.ChartDigest.String()})
 	httpx.WriteJSON(w, http.StatusCreated, httpx.ContentTypeJSON, savedBody)
 	return nil
 }
@@ -181,9 +182,11 @@ func (h *handler) postProv(w http.ResponseWriter, r *http.Request, t target) err
 	if len(prov) == 0 {
 		return badRequest("the body is empty: send the .prov made by helm package --sign")
 	}
-	if _, err := h.reg.AttachProvenance(r.Context(), registry.AttachProvenanceRequest{Namespace: t.ns, Prov: prov, Actor: httpx.Principal(r).Name}); err != nil {
+	c, err := h.reg.AttachProvenance(r.Context(), registry.AttachProvenanceRequest{Namespace: t.ns, Prov: prov, Actor: httpx.Principal(r).Name})
+	if err != nil {
 		return err
 	}
+	httpx.SetAudit(r, httpx.AuditFacts{Repository: c.Repository, Version: c.Version, Digest: c.ProvDigest.String()})
 	httpx.WriteJSON(w, http.StatusCreated, httpx.ContentTypeJSON, savedBody)
 	return nil
 }
