@@ -101,22 +101,30 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err == nil {
 		err = st.check(ctx)
 	}
+	var db *meta.DB
+	switch {
+	case err != nil:
+	case cfg.Database != "":
+		err = checkDataDirForPostgres(ctx, cfg.DataDir)
+		if err == nil {
+			db, err = meta.OpenPostgres(ctx, cfg.Database)
+		}
+	default:
+		err = checkDataDir(ctx, cfg.DataDir, st)
+		if err == nil {
+			db, err = meta.OpenSQLite(ctx, filepath.Join(cfg.DataDir, DatabaseFile))
+		}
+	}
 	if err != nil {
 		lock.Close()
 		return nil, err
 	}
-	if err := checkDataDir(ctx, cfg.DataDir, st); err != nil {
-		lock.Close()
-		return nil, err
-	}
-	db, err := meta.OpenSQLite(ctx, filepath.Join(cfg.DataDir, DatabaseFile))
-	if err != nil {
-		lock.Close()
-		return nil, err
-	}
-	// The lock proves no other server uses this database: the webhook deliveries a previous
-	// run claimed and never finished (it crashed) may go out again at once.
-	if n, err := db.ReleaseClaims(ctx); err != nil {
+	// On SQLite the lock proves no other server uses this database: the webhook deliveries a
+	// previous run claimed and never finished (it crashed) may go out again at once. On
+	// PostgreSQL other servers may be sending theirs: claims are left to expire.
+	if cfg.Database != "" {
+		// nothing to release
+	} else if n, err := db.ReleaseClaims(ctx); err != nil {
 		db.Close()
 		lock.Close()
 		return nil, err
@@ -233,7 +241,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return base },
 	}
-	s.log.Info("listening", "addr", ln.Addr().String(), "tls", s.tls != nil, "data_dir", s.cfg.DataDir, "storage", s.storage,
+	database := "sqlite"
+	if s.cfg.Database != "" {
+		database = meta.RedactURL(s.cfg.Database)
+	}
+	s.log.Info("listening", "addr", ln.Addr().String(), "tls", s.tls != nil, "data_dir", s.cfg.DataDir, "database", database, "storage", s.storage,
 		"storage_redirect", s.cfg.StorageRedirect,
 		"version", s.cfg.Version, "anonymous_read", s.cfg.AnonymousRead)
 	if s.tls == nil && !listensOnLoopbackOnly(ln.Addr()) {
