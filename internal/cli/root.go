@@ -76,6 +76,7 @@ var commands = []func() *cobra.Command{
 	newVerifyCmd,
 	newKeygenCmd,
 	newIndexCmd,
+	newPublishCmd,
 	newBumpCmd,
 	newReleaseCmd,
 }
