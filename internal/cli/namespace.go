@@ -106,12 +106,8 @@ repository, oci://HOST/<namespace>/<chart>.` + exitCodesHelp,
 					return err
 				}
 			}
-			dir, err := dd.resolve(cmd)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			db, err := openDataDirDB(ctx, dir, false)
+			db, err := dataDirDB(cmd, dd, false)
 			if err != nil {
 				return err
 			}
@@ -175,11 +171,7 @@ where the server serves it, and the namespace's chart repositories.` + exitCodes
 			if err != nil {
 				return err
 			}
-			dir, err := dd.resolve(cmd)
-			if err != nil {
-				return err
-			}
-			db, err := openDataDirDB(cmd.Context(), dir, true)
+			db, err := dataDirDB(cmd, dd, true)
 			if err != nil {
 				return err
 			}
@@ -206,6 +198,27 @@ func namespaceArg(arg string) (string, error) {
 		return "", usageError{err}
 	}
 	return arg, nil
+}
+
+// dataDirDB opens the database of the data directory the command's flags name (never creating
+// one), migrated to this release's schema unless readOnly: what the admin commands that work
+// on serve's data directory, also while it runs, start with.
+func dataDirDB(cmd *cobra.Command, dd *dataDirFlags, readOnly bool) (*meta.DB, error) {
+	dir, err := dd.resolve(cmd)
+	if err != nil {
+		return nil, err
+	}
+	db, err := openDataDirDB(cmd.Context(), dir, readOnly)
+	if err != nil {
+		return nil, err
+	}
+	if !readOnly {
+		if err := db.Migrate(cmd.Context()); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("%s: %w", cmd.CommandPath(), err)
+		}
+	}
+	return db, nil
 }
 
 // openDataDirDB opens the database of the data directory dir as it is (never creating one).

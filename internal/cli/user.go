@@ -47,19 +47,9 @@ new user may do nothing until it is granted a role.` + accessHelp,
 // accessDB opens a data directory's database for the access commands (migrated to this
 // release's schema when writing) and the manager that changes it, as the OS user.
 func accessDB(cmd *cobra.Command, dd *dataDirFlags, readOnly bool) (*meta.DB, *auth.Manager, error) {
-	dir, err := dd.resolve(cmd)
+	db, err := dataDirDB(cmd, dd, readOnly)
 	if err != nil {
 		return nil, nil, err
-	}
-	db, err := openDataDirDB(cmd.Context(), dir, readOnly)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !readOnly {
-		if err := db.Migrate(cmd.Context()); err != nil {
-			db.Close()
-			return nil, nil, fmt.Errorf("%s: %w", cmd.CommandPath(), err)
-		}
 	}
 	return db, &auth.Manager{DB: db, Actor: "cli:" + osUser(), Address: "local"}, nil
 }

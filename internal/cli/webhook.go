@@ -124,19 +124,12 @@ allowed.` + exitCodesHelp,
 			if err := webhook.CheckSecret(secret); err != nil {
 				return usageError{err}
 			}
-			dir, err := dd.resolve(cmd)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			db, err := openDataDirDB(ctx, dir, false)
+			db, err := dataDirDB(cmd, dd, false)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			if err := db.Migrate(ctx); err != nil {
-				return fmt.Errorf("webhook add: %w", err)
-			}
 			w, err := db.AddWebhook(ctx, meta.Webhook{Namespace: ns, URL: args[1], Events: types, Secret: secret, AllowLocal: allowLocal},
 				cliAudit("webhook.add", ns, strings.Join(types, " ")))
 			if err != nil {
@@ -183,11 +176,7 @@ while chartroom serve runs.` + exitCodesHelp,
 			if err := checkOutputFormat(output); err != nil {
 				return err
 			}
-			dir, err := dd.resolve(cmd)
-			if err != nil {
-				return err
-			}
-			db, err := openDataDirDB(cmd.Context(), dir, true)
+			db, err := dataDirDB(cmd, dd, true)
 			if err != nil {
 				return err
 			}
@@ -240,19 +229,12 @@ never sent. A delivery being sent at that moment finishes.` + exitCodesHelp,
 			if err != nil {
 				return err
 			}
-			dir, err := dd.resolve(cmd)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			db, err := openDataDirDB(ctx, dir, false)
+			db, err := dataDirDB(cmd, dd, false)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			if err := db.Migrate(ctx); err != nil {
-				return fmt.Errorf("webhook delete: %w", err)
-			}
 			pending, err := db.DeleteWebhook(ctx, id, cliAudit("webhook.delete", "", fmt.Sprintf("webhook %d", id)))
 			if errors.Is(err, meta.ErrNotFound) {
 				return fmt.Errorf("there is no webhook %d: chartroom webhook list shows the webhooks", id)
@@ -335,11 +317,7 @@ deliveries are kept 30 days. Read-only: safe while chartroom serve runs.` + exit
 				}
 				f.WebhookID = id
 			}
-			dir, err := dd.resolve(cmd)
-			if err != nil {
-				return err
-			}
-			db, err := openDataDirDB(cmd.Context(), dir, true)
+			db, err := dataDirDB(cmd, dd, true)
 			if err != nil {
 				return err
 			}
@@ -416,19 +394,12 @@ deliveries. The receiver gets the same event id again.` + exitCodesHelp,
 			if err != nil {
 				return err
 			}
-			dir, err := dd.resolve(cmd)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			db, err := openDataDirDB(ctx, dir, false)
+			db, err := dataDirDB(cmd, dd, false)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			if err := db.Migrate(ctx); err != nil {
-				return fmt.Errorf("webhook redeliver: %w", err)
-			}
 			d, err := db.Redeliver(ctx, id)
 			switch {
 			case errors.Is(err, meta.ErrNotFound):
