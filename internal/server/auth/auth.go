@@ -299,6 +299,9 @@ func (s *Service) Authenticate(r *http.Request) (Principal, error) {
 	}
 	key := sha256.Sum256([]byte(user + "\x00" + pass))
 	st := s.current()
+	if st.users[user] == nil {
+		st = s.fresher() // perhaps created a moment ago
+	}
 	s.mu.Lock()
 	c, hit := s.cache[key]
 	s.mu.Unlock()
@@ -329,7 +332,11 @@ func (s *Service) authenticateToken(user, id, secret, addr string, now time.Time
 		s.throttled.Add(1)
 		return Principal{}, &ThrottledError{RetryAfter: wait}
 	}
-	p, err := s.current().checkToken(user, id, secret, now)
+	st := s.current()
+	if st.tokens[id] == nil {
+		st = s.fresher() // perhaps created a moment ago
+	}
+	p, err := st.checkToken(user, id, secret, now)
 	if err != nil {
 		s.failures.Add(1)
 		s.throttle.fail(user, addr, now)

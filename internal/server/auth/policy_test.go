@@ -402,3 +402,25 @@ func TestAuditMergesRefusals(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// A user or an API token created a moment ago (by an admin command, or another replica) signs
+// in at once, although the service looks for changes only once per Refresh: an unknown
+// credential makes it look again first, and its refusal is not counted as a failed sign-in.
+func TestCredentialsCreatedAMomentAgo(t *testing.T) {
+	e := newAccessEnv(t, Options{Refresh: time.Hour, UserFailures: 1})
+	e.user("pub", "team/a=publisher")
+	if err := e.check("pub", "password-of-pub", RepositoryTarget("team/a/app"), Push); err != nil {
+		t.Fatalf("before: %v", err)
+	}
+	// The state is now loaded and, with Refresh an hour, not looked at again by itself.
+	_, tok := e.token("pub", "team/a:push")
+	e.user("late", "team/a=reader")
+	for i := 0; i < 3; i++ {
+		if err := e.check("pub", tok, RepositoryTarget("team/a/app"), Push); err != nil {
+			t.Fatalf("a token created after the state was loaded: %v", err)
+		}
+		if err := e.check("late", "password-of-late", RepositoryTarget("team/a/app"), Pull); err != nil {
+			t.Fatalf("a user created after the state was loaded: %v", err)
+		}
+	}
+}

@@ -174,6 +174,36 @@ func (s *Service) current() *state {
 	return &state{users: map[string]*userState{}, tokens: map[string]*tokenState{}, anonymous: map[string]bool{}}
 }
 
+// recentRefresh bounds how often a credential the known state does not know (a user or an
+// API token created a moment ago, by an admin command or another replica) makes the service
+// look at the database's generation again before refusing it, rather than waiting for
+// Options.Refresh: a client that signs in right after its token was created is not refused
+// (and its refusals do not count towards the sign-in throttle). The look is one read of one
+// row, at most 1/recentRefresh times a second whatever unknown credentials arrive.
+const recentRefresh = 50 * time.Millisecond
+
+// fresher returns the state, reloaded first when the generation moved since a look more than
+// recentRefresh ago: for a credential current() does not know.
+func (s *Service) fresher() *state {
+	recent := func() bool { return time.Since(time.Unix(0, s.checked.Load())) < recentRefresh }
+	st := s.st.Load()
+	if st != nil && recent() {
+		return st
+	}
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	if cur := s.st.Load(); cur != nil && (cur != st || recent()) {
+		return cur // reloaded or looked at while this one waited
+	}
+	if err := s.refresh(context.Background(), st); err != nil {
+		s.log.Error("auth: reading users, tokens and grants failed; going on with what was read before", "err", err)
+	}
+	if cur := s.st.Load(); cur != nil {
+		return cur
+	}
+	return &state{users: map[string]*userState{}, tokens: map[string]*tokenState{}, anonymous: map[string]bool{}}
+}
+
 // refresh reloads the state when the generation moved from st's.
 func (s *Service) refresh(ctx context.Context, st *state) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
