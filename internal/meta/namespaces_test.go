@@ -97,6 +97,9 @@ func downgrade(t *testing.T, db *DB, to int) {
 	t.Helper()
 	ctx := context.Background()
 	stmts := []string{
+		`DROP TABLE gc_state`, `ALTER TABLE blobs DROP COLUMN deleting_at`,
+		`ALTER TABLE namespace_settings DROP COLUMN keep_prereleases`, `ALTER TABLE namespace_settings DROP COLUMN delete_prereleases_after`,
+		`DELETE FROM schema_migrations WHERE version >= 8`,
 		`DROP TABLE IF EXISTS token_keys`,
 		`DROP TABLE webhook_deliveries`, `DROP TABLE webhook_events`, `DROP TABLE webhooks`,
 		`DELETE FROM schema_migrations WHERE version >= 6`,
