@@ -433,3 +433,105 @@ func pushImage(e *registrytest.Env, repo, tag string, layer []byte) error {
 		ContentType: ocispec.MediaTypeImageManifest, Body: body})
 	return err
 }
+
+// TestGCRetention: a namespace's retention rules delete, at each collection, the prerelease
+// chart versions they no longer keep (the newest N per chart; those older than D), as a
+// delete by gc: tombstones (never published again with other bytes), chart.deleted queued for
+// webhooks, an audit record each. Releases and other namespaces are untouched.
+func TestGCRetention(t *testing.T) {
+	ctx := context.Background()
+	e := registrytest.New(t, registry.Options{})
+	hook, err := e.DB.AddWebhook(ctx, meta.Webhook{Namespace: "team", URL: "https://hooks.example/x", Events: []string{meta.EventChartDeleted}, Secret: "s"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(ns, name, version string) []byte {
+		t.Helper()
+		archive := charttest.Minimal(t, name, version, "")
+		if _, err := e.Publish(t, archive, registry.PublishChartRequest{Namespace: ns}); err != nil {
+			t.Fatal(err)
+		}
+		return archive
+	}
+	for _, v := range []string{"1.0.0-rc.1", "1.0.0-rc.2", "1.0.0", "1.1.0-beta.1"} {
+		publish("team", "app", v)
+		publish("other", "app", v)
+	}
+	publish("team", "lib", "0.1.0-alpha.1")
+	rc1 := charttest.Minimal(t, "app", "1.0.0-rc.1", "")
+
+	keep := 1
+	if err := e.DB.SetNamespaceRetention(ctx, "team", meta.Retention{KeepPrereleases: &keep}, nil); err != nil {
+		t.Fatal(err)
+	}
+	dry, err := e.GC(ctx, registry.GCOptions{DryRun: true})
+	if err != nil || len(dry.Versions) != 2 {
+		t.Fatalf("dry run: %+v, %v", dry, err)
+	}
+	rep, err := e.GC(ctx, registry.GCOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []registry.GCVersion{
+		{Namespace: "team", Name: "app", Version: "1.0.0-rc.2", Rule: "keep-prereleases 1"},
+		{Namespace: "team", Name: "app", Version: "1.0.0-rc.1", Rule: "keep-prereleases 1"},
+	}
+	if fmt.Sprint(rep.Versions) != fmt.Sprint(want) {
+		t.Fatalf("deleted %v, want %v", rep.Versions, want)
+	}
+	live := func(ns, name string) []string {
+		t.Helper()
+		vs, err := e.ChartVersions(ctx, ns, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, v := range vs {
+			out = append(out, v.Version)
+		}
+		return out
+	}
+	if got := fmt.Sprint(live("team", "app")); got != "[1.1.0-beta.1 1.0.0]" {
+		t.Errorf("team/app keeps %s", got)
+	}
+	if got := fmt.Sprint(live("team", "lib")); got != "[0.1.0-alpha.1]" {
+		t.Errorf("team/lib keeps %s", got)
+	}
+	if got := len(live("other", "app")); got != 4 {
+		t.Errorf("another namespace lost versions: %d left", got)
+	}
+	if _, err := e.Publish(t, charttest.Minimal(t, "app", "1.0.0-rc.1", "other bytes"), registry.PublishChartRequest{Namespace: "team"}); !errors.Is(err, registry.ErrImmutable) {
+		t.Errorf("a version retention deleted, published with other bytes: %v, want ErrImmutable", err)
+	}
+	ds, err := e.DB.Deliveries(ctx, meta.DeliveryFilter{WebhookID: hook.ID})
+	if err != nil || len(ds) != 2 || ds[0].Event.Type != meta.EventChartDeleted || ds[0].Event.Actor != registry.GCActor {
+		t.Fatalf("webhook deliveries: %+v, %v", ds, err)
+	}
+	recs, err := e.DB.Audit(ctx, meta.AuditQuery{Actor: registry.GCActor})
+	if err != nil || len(recs) != 2 || recs[0].Action != "gc.retention" || recs[0].Repository != "team/app" {
+		t.Fatalf("audit: %+v, %v", recs, err)
+	}
+
+	// Older than a day: the beta (published now) stays; with an age of 0 it would go.
+	day := 24 * time.Hour
+	if err := e.DB.SetNamespaceRetention(ctx, "team", meta.Retention{DeletePrereleasesOlderThan: &day}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := e.GC(ctx, registry.GCOptions{}); err != nil || len(rep.Versions) != 0 {
+		t.Fatalf("older than a day: %+v, %v", rep, err)
+	}
+	tiny := time.Nanosecond
+	if err := e.DB.SetNamespaceRetention(ctx, "team", meta.Retention{DeletePrereleasesOlderThan: &tiny}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := e.GC(ctx, registry.GCOptions{}); err != nil || len(rep.Versions) != 2 {
+		t.Fatalf("older than 1ns: %+v, %v", rep, err)
+	}
+	if got := fmt.Sprint(live("team", "app")); got != "[1.0.0]" {
+		t.Errorf("team/app keeps %s", got)
+	}
+	// The same bytes may come back (and stay until the next collection).
+	if _, err := e.Publish(t, rc1, registry.PublishChartRequest{Namespace: "team"}); err != nil {
+		t.Errorf("a version retention deleted, published again with its bytes: %v", err)
+	}
+}
