@@ -77,6 +77,7 @@ var commands = []func() *cobra.Command{
 	newVerifyCmd,
 	newKeygenCmd,
 	newIndexCmd,
+	newPublishCmd,
 	newBumpCmd,
 	newReleaseCmd,
 }

@@ -255,7 +255,7 @@ func (db *DB) namespaceState(ctx context.Context, q interface {
 // ChartVersions returns the live (not deleted) chart versions of a namespace, optionally of
 // one chart, with their JSON index entries and the namespace state they were read at.
 func (db *DB) ChartVersions(ctx context.Context, ns, name string) ([]ChartVersion, Namespace, error) {
-	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := db.readTx(ctx)
 	if err != nil {
 		return nil, Namespace{}, fmt.Errorf("chart versions of %q: %w", ns, err)
 	}
@@ -330,7 +330,7 @@ type IndexEntry struct {
 // is what an index built at generation since needs to catch up: the cost follows the change,
 // not the namespace.
 func (db *DB) IndexEntries(ctx context.Context, ns string, format IndexFormat, since int64) ([]IndexEntry, Namespace, error) {
-	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := db.readTx(ctx)
 	if err != nil {
 		return nil, Namespace{}, fmt.Errorf("index of %q: %w", ns, err)
 	}
