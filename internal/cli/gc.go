@@ -24,7 +24,8 @@ func newGCCmd() *cobra.Command {
 		Use:   "gc",
 		Short: "Remove what nothing needs: unreferenced blobs and manifests, abandoned uploads; apply retention",
 		Long: `Run one garbage collection on the data directory (and the blob storage) of chartroom serve,
-working directly on its database (the same --data-dir and --config as serve), also while
+working directly on its database (the same --data-dir and --config as serve: the SQLite
+database of the data directory, or the PostgreSQL database of the config), also while
 serve runs, and while other servers share the database and the storage: one collection runs
 at a time (a lease in the database), and pushes go on meanwhile.
 
@@ -53,7 +54,7 @@ uploaded, manifest not yet put) has that long to finish.
 			if cmd.Flags().Changed("grace") && grace <= 0 {
 				return usageError{fmt.Errorf("--grace %s: expected a duration above 0, such as 24h", grace)}
 			}
-			if _, err := dd.resolve(cmd); err != nil {
+			if err := dd.resolveConfig(cmd); err != nil {
 				return err
 			}
 			cfg := dd.serve.cfg

@@ -47,8 +47,8 @@ func CollectGarbage(ctx context.Context, reg *registry.Registry, opts registry.G
 	return rep, err
 }
 
-// OpenRegistry opens the registry of cfg (its data directory's database, migrated, and its
-// blob storage) for an administration command that works beside a running server (chartroom
+// OpenRegistry opens the registry of cfg (its database — the data directory's SQLite
+// database, migrated, or cfg.Database — and its blob storage) for an administration command that works beside a running server (chartroom
 // gc): it takes no lock, creates no data directory and cleans nothing. Close closes it.
 func OpenRegistry(ctx context.Context, cfg Config, log *slog.Logger) (*registry.Registry, func() error, error) {
 	st, err := newStorage(cfg)
@@ -58,16 +58,23 @@ func OpenRegistry(ctx context.Context, cfg Config, log *slog.Logger) (*registry.
 	if err := st.check(ctx); err != nil {
 		return nil, nil, err
 	}
-	db, err := meta.OpenSQLiteExisting(ctx, filepath.Join(cfg.DataDir, DatabaseFile), false)
-	if errors.Is(err, meta.ErrNoDatabase) {
-		return nil, nil, fmt.Errorf("%w: is %s the --data-dir chartroom serve uses? (it creates the database at its first start)", err, cfg.DataDir)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := db.Migrate(ctx); err != nil {
-		db.Close()
-		return nil, nil, err
+	var db *meta.DB
+	if cfg.Database != "" {
+		if db, err = meta.OpenPostgres(ctx, cfg.Database); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		db, err = meta.OpenSQLiteExisting(ctx, filepath.Join(cfg.DataDir, DatabaseFile), false)
+		if errors.Is(err, meta.ErrNoDatabase) {
+			return nil, nil, fmt.Errorf("%w: is %s the --data-dir chartroom serve uses? (it creates the database at its first start)", err, cfg.DataDir)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := db.Migrate(ctx); err != nil {
+			db.Close()
+			return nil, nil, err
+		}
 	}
 	var blobs blob.Store
 	if st.s3 != nil {
