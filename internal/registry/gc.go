@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -59,9 +60,9 @@ type GCVersion struct {
 // GCReport is what a garbage collection removed (or, dry, would remove).
 type GCReport struct {
 	DryRun   bool          `json:"dryRun"`
-	Grace    time.Duration `json:"grace"`
+	Grace    time.Duration `json:"-"` // in JSON graceSeconds
 	Started  time.Time     `json:"started"`
-	Duration time.Duration `json:"duration"`
+	Duration time.Duration `json:"-"` // in JSON durationSeconds
 	// Versions are the prerelease chart versions retention deleted (tombstones remain).
 	Versions []GCVersion `json:"versions"`
 	// Manifests is how many manifests nothing reachable needed.
@@ -75,6 +76,17 @@ type GCReport struct {
 	Bytes int64 `json:"bytes"`
 	// Uploads is how many upload sessions idle for longer than Grace were ended.
 	Uploads int `json:"uploads"`
+}
+
+// MarshalJSON writes the report with its durations in seconds (graceSeconds,
+// durationSeconds).
+func (r *GCReport) MarshalJSON() ([]byte, error) {
+	type plain GCReport
+	return json.Marshal(struct {
+		*plain
+		GraceSeconds    float64 `json:"graceSeconds"`
+		DurationSeconds float64 `json:"durationSeconds"`
+	}{(*plain)(r), r.Grace.Seconds(), r.Duration.Seconds()})
 }
 
 // GC runs one garbage collection: retention of prerelease chart versions, then the manifests
