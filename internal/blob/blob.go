@@ -111,12 +111,31 @@ type UploadSweeper interface {
 	ExpireUploads(ctx context.Context, idle time.Duration) (int, error)
 }
 
+// Stored is a committed blob as a listing sees it.
+type Stored struct {
+	Digest digest.Digest
+	Size   int64
+	// Modified is when the blob was last written (a Put of an existing blob writes it
+	// again), by the clock of whatever keeps it: the filesystem's, the S3 server's.
+	Modified time.Time
+}
+
+// Lister lists committed blobs: garbage collection compares them with what the database
+// records, and deletes (Deleter) those nothing links once older than its grace period.
+type Lister interface {
+	// List calls fn for every committed blob, in no particular order, and stops at the
+	// first error fn returns (List returns it). A blob written or deleted while List runs
+	// may or may not be passed.
+	List(ctx context.Context, fn func(Stored) error) error
+}
+
 // Store is a complete blob backend.
 type Store interface {
 	Stater
 	Opener
 	Putter
 	Deleter
+	Lister
 	Uploader
 	UploadSweeper
 }

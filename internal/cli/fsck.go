@@ -127,12 +127,8 @@ func (d *dataDirFlags) register(c *cobra.Command) {
 }
 
 func (d *dataDirFlags) resolve(c *cobra.Command) (string, error) {
-	path := d.configPath
-	if !c.Flags().Changed("config") {
-		path, _ = os.LookupEnv("CHARTROOM_CONFIG")
-	}
-	if err := d.ss.resolve(c.Flags(), os.LookupEnv, path); err != nil {
-		return "", usageError{err}
+	if err := d.resolveConfig(c); err != nil {
+		return "", err
 	}
 	if db := d.serve.cfg.Database; db != "" {
 		return "", fmt.Errorf("chartroom %s works on the SQLite database of a data directory, and this configuration's database is PostgreSQL (%s): "+
@@ -140,6 +136,19 @@ func (d *dataDirFlags) resolve(c *cobra.Command) (string, error) {
 			c.Name(), meta.RedactURL(db))
 	}
 	return d.serve.cfg.DataDir, nil
+}
+
+// resolveConfig resolves serve's whole configuration (d.serve.cfg) as serve does, whatever
+// its database: for the commands that also work on PostgreSQL (chartroom gc).
+func (d *dataDirFlags) resolveConfig(c *cobra.Command) error {
+	path := d.configPath
+	if !c.Flags().Changed("config") {
+		path, _ = os.LookupEnv("CHARTROOM_CONFIG")
+	}
+	if err := d.ss.resolve(c.Flags(), os.LookupEnv, path); err != nil {
+		return usageError{err}
+	}
+	return nil
 }
 
 // redactedStorage is a storage URL as messages show it (it never holds credentials:

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,6 +33,10 @@ chartroom serve runs: the server reads the settings at each request that needs t
 A namespace may be read without credentials, or not, whatever serve --anonymous-read says
 for the others (--anonymous-read, --anonymous-read=false; =default follows serve again).
 
+Retention rules (--keep-prereleases N, --delete-prereleases-older-than D) are applied to
+the namespace's prerelease chart versions (1.2.0-rc.1, …) by garbage collection (chartroom gc,
+serve --gc-interval): a version either rule no longer keeps is deleted, leaving a tombstone.
+
 A namespace's other setting is its Artifact Hub repository metadata (artifacthub-repo.yml:
 repository ID, owners, packages to ignore), which lets the namespace be listed on
 Artifact Hub as a verified publisher, and claimed by its owners, over either protocol. The
@@ -50,13 +55,14 @@ as the tag artifacthub.io of each chart repository of the namespace
 func newNamespaceSetCmd() *cobra.Command {
 	var (
 		repoID, file, output, anonymous string
+		keepPre, preAge                 string
 		owners                          []string
 		remove                          bool
 	)
 	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "set NAMESPACE",
-		Short: "Set a namespace's anonymous read or Artifact Hub repository metadata",
+		Short: "Set a namespace's anonymous read, retention of prereleases or Artifact Hub repository metadata",
 		Long: `Set whether NAMESPACE ("/" for the root namespace) may be read without credentials
 (--anonymous-read[=true|false|default]; default follows serve --anonymous-read again), or
 its Artifact Hub repository metadata:
@@ -72,7 +78,8 @@ repository, oci://HOST/<namespace>/<chart>.` + exitCodesHelp,
     --artifacthub-repo-id 5a4b9f1c-7c3d-4e2f-9a1b-0c2d3e4f5a6b --owner 'Jane Doe <jane@example.com>'
   chartroom namespace set team/charts --config /etc/chartroom.yaml --artifacthub-repo-file artifacthub-repo.yml
   chartroom namespace set team/charts --data-dir /var/lib/chartroom --no-artifacthub
-  chartroom namespace set public/charts --data-dir /var/lib/chartroom --anonymous-read`,
+  chartroom namespace set public/charts --data-dir /var/lib/chartroom --anonymous-read
+  chartroom namespace set team/charts --data-dir /var/lib/chartroom --keep-prereleases 5 --delete-prereleases-older-than 30d`,
 		Args: oneArg("the namespace, e.g. team/charts"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutputFormat(output); err != nil {
@@ -92,13 +99,26 @@ repository, oci://HOST/<namespace>/<chart>.` + exitCodesHelp,
 				}
 			}
 			setHub := remove || fromFlags || fl.Changed("artifacthub-repo-file")
+			setRetention := fl.Changed("keep-prereleases") || fl.Changed("delete-prereleases-older-than")
 			switch {
 			case remove && (fromFlags || fl.Changed("artifacthub-repo-file")):
 				return usageError{errors.New("--no-artifacthub removes the metadata: give it alone")}
 			case fromFlags && fl.Changed("artifacthub-repo-file"):
 				return usageError{errors.New("--artifacthub-repo-file sets the whole file: give it without --artifacthub-repo-id and --owner")}
-			case !setHub && !setAnon:
-				return usageError{fmt.Errorf("nothing to set: give --anonymous-read, --artifacthub-repo-id and --owner, --artifacthub-repo-file, or --no-artifacthub (see %s --help)", cmd.CommandPath())}
+			case !setHub && !setAnon && !setRetention:
+				return usageError{fmt.Errorf("nothing to set: give --anonymous-read, --keep-prereleases, --delete-prereleases-older-than, --artifacthub-repo-id and --owner, --artifacthub-repo-file, or --no-artifacthub (see %s --help)", cmd.CommandPath())}
+			}
+			var keep *int
+			var age *time.Duration
+			if fl.Changed("keep-prereleases") {
+				if keep, err = parseKeepPrereleases(keepPre); err != nil {
+					return err
+				}
+			}
+			if fl.Changed("delete-prereleases-older-than") {
+				if age, err = parsePrereleaseAge(preAge); err != nil {
+					return err
+				}
 			}
 			var fileData []byte
 			if fl.Changed("artifacthub-repo-file") {
@@ -130,6 +150,11 @@ repository, oci://HOST/<namespace>/<chart>.` + exitCodesHelp,
 					return err
 				}
 			}
+			if setRetention {
+				if err := setNamespaceRetention(ctx, db, ns, fl.Changed("keep-prereleases"), keep, fl.Changed("delete-prereleases-older-than"), age); err != nil {
+					return err
+				}
+			}
 			if setAnon {
 				m := &auth.Manager{DB: db, Actor: "cli:" + osUser(), Address: "local"}
 				if err := m.SetAnonymousRead(ctx, ns, anon); err != nil {
@@ -142,6 +167,8 @@ repository, oci://HOST/<namespace>/<chart>.` + exitCodesHelp,
 	dd.register(c)
 	c.Flags().StringVar(&anonymous, "anonymous-read", "", "let requests without credentials read the namespace: true (the flag alone), false, or default (as serve --anonymous-read says)")
 	c.Flags().Lookup("anonymous-read").NoOptDefVal = "true"
+	c.Flags().StringVar(&keepPre, "keep-prereleases", "", "retention: keep the newest N prerelease versions of each chart (by publication), delete older ones at each garbage collection; off removes the rule")
+	c.Flags().StringVar(&preAge, "delete-prereleases-older-than", "", "retention: delete prerelease versions published longer ago than this (e.g. 30d, 72h) at each garbage collection; off removes the rule")
 	c.Flags().StringVar(&repoID, "artifacthub-repo-id", "", "the repository ID Artifact Hub gave the repository (a UUID); \"\" removes it")
 	c.Flags().StringArrayVar(&owners, "owner", nil, "an owner who may claim the repository on Artifact Hub, 'Name <email>' or an e-mail; repeatable; replaces the owners set before (--owner '' removes them)")
 	c.Flags().StringVar(&file, "artifacthub-repo-file", "", "an artifacthub-repo.yml to store and serve as it is (- for standard input)")
@@ -303,6 +330,8 @@ type namespaceResult struct {
 	ChartRepositories []string `json:"chartRepositories"`
 	// AnonymousRead is the namespace's own setting; null: serve --anonymous-read decides.
 	AnonymousRead *bool `json:"anonymousRead"`
+	// Retention are the rules garbage collection applies to prerelease versions.
+	Retention retentionResult `json:"retention"`
 	// Roles are the roles users and tokens have on the namespace (by grants on it, on a
 	// pattern covering it, or on *).
 	Roles []namespaceRole `json:"roles"`
@@ -339,6 +368,11 @@ func showNamespace(ctx context.Context, w io.Writer, db *meta.DB, ns, output str
 	}
 	if err == nil {
 		res.AnonymousRead = s.AnonymousRead
+		res.Retention.KeepPrereleases = s.Retention.KeepPrereleases
+		if a := s.Retention.DeletePrereleasesOlderThan; a != nil {
+			age := registry.FormatAge(*a)
+			res.Retention.DeletePrereleasesOlderThan = &age
+		}
 	}
 	if err == nil && s.ArtifactHubRepo != nil {
 		file, updated := string(s.ArtifactHubRepo), s.Updated
@@ -369,6 +403,7 @@ func showNamespace(ctx context.Context, w io.Writer, db *meta.DB, ns, output str
 	default:
 		fmt.Fprintln(w, "anonymous read       no (whatever serve --anonymous-read says)")
 	}
+	fmt.Fprintf(w, "retention            %s\n", res.Retention.describe())
 	fmt.Fprint(w, "roles                ")
 	if len(res.Roles) == 0 {
 		fmt.Fprint(w, "none (chartroom grant USER "+namespaceArgOf(ns)+" ROLE)")
@@ -422,4 +457,77 @@ func parseAnonymousRead(v string) (*bool, error) {
 		return nil, nil
 	}
 	return nil, usageError{fmt.Errorf("--anonymous-read=%s: expected true (or the flag alone), false, or default (as serve --anonymous-read says)", v)}
+}
+
+// retentionResult is a namespace's retention rules as namespace show prints them.
+type retentionResult struct {
+	// KeepPrereleases is N of --keep-prereleases; null: no such rule.
+	KeepPrereleases *int `json:"keepPrereleases"`
+	// DeletePrereleasesOlderThan is D of --delete-prereleases-older-than (30d, 72h0m0s);
+	// null: no such rule.
+	DeletePrereleasesOlderThan *string `json:"deletePrereleasesOlderThan"`
+}
+
+func (r retentionResult) describe() string {
+	var parts []string
+	if r.KeepPrereleases != nil {
+		parts = append(parts, fmt.Sprintf("keep the newest %d prereleases of each chart", *r.KeepPrereleases))
+	}
+	if r.DeletePrereleasesOlderThan != nil {
+		parts = append(parts, "delete prereleases older than "+*r.DeletePrereleasesOlderThan)
+	}
+	if len(parts) == 0 {
+		return "none (every version is kept)"
+	}
+	return strings.Join(parts, "; ") + " (at each garbage collection)"
+}
+
+// parseKeepPrereleases reads --keep-prereleases: a count ≥ 0, or off (nil).
+func parseKeepPrereleases(v string) (*int, error) {
+	if v == "off" {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return nil, usageError{fmt.Errorf("--keep-prereleases %q: expected a number of versions (0 or more), or off to remove the rule", v)}
+	}
+	return &n, nil
+}
+
+// parsePrereleaseAge reads --delete-prereleases-older-than: a duration above 0 (30d, 72h), or
+// off (nil).
+func parsePrereleaseAge(v string) (*time.Duration, error) {
+	if v == "off" {
+		return nil, nil
+	}
+	d, err := parseDays(v)
+	if err != nil || d <= 0 {
+		return nil, usageError{fmt.Errorf("--delete-prereleases-older-than %q: expected a duration above 0, such as 30d or 72h, or off to remove the rule", v)}
+	}
+	return &d, nil
+}
+
+// setNamespaceRetention changes the retention rules given (setKeep, setAge) of namespace ns,
+// keeping the other, audited as the admin commands are.
+func setNamespaceRetention(ctx context.Context, db *meta.DB, ns string, setKeep bool, keep *int, setAge bool, age *time.Duration) error {
+	var r meta.Retention
+	if cur, err := db.GetNamespaceSettings(ctx, ns); err == nil {
+		r = cur.Retention
+	} else if !errors.Is(err, meta.ErrNotFound) {
+		return err
+	}
+	if setKeep {
+		r.KeepPrereleases = keep
+	}
+	if setAge {
+		r.DeletePrereleasesOlderThan = age
+	}
+	detail := retentionResult{KeepPrereleases: r.KeepPrereleases}
+	if r.DeletePrereleasesOlderThan != nil {
+		a := registry.FormatAge(*r.DeletePrereleasesOlderThan)
+		detail.DeletePrereleasesOlderThan = &a
+	}
+	audit := &meta.AuditRecord{Actor: "cli:" + osUser(), Address: "local", Action: "namespace.retention",
+		Repository: ns, Outcome: "ok", Detail: detail.describe()}
+	return db.SetNamespaceRetention(ctx, ns, r, audit)
 }

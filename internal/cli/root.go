@@ -54,6 +54,7 @@ func checkFailed(format string, args ...any) error {
 var commands = []func() *cobra.Command{
 	newServeCmd,
 	newFsckCmd,
+	newGCCmd,
 	newBackupCmd,
 	newNamespaceCmd,
 	newWebhookCmd,

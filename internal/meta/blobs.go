@@ -38,24 +38,10 @@ func (db *DB) RepositoryExists(ctx context.Context, repo string) (bool, error) {
 }
 
 // LinkBlob records that the blob d (of size bytes, already in the blob store) is readable
-// in repo, creating the repository on first use.
+// in repo, creating the repository on first use. See LinkStoredBlob.
 func (db *DB) LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64) error {
-	err := db.tx(ctx, func(tx *sql.Tx) error {
-		id, err := db.ensureRepository(ctx, tx, repo)
-		if err != nil {
-			return err
-		}
-		now := db.now().UnixNano()
-		if _, err := tx.ExecContext(ctx, `INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING`, d.String(), size, now); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, id, d.String(), now)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("link blob %s to %s: %w", d, repo, err)
-	}
-	return nil
+	_, err := db.LinkStoredBlob(ctx, repo, d, size)
+	return err
 }
 
 // RepositoryBlob returns the size of blob d if it is readable in repo, or ErrNotFound.

@@ -267,6 +267,12 @@ func (db *DB) GetManifest(ctx context.Context, repo, reference string, byTag, wi
 // is who deletes). With immutableTags (the repository's tags are immutable) its tags stay
 // recorded: they can name d again, nothing else. ErrNotFound when repo has no such manifest.
 func (db *DB) DeleteManifest(ctx context.Context, repo string, d digest.Digest, immutableTags bool, actor string) error {
+	return db.DeleteManifestAudited(ctx, repo, d, immutableTags, actor, nil)
+}
+
+// DeleteManifestAudited is DeleteManifest with an audit record written in its transaction
+// (nil: none), for deletions no request makes (retention).
+func (db *DB) DeleteManifestAudited(ctx context.Context, repo string, d digest.Digest, immutableTags bool, actor string, audit *AuditRecord) error {
 	ob := &outbox{db: db}
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		ob.queued = false
@@ -282,7 +288,10 @@ func (db *DB) DeleteManifest(ctx context.Context, repo string, d digest.Digest, 
 			return notFound(err)
 		}
 		m.Repository, m.Digest = repo, d
-		return db.tombstone(ctx, tx, ob, m, actor)
+		if err := db.tombstone(ctx, tx, ob, m, actor); err != nil {
+			return err
+		}
+		return db.insertAudit(ctx, tx, audit)
 	})
 	if err != nil {
 		return fmt.Errorf("delete manifest %s@%s: %w", repo, d, err)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 )
 
 func TestNamespaceSettings(t *testing.T) {
@@ -97,6 +98,9 @@ func downgrade(t *testing.T, db *DB, to int) {
 	t.Helper()
 	ctx := context.Background()
 	stmts := []string{
+		`DROP TABLE gc_state`, `ALTER TABLE blobs DROP COLUMN deleting_at`,
+		`ALTER TABLE namespace_settings DROP COLUMN keep_prereleases`, `ALTER TABLE namespace_settings DROP COLUMN delete_prereleases_after`,
+		`DELETE FROM schema_migrations WHERE version >= 8`,
 		`DROP TABLE IF EXISTS token_keys`,
 		`DROP TABLE webhook_deliveries`, `DROP TABLE webhook_events`, `DROP TABLE webhooks`,
 		`DELETE FROM schema_migrations WHERE version >= 6`,
@@ -114,5 +118,41 @@ func downgrade(t *testing.T, db *DB, to int) {
 		if _, err := db.w.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
+	}
+}
+
+// TestNamespaceRetention: retention rules are stored beside the other settings, each kept
+// when the other changes, and removed (with the row, when nothing else is set) by a zero
+// Retention; NamespaceRetentions lists the namespaces that have some.
+func TestNamespaceRetention(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	keep, age := 3, 30*24*time.Hour
+	if err := db.SetNamespaceRetention(ctx, "team", Retention{KeepPrereleases: &keep, DeletePrereleasesOlderThan: &age}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetNamespaceSettings(ctx, NamespaceSettings{Namespace: "team", ArtifactHubRepo: []byte("repositoryID: x\n")}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := db.GetNamespaceSettings(ctx, "team")
+	if err != nil || s.Retention.KeepPrereleases == nil || *s.Retention.KeepPrereleases != 3 ||
+		s.Retention.DeletePrereleasesOlderThan == nil || *s.Retention.DeletePrereleasesOlderThan != age {
+		t.Fatalf("settings = %+v, %v", s, err)
+	}
+	all, err := db.NamespaceRetentions(ctx)
+	if err != nil || len(all) != 1 || all["team"].KeepPrereleases == nil {
+		t.Fatalf("retentions = %+v, %v", all, err)
+	}
+	if err := db.SetNamespaceSettings(ctx, NamespaceSettings{Namespace: "team"}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := db.GetNamespaceSettings(ctx, "team"); err != nil || s.Retention.IsZero() {
+		t.Fatalf("retention alone was not kept: %+v, %v", s, err)
+	}
+	if err := db.SetNamespaceRetention(ctx, "team", Retention{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.GetNamespaceSettings(ctx, "team"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("settings that set nothing were kept: %v", err)
 	}
 }

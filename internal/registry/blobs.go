@@ -150,20 +150,15 @@ func (r *Registry) MountBlob(ctx context.Context, repo, from string, d digest.Di
 	if err := blob.Validate(d); err != nil {
 		return 0, mapBlobErr(err)
 	}
-	var size int64
-	var err error
-	if from == "" {
-		size, err = r.db.Blob(ctx, d)
-	} else {
+	if from != "" {
 		if err := ValidateName(from); err != nil {
 			return 0, err
 		}
-		size, err = r.db.RepositoryBlob(ctx, from, d)
 	}
-	if err != nil {
-		return 0, mapBlobErr(err)
-	}
-	return size, mapBlobErr(r.db.LinkBlob(ctx, repo, d, size))
+	// One transaction: a garbage collection cannot take the blob away between the check
+	// that from holds it and the link.
+	size, err := r.db.MountBlob(ctx, repo, from, d)
+	return size, mapBlobErr(err)
 }
 
 // BlobRepositories lists, in name order, at most n repositories that hold blob d (n ≤ 0:
@@ -190,7 +185,7 @@ func (r *Registry) PutBlob(ctx context.Context, repo string, d digest.Digest, si
 	if err != nil {
 		return 0, mapBlobErr(err)
 	}
-	return info.Size, mapBlobErr(r.db.LinkBlob(ctx, repo, d, info.Size))
+	return info.Size, r.linkBlob(ctx, repo, d, info.Size)
 }
 
 func (r *Registry) checkBlobSize(size int64) error {
@@ -354,7 +349,7 @@ func (r *Registry) FinishUpload(ctx context.Context, repo, id string, d digest.D
 		if err != nil {
 			return 0, mapBlobErr(err)
 		}
-		return info.Size, mapBlobErr(r.db.LinkBlob(ctx, repo, d, info.Size))
+		return info.Size, r.linkBlob(ctx, repo, d, info.Size)
 	}
 	if body != nil {
 		if _, err := r.AppendUpload(ctx, repo, id, offset, body); err != nil {
@@ -365,7 +360,7 @@ func (r *Registry) FinishUpload(ctx context.Context, repo, id string, d digest.D
 	if err != nil {
 		return 0, mapBlobErr(err)
 	}
-	return info.Size, mapBlobErr(r.db.LinkBlob(ctx, repo, d, info.Size))
+	return info.Size, r.linkBlob(ctx, repo, d, info.Size)
 }
 
 // CancelUpload discards an upload.

@@ -215,7 +215,7 @@ func (r *Registry) putUpload(ctx context.Context, repo string, up *ChartUpload) 
 	if err != nil {
 		return mapBlobErr(err)
 	}
-	return mapBlobErr(r.db.LinkBlob(ctx, repo, up.digest, info.Size))
+	return r.linkBlob(ctx, repo, up.digest, info.Size)
 }
 
 // putSmallBlob stores data as a blob of repo and returns its descriptor.

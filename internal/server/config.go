@@ -68,6 +68,11 @@ type Config struct {
 	// MaxUploadsPerUser bounds the OCI blob upload sessions one user may have open; 0 means
 	// no limit.
 	MaxUploadsPerUser int
+	// GCInterval runs a garbage collection (with retention) this often; 0 (the default)
+	// never does (chartroom gc runs one).
+	GCInterval time.Duration
+	// GCGrace is the grace period of those collections; 0 means registry.DefaultGCGrace.
+	GCGrace time.Duration
 	// AuditRetention is how long audit log records are kept; 0 means
 	// auth.DefaultAuditRetention (90 days), a negative value forever.
 	AuditRetention time.Duration

@@ -36,7 +36,7 @@ type authStater interface {
 	Stats() auth.Stats
 }
 
-func newMetrics(storage storageSizer, authz authStater, version string, log *slog.Logger) *metrics {
+func newMetrics(storage storageSizer, authz authStater, gc gcStater, version string, log *slog.Logger) *metrics {
 	labels := []string{"route", "method", "code"}
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
@@ -74,6 +74,7 @@ func newMetrics(storage storageSizer, authz authStater, version string, log *slo
 		m.requests, m.duration, m.bytesIn, m.bytesOut, m.inFlight, build,
 		&storageCollector{storage: storage, log: log},
 		authCollector{authz},
+		&gcCollector{db: gc, log: log},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

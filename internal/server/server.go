@@ -188,7 +188,7 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB, st
 		{name: "blob store", check: blobs, fix: st.fix()},
 		{name: "database", check: db},
 	}}
-	s.metrics = newMetrics(reg, authz, cfg.Version, log)
+	s.metrics = newMetrics(reg, authz, db, cfg.Version, log)
 	s.handler = s.routes()
 	return s, nil
 }
@@ -264,6 +264,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sweepCtx, stopSweeping := context.WithCancel(ctx)
 	defer stopSweeping()
 	go s.sweepUploads(sweepCtx)
+	// A garbage collection in flight stops at the shutdown and records what it removed
+	// before Serve returns (and the database closes).
+	gcDone := make(chan struct{})
+	go func() {
+		defer close(gcDone)
+		if s.cfg.GCInterval > 0 {
+			s.runGC(sweepCtx)
+		}
+	}()
+	defer func() {
+		stopSweeping()
+		<-gcDone
+	}()
 	// Webhook deliveries go out until the shutdown starts; the attempts then in flight are
 	// finished and recorded before Serve returns (and the database closes).
 	sendCtx, stopSending := context.WithCancel(ctx)

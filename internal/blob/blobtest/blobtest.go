@@ -33,6 +33,52 @@ func Run(t *testing.T, open NewStore) {
 	d := digest.FromBytes(content)
 	d512 := digest.SHA512.FromBytes(content)
 
+	t.Run("list", func(t *testing.T) {
+		s := newStore(t)
+		if got := list(t, s); len(got) != 0 {
+			t.Fatalf("empty store lists %v", got)
+		}
+		before := time.Now().Add(-time.Minute) // the clocks of the store and of its server may differ a little
+		other := []byte("another blob")
+		for _, b := range []struct {
+			d    digest.Digest
+			data []byte
+		}{{d, content}, {d512, content}, {digest.FromBytes(other), other}} {
+			if _, err := s.Put(ctx, b.d, int64(len(b.data)), bytes.NewReader(b.data)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.CreateUpload(ctx, "listed-not", ""); err != nil {
+			t.Fatal(err)
+		}
+		after := time.Now().Add(time.Minute)
+		got := list(t, s)
+		if len(got) != 3 {
+			t.Fatalf("listed %v, want the 3 blobs put (and no upload session)", got)
+		}
+		for _, want := range []struct {
+			d    digest.Digest
+			size int
+		}{{d, len(content)}, {d512, len(content)}, {digest.FromBytes(other), len(other)}} {
+			st, ok := got[want.d]
+			if !ok || st.Size != int64(want.size) || st.Modified.Before(before) || st.Modified.After(after) {
+				t.Errorf("%s: listed %+v (present %v), want size %d modified between %s and %s", want.d, st, ok, want.size, before, after)
+			}
+		}
+		if err := s.Delete(ctx, d512); err != nil {
+			t.Fatal(err)
+		}
+		if got := list(t, s); len(got) != 2 || got[d512].Digest != "" {
+			t.Fatalf("after deleting %s: listed %v", d512, got)
+		}
+		stop := errors.New("stop")
+		calls := 0
+		err := s.List(ctx, func(blob.Stored) error { calls++; return stop })
+		if !errors.Is(err, stop) || calls != 1 {
+			t.Fatalf("List with fn failing: %v after %d calls, want fn's error after 1", err, calls)
+		}
+	})
+
 	t.Run("put stat open delete", func(t *testing.T) {
 		s := newStore(t)
 		if _, err := s.Stat(ctx, d); !errors.Is(err, blob.ErrNotFound) {
@@ -335,4 +381,20 @@ func read(t *testing.T, s blob.Store, d digest.Digest, offset int64) []byte {
 		t.Fatalf("read %s: %v", d, err)
 	}
 	return b
+}
+
+// list returns what s.List passes, by digest.
+func list(t *testing.T, s blob.Store) map[digest.Digest]blob.Stored {
+	t.Helper()
+	out := map[digest.Digest]blob.Stored{}
+	if err := s.List(context.Background(), func(st blob.Stored) error {
+		if _, dup := out[st.Digest]; dup {
+			t.Errorf("List passed %s twice", st.Digest)
+		}
+		out[st.Digest] = st
+		return nil
+	}); err != nil {
+		t.Fatalf("list: %v", err)
+	}
+	return out
 }

@@ -79,6 +79,8 @@ type Entry struct {
 	// Regular is false for anything that is not a regular file (a directory where a blob
 	// should be, a symbolic link, a device).
 	Regular bool
+	// Modified is the file's modification time (zero for a directory).
+	Modified time.Time
 }
 
 // Walk calls fn for every file in the tree of committed blobs, in lexical order, without
@@ -115,7 +117,7 @@ func (s *Store) Walk(ctx context.Context, fn func(Entry) error) error {
 			}
 			return err
 		}
-		ent := Entry{Path: p, Size: fi.Size(), Regular: fi.Mode().IsRegular()}
+		ent := Entry{Path: p, Size: fi.Size(), Regular: fi.Mode().IsRegular(), Modified: fi.ModTime()}
 		if len(parts) == 3 {
 			d := digest.NewDigestFromEncoded(digest.Algorithm(parts[0]), parts[2])
 			if blob.Validate(d) == nil && parts[1] == parts[2][:2] {

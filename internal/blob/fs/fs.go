@@ -200,6 +200,18 @@ func (s *Store) Delete(_ context.Context, d digest.Digest) error {
 	return nil
 }
 
+// List implements blob.Lister: the regular files of the tree of committed blobs that name a
+// blob by their place, with their modification time. A Put rewrites the file, so a blob
+// written again is young again.
+func (s *Store) List(ctx context.Context, fn func(blob.Stored) error) error {
+	return s.Walk(ctx, func(e Entry) error {
+		if e.Digest == "" || !e.Regular {
+			return nil
+		}
+		return fn(blob.Stored{Digest: e.Digest, Size: e.Size, Modified: e.Modified})
+	})
+}
+
 // copyBuffered copies r to w with a pooled buffer, stopping when ctx is cancelled.
 func copyBuffered(ctx context.Context, w io.Writer, r io.Reader) (int64, error) {
 	bp := bufPool.Get().(*[]byte)

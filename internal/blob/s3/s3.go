@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -313,6 +314,40 @@ func (s *Store) Delete(ctx context.Context, d digest.Digest) error {
 		return fmt.Errorf("delete %s in %s: %w", d, s, err)
 	}
 	return nil
+}
+
+// List implements blob.Lister with one listing of <prefix>/blobs/ (a page per 1,000
+// objects, no object read): the objects whose key names a blob, with their LastModified
+// (the S3 server's clock). A Put writes the object again, so a blob written again is young.
+func (s *Store) List(ctx context.Context, fn func(blob.Stored) error) error {
+	base := s.key("blobs/")
+	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: &base})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list blobs in %s: %w", s, err)
+		}
+		for _, o := range page.Contents {
+			d, ok := blobOfKey(strings.TrimPrefix(aws.ToString(o.Key), base))
+			if !ok {
+				continue
+			}
+			if err := fn(blob.Stored{Digest: d, Size: aws.ToInt64(o.Size), Modified: aws.ToTime(o.LastModified)}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// blobOfKey is the blob named by a key under blobs/ (<algorithm>/<first two hex>/<hex>).
+func blobOfKey(rel string) (digest.Digest, bool) {
+	parts := strings.Split(rel, "/")
+	if len(parts) != 3 || len(parts[2]) < 2 || parts[1] != parts[2][:2] {
+		return "", false
+	}
+	d := digest.NewDigestFromEncoded(digest.Algorithm(parts[0]), parts[2])
+	return d, blob.Validate(d) == nil
 }
 
 // HasBlobs reports whether the store holds at least one committed blob (one object under
