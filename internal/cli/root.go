@@ -56,6 +56,8 @@ var commands = []func() *cobra.Command{
 	newFsckCmd,
 	newBackupCmd,
 	newNamespaceCmd,
+	newTrustCmd,
+	newPolicyCmd,
 	newWebhookCmd,
 	newUserCmd,
 	newTokenCmd,

@@ -95,7 +95,8 @@ func (db *DB) SetNamespaceAnonymousRead(ctx context.Context, ns string, anonymou
 
 // removeEmptySettings removes namespace ns's settings row when it sets nothing.
 func removeEmptySettings(ctx context.Context, tx *sql.Tx, ns string) error {
-	_, err := tx.ExecContext(ctx, `DELETE FROM namespace_settings WHERE namespace = ? AND artifacthub_repo IS NULL AND anonymous_read IS NULL`, ns)
+	_, err := tx.ExecContext(ctx, `DELETE FROM namespace_settings WHERE namespace = ? AND artifacthub_repo IS NULL AND anonymous_read IS NULL
+		AND signed_only IS NULL AND semver_discipline IS NULL`, ns)
 	return err
 }
 
