@@ -218,7 +218,7 @@ func (h *handler) ping(w http.ResponseWriter, r *http.Request) error {
 // its signed-only namespace quarantines (they sign what they publish); to readers such a
 // version does not exist.
 func (h *handler) callerContext(r *http.Request, p auth.Principal, t auth.Target) context.Context {
-	if !t.Registry && h.authz.Check(p, t, auth.Push) == nil {
+	if !t.Registry && h.authz.MayPublish(p, t) {
 		return registry.WithQuarantined(r.Context())
 	}
 	return r.Context()

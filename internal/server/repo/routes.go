@@ -250,7 +250,7 @@ func isArchiveFile(file string, anyName bool) bool {
 // its signed-only namespace quarantines (they sign what they publish); to readers such a
 // version does not exist.
 func (h *handler) callerContext(r *http.Request, p auth.Principal, t auth.Target) context.Context {
-	if !t.Registry && h.authz.Check(p, t, auth.Push) == nil {
+	if !t.Registry && h.authz.MayPublish(p, t) {
 		return registry.WithQuarantined(r.Context())
 	}
 	return r.Context()
