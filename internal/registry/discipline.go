@@ -44,6 +44,9 @@ func (r *Registry) applyPolicies(ctx context.Context, in *chartIn, c *meta.Chart
 		return nil
 	}
 	finding, err := r.checkDiscipline(ctx, c, open)
+	if errors.Is(err, ErrTooLarge) && p.SemverDiscipline == DisciplineWarn {
+		finding, err = "not checked: "+err.Error(), nil
+	}
 	if err != nil {
 		return err
 	}
