@@ -59,9 +59,14 @@ staticcheck: tools
 	  "$$CHARTROOM_STATICCHECK" ./... || $(call fail,staticcheck); \
 	  (cd e2e && "$$CHARTROOM_STATICCHECK" ./...) || $(call fail,staticcheck in e2e/)
 
+# The packages whose tests run on the metadata database, run again on PostgreSQL (pgtest).
+PG_PACKAGES := ./internal/meta/... ./internal/registry/... ./internal/server/oci ./internal/server/repo ./internal/webhook
+
 unit:
 	@$(call step,unit tests: go test ./...)
 	@go test ./... || $(call fail,unit tests)
+	@$(call step,unit tests on PostgreSQL: CHARTROOM_TEST_DATABASE=postgres go test $(PG_PACKAGES))
+	@CHARTROOM_TEST_DATABASE=postgres go test $(PG_PACKAGES) || $(call fail,unit tests on PostgreSQL)
 
 unit-s3: tools
 	@$(call step,unit tests on S3 storage: CHARTROOM_TEST_STORAGE=s3 go test $(S3_SUITES))

@@ -52,6 +52,7 @@ func mtlsProxy(t *testing.T, srv *Server) (string, tlsFiles) {
 	proxy := httptest.NewUnstartedServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
 		r.SetURL(upstream)
 		r.Out.Host = r.In.Host // the name the client asked for: the server's links keep it
+		r.SetXForwarded()      // X-Forwarded-Proto: https, as terminating proxies send
 	}})
 	proxy.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are what the test provokes
 	pool := x509.NewCertPool()

@@ -12,6 +12,7 @@ import (
 
 	blobs3 "github.com/chartroom/chartroom/internal/blob/s3"
 	"github.com/chartroom/chartroom/internal/fsck"
+	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/server"
 )
 
@@ -132,6 +133,11 @@ func (d *dataDirFlags) resolve(c *cobra.Command) (string, error) {
 	}
 	if err := d.ss.resolve(c.Flags(), os.LookupEnv, path); err != nil {
 		return "", usageError{err}
+	}
+	if db := d.serve.cfg.Database; db != "" {
+		return "", fmt.Errorf("chartroom %s works on the SQLite database of a data directory, and this configuration's database is PostgreSQL (%s): "+
+			"back PostgreSQL up with pg_dump, and run this command against a SQLite data directory only (README, \"PostgreSQL\")",
+			c.Name(), meta.RedactURL(db))
 	}
 	return d.serve.cfg.DataDir, nil
 }

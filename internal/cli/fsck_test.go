@@ -129,6 +129,23 @@ func TestBackupCommand(t *testing.T) {
 	run(t, "", "backup", "--data-dir", dir, filepath.Join(t.TempDir(), "b")).wantExit(t, 2, "chartroom fsck")
 }
 
+// The commands that work on a data directory's SQLite database refuse, saying why, when
+// serve's configuration puts the database in PostgreSQL, instead of reporting the data
+// directory's (absent) SQLite database.
+func TestDataDirCommandsRefusePostgres(t *testing.T) {
+	t.Setenv("CHARTROOM_DATABASE", "postgres://chartroom:s3cret@db.example:5432/chartroom")
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"fsck", "--data-dir", dir},
+		{"backup", "--data-dir", dir, filepath.Join(t.TempDir(), "b")},
+	} {
+		r := run(t, "", args...)
+		if r.code == 0 || !strings.Contains(r.stderr, "PostgreSQL") || !strings.Contains(r.stderr, "pg_dump") || strings.Contains(r.stderr, "s3cret") {
+			t.Errorf("%v: exit %d, stderr %q; want a refusal naming PostgreSQL and pg_dump, without the password", args, r.code, r.stderr)
+		}
+	}
+}
+
 // TestFsckAndBackupOnS3Storage: with blobs kept in S3 (storage: in serve's config file),
 // fsck refuses instead of reporting every blob missing, and backup copies the database only
 // and says where the blobs stay.

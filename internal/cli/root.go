@@ -78,6 +78,7 @@ var commands = []func() *cobra.Command{
 	newVerifyCmd,
 	newKeygenCmd,
 	newIndexCmd,
+	newPublishCmd,
 	newBumpCmd,
 	newReleaseCmd,
 }

@@ -38,6 +38,9 @@ func (o *serveOptions) settings() settings {
 		{name: "data-dir", typ: "dir", def: server.DefaultDataDir,
 			usage: "directory of the SQLite database (chartroom.db) and blobs (blobs/), created on first start",
 			parse: parseNonEmpty("a directory path"), store: str(&c.DataDir)},
+		{name: "database", typ: "url", def: "SQLite in --data-dir",
+			usage: "metadata database: postgres://USER:PASSWORD@HOST:PORT/DATABASE (shared by replicas; pool_max_conns=N sets the pool size), or unset for SQLite in --data-dir",
+			parse: parseDatabase, store: str(&c.Database)},
 		{name: "storage", typ: "url", def: "blobs/ under --data-dir",
 			usage: "where blobs are kept: s3://BUCKET[/PREFIX]?endpoint=URL&region=REGION&path-style=true for an S3-compatible bucket (credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or storage-access-key-id and storage-secret-access-key in the config file); the database stays in --data-dir",
 			parse: parseStorage, store: str(&c.Storage)},
@@ -253,6 +256,13 @@ func parseStorage(v string) (any, error) {
 
 func parsePattern(v string) (any, error) {
 	if err := server.ValidatePattern(v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func parseDatabase(v string) (any, error) {
+	if err := server.ValidateDatabase(v); err != nil {
 		return nil, err
 	}
 	return v, nil

@@ -31,7 +31,7 @@ func (db *DB) AuthGeneration(ctx context.Context) (int64, error) {
 
 // LoadAuthState reads the whole authorization state in one snapshot.
 func (db *DB) LoadAuthState(ctx context.Context) (*AuthState, error) {
-	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := db.readTx(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("authorization state: %w", err)
 	}

@@ -18,7 +18,12 @@ func (db *DB) ensureRepository(ctx context.Context, tx *sql.Tx, name string) (in
 	if err != sql.ErrNoRows {
 		return 0, err
 	}
-	err = tx.QueryRowContext(ctx, `INSERT INTO repositories (name, created_at) VALUES (?, ?) RETURNING id`, name, db.now().UnixNano()).Scan(&id)
+	// ON CONFLICT: a writer that does not serialize with this one (see the package doc) may
+	// have created it meanwhile; then read its id.
+	err = tx.QueryRowContext(ctx, `INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING RETURNING id`, name, db.now().UnixNano()).Scan(&id)
+	if err == sql.ErrNoRows {
+		err = tx.QueryRowContext(ctx, `SELECT id FROM repositories WHERE name = ?`, name).Scan(&id)
+	}
 	return id, err
 }
 
@@ -104,7 +109,7 @@ func (db *DB) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) erro
 // StorageBytes is the total size of all blobs recorded, each counted once.
 func (db *DB) StorageBytes(ctx context.Context) (int64, error) {
 	var n sql.NullInt64
-	if err := db.r.QueryRowContext(ctx, `SELECT sum(size) FROM blobs`).Scan(&n); err != nil {
+	if err := db.r.QueryRowContext(ctx, `SELECT CAST(sum(size) AS BIGINT) FROM blobs`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("storage size: %w", err)
 	}
 	return n.Int64, nil
@@ -128,7 +133,7 @@ func (db *DB) BlobRepositories(ctx context.Context, d digest.Digest, n int) ([]s
 // names runs a name-listing query whose last two parameters are the lower bound and limit.
 func (db *DB) names(ctx context.Context, query string, n int, last string, args ...any) ([]string, error) {
 	if n <= 0 {
-		n = -1 // SQLite: no limit
+		n = noLimit
 	}
 	args = append(args, last, n)
 	rows, err := db.r.QueryContext(ctx, query, args...)

@@ -282,7 +282,7 @@ func (db *DB) namespaceState(ctx context.Context, q interface {
 // one chart, with their JSON index entries and the namespace state they were read at;
 // quarantined versions only withQuarantined.
 func (db *DB) ChartVersions(ctx context.Context, ns, name string, withQuarantined bool) ([]ChartVersion, Namespace, error) {
-	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := db.readTx(ctx)
 	if err != nil {
 		return nil, Namespace{}, fmt.Errorf("chart versions of %q: %w", ns, err)
 	}
@@ -295,7 +295,7 @@ func (db *DB) ChartVersions(ctx context.Context, ns, name string, withQuarantine
 		WHERE c.namespace = ? AND c.deleted_at IS NULL`
 	args := []any{ns}
 	if !withQuarantined {
-		query += ` AND c.quarantined = 0`
+		query += ` AND NOT c.quarantined`
 	}
 	if name != "" {
 		query += ` AND c.name = ?`
@@ -360,7 +360,7 @@ type IndexEntry struct {
 // is what an index built at generation since needs to catch up: the cost follows the change,
 // not the namespace.
 func (db *DB) IndexEntries(ctx context.Context, ns string, format IndexFormat, since int64) ([]IndexEntry, Namespace, error) {
-	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := db.readTx(ctx)
 	if err != nil {
 		return nil, Namespace{}, fmt.Errorf("index of %q: %w", ns, err)
 	}
@@ -375,13 +375,13 @@ func (db *DB) IndexEntries(ctx context.Context, ns string, format IndexFormat, s
 	}
 	// A quarantined version (signed-only namespace, no valid signature) is not in the index:
 	// in a read of changes it is as good as deleted.
-	query := `SELECT name, version, chart_digest, prov_digest, ` + column + `, deleted_at IS NOT NULL OR quarantined = 1 FROM chart_versions WHERE namespace = ?`
+	query := `SELECT name, version, chart_digest, prov_digest, ` + column + `, deleted_at IS NOT NULL OR quarantined FROM chart_versions WHERE namespace = ?`
 	args := []any{ns}
 	if since > 0 {
 		query += ` AND changed_gen > ?`
 		args = append(args, since)
 	} else {
-		query += ` AND deleted_at IS NULL AND quarantined = 0`
+		query += ` AND deleted_at IS NULL AND NOT quarantined`
 	}
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {

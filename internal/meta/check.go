@@ -192,7 +192,7 @@ func OpenSQLiteExisting(ctx context.Context, path string, readOnly bool) (*DB, e
 		}
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	db := &DB{w: w, r: r, now: time.Now, queued: make(chan struct{}, 1)}
+	db := &DB{w: w, r: r, now: time.Now, dialect: sqliteDialect, queued: make(chan struct{}, 1)}
 	if err := r.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -305,7 +305,7 @@ type Snapshot struct {
 
 // Snapshot starts a read-only view of the whole database.
 func (db *DB) Snapshot(ctx context.Context) (*Snapshot, error) {
-	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := db.readTx(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}

@@ -122,7 +122,7 @@ func (db *DB) ClaimDeliveries(ctx context.Context, owner string, lease time.Dura
 		claimed = claimed[:0]
 		rows, err := tx.QueryContext(ctx, `
 			WITH heads AS (
-				SELECT webhook_id, min(id) AS id, max(coalesce(lease_until, 0) > ?) AS busy
+				SELECT webhook_id, min(id) AS id, max(CASE WHEN coalesce(lease_until, 0) > ? THEN 1 ELSE 0 END) AS busy
 				FROM webhook_deliveries WHERE state = 'pending' GROUP BY webhook_id)
 			SELECT d.id FROM heads h JOIN webhook_deliveries d ON d.id = h.id
 			WHERE h.busy = 0 AND d.next_attempt_at <= ?

@@ -230,7 +230,7 @@ const manifestColumns = `m.digest, m.media_type, m.artifact_type, m.config_media
 // repo, with its content when withContent. ErrNotFound when there is none.
 func (db *DB) GetManifest(ctx context.Context, repo, reference string, byTag, withContent bool) (*Manifest, error) {
 	cols := manifestColumns + `, EXISTS (SELECT 1 FROM chart_versions c WHERE c.repository_id = m.repository_id
-		AND c.manifest_digest = m.digest AND c.quarantined = 1)`
+		AND c.manifest_digest = m.digest AND c.quarantined)`
 	if withContent {
 		cols += ", m.content"
 	}
@@ -344,7 +344,7 @@ func (db *DB) Tags(ctx context.Context, repo string, n int, last string, hideQua
 	query := `SELECT name FROM tags t WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name > ? ORDER BY name LIMIT ?`
 	if hideQuarantined {
 		query = `SELECT name FROM tags t WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name > ?
-			AND NOT EXISTS (SELECT 1 FROM chart_versions c WHERE c.repository_id = t.repository_id AND c.manifest_digest = t.manifest_digest AND c.quarantined = 1)
+			AND NOT EXISTS (SELECT 1 FROM chart_versions c WHERE c.repository_id = t.repository_id AND c.manifest_digest = t.manifest_digest AND c.quarantined)
 			ORDER BY name LIMIT ?`
 	}
 	tags, err := db.names(ctx, query, n, last, repo)

@@ -12,16 +12,41 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/chartroom/chartroom/internal/chart"
+	"github.com/chartroom/chartroom/internal/meta/pgtest"
 )
 
+// openTest opens a fresh database of the backend the tests run on (pgtest.Selected).
 func openTest(t *testing.T) *DB {
 	t.Helper()
-	db, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "chartroom.db"))
-	if err != nil {
-		t.Fatal(err)
+	return testDatabase(t)(t)
+}
+
+// testDatabase makes a fresh database of the backend the tests run on and returns a function
+// that opens it (each call a new handle on the same database, migrating it as a start does),
+// closed when the test ends.
+func testDatabase(t *testing.T) func(*testing.T) *DB {
+	t.Helper()
+	open := testOpener(t)
+	return func(t *testing.T) *DB {
+		t.Helper()
+		db, err := open(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
 	}
-	t.Cleanup(func() { db.Close() })
-	return db
+}
+
+// testOpener makes a fresh database of the backend the tests run on and returns its Open.
+func testOpener(t *testing.T) func(context.Context) (*DB, error) {
+	t.Helper()
+	if pgtest.Selected() {
+		url := pgtest.NewDatabase(t)
+		return func(ctx context.Context) (*DB, error) { return OpenPostgres(ctx, url) }
+	}
+	path := filepath.Join(t.TempDir(), "chartroom.db")
+	return func(ctx context.Context) (*DB, error) { return OpenSQLite(ctx, path) }
 }
 
 func chartPush(repo, version string, content string) PutManifest {
@@ -38,20 +63,13 @@ func chartPush(repo, version string, content string) PutManifest {
 
 func TestReopenKeepsData(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "chartroom.db")
-	db, err := OpenSQLite(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	open := testDatabase(t)
+	db := open(t)
 	if _, err := db.PutManifest(ctx, chartPush("team/myapp", "1.0.0", "a")); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
-	db, err = OpenSQLite(ctx, path) // migrations must not run twice
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = open(t) // migrations must not run twice
 	if _, err := db.GetChartVersion(ctx, "team", "myapp", "1.0.0"); err != nil {
 		t.Fatal(err)
 	}
@@ -240,8 +258,8 @@ func TestIndexEntriesSinceFollowsChanges(t *testing.T) {
 // know what the newer migrations changed.
 func TestOpenRefusesANewerSchema(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "chartroom.db")
-	db, err := OpenSQLite(ctx, path)
+	open := testOpener(t)
+	db, err := open(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +267,7 @@ func TestOpenRefusesANewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	_, err = OpenSQLite(ctx, path)
+	_, err = open(ctx)
 	if !errors.Is(err, ErrSchemaTooNew) || !strings.Contains(err.Error(), "9999") || !strings.Contains(err.Error(), "backup") {
 		t.Fatalf("OpenSQLite of a newer schema = %v; want ErrSchemaTooNew naming the version and what to do", err)
 	}

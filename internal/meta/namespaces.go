@@ -34,7 +34,7 @@ func (db *DB) GetNamespaceSettings(ctx context.Context, ns string) (*NamespaceSe
 			Scan(&s.ArtifactHubRepo, &updated)
 	}
 	switch {
-	case errors.Is(err, sql.ErrNoRows), err != nil && strings.Contains(err.Error(), "no such table"):
+	case errors.Is(err, sql.ErrNoRows), err != nil && strings.Contains(err.Error(), "no such table"), isPostgresUndefinedTable(err):
 		return nil, ErrNotFound
 	case err != nil:
 		return nil, fmt.Errorf("settings of namespace %q: %w", ns, err)

@@ -121,7 +121,7 @@ const trustedCondition = `(prov_status = 'valid' OR cosign_status = 'valid')`
 
 // quarantineValue is the quarantined value of a chart_versions row of namespace ? (the one
 // parameter): whether the namespace is signed-only and the row has no valid signature.
-const quarantineValue = `(coalesce((SELECT signed_only FROM namespace_settings WHERE namespace = ?), 0) = 1 AND NOT ` + trustedCondition + `)`
+const quarantineValue = `(coalesce((SELECT signed_only FROM namespace_settings WHERE namespace = ?), false) AND NOT ` + trustedCondition + `)`
 
 // requarantine brings the quarantine of namespace ns's live versions in line with its policy
 // and their signatures; each version that changes is a change of the namespace.
@@ -220,7 +220,7 @@ func (db *DB) TrustedKeys(ctx context.Context, ns, kind string) ([]TrustedKey, e
 func (db *DB) RemoveTrustedKey(ctx context.Context, ns, fingerprint string, audit *AuditRecord) (TrustedKey, error) {
 	var k TrustedKey
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `DELETE FROM trust_keys WHERE namespace = ? AND upper(fingerprint) = upper(?)
+		err := tx.QueryRowContext(ctx, `DELETE FROM trust_keys WHERE namespace = ? AND upper(fingerprint) = upper(CAST(? AS TEXT))
 			RETURNING kind, fingerprint, name`, ns, fingerprint).Scan(&k.Kind, &k.Fingerprint, &k.Name)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
@@ -276,7 +276,7 @@ func (db *DB) SetChartSignature(ctx context.Context, repo string, d string, cosi
 		var ns, version string
 		err := tx.QueryRowContext(ctx, `UPDATE chart_versions SET `+column+`_status = ?, `+column+`_signer = ?, `+column+`_error = ?
 			WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND manifest_digest = ? AND deleted_at IS NULL
-				AND (? = 'valid' OR `+column+`_status <> 'valid')
+				AND (CAST(? AS TEXT) = 'valid' OR `+column+`_status <> 'valid')
 			RETURNING repository_id, namespace, version`, st.Status, st.Signer, st.Error, repo, d, st.Status).Scan(&repoID, &ns, &version)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil

@@ -170,7 +170,7 @@ func (db *DB) recordTags(ctx context.Context, tx *sql.Tx, repo, where, value str
 	_, err := tx.ExecContext(ctx, `
 		INSERT INTO tag_records (repository_id, name, manifest_digest, chart_digest, created_at)
 		SELECT t.repository_id, t.name, t.manifest_digest,
-			coalesce((SELECT c.chart_digest FROM chart_versions c WHERE c.repository_id = t.repository_id AND c.manifest_digest = t.manifest_digest), ''), ?
+			coalesce((SELECT c.chart_digest FROM chart_versions c WHERE c.repository_id = t.repository_id AND c.manifest_digest = t.manifest_digest), ''), CAST(? AS BIGINT)
 		FROM tags t WHERE t.repository_id = (SELECT id FROM repositories WHERE name = ?) AND t.`+where+`
 		ON CONFLICT (repository_id, name) DO NOTHING`, db.now().UnixNano(), repo, value)
 	return err

@@ -26,15 +26,12 @@ type User struct {
 // user) and audit record (nil: none), in one transaction. ErrExists when the name is taken.
 func (db *DB) CreateUser(ctx context.Context, u User, grants []Grant, audit *AuditRecord) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO users (name, password_hash, role, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
-			u.Name, u.PasswordHash, u.Role, db.now().UnixNano())
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		var id int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO users (name, password_hash, role, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING id`,
+			u.Name, u.PasswordHash, u.Role, db.now().UnixNano()).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
 			return ErrExists
 		}
-		id, err := res.LastInsertId()
 		if err != nil {
 			return err
 		}

@@ -304,5 +304,5 @@ func scanEvent(seq int64, id, typ, ns, repo, data string, created int64) (*Event
 
 // errNoWebhookTables is how a database of a schema before webhooks answers.
 func errNoWebhookTables(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "no such table")
+	return err != nil && strings.Contains(err.Error(), "no such table") || isPostgresUndefinedTable(err)
 }

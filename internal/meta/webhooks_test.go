@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -347,15 +346,10 @@ func TestClaimsOneAtATimePerWebhookInOrder(t *testing.T) {
 // never both get the same delivery, and together send each webhook's deliveries in order.
 func TestConcurrentClaimsNeverShareADelivery(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "chartroom.db")
+	open := testDatabase(t)
 	var dbs []*DB
 	for range 2 {
-		db, err := OpenSQLite(ctx, path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		dbs = append(dbs, db)
+		dbs = append(dbs, open(t))
 	}
 	const hooks, perHook = 4, 15
 	for i := range hooks {

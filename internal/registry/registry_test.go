@@ -18,7 +18,7 @@ import (
 	"github.com/chartroom/chartroom/internal/blob/fs"
 	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/chart/charttest"
-	"github.com/chartroom/chartroom/internal/meta"
+	"github.com/chartroom/chartroom/internal/meta/metatest"
 )
 
 func newTestRegistry(t *testing.T, opts Options) *Registry {
@@ -31,11 +31,7 @@ func newTestRegistry(t *testing.T, opts Options) *Registry {
 func openRegistry(t *testing.T, dir string, clock *blobtest.Clock, opts Options) *Registry {
 	t.Helper()
 	ctx := context.Background()
-	db, err := meta.OpenSQLite(ctx, filepath.Join(dir, "chartroom.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := metatest.Open(t, dir)
 	var fsOpts fs.Options
 	if clock != nil {
 		fsOpts.Now = clock.Now

@@ -13,7 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/chartroom/chartroom/internal/blob/fs"
-	"github.com/chartroom/chartroom/internal/meta"
+	"github.com/chartroom/chartroom/internal/meta/metatest"
 )
 
 // A chart manifest carries its version's tag only: tagging chart 2.0.0 as 1.0.0 (or latest)
@@ -254,11 +254,7 @@ func TestImmutableTagsSurviveDeletes(t *testing.T) {
 func TestImmutableTagsRecordOlderTagsOnDelete(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := meta.OpenSQLite(ctx, filepath.Join(dir, "chartroom.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := metatest.Open(t, dir)
 	store, err := fs.New(filepath.Join(dir, "blobs"))
 	if err != nil {
 		t.Fatal(err)
@@ -295,11 +291,7 @@ func TestImmutableTagConcurrentPushesOneWinner(t *testing.T) {
 	}
 	var replicas []*Registry
 	for i := 0; i < 2; i++ {
-		db, err := meta.OpenSQLite(ctx, filepath.Join(dir, "chartroom.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
+		db := metatest.Open(t, dir)
 		r, err := New(ctx, db, store, Options{ImmutableTags: []string{"prod/*"}})
 		if err != nil {
 			t.Fatal(err)

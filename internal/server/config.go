@@ -10,6 +10,7 @@ import (
 	"time"
 
 	blobs3 "github.com/chartroom/chartroom/internal/blob/s3"
+	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/server/auth"
 	"github.com/chartroom/chartroom/internal/webhook"
@@ -23,6 +24,9 @@ type Config struct {
 	// DataDir holds the SQLite database (chartroom.db) and the blob store (blobs/); it is
 	// created on first start.
 	DataDir string
+	// Database is the metadata database: "" for the SQLite database in DataDir (chartroom.db),
+	// or a postgres:// URL (meta.OpenPostgres), which several servers may share.
+	Database string
 	// Storage is where blobs are kept: "" for the filesystem store under DataDir (blobs/),
 	// or s3://BUCKET[/PREFIX][?endpoint=URL&region=REGION&path-style=true] for an
 	// S3-compatible bucket (blob/s3.ParseURL). The database and the spool stay in DataDir.
@@ -150,6 +154,9 @@ func (c Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data-dir: expected a directory path"))
 	}
+	if err := ValidateDatabase(c.Database); err != nil {
+		errs = append(errs, fmt.Errorf("database: %w", err))
+	}
 	if c.Storage != "" {
 		if err := ValidateStorage(c.Storage); err != nil {
 			errs = append(errs, fmt.Errorf("storage: %w", err))
@@ -229,6 +236,14 @@ func (c Config) Validate() error {
 // ValidatePattern checks a repository pattern of ImmutableTags.
 func ValidatePattern(p string) error {
 	return registry.ValidateRepositoryPattern(p)
+}
+
+// ValidateDatabase checks a Database value.
+func ValidateDatabase(s string) error {
+	if s == "" || meta.IsPostgresURL(s) {
+		return nil
+	}
+	return fmt.Errorf("%s is not a database URL: expected postgres://USER:PASSWORD@HOST:PORT/DATABASE, or nothing for the SQLite database in the data directory", meta.RedactURL(s))
 }
 
 // ValidateStorage checks a Storage value.

@@ -47,3 +47,21 @@ func checkDataDir(ctx context.Context, dataDir string, st *storage) error {
 		"chartroom fsck --data-dir %s; or, to really start over, %s",
 		dbPath, what, st.where, ErrDatabaseLost, dataDir, st.startOver())
 }
+
+// ErrDatabaseElsewhere means the data directory holds a SQLite database while the server is
+// told to use PostgreSQL: chartroom does not copy data between databases, so starting would
+// leave what the SQLite database holds behind.
+var ErrDatabaseElsewhere = errors.New("the data directory holds a SQLite database")
+
+// checkDataDirForPostgres refuses a data directory that holds a SQLite chartroom database when
+// the server is told to use PostgreSQL.
+func checkDataDirForPostgres(ctx context.Context, dataDir string) error {
+	dbPath := filepath.Join(dataDir, DatabaseFile)
+	state, err := meta.InspectSQLite(ctx, dbPath)
+	if err != nil || state == meta.DatabaseMissing || state == meta.DatabaseEmpty {
+		return nil // nothing there a user would miss (a damaged file is fsck's to report)
+	}
+	return fmt.Errorf("refusing to start on PostgreSQL: %w (%s) whose charts and users PostgreSQL does not have; "+
+		"chartroom does not move data between databases: start without --database to serve it, or use another --data-dir for the PostgreSQL server",
+		ErrDatabaseElsewhere, dbPath)
+}

@@ -34,6 +34,9 @@ const (
 	IndexCacheDir = "index-cache"
 	// TempDir holds uploads being checked; emptied at every start.
 	TempDir = "tmp"
+	// EmptyRegistryDir holds the empty database that answers the reads a caller may not
+	// make (see emptyRegistry); recreated at every start.
+	EmptyRegistryDir = "empty-registry"
 )
 
 // HTTP server timeouts. There is deliberately no ReadTimeout or WriteTimeout: they would cut
@@ -98,22 +101,30 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err == nil {
 		err = st.check(ctx)
 	}
+	var db *meta.DB
+	switch {
+	case err != nil:
+	case cfg.Database != "":
+		err = checkDataDirForPostgres(ctx, cfg.DataDir)
+		if err == nil {
+			db, err = meta.OpenPostgres(ctx, cfg.Database)
+		}
+	default:
+		err = checkDataDir(ctx, cfg.DataDir, st)
+		if err == nil {
+			db, err = meta.OpenSQLite(ctx, filepath.Join(cfg.DataDir, DatabaseFile))
+		}
+	}
 	if err != nil {
 		lock.Close()
 		return nil, err
 	}
-	if err := checkDataDir(ctx, cfg.DataDir, st); err != nil {
-		lock.Close()
-		return nil, err
-	}
-	db, err := meta.OpenSQLite(ctx, filepath.Join(cfg.DataDir, DatabaseFile))
-	if err != nil {
-		lock.Close()
-		return nil, err
-	}
-	// The lock proves no other server uses this database: the webhook deliveries a previous
-	// run claimed and never finished (it crashed) may go out again at once.
-	if n, err := db.ReleaseClaims(ctx); err != nil {
+	// On SQLite the lock proves no other server uses this database: the webhook deliveries a
+	// previous run claimed and never finished (it crashed) may go out again at once. On
+	// PostgreSQL other servers may be sending theirs: claims are left to expire.
+	if cfg.Database != "" {
+		// nothing to release
+	} else if n, err := db.ReleaseClaims(ctx); err != nil {
 		db.Close()
 		lock.Close()
 		return nil, err
@@ -155,7 +166,11 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB, st
 		return nil, fmt.Errorf("registry: %w", err)
 	}
 	expireUploads(ctx, reg, log)
-	missing, missingDB, err := emptyRegistry(ctx, spool, blobs, log)
+	empty, err := emptyDir(filepath.Join(cfg.DataDir, EmptyRegistryDir))
+	if err != nil {
+		return nil, err
+	}
+	missing, missingDB, err := emptyRegistry(ctx, empty, blobs, log)
 	if err != nil {
 		return nil, err
 	}
@@ -178,11 +193,11 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB, st
 	return s, nil
 }
 
-// emptyRegistry is a registry over an empty database (under the spool directory, emptied at
-// every start) and the blob store, which it never reaches: it holds nothing, and answers the
-// reads a caller may not make, exactly as the registry answers for what does not exist.
-func emptyRegistry(ctx context.Context, spool string, blobs blob.Store, log *slog.Logger) (*registry.Registry, *meta.DB, error) {
-	db, err := meta.OpenSQLite(ctx, filepath.Join(spool, "missing", DatabaseFile))
+// emptyRegistry is a registry over an empty database (in dir, emptied at every start) and the
+// blob store, which it never reaches: it holds nothing, and answers the reads a caller may not
+// make, exactly as the registry answers for what does not exist.
+func emptyRegistry(ctx context.Context, dir string, blobs blob.Store, log *slog.Logger) (*registry.Registry, *meta.DB, error) {
+	db, err := meta.OpenSQLite(ctx, filepath.Join(dir, DatabaseFile))
 	if err != nil {
 		return nil, nil, fmt.Errorf("the empty registry: %w", err)
 	}
@@ -226,7 +241,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return base },
 	}
-	s.log.Info("listening", "addr", ln.Addr().String(), "tls", s.tls != nil, "data_dir", s.cfg.DataDir, "storage", s.storage,
+	database := "sqlite"
+	if s.cfg.Database != "" {
+		database = meta.RedactURL(s.cfg.Database)
+	}
+	s.log.Info("listening", "addr", ln.Addr().String(), "tls", s.tls != nil, "data_dir", s.cfg.DataDir, "database", database, "storage", s.storage,
 		"storage_redirect", s.cfg.StorageRedirect,
 		"version", s.cfg.Version, "anonymous_read", s.cfg.AnonymousRead)
 	if s.tls == nil && !listensOnLoopbackOnly(ln.Addr()) {

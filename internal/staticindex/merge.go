@@ -98,6 +98,9 @@ func (ix *Index) Merge(old []byte, source string) error {
 				continue
 			}
 			if ix.versionsOf(cv.Name).has(cv.Version) {
+				if a := ix.archived[cv.Name]; a != nil && a.has(cv.Version) {
+					ix.Shadowed = append(ix.Shadowed, Shadowed{Name: cv.Name, Version: cv.Version, Digest: cv.Digest})
+				}
 				continue
 			}
 			e, err := renderOld(cv, ix.json)
@@ -176,4 +179,14 @@ func (s *versionSet) has(v string) bool {
 		return s.canonical[canonical(sv)]
 	}
 	return slices.ContainsFunc(s.parsed, c.Check)
+}
+
+// SameVersion reports whether two chart versions are one version as Helm's IndexFile.Has
+// compares them (and as [Index.Merge] does): an index holding version a has version b when
+// they are equal strings, or equal SemVer versions (build metadata ignored), or when a
+// matches b read as a SemVer constraint.
+func SameVersion(a, b string) bool {
+	s := newVersionSet()
+	s.add(a)
+	return s.has(b)
 }

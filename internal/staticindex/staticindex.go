@@ -60,6 +60,12 @@ type Skipped struct {
 	Err error
 }
 
+// Shadowed is an entry of a merged index that an archive of the directory replaced.
+type Shadowed struct {
+	// Name and Version are the entry's, Digest its digest ("" when it had none).
+	Name, Version, Digest string
+}
+
 // Index is an index being built: sorted entries, plus what was left out.
 type Index struct {
 	// Entries are the index's chart versions, sorted as Helm sorts them.
@@ -74,8 +80,12 @@ type Index struct {
 	Skipped []Skipped
 	// Warnings are changes made to kept entries (e.g. extra URLs dropped).
 	Warnings []string
+	// Shadowed are the entries of merged indexes left out because an archive of the
+	// directory has their chart version (the archive wins), in the merged index's order.
+	Shadowed []Shadowed
 
 	versions map[string]*versionSet // chart name → versions present
+	archived map[string]*versionSet // chart name → versions of the directory's archives
 	json     bool                   // the form entries are rendered in (Options.JSON)
 }
 
@@ -143,7 +153,7 @@ feed:
 		return nil, fmt.Errorf("index %s: %w", dir, err)
 	}
 
-	ix := &Index{Generated: opts.Now, versions: map[string]*versionSet{}, json: opts.JSON}
+	ix := &Index{Generated: opts.Now, versions: map[string]*versionSet{}, archived: map[string]*versionSet{}, json: opts.JSON}
 	for i, r := range results {
 		rel, _ := filepath.Rel(dir, paths[i])
 		switch {
@@ -154,6 +164,10 @@ feed:
 		default:
 			ix.Entries = append(ix.Entries, r.entry)
 			ix.versionsOf(r.entry.Name).add(r.entry.Version)
+			if ix.archived[r.entry.Name] == nil {
+				ix.archived[r.entry.Name] = newVersionSet()
+			}
+			ix.archived[r.entry.Name].add(r.entry.Version)
 			ix.Archives++
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -342,7 +343,31 @@ generated: "2020-01-01T00:00:00Z"
 			if ix.Merged != 3 || ix.Archives != 2 || len(ix.Warnings) != 1 || len(ix.Skipped) != 1 {
 				t.Errorf("merged %d archives %d warnings %v skipped %v", ix.Merged, ix.Archives, ix.Warnings, ix.Skipped)
 			}
+			// The entries the directory's archives replaced, as chartroom publish reads them.
+			wantShadowed := []Shadowed{{"app", "1.1.0", "0000000000000000000000000000000000000000000000000000000000000000"}, {"app", "2.0.0+build.7", ""}}
+			if !reflect.DeepEqual(ix.Shadowed, wantShadowed) {
+				t.Errorf("shadowed %v, want %v", ix.Shadowed, wantShadowed)
+			}
 		})
+	}
+}
+
+// TestShadowedOnlyByArchives: an index listing a version twice shadows nothing of its own:
+// only the directory's archives replace entries.
+func TestShadowedOnlyByArchives(t *testing.T) {
+	ix, err := Build(context.Background(), t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := "apiVersion: v1\nentries:\n  app:\n  - {apiVersion: v2, name: app, version: 1.0.0, urls: [a.tgz]}\n  - {apiVersion: v2, name: app, version: 1.0.0, urls: [b.tgz]}\n"
+	if err := ix.Merge([]byte(old), "old.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	if len(ix.Shadowed) != 0 || len(ix.Entries) != 1 {
+		t.Fatalf("shadowed %v, %d entries; want none shadowed, one entry", ix.Shadowed, len(ix.Entries))
+	}
+	if !SameVersion("2.0.0", "2.0.0+build.7") || !SameVersion("1.0.0", "1.0.0") || SameVersion("1.0.0", "1.0.1") {
+		t.Fatal("SameVersion disagrees with Merge")
 	}
 }
 

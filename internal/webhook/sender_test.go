@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,18 +21,14 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/chartroom/chartroom/internal/meta"
+	"github.com/chartroom/chartroom/internal/meta/metatest"
 )
 
 const secret = "s3cret-s3cret-s3cret"
 
 func openDB(t *testing.T) *meta.DB {
 	t.Helper()
-	db, err := meta.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "chartroom.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return metatest.Open(t, t.TempDir())
 }
 
 // push stores an image manifest tagged tag in repo: one artifact.pushed event.

@@ -35,7 +35,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -103,20 +102,10 @@ func New(cfg Config, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	o := s3.Options{
-		Region:       cfg.Region,
-		Credentials:  aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken)),
-		UsePathStyle: cfg.PathStyle,
-		HTTPClient:   opts.HTTPClient,
-		// Checksums only where S3 requires them: S3-compatible servers differ in which of
-		// the newer checksum headers they know, and every byte is hashed here anyway.
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+	client, err := cfg.Client(opts.HTTPClient)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Endpoint != "" {
-		o.BaseEndpoint = aws.String(cfg.Endpoint)
-	}
-	client := s3.New(o)
 	s := &Store{cfg: cfg, client: client, presign: s3.NewPresignClient(client), part: opts.PartSize,
 		now: opts.Now, uploads: map[string]*uploadLock{}}
 	s.bufs.New = func() any { b := make([]byte, s.part); return &b }

@@ -1,4 +1,5 @@
-// Package registrytest builds real registries for tests: a SQLite file and a filesystem blob
+// Package registrytest builds real registries for tests: a database (a SQLite file, or with
+// CHARTROOM_TEST_DATABASE=postgres a PostgreSQL database: see metatest) and a filesystem blob
 // store in a temporary directory, the parts `chartroom serve` assembles, so that the tests of
 // the protocol packages need neither the database nor the blob store packages themselves.
 //
@@ -30,6 +31,7 @@ import (
 	"github.com/chartroom/chartroom/internal/blob/s3/s3test"
 	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/meta"
+	"github.com/chartroom/chartroom/internal/meta/metatest"
 	"github.com/chartroom/chartroom/internal/registry"
 )
 
@@ -97,11 +99,7 @@ func New(t testing.TB, opts registry.Options) *Env {
 func Open(t testing.TB, dir string, opts registry.Options) *Env {
 	t.Helper()
 	ctx := context.Background()
-	db, err := meta.OpenSQLite(ctx, filepath.Join(dir, "chartroom.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := metatest.Open(t, dir)
 	env := &Env{Dir: dir, DB: db}
 	if os.Getenv(StorageEnv) == "s3" {
 		env.s3 = s3For(t, dir)

@@ -36,4 +36,4 @@ ALTER TABLE chart_versions ADD COLUMN cosign_signer TEXT NOT NULL DEFAULT '';
 ALTER TABLE chart_versions ADD COLUMN cosign_error TEXT NOT NULL DEFAULT '';
 ALTER TABLE chart_versions ADD COLUMN quarantined INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE chart_versions ADD COLUMN release_finding TEXT NOT NULL DEFAULT '';
-CREATE INDEX chart_versions_quarantined ON chart_versions (repository_id, manifest_digest) WHERE quarantined = 1;
+CREATE INDEX chart_versions_quarantined ON chart_versions (repository_id, manifest_digest) WHERE quarantined;

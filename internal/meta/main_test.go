@@ -1,0 +1,11 @@
+package meta
+
+import (
+	"os"
+	"testing"
+
+	"github.com/chartroom/chartroom/internal/meta/pgtest"
+)
+
+// TestMain stops the PostgreSQL server the tests started, if any (pgtest).
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
