@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -162,10 +163,15 @@ func verifyOCI(cmd *cobra.Command, arg, keyPath string, f *ociFlags, output stri
 	if err != nil {
 		return clientError(err)
 	}
+	status := cl.RegistryStatus(ctx, ref, res.Name, res.Version)
 	out := cmd.OutOrStdout()
 	if output == "json" {
-		return writeJSONResult(out, res)
+		return writeJSONResult(out, struct {
+			*client.VerifyOCIResult
+			Registry *client.RegistryStatus `json:"registry,omitempty"`
+		}{res, status})
 	}
+	defer printRegistryStatus(out, status)
 	fmt.Fprintf(out, "Verified: %s\nDigest: %s\n", termsafe.Text(res.Ref), res.ManifestDigest)
 	for _, s := range res.Signatures {
 		if s.Verified {
@@ -253,4 +259,32 @@ func readKeyFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("--key: %w", unwrapPathError(err))
 	}
 	return data, nil
+}
+
+// printRegistryStatus prints what a chartroom registry records of a version (nothing for
+// other registries): the status of its signatures as the registry checked them against the
+// keys its namespace trusts, its quarantine, its semver discipline finding.
+func printRegistryStatus(w io.Writer, st *client.RegistryStatus) {
+	if st == nil {
+		return
+	}
+	for _, s := range []struct {
+		kind string
+		st   client.SignatureStatus
+	}{{".prov", st.Signatures.Prov}, {"cosign", st.Signatures.Cosign}} {
+		fmt.Fprintf(w, "Registry %s: %s", s.kind, termsafe.Text(s.st.Status))
+		switch {
+		case s.st.Signer != "":
+			fmt.Fprintf(w, " (by trusted key %s)", termsafe.Text(s.st.Signer))
+		case s.st.Error != "":
+			fmt.Fprintf(w, " (%s)", termsafe.Text(s.st.Error))
+		}
+		fmt.Fprintln(w)
+	}
+	if st.Quarantined {
+		fmt.Fprintln(w, "Registry: quarantined (the namespace is signed-only; readers do not see this version)")
+	}
+	if st.ReleaseFinding != "" {
+		fmt.Fprintf(w, "Registry release finding: %s\n", termsafe.Text(st.ReleaseFinding))
+	}
 }

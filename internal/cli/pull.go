@@ -150,10 +150,15 @@ error.`,
 			if err != nil {
 				return clientError(err)
 			}
+			status := cl.RegistryStatus(ctx, ref, res.Name, res.Version)
 			out := c.OutOrStdout()
 			if f.output == "json" {
-				return writeJSONResult(out, res)
+				return writeJSONResult(out, struct {
+					*client.PullResult
+					Registry *client.RegistryStatus `json:"registry,omitempty"`
+				}{res, status})
 			}
+			defer printRegistryStatus(out, status)
 			fmt.Fprintf(out, "Pulled: %s\n", termsafe.Text(res.Source))
 			if res.ManifestDigest != "" {
 				fmt.Fprintf(out, "Digest: %s\n", termsafe.Text(res.ManifestDigest))

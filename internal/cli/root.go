@@ -57,6 +57,8 @@ var commands = []func() *cobra.Command{
 	newGCCmd,
 	newBackupCmd,
 	newNamespaceCmd,
+	newTrustCmd,
+	newPolicyCmd,
 	newWebhookCmd,
 	newUserCmd,
 	newTokenCmd,

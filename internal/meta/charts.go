@@ -33,6 +33,13 @@ type ChartVersion struct {
 	Created       time.Time
 	PushedBy      string
 	Deleted       bool
+	// Prov and Cosign are the status of the version's .prov and cosign signatures.
+	Prov, Cosign SignatureStatus
+	// Quarantined: the namespace is signed-only and the version has no valid signature by a
+	// trusted key; readers do not see it. Set by the database at publish, whatever is given.
+	Quarantined bool
+	// ReleaseFinding is what a warn semver discipline found wrong with the version's bump.
+	ReleaseFinding string
 }
 
 // ChartConflictError means the chart version is already published (or tombstoned) with
@@ -50,7 +57,8 @@ func (e *ChartConflictError) Error() string {
 }
 
 const chartColumns = `r.name, c.namespace, c.name, c.version, c.manifest_digest, c.chart_digest, c.chart_size, c.prov_digest,
-	c.app_version, c.description, c.metadata, c.created_at, c.pushed_by, c.deleted_at`
+	c.app_version, c.description, c.metadata, c.created_at, c.pushed_by, c.deleted_at,
+	c.prov_status, c.prov_signer, c.prov_error, c.cosign_status, c.cosign_signer, c.cosign_error, c.quarantined, c.release_finding`
 
 // chartEntryColumns are chartColumns and the version's JSON index entry (scanChartEntry).
 const chartEntryColumns = chartColumns + `, c.index_json`
@@ -72,7 +80,8 @@ func scanChart(row interface{ Scan(...any) error }, more ...any) (*ChartVersion,
 	var deleted sql.NullInt64
 	var metadata string
 	err := row.Scan(append([]any{&c.Repository, &c.Namespace, &c.Name, &c.Version, &c.ManifestDigest, &c.ChartDigest, &c.ChartSize, &c.ProvDigest,
-		&c.AppVersion, &c.Description, &metadata, &created, &c.PushedBy, &deleted}, more...)...)
+		&c.AppVersion, &c.Description, &metadata, &created, &c.PushedBy, &deleted,
+		&c.Prov.Status, &c.Prov.Signer, &c.Prov.Error, &c.Cosign.Status, &c.Cosign.Signer, &c.Cosign.Error, &c.Quarantined, &c.ReleaseFinding}, more...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -92,14 +101,19 @@ func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *Cha
 	}
 	res, err := tx.ExecContext(ctx, `
 		INSERT INTO chart_versions (repository_id, namespace, name, version, manifest_digest, chart_digest, chart_size, prov_digest,
-			app_version, description, metadata, index_yaml, index_json, render_version, created_at, pushed_by)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, version) DO NOTHING`,
+			app_version, description, metadata, index_yaml, index_json, render_version, created_at, pushed_by,
+			prov_status, prov_signer, prov_error, release_finding)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, version) DO NOTHING`,
 		repoID, c.Namespace, c.Name, c.Version, c.ManifestDigest.String(), c.ChartDigest.String(), c.ChartSize, c.ProvDigest.String(),
-		c.AppVersion, c.Description, string(c.Metadata), nonNil(c.IndexYAML), nonNil(c.IndexJSON), c.RenderVersion, c.Created.UnixNano(), c.PushedBy)
+		c.AppVersion, c.Description, string(c.Metadata), nonNil(c.IndexYAML), nonNil(c.IndexJSON), c.RenderVersion, c.Created.UnixNano(), c.PushedBy,
+		c.Prov.Status, c.Prov.Signer, c.Prov.Error, c.ReleaseFinding)
 	if err != nil {
 		return nil, false, err
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
+		if c.Quarantined, err = db.quarantineNew(ctx, tx, repoID, c.Namespace, c.Version); err != nil {
+			return nil, false, err
+		}
 		return c, true, db.markChanged(ctx, tx, repoID, c.Namespace, c.Version)
 	}
 	existing, err := scanChart(tx.QueryRowContext(ctx, `SELECT `+chartColumns+` FROM chart_versions c
@@ -117,11 +131,16 @@ func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *Cha
 	// read of them is taken again, as this publish read it.
 	_, err = tx.ExecContext(ctx, `
 		UPDATE chart_versions SET manifest_digest = ?, prov_digest = ?, app_version = ?, description = ?, metadata = ?,
-			index_yaml = ?, index_json = ?, render_version = ?, created_at = ?, pushed_by = ?, deleted_at = NULL
+			index_yaml = ?, index_json = ?, render_version = ?, created_at = ?, pushed_by = ?, deleted_at = NULL,
+			prov_status = ?, prov_signer = ?, prov_error = ?, cosign_status = '', cosign_signer = '', cosign_error = '', release_finding = ?
 		WHERE repository_id = ? AND version = ?`,
 		c.ManifestDigest.String(), c.ProvDigest.String(), c.AppVersion, c.Description, string(c.Metadata),
-		nonNil(c.IndexYAML), nonNil(c.IndexJSON), c.RenderVersion, c.Created.UnixNano(), c.PushedBy, repoID, c.Version)
+		nonNil(c.IndexYAML), nonNil(c.IndexJSON), c.RenderVersion, c.Created.UnixNano(), c.PushedBy,
+		c.Prov.Status, c.Prov.Signer, c.Prov.Error, c.ReleaseFinding, repoID, c.Version)
 	if err != nil {
+		return nil, false, err
+	}
+	if c.Quarantined, err = db.quarantineNew(ctx, tx, repoID, c.Namespace, c.Version); err != nil {
 		return nil, false, err
 	}
 	return c, true, db.markChanged(ctx, tx, repoID, c.Namespace, c.Version)
@@ -133,7 +152,7 @@ func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *Cha
 // old to m, old stays reachable by digest, and the artifact.pushed event of m is queued
 // (actor is who attaches). The archive, and so the index entry, do not change. ErrNotFound
 // when the version is not live, already has a provenance file, or no longer has manifest old.
-func (db *DB) AttachChartProvenance(ctx context.Context, m Manifest, references []digest.Digest, version string, old, prov digest.Digest, actor string) error {
+func (db *DB) AttachChartProvenance(ctx context.Context, m Manifest, references []digest.Digest, version string, old, prov digest.Digest, status SignatureStatus, actor string) error {
 	ob := &outbox{db: db}
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		ob.queued = false
@@ -149,9 +168,9 @@ func (db *DB) AttachChartProvenance(ctx context.Context, m Manifest, references 
 		if _, err := db.insertManifest(ctx, tx, repoID, m, references, now); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE chart_versions SET manifest_digest = ?, prov_digest = ?
+		res, err := tx.ExecContext(ctx, `UPDATE chart_versions SET manifest_digest = ?, prov_digest = ?, prov_status = ?, prov_signer = ?, prov_error = ?
 			WHERE repository_id = ? AND version = ? AND manifest_digest = ? AND prov_digest = '' AND deleted_at IS NULL`,
-			m.Digest.String(), prov.String(), repoID, version, old.String())
+			m.Digest.String(), prov.String(), status.Status, status.Signer, status.Error, repoID, version, old.String())
 		if err != nil {
 			return err
 		}
@@ -162,6 +181,13 @@ func (db *DB) AttachChartProvenance(ctx context.Context, m Manifest, references 
 			JOIN repositories r ON r.id = c.repository_id WHERE c.repository_id = ? AND c.version = ?`, repoID, version))
 		if err != nil {
 			return err
+		}
+		if q, err := db.quarantineNew(ctx, tx, repoID, c.Namespace, version); err != nil {
+			return err
+		} else if q != c.Quarantined {
+			if err := db.markChanged(ctx, tx, repoID, c.Namespace, version); err != nil {
+				return err
+			}
 		}
 		tag := chart.OCITag(version)
 		_, err = tx.ExecContext(ctx, `UPDATE tags SET manifest_digest = ?, updated_at = ? WHERE repository_id = ? AND name = ? AND manifest_digest = ?`,
@@ -253,8 +279,9 @@ func (db *DB) namespaceState(ctx context.Context, q interface {
 }
 
 // ChartVersions returns the live (not deleted) chart versions of a namespace, optionally of
-// one chart, with their JSON index entries and the namespace state they were read at.
-func (db *DB) ChartVersions(ctx context.Context, ns, name string) ([]ChartVersion, Namespace, error) {
+// one chart, with their JSON index entries and the namespace state they were read at;
+// quarantined versions only withQuarantined.
+func (db *DB) ChartVersions(ctx context.Context, ns, name string, withQuarantined bool) ([]ChartVersion, Namespace, error) {
 	tx, err := db.readTx(ctx)
 	if err != nil {
 		return nil, Namespace{}, fmt.Errorf("chart versions of %q: %w", ns, err)
@@ -267,6 +294,9 @@ func (db *DB) ChartVersions(ctx context.Context, ns, name string) ([]ChartVersio
 	query := `SELECT ` + chartEntryColumns + ` FROM chart_versions c JOIN repositories r ON r.id = c.repository_id
 		WHERE c.namespace = ? AND c.deleted_at IS NULL`
 	args := []any{ns}
+	if !withQuarantined {
+		query += ` AND NOT c.quarantined`
+	}
 	if name != "" {
 		query += ` AND c.name = ?`
 		args = append(args, name)
@@ -343,13 +373,15 @@ func (db *DB) IndexEntries(ctx context.Context, ns string, format IndexFormat, s
 	if format == IndexJSON {
 		column = "index_json"
 	}
-	query := `SELECT name, version, chart_digest, prov_digest, ` + column + `, deleted_at IS NOT NULL FROM chart_versions WHERE namespace = ?`
+	// A quarantined version (signed-only namespace, no valid signature) is not in the index:
+	// in a read of changes it is as good as deleted.
+	query := `SELECT name, version, chart_digest, prov_digest, ` + column + `, deleted_at IS NOT NULL OR quarantined FROM chart_versions WHERE namespace = ?`
 	args := []any{ns}
 	if since > 0 {
 		query += ` AND changed_gen > ?`
 		args = append(args, since)
 	} else {
-		query += ` AND deleted_at IS NULL`
+		query += ` AND deleted_at IS NULL AND NOT quarantined`
 	}
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {

@@ -25,6 +25,9 @@ type Manifest struct {
 	Size            int64
 	Content         []byte // nil when fetched without content
 	Created         time.Time
+	// Quarantined: the manifest publishes a chart version its signed-only namespace
+	// quarantines (set by GetManifest).
+	Quarantined bool
 }
 
 // PutManifest is one manifest push: the manifest, the tags to point at it, what it must find
@@ -226,7 +229,8 @@ const manifestColumns = `m.digest, m.media_type, m.artifact_type, m.config_media
 // GetManifest returns the manifest that reference (a digest, or a tag when byTag) names in
 // repo, with its content when withContent. ErrNotFound when there is none.
 func (db *DB) GetManifest(ctx context.Context, repo, reference string, byTag, withContent bool) (*Manifest, error) {
-	cols := manifestColumns
+	cols := manifestColumns + `, EXISTS (SELECT 1 FROM chart_versions c WHERE c.repository_id = m.repository_id
+		AND c.manifest_digest = m.digest AND c.quarantined)`
 	if withContent {
 		cols += ", m.content"
 	}
@@ -245,7 +249,7 @@ func (db *DB) GetManifest(ctx context.Context, repo, reference string, byTag, wi
 	dest := []any{}
 	var subject, annotations sql.NullString
 	var created int64
-	dest = append(dest, &m.Digest, &m.MediaType, &m.ArtifactType, &m.ConfigMediaType, &subject, &annotations, &m.Size, &created)
+	dest = append(dest, &m.Digest, &m.MediaType, &m.ArtifactType, &m.ConfigMediaType, &subject, &annotations, &m.Size, &created, &m.Quarantined)
 	if withContent {
 		dest = append(dest, &m.Content)
 	}
@@ -335,9 +339,10 @@ func (db *DB) DeleteTag(ctx context.Context, repo, tag string, immutableTags boo
 	return nil
 }
 
-// Tags lists repo's tags in lexical order after last, at most n (n ≤ 0: all).
-// ErrNotFound when the repository does not exist.
-func (db *DB) Tags(ctx context.Context, repo string, n int, last string) ([]string, error) {
+// Tags lists repo's tags in lexical order after last, at most n (n ≤ 0: all), but with
+// hideQuarantined those of quarantined chart versions. ErrNotFound when the repository does
+// not exist.
+func (db *DB) Tags(ctx context.Context, repo string, n int, last string, hideQuarantined bool) ([]string, error) {
 	exists, err := db.RepositoryExists(ctx, repo)
 	if err != nil {
 		return nil, err
@@ -345,7 +350,13 @@ func (db *DB) Tags(ctx context.Context, repo string, n int, last string) ([]stri
 	if !exists {
 		return nil, fmt.Errorf("tags of %s: %w", repo, ErrNotFound)
 	}
-	tags, err := db.names(ctx, `SELECT name FROM tags WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name > ? ORDER BY name LIMIT ?`, n, last, repo)
+	query := `SELECT name FROM tags t WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name > ? ORDER BY name LIMIT ?`
+	if hideQuarantined {
+		query = `SELECT name FROM tags t WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name > ?
+			AND NOT EXISTS (SELECT 1 FROM chart_versions c WHERE c.repository_id = t.repository_id AND c.manifest_digest = t.manifest_digest AND c.quarantined)
+			ORDER BY name LIMIT ?`
+	}
+	tags, err := db.names(ctx, query, n, last, repo)
 	if err != nil {
 		return nil, fmt.Errorf("tags of %s: %w", repo, err)
 	}

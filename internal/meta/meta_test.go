@@ -136,7 +136,7 @@ func TestChartVersionImmutability(t *testing.T) {
 		if err := db.DeleteManifest(ctx, "team/myapp", a.Manifest.Digest, false, ""); err != nil {
 			t.Fatal(err)
 		}
-		versions, _, err := db.ChartVersions(ctx, "team", "")
+		versions, _, err := db.ChartVersions(ctx, "team", "", false)
 		if err != nil || len(versions) != 0 {
 			t.Fatalf("after delete: %v %v", versions, err)
 		}
@@ -147,7 +147,7 @@ func TestChartVersionImmutability(t *testing.T) {
 		if _, err := db.PutManifest(ctx, a); err != nil {
 			t.Fatalf("same content after delete: %v", err)
 		}
-		versions, _, _ = db.ChartVersions(ctx, "team", "")
+		versions, _, _ = db.ChartVersions(ctx, "team", "", false)
 		if len(versions) != 1 {
 			t.Fatalf("restored: %v", versions)
 		}
@@ -182,7 +182,7 @@ func TestConcurrentPublishHasOneWinner(t *testing.T) {
 	if winners != 1 {
 		t.Fatalf("%d winners, want exactly 1", winners)
 	}
-	versions, state, err := db.ChartVersions(ctx, "team", "myapp")
+	versions, state, err := db.ChartVersions(ctx, "team", "myapp", false)
 	if err != nil || len(versions) != 1 || state.Generation != 1 {
 		t.Fatalf("versions %v state %+v err %v", versions, state, err)
 	}
@@ -201,12 +201,12 @@ func TestTagsAndCatalogPagination(t *testing.T) {
 		last string
 		want string
 	}{{0, "", "[Z a b c]"}, {2, "", "[Z a]"}, {2, "a", "[b c]"}, {5, "c", "[]"}} {
-		got, err := db.Tags(ctx, "a/b", tc.n, tc.last)
+		got, err := db.Tags(ctx, "a/b", tc.n, tc.last, false)
 		if err != nil || fmt.Sprint(got) != tc.want && !(tc.want == "[]" && len(got) == 0) {
 			t.Errorf("Tags(n=%d,last=%q) = %v %v, want %s", tc.n, tc.last, got, err, tc.want)
 		}
 	}
-	if _, err := db.Tags(ctx, "no/such", 0, ""); !errors.Is(err, ErrNotFound) {
+	if _, err := db.Tags(ctx, "no/such", 0, "", false); !errors.Is(err, ErrNotFound) {
 		t.Errorf("tags of unknown repository: %v", err)
 	}
 	var missing *MissingError

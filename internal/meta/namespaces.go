@@ -123,7 +123,8 @@ func (db *DB) SetNamespaceAnonymousRead(ctx context.Context, ns string, anonymou
 // removeEmptySettings removes namespace ns's settings row when it sets nothing.
 func removeEmptySettings(ctx context.Context, tx *sql.Tx, ns string) error {
 	_, err := tx.ExecContext(ctx, `DELETE FROM namespace_settings WHERE namespace = ? AND artifacthub_repo IS NULL AND anonymous_read IS NULL
-		AND keep_prereleases IS NULL AND delete_prereleases_after IS NULL`, ns)
+		AND keep_prereleases IS NULL AND delete_prereleases_after IS NULL
+		AND signed_only IS NULL AND semver_discipline IS NULL`, ns)
 	return err
 }
 

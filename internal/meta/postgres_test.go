@@ -124,7 +124,7 @@ func TestPostgresReplicasShareTheRules(t *testing.T) {
 		t.Fatalf("%d winners, want exactly 1", winners)
 	}
 	for i, db := range replicas {
-		versions, state, err := db.ChartVersions(ctx, "team", "myapp")
+		versions, state, err := db.ChartVersions(ctx, "team", "myapp", false)
 		if err != nil || len(versions) != 1 || state.Generation != 1 {
 			t.Fatalf("replica %d: versions %v state %+v err %v", i, versions, state, err)
 		}

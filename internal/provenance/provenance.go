@@ -297,3 +297,28 @@ func (m *signedMessage) statement() (*Statement, error) {
 	st.Files = sums.Files
 	return st, nil
 }
+
+// VerifySignature checks who signed a .prov, and nothing else: the signature must be valid
+// and made by a key in keyring. It returns the keyring's entity that signed. What the signed
+// statement says (the chart and archive it vouches for) is for [Parse] and
+// [Statement.CheckFile]. Errors wrap [ErrMalformed], [ErrBadSignature], [ErrUnknownKey] or
+// [ErrKeyExpired].
+func VerifySignature(prov []byte, keyring openpgp.EntityList) (*openpgp.Entity, error) {
+	msg, err := decode(prov)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := openpgp.CheckDetachedSignature(keyring, bytes.NewReader(msg.block.Bytes), bytes.NewReader(msg.signature), &pgpConfig)
+	if err != nil {
+		return nil, signatureError(err, msg.issuerKeyID)
+	}
+	return signer, nil
+}
+
+// Fingerprint is an entity's primary key fingerprint in upper-case hex, as gpg prints it.
+func Fingerprint(e *openpgp.Entity) string {
+	return strings.ToUpper(hex.EncodeToString(e.PrimaryKey.Fingerprint))
+}
+
+// Identity is the first identity of an entity ("Jane <jane@example.com>"), or its key ID.
+func Identity(e *openpgp.Entity) string { return entityName(e) }

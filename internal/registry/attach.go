@@ -44,7 +44,7 @@ func (r *Registry) AttachProvenance(ctx context.Context, req AttachProvenanceReq
 	if md == nil || md.Name == "" || md.Version == "" {
 		return nil, fmt.Errorf("%w: the provenance file's signed Chart.yaml has no name or version", ErrChartInvalid)
 	}
-	c, err := r.liveChartVersion(ctx, req.Namespace, md.Name, md.Version)
+	c, err := r.liveChartVersion(WithQuarantined(ctx), req.Namespace, md.Name, md.Version)
 	if err != nil {
 		if errors.Is(err, ErrChartUnknown) {
 			return nil, fmt.Errorf("%w; upload the chart first, or the chart and its .prov in one request", err)
@@ -54,10 +54,29 @@ func (r *Registry) AttachProvenance(ctx context.Context, req AttachProvenanceReq
 	if err := vouches(st, c.Name, c.Version, c.ChartDigest); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrChartInvalid, err)
 	}
+	p, err := r.policy(ctx, c.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := r.provStatus(ctx, c.Namespace, p, req.Prov)
+	if err != nil {
+		return nil, err
+	}
+	if p.SignedOnly && sig.Status != SignatureValid {
+		return nil, chartInvalid("%s accepts only charts signed by a key it trusts (policy signed-only), and the provenance file does not qualify: %s", namespaceLabel(c.Namespace), sig.Error)
+	}
 	provDigest := digest.FromBytes(req.Prov)
 	switch c.ProvDigest {
 	case "":
 	case provDigest:
+		// The same .prov again: checked again, against the keys trusted now (a key added
+		// after it arrived makes it valid).
+		if sig.Status == SignatureValid && c.Prov.Status != meta.SignatureValid {
+			if _, err := r.db.SetChartSignature(ctx, c.Repository, c.ManifestDigest.String(), false, sig.metaStatus()); err != nil {
+				return nil, err
+			}
+			return r.ChartVersion(WithQuarantined(ctx), c.Namespace, c.Name, c.Version)
+		}
 		return nil, fmt.Errorf("%w: %s %s already has this provenance file", ErrVersionExists, c.Name, c.Version)
 	default:
 		return nil, fmt.Errorf("%w: %s %s already has a provenance file (%s); a published version never changes: publish a new version", ErrImmutable, c.Name, c.Version, c.ProvDigest)
@@ -92,13 +111,12 @@ func (r *Registry) AttachProvenance(ctx context.Context, req AttachProvenanceReq
 		Annotations:     doc.Annotations,
 		Content:         body,
 	}
-	err = r.db.AttachChartProvenance(ctx, m, refs, c.Version, c.ManifestDigest, provDigest, req.Actor)
+	err = r.db.AttachChartProvenance(ctx, m, refs, c.Version, c.ManifestDigest, provDigest, sig.metaStatus(), req.Actor)
 	if errors.Is(err, meta.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s %s changed while its provenance file was attached (deleted, or given another one): check it and retry", ErrImmutable, c.Name, c.Version)
 	}
 	if err != nil {
 		return nil, err
 	}
-	c.ManifestDigest, c.ProvDigest = m.Digest, provDigest
-	return chartVersionOf(c), nil
+	return r.ChartVersion(WithQuarantined(ctx), c.Namespace, c.Name, c.Version)
 }

@@ -89,7 +89,18 @@ func (r *Registry) ociChart(ctx context.Context, repo, reference, actor string, 
 			return nil, err
 		}
 	}
-	return r.checkChart(in)
+	c, err := r.checkChart(in)
+	if err != nil {
+		return nil, err
+	}
+	open := func() (io.ReadCloser, error) {
+		rc, _, err := r.OpenBlob(ctx, repo, layer.Digest, 0)
+		return rc, err
+	}
+	if err := r.applyPolicies(ctx, in, c, open); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // loadLayer loads the chart archive a manifest's layer d names.

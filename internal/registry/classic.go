@@ -36,6 +36,14 @@ type ChartVersion struct {
 	// object without its urls and closing brace). Set by ChartVersion, ChartVersions and
 	// LatestChartVersion.
 	Entry []byte
+	// Prov and Cosign are the status of the version's .prov and of its cosign signatures.
+	Prov, Cosign SignatureStatus
+	// Quarantined: the namespace accepts only signed charts (policy signed-only) and the
+	// version has no valid signature by a key it trusts; readers do not see it.
+	Quarantined bool
+	// ReleaseFinding is what the namespace's semver discipline (warn) found wrong with the
+	// version's bump; "" when nothing.
+	ReleaseFinding string
 }
 
 func chartVersionOf(c *meta.ChartVersion) *ChartVersion {
@@ -44,6 +52,8 @@ func chartVersionOf(c *meta.ChartVersion) *ChartVersion {
 		ManifestDigest: c.ManifestDigest, ChartDigest: c.ChartDigest, ChartSize: c.ChartSize, ProvDigest: c.ProvDigest,
 		AppVersion: c.AppVersion, Description: c.Description, Created: c.Created, PushedBy: c.PushedBy,
 		Entry: c.IndexJSON,
+		Prov:  signatureStatusOf(c.Prov, c.ProvDigest != ""), Cosign: signatureStatusOf(c.Cosign, false),
+		Quarantined: c.Quarantined, ReleaseFinding: c.ReleaseFinding,
 	}
 }
 
@@ -144,7 +154,7 @@ func (r *Registry) Index(ctx context.Context, ns string, format IndexFormat, pre
 // ChartVersions lists a chart's live versions in a namespace, newest first (none: an empty
 // list), each with its index entry.
 func (r *Registry) ChartVersions(ctx context.Context, ns, name string) ([]ChartVersion, error) {
-	rows, _, err := r.db.ChartVersions(ctx, ns, name)
+	rows, _, err := r.db.ChartVersions(ctx, ns, name, seesQuarantined(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +202,7 @@ func (r *Registry) ChartVersion(ctx context.Context, ns, name, version string) (
 // liveChartVersion is ChartVersion's row.
 func (r *Registry) liveChartVersion(ctx context.Context, ns, name, version string) (*meta.ChartVersion, error) {
 	c, err := r.db.GetChartVersion(ctx, ns, name, version)
-	if errors.Is(err, meta.ErrNotFound) || err == nil && c.Deleted {
+	if errors.Is(err, meta.ErrNotFound) || err == nil && (c.Deleted || c.Quarantined && !seesQuarantined(ctx)) {
 		return nil, fmt.Errorf("%w: %s %s in namespace %q", ErrChartUnknown, name, version, ns)
 	}
 	return c, err
@@ -222,7 +232,7 @@ func (r *Registry) OpenChart(ctx context.Context, ns, name, version string, prov
 // can be published again only with the same content. Webhooks are told (chart.deleted, with
 // actor as who deleted it).
 func (r *Registry) DeleteChartVersion(ctx context.Context, ns, name, version, actor string) error {
-	c, err := r.liveChartVersion(ctx, ns, name, version)
+	c, err := r.liveChartVersion(WithQuarantined(ctx), ns, name, version)
 	if err != nil {
 		return err
 	}

@@ -46,6 +46,10 @@ var (
 	ErrChartInvalid = errors.New("invalid chart")
 	// ErrChartUnknown: no such chart version is published (it may have been deleted).
 	ErrChartUnknown = errors.New("chart version not found")
+	// ErrBumpTooSmall: the namespace's semver discipline (enforce) refuses a version whose
+	// bump over the highest version published below it is smaller than its changes require;
+	// the message names the changes and the smallest acceptable version.
+	ErrBumpTooSmall = errors.New("version bump too small for the change")
 	// ErrMetadataUnknown: the namespace has no Artifact Hub repository metadata (set with
 	// chartroom namespace set).
 	ErrMetadataUnknown = errors.New("repository metadata not found")
@@ -61,6 +65,7 @@ var reasons = []struct {
 }{
 	{ErrVersionExists, "version_exists"},
 	{ErrImmutable, "immutable"},
+	{ErrBumpTooSmall, "bump_too_small"},
 	{ErrTooLarge, "too_large"},
 	{ErrTooManyUploads, "too_many_uploads"},
 	{ErrNameInvalid, "name_invalid"},

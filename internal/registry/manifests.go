@@ -170,7 +170,14 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (*Pu
 	if err := r.linkArtifactHubBlobs(ctx, repo, c.blobs); err != nil {
 		return nil, err
 	}
-	return r.commit(ctx, c)
+	res, err := r.commit(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if signed := signedManifest(tags, doc); signed != "" {
+		r.recordCosign(ctx, repo, signed, req.Body, doc)
+	}
+	return res, nil
 }
 
 func nonDistributable(mediaType string) bool {
@@ -357,6 +364,9 @@ func (r *Registry) GetManifest(ctx context.Context, repo, reference string, with
 			return m, err
 		}
 	}
+	if err == nil && m.Quarantined && !seesQuarantined(ctx) {
+		err = fmt.Errorf("manifest %s:%s: %w", repo, reference, meta.ErrNotFound)
+	}
 	if err != nil {
 		return nil, mapMetaErr(err)
 	}
@@ -405,7 +415,7 @@ func (r *Registry) Tags(ctx context.Context, repo string, n int, last string) ([
 	if err := ValidateName(repo); err != nil {
 		return nil, err
 	}
-	tags, err := r.db.Tags(ctx, repo, n, last)
+	tags, err := r.db.Tags(ctx, repo, n, last, !seesQuarantined(ctx))
 	if errors.Is(err, meta.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s has no content yet", ErrNameUnknown, repo)
 	}

@@ -139,6 +139,12 @@ func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*
 	if err := r.checkPublishable(ctx, req.Namespace, md.Name, md.Version, up, req.RefuseExisting); err != nil {
 		return nil, err
 	}
+	in := &chartIn{prov: req.Prov, provName: "the provenance file"}
+	if err := r.applyPolicies(ctx, in, c, func() (io.ReadCloser, error) {
+		return io.NopCloser(io.NewSectionReader(up.f, 0, up.size)), nil
+	}); err != nil {
+		return nil, err
+	}
 
 	chartDesc := chart.ChartLayer(up.digest, up.size)
 	var provDesc ocispec.Descriptor

@@ -60,6 +60,9 @@ type Options struct {
 	// store itself, when the store can make them (blob/s3's presigned URLs). Default false:
 	// every read goes through the registry.
 	RedirectBlobs bool
+	// ReleaseCheckTimeout bounds the semver discipline's analysis of one publish (in a
+	// namespace whose policy asks for it); 0 means DefaultReleaseCheckTimeout.
+	ReleaseCheckTimeout time.Duration
 	// Logger receives what the registry does on its own (rendering stored index entries of
 	// an older release again, at start); nil means slog.Default().
 	Logger *slog.Logger
@@ -76,6 +79,7 @@ type Registry struct {
 	immutable []*regexp.Regexp // compiled Options.ImmutableTags
 	// validations holds a token per chart archive being validated: at most GOMAXPROCS at once.
 	validations chan struct{}
+	keys        keyCache // namespaces' trusted keys, parsed
 }
 
 // New builds a registry over a metadata database and a blob store. Index entries an older
@@ -92,6 +96,9 @@ func New(ctx context.Context, db *meta.DB, blobs blob.Store, opts Options) (*Reg
 	}
 	if opts.UploadExpiry <= 0 {
 		opts.UploadExpiry = DefaultUploadExpiry
+	}
+	if opts.ReleaseCheckTimeout <= 0 {
+		opts.ReleaseCheckTimeout = DefaultReleaseCheckTimeout
 	}
 	if opts.MaxUploadsPerUser == 0 {
 		opts.MaxUploadsPerUser = DefaultMaxUploadsPerUser

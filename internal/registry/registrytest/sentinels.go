@@ -36,6 +36,7 @@ var sentinels = map[string]error{
 	"ErrTagInvalid":          registry.ErrTagInvalid,
 	"ErrTooLarge":            registry.ErrTooLarge,
 	"ErrImmutable":           registry.ErrImmutable,
+	"ErrBumpTooSmall":        registry.ErrBumpTooSmall,
 	"ErrVersionExists":       registry.ErrVersionExists,
 	"ErrTooManyUploads":      registry.ErrTooManyUploads,
 	"ErrChartInvalid":        registry.ErrChartInvalid,

@@ -300,3 +300,13 @@ func namespaceLabel(ns string) string {
 	}
 	return "namespace " + ns
 }
+
+// MayPublish reports whether p's subject (its user, API token or OIDC identity) may push to
+// t, whatever the registry token p holds was issued for: a client that asked for a pull-only
+// token (cosign resolving the tag it signs) is still the publisher. It lets publishers see
+// what they published and must sign (chart versions a signed-only namespace quarantines).
+func (s *Service) MayPublish(p Principal, t Target) bool {
+	q := p
+	q.limit = nil
+	return s.Check(q, t, Push) == nil
+}

@@ -123,6 +123,10 @@ type API[E comparable, T any] struct {
 	Authorize func(r *http.Request, t T, action auth.Action) (auth.Principal, auth.Target, error)
 	// Audit records an entry of the audit log; nil records nothing.
 	Audit func(rec auth.AuditRecord)
+	// Context, when set, is the context the handler of an authorized request (not a hidden
+	// read) runs with, made from who the caller is and what the request acts on: what the
+	// protocol tells the core of the caller (e.g. that it may see quarantined chart versions).
+	Context func(r *http.Request, p auth.Principal, target auth.Target) context.Context
 	// WriteError answers an error: the one exit of every error answer.
 	WriteError func(w http.ResponseWriter, r *http.Request, err error)
 	// NotFoundRoute and NotAllowedRoute are the route names of requests that matched no
@@ -160,6 +164,8 @@ func (a *API[E, T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = WithPrincipal(r, p)
 	if hidden {
 		r = r.WithContext(context.WithValue(r.Context(), hiddenKey{}, true))
+	} else if a.Context != nil {
+		r = r.WithContext(a.Context(r, p, target))
 	}
 	err = rt.Handle(w, r, t)
 	if err != nil {

@@ -39,6 +39,7 @@ var (
 	codeUnauthorized        = &errorCode{"UNAUTHORIZED", http.StatusUnauthorized, "authentication required"}
 	codeDenied              = &errorCode{"DENIED", http.StatusForbidden, "requested access to the resource is denied"}
 	codeImmutable           = &errorCode{"DENIED", http.StatusConflict, "published content is immutable; publish a new version"}
+	codeBumpTooSmall        = &errorCode{"DENIED", http.StatusConflict, "the version's bump is smaller than its changes require"}
 	codeUnsupported         = &errorCode{"UNSUPPORTED", http.StatusMethodNotAllowed, "the operation is unsupported"} // also: a method an endpoint does not serve
 	codeNotFound            = &errorCode{"UNSUPPORTED", http.StatusNotFound, "no such endpoint"}
 	codeTooManyRequests     = &errorCode{"TOOMANYREQUESTS", http.StatusTooManyRequests, "too many requests"} // for rate limits
@@ -59,6 +60,7 @@ var sentinels = []struct {
 	{auth.ErrThrottled, codeTooManyRequests},
 	{auth.ErrHidden, codeNameUnknown}, // (the dispatch answers hidden reads from an empty registry)
 	{registry.ErrImmutable, codeImmutable},
+	{registry.ErrBumpTooSmall, codeBumpTooSmall},
 	{registry.ErrVersionExists, codeImmutable},
 	{errManifestTooLarge, codeManifestTooLarge},
 	{registry.ErrTooLarge, codeTooLarge},

@@ -44,6 +44,7 @@ func New(reg, missing *registry.Registry, authz *auth.Service, opts Options) htt
 			return newError(codeUnsupported, "%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, allow)
 		},
 		Authorize:       h.authorize,
+		Context:         h.callerContext,
 		Audit:           authz.Audit,
 		WriteError:      h.writeError,
 		NotFoundRoute:   "oci.unknown",

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -211,4 +212,14 @@ func notFound(path string) error {
 func (h *handler) ping(w http.ResponseWriter, r *http.Request) error {
 	httpx.WriteJSON(w, http.StatusOK, httpx.ContentTypeJSON, struct{}{})
 	return nil
+}
+
+// callerContext lets a caller who may push to what the request names see the chart versions
+// its signed-only namespace quarantines (they sign what they publish); to readers such a
+// version does not exist.
+func (h *handler) callerContext(r *http.Request, p auth.Principal, t auth.Target) context.Context {
+	if !t.Registry && h.authz.MayPublish(p, t) {
+		return registry.WithQuarantined(r.Context())
+	}
+	return r.Context()
 }

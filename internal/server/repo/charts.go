@@ -131,9 +131,34 @@ func (h *handler) deleteVersion(w http.ResponseWriter, r *http.Request, t target
 	return nil
 }
 
-// writeChartVersion writes one version as ChartMuseum's API does: its index entry.
+// writeChartVersion writes one version as ChartMuseum's API does, its index entry, followed
+// by what chartroom knows of it: the status of its signatures ("signatures": "prov" and
+// "cosign", each {"status": unsigned|valid|invalid|unverified, "signer", "error"}), whether
+// its signed-only namespace quarantines it ("quarantined", only to callers who may publish),
+// and what a warn semver discipline found ("releaseFinding").
 func (h *handler) writeChartVersion(b *bytes.Buffer, c *registry.ChartVersion) {
-	writeVersion(b, c.Entry, h.chartURL(c.Namespace, archiveName(c.Name, c.Version)))
+	b.Write(c.Entry)
+	b.WriteString(`,"urls":[`)
+	writeJSONString(b, h.chartURL(c.Namespace, archiveName(c.Name, c.Version)))
+	b.WriteString("],")
+	status, _ := json.Marshal(versionStatus{
+		Signatures:     signatures{Prov: c.Prov, Cosign: c.Cosign},
+		Quarantined:    c.Quarantined,
+		ReleaseFinding: c.ReleaseFinding,
+	})
+	b.Write(status[1:]) // its fields, and the entry's closing brace
+}
+
+// versionStatus is what the API adds to a version's index entry.
+type versionStatus struct {
+	Signatures     signatures `json:"signatures"`
+	Quarantined    bool       `json:"quarantined,omitempty"`
+	ReleaseFinding string     `json:"releaseFinding,omitempty"`
+}
+
+type signatures struct {
+	Prov   registry.SignatureStatus `json:"prov"`
+	Cosign registry.SignatureStatus `json:"cosign"`
 }
 
 // writeVersion completes a rendered JSON entry (which lacks its urls and closing brace).

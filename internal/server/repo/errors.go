@@ -47,6 +47,7 @@ var statuses = []struct {
 	{registry.ErrSizeInvalid, http.StatusBadRequest},
 	{registry.ErrManifestBlobUnknown, http.StatusBadRequest},
 	{registry.ErrImmutable, http.StatusConflict},
+	{registry.ErrBumpTooSmall, http.StatusConflict},
 	{registry.ErrVersionExists, http.StatusConflict},
 	{registry.ErrTooLarge, http.StatusRequestEntityTooLarge},
 	{registry.ErrChartUnknown, http.StatusNotFound},

@@ -119,6 +119,7 @@ func New(reg, missing Charts, authz *auth.Service, opts Options) http.Handler {
 		Parse:           parse,
 		NotAllowed:      notAllowed,
 		Authorize:       h.authorize,
+		Context:         h.callerContext,
 		Audit:           authz.Audit,
 		WriteError:      h.writeError,
 		NotFoundRoute:   "notfound",

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -243,4 +244,14 @@ func isArchiveFile(file string, anyName bool) bool {
 		return !ok
 	}
 	return len(splitArchiveName(strings.TrimSuffix(base, ".tgz"))) > 0
+}
+
+// callerContext lets a caller who may push to what the request names see the chart versions
+// its signed-only namespace quarantines (they sign what they publish); to readers such a
+// version does not exist.
+func (h *handler) callerContext(r *http.Request, p auth.Principal, t auth.Target) context.Context {
+	if !t.Registry && h.authz.MayPublish(p, t) {
+		return registry.WithQuarantined(r.Context())
+	}
+	return r.Context()
 }
