@@ -6,8 +6,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -512,5 +514,41 @@ func TestTrustedPublishersAreValidated(t *testing.T) {
 		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "trusted-publishers entry 1") {
 			t.Errorf("%s: %v; want an error naming the entry", name, err)
 		}
+	}
+}
+
+// A cross-repository mount whose registry token lacks only the source's scope is answered
+// 401 with a challenge naming both scopes, so the client asks for a token covering the
+// source and mounts (docker's token flow); a source the subject may not read still falls
+// back to an ordinary upload (202), telling nothing.
+func TestMountAsksForTheSourceScope(t *testing.T) {
+	f := newTokenFixture(t)
+	blob := []byte("a layer to mount")
+	sum := sha256.Sum256(blob)
+	d := "sha256:" + hex.EncodeToString(sum[:])
+	for _, repo := range []string{"team/a/myapp", "team/secret/myapp"} {
+		res := matrixDo(t, f.base, "admin", "test-password", matrixRequest{method: http.MethodPost,
+			path: "/v2/" + repo + "/blobs/uploads/?digest=" + d, body: blob, contentType: "application/octet-stream"})
+		if res.status != http.StatusCreated {
+			t.Fatalf("upload into %s: %d %s", repo, res.status, res.body)
+		}
+	}
+	target := "repository:team/a/other:pull,push"
+	only, _ := f.fetchToken(t, "publisher", "token-password", target)
+	for _, q := range []string{"?mount=" + d + "&from=team/a/myapp", "?mount=" + d} {
+		res := f.bearer(t, only, http.MethodPost, "/v2/team/a/other/blobs/uploads/"+q)
+		want := `scope="` + target + ` repository:team/a/myapp:pull",error="insufficient_scope"`
+		if res.status != http.StatusUnauthorized || !strings.Contains(res.header.Get("WWW-Authenticate"), want) {
+			t.Errorf("mount %s with a token for the target only: %d %q; want 401 with %s", q, res.status, res.header.Get("WWW-Authenticate"), want)
+		}
+	}
+	both, _ := f.fetchToken(t, "publisher", "token-password", target, "repository:team/a/myapp:pull")
+	if res := f.bearer(t, both, http.MethodPost, "/v2/team/a/other/blobs/uploads/?mount="+d+"&from=team/a/myapp"); res.status != http.StatusCreated {
+		t.Errorf("mount with a token for both: %d %s", res.status, res.body)
+	}
+	// team/secret is not the publisher's to read: an ordinary upload starts, no challenge.
+	res := f.bearer(t, only, http.MethodPost, "/v2/team/a/other/blobs/uploads/?mount="+d+"&from=team/secret/myapp")
+	if res.status != http.StatusAccepted || res.header.Get("WWW-Authenticate") != "" {
+		t.Errorf("mount from a repository the subject may not read: %d %q; want 202 without a challenge", res.status, res.header.Get("WWW-Authenticate"))
 	}
 }

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -166,6 +167,10 @@ func (h *handler) challenge(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		if rt, ok := h.api.Routes.Match(t.endpoint, r.Method); ok && registry.ValidateName(t.name) == nil {
 			scope = "repository:" + t.name + ":" + scopeActions(rt.Action)
+		}
+		var m *mountScopeError
+		if errors.As(err, &m) {
+			scope += " repository:" + m.from + ":pull"
 		}
 	}
 	h.authz.BearerChallenge(w, r, scope, err)

@@ -67,22 +67,30 @@ func (h *handler) mount(r *http.Request, name, from string, d digest.Digest) (bo
 	p := httpx.Principal(r)
 	switch {
 	case from != "":
-		if registry.ValidateName(from) != nil || h.authz.Check(p, auth.RepositoryTarget(from), auth.Pull) != nil {
+		if registry.ValidateName(from) != nil {
 			return false, nil
+		}
+		if err := h.authz.Check(p, auth.RepositoryTarget(from), auth.Pull); err != nil {
+			return false, mountScope(from, err)
 		}
 	case !h.authz.ReadsEverything(p):
 		holders, err := h.reg.BlobRepositories(r.Context(), d, maxMountSources)
 		if err != nil {
 			return false, err
 		}
+		var scopeErr error
 		for _, repo := range holders {
-			if h.authz.Check(p, auth.RepositoryTarget(repo), auth.Pull) == nil {
+			err := h.authz.Check(p, auth.RepositoryTarget(repo), auth.Pull)
+			if err == nil {
 				from = repo
 				break
 			}
+			if scopeErr == nil {
+				scopeErr = mountScope(repo, err)
+			}
 		}
 		if from == "" {
-			return false, nil
+			return false, scopeErr
 		}
 	}
 	_, err := h.reg.MountBlob(r.Context(), name, from, d)
@@ -91,6 +99,31 @@ func (h *handler) mount(r *http.Request, name, from string, d digest.Digest) (bo
 	}
 	return err == nil, err
 }
+
+// mountScope is what a mount from repository from answers when the caller may not read from
+// (err from auth.Check): nothing (an ordinary upload starts, the spec's 202) — unless the
+// caller's registry token lacks only the scope of from, which its subject may read: then a
+// 401 whose challenge names both repositories' scopes, so the client asks the token service
+// for a token covering the mount's source too and tries again, as docker's token flow does.
+func mountScope(from string, err error) error {
+	if errors.Is(err, auth.ErrInsufficientScope) {
+		return &mountScopeError{from: from, err: err}
+	}
+	return nil
+}
+
+// mountScopeError is a mount refused for want of the source repository's scope in the
+// registry token.
+type mountScopeError struct {
+	from string
+	err  error
+}
+
+func (e *mountScopeError) Error() string {
+	return fmt.Sprintf("mounting a blob from %s: %v", e.from, e.err)
+}
+
+func (e *mountScopeError) Unwrap() error { return e.err }
 
 // maxMountSources bounds the repositories looked at for a mount without a source: past them
 // the client uploads the blob (which it has) instead.
