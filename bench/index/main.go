@@ -11,6 +11,10 @@
 //
 //	bench/index/run.sh          # builds chartroom and the pinned helm, n = 10,000
 //	go run ./bench/index -n 2000 -helm /path/to/helm -chartroom /path/to/chartroom
+//	go run ./bench/index -helm "" -serve "--database postgres://… --storage s3://…"   # other backends
+//
+// The namespaces are filled -fill-c uploads at a time (not measured); bench/replicas/run.sh
+// runs this at 100,000 versions on SQLite + filesystem and on PostgreSQL + S3.
 //
 // Archives are minimal valid charts (Chart.yaml and values.yaml) written here, spread over
 // -charts names. Run by hand; it is not part of the tests.
@@ -26,6 +30,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,7 +44,11 @@ func main() {
 	runs := flag.Int("runs", 30, "repetitions of each cached GET; the median is reported")
 	helm := flag.String("helm", os.Getenv("CHARTROOM_HELM3"), "helm binary (default $CHARTROOM_HELM3); empty skips helm repo index")
 	bin := flag.String("chartroom", os.Getenv("CHARTROOM_BIN"), "chartroom binary (default $CHARTROOM_BIN, else built from this checkout)")
+	serve := flag.String("serve", "", "extra chartroom serve flags, space-separated (e.g. --database postgres://… --storage s3://…; S3 credentials from the environment)")
+	fillC := flag.Int("fill-c", 4, "uploads at a time while filling the namespaces (the measured uploads are one at a time)")
 	flag.Parse()
+	serveArgs = strings.Fields(*serve)
+	fillConcurrency = max(*fillC, 1)
 	if *window > *n || *window <= 0 {
 		fmt.Fprintln(os.Stderr, "index: -window must be between 1 and -n")
 		os.Exit(2)
@@ -85,18 +96,13 @@ func run(n, charts, window, small, runs int, helm, bin string) error {
 	defer func() { srv.stop() }()
 
 	// Fill: the large namespace up to n-window versions, the small one up to small.
-	for i := 0; i < n-window; i++ {
-		if _, err := srv.upload("big", archives[i]); err != nil {
-			return err
-		}
-		if (i+1)%1000 == 0 {
-			logf("uploaded %d", i+1)
-		}
+	fillStart := time.Now()
+	if err := fill(srv, "big", archives[:n-window]); err != nil {
+		return err
 	}
-	for i := 0; i < small; i++ {
-		if _, err := srv.upload("small", smallArchives[i]); err != nil {
-			return err
-		}
+	fillTime := time.Since(fillStart)
+	if err := fill(srv, "small", smallArchives[:small]); err != nil {
+		return err
 	}
 	// Measure: one upload to each namespace in turn.
 	var atSmall, atBig []time.Duration
@@ -208,7 +214,8 @@ func run(n, charts, window, small, runs int, helm, bin string) error {
 	fmt.Printf("chartroom classic repository, %d versions over %d charts in one namespace\n\n", n, charts)
 	fmt.Printf("upload (median of %d, interleaved)   at %d versions: %s   at %d versions: %s   ratio %.2f (goal ≤ 1.30)\n",
 		window, small, ms(sm), n, ms(bg), float64(bg)/float64(sm))
-	fmt.Printf("                                     mean: %s vs %s\n\n", ms(mean(atSmall)), ms(mean(atBig)))
+	fmt.Printf("                                     mean: %s vs %s\n", ms(mean(atSmall)), ms(mean(atBig)))
+	fmt.Printf("fill, %d uploads %d at a time        %s (%.0f uploads/s)\n\n", n-window, fillConcurrency, fillTime.Round(time.Second), float64(n-window)/fillTime.Seconds())
 	fmt.Printf("index.yaml GET at %d versions         time        size\n", n)
 	fmt.Printf("  first ever (built from every entry) %-11s %s\n", ms(coldPlain), size(plainSize))
 	fmt.Printf("  after one delete / one upload       %s / %s (median of %d; only the change is read)\n",
@@ -229,6 +236,46 @@ func run(n, charts, window, small, runs int, helm, bin string) error {
 		fmt.Printf("  chartroom index.yaml / helm's: %.2f× the size\n", float64(plainSize)/float64(helmSize))
 	}
 	return nil
+}
+
+// serveArgs are extra serve flags (-serve); fillConcurrency is -fill-c.
+var (
+	serveArgs       []string
+	fillConcurrency = 1
+)
+
+// fill uploads archives to ns, fillConcurrency at a time, logging progress.
+func fill(srv *server, ns string, archives [][]byte) error {
+	var next, done atomic.Int64
+	errs := make(chan error, fillConcurrency)
+	var wg sync.WaitGroup
+	for w := 0; w < fillConcurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(archives) {
+					return
+				}
+				if _, err := srv.upload(ns, archives[i]); err != nil {
+					errs <- err
+					next.Store(int64(len(archives)))
+					return
+				}
+				if d := done.Add(1); d%5000 == 0 {
+					logf("uploaded %d to %s", d, ns)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
 }
 
 // chartOf is the name and version of archive i of a series.

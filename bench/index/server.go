@@ -25,7 +25,7 @@ type server struct {
 
 // startServer runs chartroom serve on a loopback port and dataDir, and waits for /readyz.
 func startServer(bin, dataDir, password string) (*server, error) {
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-format", "json")
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-format", "json"}, serveArgs...)...)
 	cmd.Env = append(os.Environ(), "CHARTROOM_ADMIN_PASSWORD="+password)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -102,7 +102,7 @@ func (s *server) peakRSS() (int64, error) {
 
 // client sends requests with the admin's credentials and no transparent decompression, so
 // the bench sees the bytes on the wire.
-var client = &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 4}}
+var client = &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 16}}
 
 // upload posts one archive to /api/<ns>/charts and returns how long it took.
 func (s *server) upload(ns string, tgz []byte) (time.Duration, error) {
