@@ -68,10 +68,12 @@ unit:
 	@$(call step,unit tests on PostgreSQL: CHARTROOM_TEST_DATABASE=postgres go test $(PG_PACKAGES))
 	@CHARTROOM_TEST_DATABASE=postgres go test $(PG_PACKAGES) || $(call fail,unit tests on PostgreSQL)
 
+# The registry suites on the scale-out pair, PostgreSQL + S3 (versitygw), beside SQLite +
+# filesystem (unit) and PostgreSQL + filesystem (unit, again).
 unit-s3: tools
-	@$(call step,unit tests on S3 storage: CHARTROOM_TEST_STORAGE=s3 go test $(S3_SUITES))
+	@$(call step,unit tests on PostgreSQL + S3: CHARTROOM_TEST_DATABASE=postgres CHARTROOM_TEST_STORAGE=s3 go test $(S3_SUITES))
 	@set -a; . $(TOOLS_ENV); set +a; \
-	  CHARTROOM_TEST_STORAGE=s3 go test -count=1 $(S3_SUITES) || $(call fail,unit tests on S3 storage)
+	  CHARTROOM_TEST_DATABASE=postgres CHARTROOM_TEST_STORAGE=s3 go test -count=1 $(S3_SUITES) || $(call fail,unit tests on PostgreSQL + S3)
 
 e2e: build tools
 	@$(call step,e2e tests against $(BIN))
