@@ -230,11 +230,22 @@ func namespaceArg(arg string) (string, error) {
 // dataDirDB opens the database of the data directory the command's flags name (never creating
 // one), migrated to this release's schema unless readOnly: what the admin commands that work
 // on serve's data directory, also while it runs, start with.
+//
+// With a configuration whose database is PostgreSQL (database: postgres://… in --config, or
+// CHARTROOM_DATABASE), it is that database, migrated as serve migrates it: the commands then
+// work for every replica at once.
 func dataDirDB(cmd *cobra.Command, dd *dataDirFlags, readOnly bool) (*meta.DB, error) {
-	dir, err := dd.resolve(cmd)
-	if err != nil {
+	if err := dd.resolveConfig(cmd); err != nil {
 		return nil, err
 	}
+	if url := dd.serve.cfg.Database; url != "" {
+		db, err := meta.OpenPostgres(cmd.Context(), url)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cmd.CommandPath(), err)
+		}
+		return db, nil
+	}
+	dir := dd.serve.cfg.DataDir
 	db, err := openDataDirDB(cmd.Context(), dir, readOnly)
 	if err != nil {
 		return nil, err

@@ -81,19 +81,12 @@ chartroom keygen) to sign cosign signatures.` + exitCodesHelp,
 			if err != nil {
 				return err
 			}
-			dir, err := dd.resolve(cmd)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			db, err := openDataDirDB(ctx, dir, false)
+			db, err := dataDirDB(cmd, dd, false)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			if err := db.Migrate(ctx); err != nil {
-				return fmt.Errorf("trust add %s: %w", args[0], err)
-			}
 			audit := &meta.AuditRecord{Actor: "cli:" + osUser(), Address: "local", Action: "trust.add", Repository: ns, Outcome: "ok", Detail: keys[0].Kind}
 			added, err := db.AddTrustedKeys(ctx, keys, audit)
 			if err != nil {
@@ -165,11 +158,7 @@ func newTrustListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			dir, err := dd.resolve(cmd)
-			if err != nil {
-				return err
-			}
-			db, err := openDataDirDB(cmd.Context(), dir, true)
+			db, err := dataDirDB(cmd, dd, true)
 			if err != nil {
 				return err
 			}
@@ -205,19 +194,12 @@ signature are quarantined.` + exitCodesHelp,
 			if err != nil {
 				return err
 			}
-			dir, err := dd.resolve(cmd)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			db, err := openDataDirDB(ctx, dir, false)
+			db, err := dataDirDB(cmd, dd, false)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			if err := db.Migrate(ctx); err != nil {
-				return fmt.Errorf("trust remove %s: %w", args[0], err)
-			}
 			audit := &meta.AuditRecord{Actor: "cli:" + osUser(), Address: "local", Action: "trust.remove", Repository: ns, Outcome: "ok", Detail: args[1]}
 			k, err := db.RemoveTrustedKey(ctx, ns, args[1], audit)
 			if errors.Is(err, meta.ErrNotFound) {
@@ -340,19 +322,12 @@ turning it off releases them. See chartroom policy --help.` + exitCodesHelp,
 			if signed == nil && disc == nil {
 				return usageError{fmt.Errorf("nothing to set: give --signed-only[=false] or --semver-discipline enforce|warn|off (see %s --help)", cmd.CommandPath())}
 			}
-			dir, err := dd.resolve(cmd)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			db, err := openDataDirDB(ctx, dir, false)
+			db, err := dataDirDB(cmd, dd, false)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			if err := db.Migrate(ctx); err != nil {
-				return fmt.Errorf("policy set %s: %w", args[0], err)
-			}
 			audit := &meta.AuditRecord{Actor: "cli:" + osUser(), Address: "local", Action: "policy.set", Repository: ns, Outcome: "ok",
 				Detail: policyDetail(signed, disc)}
 			if err := db.SetNamespacePolicy(ctx, ns, signed, disc, audit); err != nil {
@@ -399,11 +374,7 @@ func newPolicyShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			dir, err := dd.resolve(cmd)
-			if err != nil {
-				return err
-			}
-			db, err := openDataDirDB(cmd.Context(), dir, true)
+			db, err := dataDirDB(cmd, dd, true)
 			if err != nil {
 				return err
 			}
