@@ -179,8 +179,6 @@ repository, oci://HOST/<namespace>/<chart>.` + exitCodesHelp,
 }
 
 func newNamespaceShowCmd() *cobra.Command {
-	var output string
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "show NAMESPACE",
 		Short: "Show a namespace's settings and chart repositories",
@@ -189,27 +187,36 @@ chartroom serve, read-only (safe while the server runs): its Artifact Hub reposi
 where the server serves it, and the namespace's chart repositories.` + exitCodesHelp,
 		Example: `  chartroom namespace show team/charts --data-dir /var/lib/chartroom
   chartroom namespace show team/charts --config /etc/chartroom.yaml -o json`,
-		Args: oneArg("the namespace, e.g. team/charts"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutputFormat(output); err != nil {
-				return err
-			}
-			ns, err := namespaceArg(args[0])
-			if err != nil {
-				return err
-			}
-			db, err := dataDirDB(cmd, dd, true)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			return showNamespace(cmd.Context(), cmd.OutOrStdout(), db, ns, output)
-		},
+	}
+	readNamespaceCmd(c, showNamespace)
+	c.Flags().SortFlags = false
+	return c
+}
+
+// readNamespaceCmd makes c (its Use, Short, Long and Example set) a read-only command on one
+// NAMESPACE of serve's database (safe while the server runs): it takes -o text|json and the
+// data-directory flags, and runs show on the database opened read-only.
+func readNamespaceCmd(c *cobra.Command, show func(ctx context.Context, w io.Writer, db *meta.DB, ns, output string) error) {
+	var output string
+	dd := &dataDirFlags{}
+	c.Args = oneArg("the namespace, e.g. team/charts")
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkOutputFormat(output); err != nil {
+			return err
+		}
+		ns, err := namespaceArg(args[0])
+		if err != nil {
+			return err
+		}
+		db, err := dataDirDB(cmd, dd, true)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return show(cmd.Context(), cmd.OutOrStdout(), db, ns, output)
 	}
 	dd.register(c)
 	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
-	c.Flags().SortFlags = false
-	return c
 }
 
 // namespaceArg reads a NAMESPACE argument: "/" is the root namespace; any other must be a

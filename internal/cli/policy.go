@@ -143,31 +143,12 @@ func cosignKeys(ns, path string) ([]meta.TrustedKey, error) {
 }
 
 func newTrustListCmd() *cobra.Command {
-	var output string
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "list NAMESPACE",
 		Short: "List the keys a namespace trusts",
 		Long:  `List the keys NAMESPACE ("/" for the root namespace) trusts, read-only.` + exitCodesHelp,
-		Args:  oneArg("the namespace, e.g. team/charts"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutputFormat(output); err != nil {
-				return err
-			}
-			ns, err := namespaceArg(args[0])
-			if err != nil {
-				return err
-			}
-			db, err := dataDirDB(cmd, dd, true)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			return showTrust(cmd.Context(), cmd.OutOrStdout(), db, ns, output)
-		},
 	}
-	dd.register(c)
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
+	readNamespaceCmd(c, showTrust)
 	return c
 }
 
@@ -359,31 +340,12 @@ func policyDetail(signed *bool, disc *string) string {
 }
 
 func newPolicyShowCmd() *cobra.Command {
-	var output string
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "show NAMESPACE",
 		Short: "Show a namespace's policies and the keys it trusts",
 		Long:  `Show the policies of NAMESPACE ("/" for the root namespace) and the keys it trusts, read-only.` + exitCodesHelp,
-		Args:  oneArg("the namespace, e.g. team/charts"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutputFormat(output); err != nil {
-				return err
-			}
-			ns, err := namespaceArg(args[0])
-			if err != nil {
-				return err
-			}
-			db, err := dataDirDB(cmd, dd, true)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			return showPolicy(cmd.Context(), cmd.OutOrStdout(), db, ns, output)
-		},
 	}
-	dd.register(c)
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
+	readNamespaceCmd(c, showPolicy)
 	return c
 }
 
