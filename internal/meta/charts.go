@@ -40,6 +40,9 @@ type ChartVersion struct {
 	Quarantined bool
 	// ReleaseFinding is what a warn semver discipline found wrong with the version's bump.
 	ReleaseFinding string
+	// Images are the container images the version deploys, written at publish (read back
+	// by GetChartImages only).
+	Images ChartImages
 }
 
 // ChartConflictError means the chart version is already published (or tombstoned) with
@@ -102,11 +105,11 @@ func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *Cha
 	res, err := tx.ExecContext(ctx, `
 		INSERT INTO chart_versions (repository_id, namespace, name, version, manifest_digest, chart_digest, chart_size, prov_digest,
 			app_version, description, metadata, index_yaml, index_json, render_version, created_at, pushed_by,
-			prov_status, prov_signer, prov_error, release_finding)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, version) DO NOTHING`,
+			prov_status, prov_signer, prov_error, release_finding, images, images_error, images_version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, version) DO NOTHING`,
 		repoID, c.Namespace, c.Name, c.Version, c.ManifestDigest.String(), c.ChartDigest.String(), c.ChartSize, c.ProvDigest.String(),
 		c.AppVersion, c.Description, string(c.Metadata), nonNil(c.IndexYAML), nonNil(c.IndexJSON), c.RenderVersion, c.Created.UnixNano(), c.PushedBy,
-		c.Prov.Status, c.Prov.Signer, c.Prov.Error, c.ReleaseFinding)
+		c.Prov.Status, c.Prov.Signer, c.Prov.Error, c.ReleaseFinding, string(c.Images.JSON), c.Images.Error, c.Images.Version)
 	if err != nil {
 		return nil, false, err
 	}
@@ -132,11 +135,12 @@ func (db *DB) publishChart(ctx context.Context, tx *sql.Tx, repoID int64, c *Cha
 	_, err = tx.ExecContext(ctx, `
 		UPDATE chart_versions SET manifest_digest = ?, prov_digest = ?, app_version = ?, description = ?, metadata = ?,
 			index_yaml = ?, index_json = ?, render_version = ?, created_at = ?, pushed_by = ?, deleted_at = NULL,
-			prov_status = ?, prov_signer = ?, prov_error = ?, cosign_status = '', cosign_signer = '', cosign_error = '', release_finding = ?
+			prov_status = ?, prov_signer = ?, prov_error = ?, cosign_status = '', cosign_signer = '', cosign_error = '', release_finding = ?,
+			images = ?, images_error = ?, images_version = ?
 		WHERE repository_id = ? AND version = ?`,
 		c.ManifestDigest.String(), c.ProvDigest.String(), c.AppVersion, c.Description, string(c.Metadata),
 		nonNil(c.IndexYAML), nonNil(c.IndexJSON), c.RenderVersion, c.Created.UnixNano(), c.PushedBy,
-		c.Prov.Status, c.Prov.Signer, c.Prov.Error, c.ReleaseFinding, repoID, c.Version)
+		c.Prov.Status, c.Prov.Signer, c.Prov.Error, c.ReleaseFinding, string(c.Images.JSON), c.Images.Error, c.Images.Version, repoID, c.Version)
 	if err != nil {
 		return nil, false, err
 	}

@@ -100,6 +100,9 @@ func (r *Registry) ociChart(ctx context.Context, repo, reference, actor string, 
 	if err := r.applyPolicies(ctx, in, c, open); err != nil {
 		return nil, err
 	}
+	if c.Images, err = r.chartImages(ctx, in.md, open); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

@@ -44,6 +44,11 @@ type ChartVersion struct {
 	// ReleaseFinding is what the namespace's semver discipline (warn) found wrong with the
 	// version's bump; "" when nothing.
 	ReleaseFinding string
+	// Images are the container images the version deploys (see Image), declared first, and
+	// ImagesError why rendered ones are missing ("" when none is). Set by ChartVersion and
+	// LatestChartVersion (Images then not nil), not by ChartVersions.
+	Images      []Image
+	ImagesError string
 }
 
 func chartVersionOf(c *meta.ChartVersion) *ChartVersion {
@@ -182,12 +187,14 @@ func (r *Registry) LatestChartVersion(ctx context.Context, ns, name string) (*Ch
 	if len(versions) == 0 {
 		return nil, fmt.Errorf("%w: %s has no chart %s", ErrChartUnknown, namespaceLabel(ns), name)
 	}
+	latest := &versions[0]
 	for i := range versions {
 		if v, err := semver.NewVersion(versions[i].Version); err == nil && v.Prerelease() == "" {
-			return &versions[i], nil
+			latest = &versions[i]
+			break
 		}
 	}
-	return &versions[0], nil
+	return latest, r.withImages(ctx, latest)
 }
 
 // ChartVersion returns one live chart version with its index entry, or ErrChartUnknown.
@@ -196,7 +203,8 @@ func (r *Registry) ChartVersion(ctx context.Context, ns, name, version string) (
 	if err != nil {
 		return nil, err
 	}
-	return chartVersionOf(c), nil
+	cv := chartVersionOf(c)
+	return cv, r.withImages(ctx, cv)
 }
 
 // liveChartVersion is ChartVersion's row.

@@ -140,9 +140,13 @@ func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*
 		return nil, err
 	}
 	in := &chartIn{prov: req.Prov, provName: "the provenance file"}
-	if err := r.applyPolicies(ctx, in, c, func() (io.ReadCloser, error) {
+	open := func() (io.ReadCloser, error) {
 		return io.NopCloser(io.NewSectionReader(up.f, 0, up.size)), nil
-	}); err != nil {
+	}
+	if err := r.applyPolicies(ctx, in, c, open); err != nil {
+		return nil, err
+	}
+	if c.Images, err = r.chartImages(ctx, md, open); err != nil {
 		return nil, err
 	}
 

@@ -28,8 +28,27 @@ func DefaultKubeVersion() string { return chartutil.DefaultCapabilities.KubeVers
 // Helm's engine. Missing subcharts (not vendored in charts/) are skipped,
 // where `helm template` would refuse the chart.
 func Render(ctx context.Context, ch *chart.Chart, opts Options) (*Result, error) {
-	if err := ctx.Err(); err != nil {
+	hc, out, caps, err := renderFiles(ctx, ch, &opts)
+	if err != nil {
 		return nil, err
+	}
+	res, err := resources(hc, out, opts.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	crds, err := crdResources(hc)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Resources: res, CRDs: crds, KubeVersion: caps.KubeVersion.String()}, nil
+}
+
+// renderFiles executes ch's templates as Render describes (opts' defaults filled in) and
+// returns Helm's chart, the rendered files by template path ("<chart>/templates/x.yaml") and
+// the capabilities rendered with.
+func renderFiles(ctx context.Context, ch *chart.Chart, opts *Options) (*helmchart.Chart, map[string]string, *chartutil.Capabilities, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, nil, err
 	}
 	if opts.ReleaseName == "" {
 		opts.ReleaseName = DefaultReleaseName
@@ -41,17 +60,17 @@ func Render(ctx context.Context, ch *chart.Chart, opts Options) (*Result, error)
 	if opts.KubeVersion != "" {
 		kv, err := chartutil.ParseKubeVersion(opts.KubeVersion)
 		if err != nil {
-			return nil, fmt.Errorf("render: invalid Kubernetes version %q: %w", opts.KubeVersion, err)
+			return nil, nil, nil, fmt.Errorf("render: invalid Kubernetes version %q: %w", opts.KubeVersion, err)
 		}
 		caps.KubeVersion = *kv
 	}
 
 	hc, err := helmChart(ch)
 	if err != nil {
-		return nil, fmt.Errorf("render: %w", err)
+		return nil, nil, nil, fmt.Errorf("render: %w", err)
 	}
 	if hc.Metadata.KubeVersion != "" && !chartutil.IsCompatibleRange(hc.Metadata.KubeVersion, caps.KubeVersion.String()) {
-		return nil, fmt.Errorf("render: %w: chart requires kubeVersion %s which is incompatible with Kubernetes %s",
+		return nil, nil, nil, fmt.Errorf("render: %w: chart requires kubeVersion %s which is incompatible with Kubernetes %s",
 			ErrKubeVersion, hc.Metadata.KubeVersion, caps.KubeVersion.String())
 	}
 
@@ -60,30 +79,22 @@ func Render(ctx context.Context, ch *chart.Chart, opts Options) (*Result, error)
 		vals = map[string]any{}
 	}
 	if err := chartutil.ProcessDependenciesWithMerge(hc, vals); err != nil {
-		return nil, fmt.Errorf("render: dependencies: %w", err)
+		return nil, nil, nil, fmt.Errorf("render: dependencies: %w", err)
 	}
 	relOpts := chartutil.ReleaseOptions{Name: opts.ReleaseName, Namespace: opts.Namespace, Revision: 1, IsInstall: true}
 	top, err := chartutil.ToRenderValuesWithSchemaValidation(hc, vals, relOpts, caps, opts.SkipSchemaValidation)
 	if err != nil {
-		return nil, fmt.Errorf("render: %w", err)
+		return nil, nil, nil, fmt.Errorf("render: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	var e engine.Engine
 	out, err := e.Render(hc, top)
 	if err != nil {
-		return nil, fmt.Errorf("render: %w", err)
+		return nil, nil, nil, fmt.Errorf("render: %w", err)
 	}
-	res, err := resources(hc, out, opts.Namespace)
-	if err != nil {
-		return nil, err
-	}
-	crds, err := crdResources(hc)
-	if err != nil {
-		return nil, err
-	}
-	return &Result{Resources: res, CRDs: crds, KubeVersion: caps.KubeVersion.String()}, nil
+	return hc, out, caps, nil
 }
 
 // helmChart builds Helm's chart from ch, level by level, so that Helm's loader never parses

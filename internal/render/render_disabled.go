@@ -19,3 +19,15 @@ func Render(ctx context.Context, ch *chart.Chart, opts Options) (*Result, error)
 	}
 	return nil, ErrUnavailable
 }
+
+// Images answers [ErrUnavailable]: this build has no template engine.
+func Images(ctx context.Context, ch *chart.Chart, opts Options) ([]ContainerImage, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return nil, ErrUnavailable
+}
+
+// Available is false: this build has no template engine (Images and Render answer
+// [ErrUnavailable]).
+const Available = false

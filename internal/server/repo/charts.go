@@ -135,17 +135,24 @@ func (h *handler) deleteVersion(w http.ResponseWriter, r *http.Request, t target
 // by what chartroom knows of it: the status of its signatures ("signatures": "prov" and
 // "cosign", each {"status": unsigned|valid|invalid|unverified, "signer", "error"}), whether
 // its signed-only namespace quarantines it ("quarantined", only to callers who may publish),
-// and what a warn semver discipline found ("releaseFinding").
+// and what a warn semver discipline found ("releaseFinding"); for one version, the
+// container images it deploys ("images": [{"image", "name", "source", "whitelisted",
+// "platforms"}], and "imagesError" when rendered ones are missing).
 func (h *handler) writeChartVersion(b *bytes.Buffer, c *registry.ChartVersion) {
 	b.Write(c.Entry)
 	b.WriteString(`,"urls":[`)
 	writeJSONString(b, h.chartURL(c.Namespace, archiveName(c.Name, c.Version)))
 	b.WriteString("],")
-	status, _ := json.Marshal(versionStatus{
+	st := versionStatus{
 		Signatures:     signatures{Prov: c.Prov, Cosign: c.Cosign},
 		Quarantined:    c.Quarantined,
 		ReleaseFinding: c.ReleaseFinding,
-	})
+		ImagesError:    c.ImagesError,
+	}
+	if c.Images != nil {
+		st.Images = &c.Images
+	}
+	status, _ := json.Marshal(st)
 	b.Write(status[1:]) // its fields, and the entry's closing brace
 }
 
@@ -154,6 +161,9 @@ type versionStatus struct {
 	Signatures     signatures `json:"signatures"`
 	Quarantined    bool       `json:"quarantined,omitempty"`
 	ReleaseFinding string     `json:"releaseFinding,omitempty"`
+	// Images: only in the answer about one version (nil in lists).
+	Images      *[]registry.Image `json:"images,omitempty"`
+	ImagesError string            `json:"imagesError,omitempty"`
 }
 
 type signatures struct {
