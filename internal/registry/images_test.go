@@ -181,7 +181,7 @@ func TestChartImagesBadAnnotation(t *testing.T) {
 	ctx := context.Background()
 	r := newTestRegistry(t, Options{})
 	archive := charttest.Files(t, "odd", map[string]string{
-		"Chart.yaml":        "apiVersion: v2\nname: odd\nversion: 1.0.0\nannotations:\n  artifacthub.io/images: \"image: not-a-list\"\n",
+		"Chart.yaml":         "apiVersion: v2\nname: odd\nversion: 1.0.0\nannotations:\n  artifacthub.io/images: \"image: not-a-list\"\n",
 		"templates/pod.yaml": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: c\n      image: acme/odd:1\n",
 	})
 	if _, err := r.publishBytes(ctx, archive, PublishChartRequest{Namespace: "team"}); err != nil {
