@@ -285,7 +285,9 @@ func (r *Registry) extractStoredImages(ctx context.Context, c *ChartVersion) (me
 		return ci, err
 	}
 	if _, err := r.db.SetChartImages(ctx, c.Repository, c.Version, ci); err != nil {
-		return ci, err
+		// What was extracted is still the answer; the next read tries to store it again.
+		r.log.Warn("the images of a chart version cannot be stored", "repository", c.Repository, "version", c.Version, "err", err)
+		return ci, nil
 	}
 	r.log.Info("extracted the images of a chart version published before they were recorded",
 		"repository", c.Repository, "version", c.Version, "images_error", ci.Error)
