@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/opencontainers/go-digest"
@@ -73,7 +74,8 @@ func (r *Registry) ociChart(ctx context.Context, repo, reference, actor string, 
 	if layer == nil {
 		return nil, invalid("the chart manifest has no chart layer (%s)", chart.ChartLayerMediaType)
 	}
-	in := &chartIn{repo: repo, archive: layer.Digest, size: layer.Size, config: raw, actor: actor}
+	in := &chartIn{repo: repo, archive: layer.Digest, size: layer.Size, config: raw, actor: actor,
+		created: manifestCreated(doc.Annotations, time.Now())}
 	provSize := int64(-1)
 	if prov != nil {
 		in.provName, in.provDigest, provSize = "the provenance layer "+prov.Digest.String(), prov.Digest, prov.Size
@@ -124,4 +126,20 @@ func (r *Registry) readSmallBlob(ctx context.Context, repo string, d digest.Dige
 		return nil, invalid("blob %s has %d bytes; at most %d are read here", d, size, max)
 	}
 	return io.ReadAll(io.LimitReader(rc, max))
+}
+
+// manifestCreated is the chart version's creation time a manifest states in its
+// org.opencontainers.image.created annotation, which helm push sets (and chartroom import
+// sets to the source repository's created date, so that an imported index reads the same):
+// the time when it is valid RFC 3339, not after now and not before 1970, else zero (the arrival time is used).
+func manifestCreated(annotations map[string]string, now time.Time) time.Time {
+	v, ok := annotations[ocispec.AnnotationCreated]
+	if !ok {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil || t.After(now) || t.Before(time.Unix(0, 0)) {
+		return time.Time{}
+	}
+	return t.UTC()
 }
