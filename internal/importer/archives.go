@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/chartroom/chartroom/internal/client"
@@ -45,14 +44,9 @@ func (a *archiveCopy) run(ctx context.Context, it *item, dir string) Result {
 	if pub != nil {
 		return compare(res, pub.Archive)
 	}
-	if !a.created.IsZero() {
-		// The push dates the manifest by the archive's modification time, as helm push
-		// does, and the registry dates the version by the manifest.
-		if err := os.Chtimes(path, a.created, a.created); err != nil {
-			return failed(it, err)
-		}
-	}
-	pushed, err := a.opts.DestClient.Push(ctx, path, it.dest)
+	// Dated by the source's created date (the registry dates the version by the manifest's
+	// created annotation), or as helm push dates it.
+	pushed, err := a.opts.DestClient.PushDated(ctx, path, it.dest, a.created)
 	if errors.Is(err, client.ErrConflict) {
 		// Pushed by someone else meanwhile, with other bytes.
 		if pub, perr := a.opts.DestClient.ChartAt(ctx, it.dest, it.name, it.version); perr == nil && pub != nil {
