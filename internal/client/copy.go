@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -30,7 +32,8 @@ type IndexVersion struct {
 
 // RepositoryVersions reads the index.yaml of the classic repository at repoURL (read
 // afresh, never from this client's cache) and lists every chart version it links to, by
-// name then version. Entries without a download URL or a valid SemVer version are skipped,
+// name then version. An archive URL of another scheme than http(s), such as the s3://
+// URLs helm-s3 writes, is read as the file of that name beside index.yaml. Entries without a download URL or a valid SemVer version are skipped,
 // as helm skips them.
 func (c *Client) RepositoryVersions(ctx context.Context, repoURL string) ([]IndexVersion, error) {
 	loc, err := parseLocation(repoURL)
@@ -49,7 +52,13 @@ func (c *Client) RepositoryVersions(ctx context.Context, repoURL string) ([]Inde
 	for name := range ix.Entries {
 		for _, v := range ix.versions(name) {
 			e := ix.entry(name, v)
-			u, err := resolveURL(loc, e.URLs[0])
+			ref := e.URLs[0]
+			if pu, err := url.Parse(ref); err == nil && pu.IsAbs() && pu.Scheme != "http" && pu.Scheme != "https" {
+				// helm-s3 (s3://) and helm-gcs (gs://) write their bucket's URLs: the
+				// bucket served over HTTPS has the archive beside index.yaml.
+				ref = path.Base(pu.Path)
+			}
+			u, err := resolveURL(loc, ref)
 			if err != nil {
 				return nil, &Error{Op: op, Msg: err.Error()}
 			}
