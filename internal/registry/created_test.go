@@ -12,7 +12,8 @@ import (
 // A chart pushed over OCI is dated by its manifest's org.opencontainers.image.created
 // annotation (what helm push writes, and what chartroom import sets to the source's date),
 // so the index says when the version was made; an annotation that is not an RFC 3339 time,
-// or is in the future, dates it at its arrival, as does every upload over the classic API.
+// is in the future, or before Helm charts existed (a reproducible build's placeholder
+// modification time), dates it at its arrival, as does every upload over the classic API.
 func TestChartCreatedFromManifestAnnotation(t *testing.T) {
 	ctx := context.Background()
 	r := newTestRegistry(t, Options{})
@@ -26,7 +27,9 @@ func TestChartCreatedFromManifestAnnotation(t *testing.T) {
 		{"1.1.0", "2021-01-02T03:04:05+02:00", time.Date(2021, 1, 2, 1, 4, 5, 0, time.UTC)},
 		{"1.2.0", "yesterday", time.Time{}},
 		{"1.3.0", future, time.Time{}},
-		{"1.4.0", "1969-12-31T23:59:59Z", time.Time{}},
+		{"1.4.0", "1970-01-01T00:00:01Z", time.Time{}},
+		{"1.4.1", "1980-01-01T00:00:00Z", time.Time{}},
+		{"1.4.2", "2015-01-01T00:00:00Z", time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)},
 		{"1.5.0", "", time.Time{}},
 	}
 	for _, c := range cases {
