@@ -70,6 +70,8 @@ var commands = []func() *cobra.Command{
 	newLoginCmd,
 	newLogoutCmd,
 	newPushCmd,
+	newImportCmd,
+	newMirrorCmd,
 	newPullCmd,
 	newLockCmd,
 	newDependencyCmd,

@@ -25,6 +25,7 @@ type indexEntry struct {
 	Version string   `json:"version"`
 	URLs    []string `json:"urls"`
 	Digest  string   `json:"digest"`
+	Created string   `json:"created"`
 }
 
 // versions lists name's versions newest first, skipping versions that do not parse and

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -32,9 +33,19 @@ func (c *Client) pushOCI(ctx context.Context, loc location, a *localArchive, f f
 		provDesc = chart.ProvLayer(a.prov)
 	}
 	// helm push gives created the archive file's modification time, in local time.
-	art, err := chart.HelmArtifact(md, chartDesc, provDesc, a.mtime)
+	created := a.mtime
+	if !a.created.IsZero() {
+		created = a.created
+	}
+	art, err := chart.HelmArtifact(md, chartDesc, provDesc, created)
 	if err != nil {
 		return nil, &Error{Op: f.op, Msg: err.Error()}
+	}
+	if !a.created.IsZero() && a.created.Nanosecond() != 0 {
+		// helm's annotation has whole seconds; a copied date keeps its fraction.
+		if art.Manifest, err = withCreated(art.Manifest, a.created); err != nil {
+			return nil, &Error{Op: f.op, Msg: err.Error()}
+		}
 	}
 	ctx = auth.AppendRepositoryScope(ctx, repo.Reference, auth.ActionPull, auth.ActionPush)
 	blobs := []struct {
@@ -209,4 +220,18 @@ func (c *Client) fetchBlob(ctx context.Context, repo *remote.Repository, desc oc
 		return fmt.Errorf("the download of %s does not match its digest or size (%v): try again", desc.Digest, err)
 	}
 	return nil
+}
+
+// withCreated sets a manifest's org.opencontainers.image.created annotation to t, in
+// RFC 3339 with nanoseconds.
+func withCreated(manifest []byte, t time.Time) ([]byte, error) {
+	var m ocispec.Manifest
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		return nil, err
+	}
+	if m.Annotations == nil {
+		m.Annotations = map[string]string{}
+	}
+	m.Annotations[ocispec.AnnotationCreated] = t.Format(time.RFC3339Nano)
+	return json.Marshal(m)
 }

@@ -46,6 +46,8 @@ type localArchive struct {
 	sha256 string // hex
 	mtime  time.Time
 	prov   []byte // nil without a .prov beside the archive
+	// created, when set, dates the OCI manifest instead of mtime, to the nanosecond.
+	created time.Time
 }
 
 func (a *localArchive) open() io.Reader { return io.NewSectionReader(a.f, 0, a.size) }
@@ -104,6 +106,14 @@ func openArchive(path string) (*localArchive, error) {
 // with [ErrConflict]. A .prov that does not list this archive's name and sha256 is
 // refused before anything is sent.
 func (c *Client) Push(ctx context.Context, archivePath, dest string) (*PushResult, error) {
+	return c.PushDated(ctx, archivePath, dest, time.Time{})
+}
+
+// PushDated is [Client.Push] with the OCI manifest's org.opencontainers.image.created
+// annotation set to created (to the nanosecond; zero means the archive's modification
+// time, as helm push does): chartroom dates the version by it, so a version copied from
+// another repository keeps its date there.
+func (c *Client) PushDated(ctx context.Context, archivePath, dest string, created time.Time) (*PushResult, error) {
 	loc, err := parseLocation(dest)
 	if err != nil {
 		return nil, &Error{Op: "push", Msg: err.Error()}
@@ -113,6 +123,7 @@ func (c *Client) Push(ctx context.Context, archivePath, dest string) (*PushResul
 		return nil, &Error{Op: "push", Msg: err.Error(), Err: err}
 	}
 	defer a.f.Close()
+	a.created = created
 	md := a.chart.Metadata
 	f := failure{
 		op:    fmt.Sprintf("push %s %s to %s", md.Name, md.Version, loc),

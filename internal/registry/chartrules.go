@@ -89,6 +89,10 @@ type chartIn struct {
 	// registry makes it from md.
 	config []byte
 	actor  string
+	// created is when the version was made, as its manifest's
+	// org.opencontainers.image.created annotation says (see [manifestCreated]); zero means
+	// now, its arrival.
+	created time.Time
 }
 
 // checkChart holds the rules on a loaded chart and returns the chart version to store, its
@@ -105,6 +109,9 @@ func (r *Registry) checkChart(in *chartIn) (*meta.ChartVersion, error) {
 	if in.archive.Algorithm() != digest.SHA256 {
 		return nil, chartInvalid("the chart archive's digest is %s; chart archives are addressed by sha256 (chart repository indexes name them so)", in.archive.Algorithm())
 	}
+	if in.created.IsZero() {
+		in.created = time.Now().UTC()
+	}
 	c := &meta.ChartVersion{
 		Repository:  in.repo,
 		Namespace:   ns,
@@ -112,7 +119,7 @@ func (r *Registry) checkChart(in *chartIn) (*meta.ChartVersion, error) {
 		Version:     md.Version,
 		ChartDigest: in.archive,
 		ChartSize:   in.size,
-		Created:     time.Now().UTC(),
+		Created:     in.created,
 		PushedBy:    in.actor,
 	}
 	// What the index and `helm show chart` say comes from the archive's Chart.yaml; a config

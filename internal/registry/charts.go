@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/opencontainers/go-digest"
@@ -73,7 +74,8 @@ func (r *Registry) ociChart(ctx context.Context, repo, reference, actor string, 
 	if layer == nil {
 		return nil, invalid("the chart manifest has no chart layer (%s)", chart.ChartLayerMediaType)
 	}
-	in := &chartIn{repo: repo, archive: layer.Digest, size: layer.Size, config: raw, actor: actor}
+	in := &chartIn{repo: repo, archive: layer.Digest, size: layer.Size, config: raw, actor: actor,
+		created: manifestCreated(doc.Annotations, time.Now())}
 	provSize := int64(-1)
 	if prov != nil {
 		in.provName, in.provDigest, provSize = "the provenance layer "+prov.Digest.String(), prov.Digest, prov.Size
@@ -128,3 +130,25 @@ func (r *Registry) readSmallBlob(ctx context.Context, repo string, d digest.Dige
 	}
 	return io.ReadAll(io.LimitReader(rc, max))
 }
+
+// manifestCreated is the chart version's creation time a manifest states in its
+// org.opencontainers.image.created annotation, which helm push sets (to the archive file's
+// modification time) and chartroom import sets to the source repository's created date, so
+// that an imported index reads the same: the time when it is valid RFC 3339, not after now
+// and not before [earliestCreated], else zero (the arrival time is used).
+func manifestCreated(annotations map[string]string, now time.Time) time.Time {
+	v, ok := annotations[ocispec.AnnotationCreated]
+	if !ok {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil || t.After(now) || t.Before(earliestCreated) {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// earliestCreated bounds a manifest's created date from below: Helm charts did not exist
+// before 2015, so an earlier date is a reproducible build's placeholder mtime (1970-01-01,
+// the Nix store's 1970-01-01T00:00:01, zip's 1980-01-01), not when the version was made.
+var earliestCreated = time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)
