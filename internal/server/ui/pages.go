@@ -16,8 +16,9 @@ const (
 	Public Access = iota
 	// SignedIn pages need a session: an anonymous visitor is sent to the sign-in form.
 	SignedIn
-	// AdminOnly pages need role admin on * (a global admin): an anonymous visitor is sent
-	// to the sign-in form, a signed-in user who is not one gets 403.
+	// AdminOnly pages need role admin on * (a global admin): every other visitor, signed in
+	// or not, gets the 404 of a path that does not exist (before a POST's CSRF check), so
+	// that nobody else learns the admin pages are there.
 	AdminOnly
 )
 
@@ -42,6 +43,24 @@ var pages = []page{
 	{"GET /ui/login", Public, (*UI).loginForm},
 	{"POST /ui/login", Public, (*UI).login},
 	{"POST /ui/logout", Public, (*UI).logout},
+	// The diff of two versions of a chart (diff.go).
+	{"GET /ui/diff/{repo...}", Public, (*UI).diffPage},
+	// The admin pages (admin.go).
+	{"GET /ui/admin/{$}", AdminOnly, (*UI).adminHome},
+	{"GET /ui/admin/users", AdminOnly, (*UI).adminUsers},
+	{"POST /ui/admin/users", AdminOnly, (*UI).adminUserAdd},
+	{"POST /ui/admin/users/{name}/password", AdminOnly, (*UI).adminUserPassword},
+	{"POST /ui/admin/users/{name}/delete", AdminOnly, (*UI).adminUserDelete},
+	{"GET /ui/admin/tokens", AdminOnly, (*UI).adminTokens},
+	{"POST /ui/admin/tokens", AdminOnly, (*UI).adminTokenCreate},
+	{"POST /ui/admin/tokens/{id}/revoke", AdminOnly, (*UI).adminTokenRevoke},
+	{"GET /ui/admin/grants", AdminOnly, (*UI).adminGrants},
+	{"POST /ui/admin/grants", AdminOnly, (*UI).adminGrantAdd},
+	{"POST /ui/admin/grants/remove", AdminOnly, (*UI).adminGrantRemove},
+	{"GET /ui/admin/policies", AdminOnly, (*UI).adminPolicies},
+	{"POST /ui/admin/policies", AdminOnly, (*UI).adminPolicySet},
+	{"GET /ui/admin/audit", AdminOnly, (*UI).adminAudit},
+	{"GET /ui/admin/storage", AdminOnly, (*UI).adminStorage},
 }
 
 // Request is one request to a page, with who is asking.
@@ -81,6 +100,10 @@ func (u *UI) request(w http.ResponseWriter, r *http.Request) *Request {
 func (u *UI) page(p page) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := u.request(w, r)
+		if p.Access == AdminOnly && !q.Admin {
+			u.fail(q, errNotFound)
+			return
+		}
 		if r.Method == http.MethodPost {
 			if err := u.checkPost(q); err != nil {
 				u.fail(q, err)
@@ -89,10 +112,6 @@ func (u *UI) page(p page) http.Handler {
 		}
 		if p.Access != Public && q.Principal.Anonymous {
 			http.Redirect(w, r, Prefix+"login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
-			return
-		}
-		if p.Access == AdminOnly && !q.Admin {
-			u.fail(q, errForbidden)
 			return
 		}
 		if err := p.Handle(u, q); err != nil {

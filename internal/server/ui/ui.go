@@ -244,6 +244,7 @@ func (u *UI) parseTemplates() (map[string]*template.Template, error) {
 		"nsURL":       nsURL,
 		"chartURL":    chartURL,
 		"versionURL":  versionURL,
+		"diffURL":     diffURL,
 		"ago":         ago,
 		"date":        func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 		"size":        humanSize,
