@@ -87,26 +87,35 @@ func (r *Registry) analyzeVersions(ctx context.Context, fc, tc *ChartVersion) (*
 		}
 		return ch, nil
 	}
+	tooLong := func() error {
+		return fmt.Errorf("%w: comparing %s %s with %s takes more than %s (the registry's release check timeout)",
+			ErrTooLarge, tc.Name, tc.Version, fc.Version, timeout)
+	}
 	base, err := load(fc)
 	if err != nil {
+		if errors.Is(context.Cause(actx), errReleaseCheckTimeout) {
+			return nil, tooLong()
+		}
 		return nil, err
 	}
 	cur, err := load(tc)
 	if err != nil {
+		if errors.Is(context.Cause(actx), errReleaseCheckTimeout) {
+			return nil, tooLong()
+		}
 		return nil, err
 	}
 	rep, err := release.Check(actx, base, cur, release.Options{Source: "version " + fc.Version})
-	if errors.Is(context.Cause(actx), errReleaseCheckTimeout) {
-		return nil, fmt.Errorf("%w: comparing %s %s with %s takes more than %s (the registry's release check timeout)",
-			ErrTooLarge, tc.Name, tc.Version, fc.Version, timeout)
+	switch {
+	case err == nil:
+		return rep, nil
+	case errors.Is(context.Cause(actx), errReleaseCheckTimeout):
+		return nil, tooLong()
+	case ctx.Err() != nil:
+		return nil, err
 	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, err
-		}
-		return nil, chartInvalid("%s %s cannot be compared with %s: %v", tc.Name, tc.Version, fc.Version, err)
-	}
-	return rep, nil
+	// The charts cannot be compared at all (a baseline that is not a version).
+	return nil, chartInvalid("%s %s cannot be compared with %s: %v", tc.Name, tc.Version, fc.Version, err)
 }
 
 // diffCacheSize is how many compared pairs of archives DiffChartVersions keeps.
