@@ -45,6 +45,10 @@ var diffAreas = []struct{ area, title string }{
 	{"files", "Files"},
 }
 
+// maxDiffChoices bounds the versions the selectors list (the newest ones, and the two
+// compared): older ones are compared by naming them in the URL.
+const maxDiffChoices = 1000
+
 // diffURL is the diff page of chart name in namespace ns.
 func diffURL(ns, name string) string {
 	if ns == "" {
@@ -67,11 +71,13 @@ func (u *UI) diffPage(q *Request) error {
 		return errNotFound
 	}
 	p := &diffPage{Namespace: ns, Name: name}
-	for i := len(versions) - 1; i >= 0; i-- { // ChartVersions sorts oldest first
-		p.Versions = append(p.Versions, versions[i].Version)
-	}
 	v := q.R.URL.Query()
 	p.From, p.To = v.Get("from"), v.Get("to")
+	for i, cv := range versions { // newest first
+		if i < maxDiffChoices || cv.Version == p.From || cv.Version == p.To {
+			p.Versions = append(p.Versions, cv.Version)
+		}
+	}
 	if p.To == "" {
 		p.To = p.Versions[0]
 	}

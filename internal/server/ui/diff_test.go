@@ -67,7 +67,8 @@ func TestDiffPageShowsWhatCheckReports(t *testing.T) {
 		`id="diff-required">` + want.Required.String() + " bump<",
 		`id="diff-bump">a ` + want.Bump.String() + " bump<",
 		`id="diff-suggested">` + want.Suggested + "<",
-		`<option value="1.0.0" selected>`, `<option value="1.0.1" selected>`,
+		`<option value="1.0.1">1.0.1</option><option value="1.0.0" selected>`, // from: newest first
+		`<option value="1.0.1" selected>1.0.1</option><option value="1.0.0">`, // to
 	} {
 		if !strings.Contains(text, s) {
 			t.Errorf("the page lacks %q", s)
@@ -95,8 +96,10 @@ func TestDiffPageShowsWhatCheckReports(t *testing.T) {
 
 	// The same pair again (cached) says the same; the form without choices compares the
 	// two newest versions.
-	if _, _, again := a.get("/ui/diff/team/web"); !strings.Contains(again, `id="diff-required">major bump<`) {
-		t.Errorf("the default comparison differs:\n%s", again)
+	if _, _, again := a.get("/ui/diff/team/web"); !strings.Contains(again, `id="diff-required">major bump<`) ||
+		!strings.Contains(again, `<option value="1.0.1">1.0.1</option><option value="1.0.0" selected>`) ||
+		!strings.Contains(again, `<option value="1.0.1" selected>1.0.1</option><option value="1.0.0">`) {
+		t.Errorf("the default comparison is not the newest version against the one before:\n%s", again)
 	}
 	// Bad choices say what to do.
 	if status, _, body := a.get("/ui/diff/team/web?from=1.0.0&to=9.9.9"); status != http.StatusNotFound || !strings.Contains(body, `id="diff-error"`) {
