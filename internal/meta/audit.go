@@ -70,6 +70,8 @@ type AuditQuery struct {
 	// prefix; "" for all.
 	Repository string
 	Actor      string // "" for all
+	Action     string // exactly (user.add, oci.manifest.put, …); "" for all
+	Outcome    string // exactly (ok, denied, version_exists, …); "" for all
 	// Denied selects only refused requests (outcomes unauthorized, denied, hidden, throttled).
 	Denied bool
 	// BeforeID pages back: only records older than this one (0: from the newest).
@@ -102,6 +104,12 @@ func (db *DB) Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, error) {
 	}
 	if q.Actor != "" {
 		where, args = append(where, "actor = ?"), append(args, q.Actor)
+	}
+	if q.Action != "" {
+		where, args = append(where, "action = ?"), append(args, q.Action)
+	}
+	if q.Outcome != "" {
+		where, args = append(where, "outcome = ?"), append(args, q.Outcome)
 	}
 	if q.Denied {
 		where = append(where, "outcome IN ('"+strings.Join(DeniedOutcomes, "', '")+"')")

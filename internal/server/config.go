@@ -98,6 +98,12 @@ type Config struct {
 	// it was queued.
 	WebhookGiveUpAfter time.Duration
 
+	// DisableUI turns the web UI (/ui/, package server/ui) off: its paths then answer 404
+	// as any path no endpoint serves (serve --ui=false). The zero value serves it.
+	DisableUI bool
+	// UISessionTTL is how long a web UI sign-in lasts; 0 means auth.DefaultSessionTTL.
+	UISessionTTL time.Duration
+
 	// AdminPassword is the password of the admin user created on first start (from
 	// CHARTROOM_ADMIN_PASSWORD, never from a flag or file); "" means generate one and log it.
 	AdminPassword string

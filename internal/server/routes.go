@@ -12,6 +12,7 @@ import (
 	"github.com/chartroom/chartroom/internal/server/httpx"
 	"github.com/chartroom/chartroom/internal/server/oci"
 	"github.com/chartroom/chartroom/internal/server/repo"
+	"github.com/chartroom/chartroom/internal/server/ui"
 )
 
 // Route names of the endpoints this package serves (see httpx.SetRoute).
@@ -21,6 +22,7 @@ const (
 	routeMetrics = "metrics"
 	routeHealth  = "health"
 	routeInfo    = "info"
+	routeUI      = "ui"
 )
 
 // readyTimeout bounds one readiness check of storage and database.
@@ -29,7 +31,7 @@ const readyTimeout = 5 * time.Second
 // routes is the whole URL space of chartroom serve. Paths are dispatched as they came, not
 // through http.ServeMux, which would answer a path with "..", "." or "//" components with a
 // redirect to a cleaned path: such names must get the protocol's own error instead.
-func (s *Server) routes() http.Handler {
+func (s *Server) routes() (http.Handler, error) {
 	// OCI Distribution v1.1: everything under /v2/ (and /v2 itself, which some clients probe).
 	ociAPI := oci.New(s.reg, s.missing, s.auth, oci.Options{Logger: s.log})
 	metrics := s.metrics.handler()
@@ -41,6 +43,15 @@ func (s *Server) routes() http.Handler {
 		CacheDir:    filepath.Join(s.cfg.DataDir, IndexCacheDir),
 		Logger:      s.log,
 	})
+	// The web UI under /ui/ (but not the classic repository files of a namespace named ui).
+	var webUI http.Handler
+	if !s.cfg.DisableUI {
+		u, err := ui.New(s.reg, s.auth, ui.Options{ExternalURL: s.cfg.ExternalURL, SessionTTL: s.cfg.UISessionTTL, Version: s.cfg.Version, Logger: s.log})
+		if err != nil {
+			return nil, fmt.Errorf("web UI: %w", err)
+		}
+		webUI = u
+	}
 	ops := map[string]http.HandlerFunc{}
 	for _, o := range s.opsRoutes(metrics) {
 		ops[o.Path] = o.serve
@@ -53,12 +64,26 @@ func (s *Server) routes() http.Handler {
 			ops[p](w, r)
 		case p == OIDCTokenPath:
 			s.oidcToken(w, r)
+		case webUI != nil && ui.Serves(r.URL.EscapedPath()):
+			httpx.SetRoute(r, routeUI)
+			webUI.ServeHTTP(w, r)
+		case webUI != nil && p == "/" && browserWantsHTML(r):
+			// A browser opening the server's root gets the UI; clients (which never ask
+			// for text/html here) keep the classic repository's answer.
+			httpx.SetRoute(r, routeUI)
+			http.Redirect(w, r, ui.Prefix, http.StatusFound)
 		default:
 			repoAPI.ServeHTTP(w, r)
 		}
 	})
 	return &observer{next: &plainCredentials{next: dispatch, log: s.log}, log: s.log, metrics: s.metrics, inFlight: &s.handlers,
-		bodyIdle: s.cfg.BodyIdleTimeout, draining: &s.draining}
+		bodyIdle: s.cfg.BodyIdleTimeout, draining: &s.draining}, nil
+}
+
+// browserWantsHTML reports whether a GET or HEAD asks for an HTML page (a browser's
+// navigation does; helm, oras and curl do not).
+func browserWantsHTML(r *http.Request) bool {
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
 // OpsRoute is an operations endpoint: an exact path, open to every caller (no credentials

@@ -189,7 +189,10 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB, st
 		{name: "database", check: db},
 	}}
 	s.metrics = newMetrics(reg, authz, db, cfg.Version, log)
-	s.handler = s.routes()
+	if s.handler, err = s.routes(); err != nil {
+		missingDB.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -1,0 +1,225 @@
+package ui
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/chartroom/chartroom/internal/registry"
+)
+
+// The lists (namespaces, charts of a namespace, search) are made from a summary per namespace:
+// one row per chart with its newest version's metadata, built from the namespace's live
+// versions and kept in memory at the namespace's generation (the counter every publish and
+// delete raises in its transaction, as the index caches use it). Every list reads the
+// generation (one row) and rebuilds only a namespace that changed, so a namespace of 10,000
+// versions is read once per change, not once per page, and a replica never shows a list older
+// than the last commit it could see.
+
+// chartSummary is a chart of a namespace as the lists show it: its newest version (the
+// newest stable one when it has one, as helm picks) and what search looks through.
+type chartSummary struct {
+	Namespace, Name string
+	Version         string // the newest version
+	AppVersion      string
+	Description     string
+	Icon            string
+	Keywords        []string
+	Maintainers     []string
+	Deprecated      bool
+	Versions        int       // live versions
+	LastPublished   time.Time // the latest publish of any of its versions
+	search          string    // lower-cased name, description, keywords, maintainers
+}
+
+// nsSummary is a namespace's charts at one generation.
+type nsSummary struct {
+	generation int64
+	charts     []chartSummary // sorted by name
+}
+
+type browseCache struct {
+	reg    Charts
+	mu     sync.Mutex
+	byNS   map[string]*nsSummary
+	flight singleflight.Group
+}
+
+func newBrowseCache(reg Charts) *browseCache {
+	return &browseCache{reg: reg, byNS: map[string]*nsSummary{}}
+}
+
+// summary returns namespace ns's charts at generation gen (read by the caller), building
+// them when the cached ones are of another generation.
+func (b *browseCache) summary(ctx context.Context, ns string, gen int64) (*nsSummary, error) {
+	b.mu.Lock()
+	s := b.byNS[ns]
+	b.mu.Unlock()
+	if s != nil && s.generation == gen {
+		return s, nil
+	}
+	v, err, _ := b.flight.Do(ns, func() (any, error) {
+		st, err := b.reg.IndexState(ctx, ns)
+		if err != nil {
+			return nil, err
+		}
+		versions, err := b.reg.ChartVersions(ctx, ns, "")
+		if err != nil {
+			return nil, err
+		}
+		s := summarize(ns, versions)
+		// versions may be newer than st (a publish in between): then the next read
+		// rebuilds; it is never older than st, so keeping it at st's generation is safe.
+		s.generation = st.Generation
+		b.mu.Lock()
+		b.byNS[ns] = s
+		b.mu.Unlock()
+		return s, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*nsSummary), nil
+}
+
+// forget drops the namespaces not in keep (deleted from the database: a restored backup).
+func (b *browseCache) forget(keep map[string]bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for ns := range b.byNS {
+		if !keep[ns] {
+			delete(b.byNS, ns)
+		}
+	}
+}
+
+// entryMeta is what the lists and the chart page read of a version's index entry.
+type entryMeta struct {
+	Description string   `json:"description"`
+	Icon        string   `json:"icon"`
+	Home        string   `json:"home"`
+	Sources     []string `json:"sources"`
+	Keywords    []string `json:"keywords"`
+	Maintainers []struct {
+		Name  string `json:"name"`
+		Email string `json:"email"`
+		URL   string `json:"url"`
+	} `json:"maintainers"`
+	Deprecated   bool   `json:"deprecated"`
+	KubeVersion  string `json:"kubeVersion"`
+	Type         string `json:"type"`
+	License      string `json:"license"`
+	Dependencies []struct {
+		Name       string `json:"name"`
+		Version    string `json:"version"`
+		Repository string `json:"repository"`
+		Alias      string `json:"alias"`
+		Condition  string `json:"condition"`
+	} `json:"dependencies"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+// parseEntry reads a version's index entry (JSON lacking its closing brace, see
+// registry.ChartVersion.Entry).
+func parseEntry(entry []byte) entryMeta {
+	var m entryMeta
+	e := bytes.TrimRight(entry, " \t\r\n,")
+	if len(e) == 0 {
+		return m
+	}
+	_ = json.Unmarshal(append(e[:len(e):len(e)], '}'), &m)
+	return m
+}
+
+// summarize makes a namespace's summary from its live versions (newest first, as
+// registry.ChartVersions returns them).
+func summarize(ns string, versions []registry.ChartVersion) *nsSummary {
+	type acc struct {
+		newest, stable *registry.ChartVersion
+		n              int
+		last           time.Time
+	}
+	byName := map[string]*acc{}
+	for i := range versions {
+		v := &versions[i]
+		a := byName[v.Name]
+		if a == nil {
+			a = &acc{newest: v}
+			byName[v.Name] = a
+		}
+		a.n++
+		if v.Created.After(a.last) {
+			a.last = v.Created
+		}
+		if a.stable == nil {
+			if sv, err := semver.NewVersion(v.Version); err == nil && sv.Prerelease() == "" {
+				a.stable = v
+			}
+		}
+	}
+	s := &nsSummary{charts: make([]chartSummary, 0, len(byName))}
+	for name, a := range byName {
+		v := a.stable
+		if v == nil {
+			v = a.newest
+		}
+		m := parseEntry(v.Entry)
+		c := chartSummary{Namespace: ns, Name: name, Version: v.Version, AppVersion: v.AppVersion, Description: v.Description,
+			Icon: m.Icon, Keywords: m.Keywords, Deprecated: m.Deprecated, Versions: a.n, LastPublished: a.last}
+		for _, mt := range m.Maintainers {
+			c.Maintainers = append(c.Maintainers, mt.Name)
+		}
+		c.search = strings.ToLower(strings.Join([]string{name, c.Description, strings.Join(c.Keywords, " "), strings.Join(c.Maintainers, " ")}, "\x00"))
+		s.charts = append(s.charts, c)
+	}
+	sort.Slice(s.charts, func(i, j int) bool { return s.charts[i].Name < s.charts[j].Name })
+	return s
+}
+
+// visibleNamespace is a namespace the visitor may read, with its charts.
+type visibleNamespace struct {
+	Name          string
+	Charts        []chartSummary
+	LastPublished time.Time
+}
+
+// visible returns the namespaces the visitor may read that have live charts, with their
+// summaries.
+func (u *UI) visible(q *Request) ([]visibleNamespace, error) {
+	ctx := q.R.Context()
+	all, err := u.reg.Namespaces(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keep := make(map[string]bool, len(all))
+	var out []visibleNamespace
+	for _, n := range all {
+		keep[n.Name] = true
+		if n.Generation == 0 || !q.canRead(u, n.Name) {
+			continue
+		}
+		s, err := u.browse.summary(ctx, n.Name, n.Generation)
+		if err != nil {
+			return nil, err
+		}
+		if len(s.charts) == 0 {
+			continue
+		}
+		vn := visibleNamespace{Name: n.Name, Charts: s.charts}
+		for _, c := range s.charts {
+			if c.LastPublished.After(vn.LastPublished) {
+				vn.LastPublished = c.LastPublished
+			}
+		}
+		out = append(out, vn)
+	}
+	u.browse.forget(keep)
+	return out, nil
+}
