@@ -81,6 +81,10 @@ type UI struct {
 	// assets are the embedded static files with their content hashes (assets.go).
 	assets *assets
 	browse *browseCache
+	pieces *pieceCache
+	// archiveSlots bounds the archives read at once (decompression is CPU work, and the
+	// files kept are held in memory until rendered).
+	archiveSlots chan struct{}
 }
 
 // New builds the UI over reg (the registry) and authz (who may see what).
@@ -97,6 +101,8 @@ func New(reg Charts, authz *auth.Service, opts Options) (*UI, error) {
 		return nil, err
 	}
 	u.browse = newBrowseCache(reg)
+	u.pieces = newPieceCache(pieceCacheBytes)
+	u.archiveSlots = archiveSlots()
 	for _, p := range pages {
 		u.mux.Handle(p.Pattern, u.page(p))
 	}
@@ -252,6 +258,9 @@ func (u *UI) parseTemplates() (map[string]*template.Template, error) {
 		"join":        strings.Join,
 		"hasPrefix":   strings.HasPrefix,
 		"adminPages":  hasAdminPages,
+		"sigOf":       sigOf,
+		"int64":       func(n int) int64 { return int64(n) },
+		"safeLink":    safeLink,
 	}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {
@@ -274,6 +283,20 @@ func (u *UI) parseTemplates() (map[string]*template.Template, error) {
 		out[name] = t
 	}
 	return out, nil
+}
+
+// sigView is a signature status as the "sig" template shows it.
+type sigView struct {
+	Kind string
+	registry.SignatureStatus
+}
+
+func sigOf(kind string, s registry.SignatureStatus) sigView { return sigView{kind, s} }
+
+// safeLink reports whether a URL from a chart may be a link: http or https only.
+func safeLink(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }
 
 // hasAdminPages reports whether the page table has the admin pages' entry (/ui/admin/), which
