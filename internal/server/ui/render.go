@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"container/list"
 	"context"
+	"embed"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/alecthomas/chroma/v2"
 	chromahtml "github.com/alecthomas/chroma/v2/formatters/html"
-	"github.com/alecthomas/chroma/v2/lexers"
 	"github.com/alecthomas/chroma/v2/styles"
 	"github.com/microcosm-cc/bluemonday"
 	"github.com/opencontainers/go-digest"
@@ -85,8 +85,15 @@ func renderMarkdown(src []byte) template.HTML {
 	return template.HTML(sanitizer.SanitizeBytes(buf.Bytes())) // #nosec: sanitized
 }
 
+// lexerFS holds chroma's YAML lexer definition (lexers/embedded/yaml.xml of
+// github.com/alecthomas/chroma/v2 v2.27.0, MIT licence, Copyright (C) 2017 Alec Thomas): loading
+// it alone keeps the ~280 other lexers chroma's lexers package embeds out of the binary.
+//
+//go:embed lexers/yaml.xml
+var lexerFS embed.FS
+
 var (
-	yamlLexer   = chroma.Coalesce(lexers.Get("yaml"))
+	yamlLexer   = chroma.Coalesce(chroma.MustNewXMLLexer(lexerFS, "lexers/yaml.xml"))
 	chromaStyle = styles.Get("github")
 )
 
