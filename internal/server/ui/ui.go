@@ -132,7 +132,7 @@ func Serves(escapedPath string) bool {
 	case last == "index.yaml" || last == "index.json" || last == registry.ArtifactHubFile:
 		return false
 	case strings.HasSuffix(last, ".tgz") || strings.HasSuffix(last, ".tgz.prov"):
-		return strings.HasPrefix(rest, "static/") // never: no asset ends so
+		return false // no page or asset ends so
 	}
 	return true
 }
