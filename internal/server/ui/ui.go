@@ -218,7 +218,7 @@ func (u *UI) fail(q *Request, err error) {
 	case errors.Is(err, errWritten):
 		return
 	case errors.Is(err, errNotFound), errors.Is(err, registry.ErrChartUnknown), errors.Is(err, auth.ErrHidden):
-		status, msg = http.StatusNotFound, "There is nothing here, or you may not see it. Sign in if you have an account."
+		status, msg = http.StatusNotFound, "There is nothing here, or your account may not see it."
 	case errors.Is(err, errForbidden), errors.Is(err, auth.ErrForbidden):
 		status, msg = http.StatusForbidden, "Your account may not see this page: it needs role admin on * (ask an admin: chartroom grant)."
 	case errors.As(err, &br):
