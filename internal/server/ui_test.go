@@ -64,6 +64,11 @@ func TestWebUIRoutes(t *testing.T) {
 	if resp, _ := do("/ui/charts/uiapp-1.0.0.tgz", "", true); resp.StatusCode != 200 || resp.Header.Get("Content-Type") == "text/html; charset=utf-8" {
 		t.Errorf("/ui/charts/uiapp-1.0.0.tgz (namespace ui's archive): %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
+	for _, p := range []string{"/ui/static/index.yaml", "/ui/static/charts/x-1.0.0.tgz", "/ui/chart/charts/x-1.0.0.tgz.prov", "/ui/artifacthub-repo.yml"} {
+		if resp, _ := do(p, "", true); resp.Header.Get("X-Frame-Options") == "DENY" {
+			t.Errorf("%s: answered by the UI, not by the classic repository of a namespace under ui", p)
+		}
+	}
 	if resp, _ := do("/", "text/html,application/xhtml+xml", false); resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/ui/" {
 		t.Errorf("/ from a browser: %d %q, want a redirect to /ui/", resp.StatusCode, resp.Header.Get("Location"))
 	}

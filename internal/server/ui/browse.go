@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/chartroom/chartroom/internal/registry"
@@ -39,10 +40,27 @@ type chartSummary struct {
 	search          string    // lower-cased name, description, keywords, maintainers
 }
 
+// versionRow is a version as the versions table shows it (its index entry is not kept: the
+// chart page reads the one version it shows).
+type versionRow struct {
+	Version, AppVersion string
+	Created             time.Time
+	ChartDigest         digest.Digest
+	ChartSize           int64
+	HasProv             bool
+	PushedBy            string
+	Prov, Cosign        registry.SignatureStatus
+	Deprecated          bool
+	Quarantined         bool
+}
+
 // nsSummary is a namespace's charts at one generation.
 type nsSummary struct {
 	generation int64
-	charts     []chartSummary // sorted by name
+	charts     []chartSummary // sorted by name, from the versions readers see
+	// versions are every live version of each chart, quarantined ones included (flagged),
+	// newest first.
+	versions map[string][]versionRow
 }
 
 type browseCache struct {
@@ -70,7 +88,7 @@ func (b *browseCache) summary(ctx context.Context, ns string, gen int64) (*nsSum
 		if err != nil {
 			return nil, err
 		}
-		versions, err := b.reg.ChartVersions(ctx, ns, "")
+		versions, err := b.reg.ChartVersions(registry.WithQuarantined(ctx), ns, "")
 		if err != nil {
 			return nil, err
 		}
@@ -138,6 +156,14 @@ func parseEntry(entry []byte) entryMeta {
 	return m
 }
 
+// deprecated reads an index entry's deprecated flag without parsing the rest of it.
+func deprecated(entry []byte) bool {
+	if !bytes.Contains(entry, []byte(`"deprecated"`)) {
+		return false
+	}
+	return parseEntry(entry).Deprecated
+}
+
 // summarize makes a namespace's summary from its live versions (newest first, as
 // registry.ChartVersions returns them).
 func summarize(ns string, versions []registry.ChartVersion) *nsSummary {
@@ -147,8 +173,15 @@ func summarize(ns string, versions []registry.ChartVersion) *nsSummary {
 		last           time.Time
 	}
 	byName := map[string]*acc{}
+	rows := map[string][]versionRow{}
 	for i := range versions {
 		v := &versions[i]
+		rows[v.Name] = append(rows[v.Name], versionRow{Version: v.Version, AppVersion: v.AppVersion, Created: v.Created,
+			ChartDigest: v.ChartDigest, ChartSize: v.ChartSize, HasProv: v.ProvDigest != "", PushedBy: v.PushedBy,
+			Prov: v.Prov, Cosign: v.Cosign, Deprecated: deprecated(v.Entry), Quarantined: v.Quarantined})
+		if v.Quarantined {
+			continue
+		}
 		a := byName[v.Name]
 		if a == nil {
 			a = &acc{newest: v}
@@ -164,7 +197,7 @@ func summarize(ns string, versions []registry.ChartVersion) *nsSummary {
 			}
 		}
 	}
-	s := &nsSummary{charts: make([]chartSummary, 0, len(byName))}
+	s := &nsSummary{charts: make([]chartSummary, 0, len(byName)), versions: rows}
 	for name, a := range byName {
 		v := a.stable
 		if v == nil {

@@ -30,7 +30,7 @@ type env struct {
 	ui    *ui.UI
 }
 
-func newEnv(t *testing.T, anonymousRead bool) *env {
+func newEnv(t testing.TB, anonymousRead bool) *env {
 	t.Helper()
 	ctx := context.Background()
 	reg := registrytest.New(t, registry.Options{})

@@ -40,6 +40,8 @@ var pages = []page{
 	{"GET /ui/{$}", Public, (*UI).namespacesPage},
 	{"GET /ui/ns/{ns...}", Public, (*UI).namespacePage},
 	{"GET /ui/search", Public, (*UI).searchPage},
+	{"GET /ui/chart/{repo...}", Public, (*UI).chartPage},
+	{"GET /ui/values/{repo...}", Public, (*UI).valuesFile},
 	{"GET /ui/login", Public, (*UI).loginForm},
 	{"POST /ui/login", Public, (*UI).login},
 	{"POST /ui/logout", Public, (*UI).logout},

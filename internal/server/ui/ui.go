@@ -81,6 +81,10 @@ type UI struct {
 	// assets are the embedded static files with their content hashes (assets.go).
 	assets *assets
 	browse *browseCache
+	pieces *pieceCache
+	// archiveSlots bounds the archives read at once (decompression is CPU work, and the
+	// files kept are held in memory until rendered).
+	archiveSlots chan struct{}
 }
 
 // New builds the UI over reg (the registry) and authz (who may see what).
@@ -97,6 +101,8 @@ func New(reg Charts, authz *auth.Service, opts Options) (*UI, error) {
 		return nil, err
 	}
 	u.browse = newBrowseCache(reg)
+	u.pieces = newPieceCache(pieceCacheBytes)
+	u.archiveSlots = archiveSlots()
 	for _, p := range pages {
 		u.mux.Handle(p.Pattern, u.page(p))
 	}
@@ -126,7 +132,7 @@ func Serves(escapedPath string) bool {
 	case last == "index.yaml" || last == "index.json" || last == registry.ArtifactHubFile:
 		return false
 	case strings.HasSuffix(last, ".tgz") || strings.HasSuffix(last, ".tgz.prov"):
-		return strings.HasPrefix(rest, "static/") // never: no asset ends so
+		return false // no page or asset ends so
 	}
 	return true
 }
@@ -212,7 +218,7 @@ func (u *UI) fail(q *Request, err error) {
 	case errors.Is(err, errWritten):
 		return
 	case errors.Is(err, errNotFound), errors.Is(err, registry.ErrChartUnknown), errors.Is(err, auth.ErrHidden):
-		status, msg = http.StatusNotFound, "There is nothing here, or you may not see it. Sign in if you have an account."
+		status, msg = http.StatusNotFound, "There is nothing here, or your account may not see it."
 	case errors.Is(err, errForbidden), errors.Is(err, auth.ErrForbidden):
 		status, msg = http.StatusForbidden, "Your account may not see this page: it needs role admin on * (ask an admin: chartroom grant)."
 	case errors.As(err, &br):
@@ -253,6 +259,9 @@ func (u *UI) parseTemplates() (map[string]*template.Template, error) {
 		"join":        strings.Join,
 		"hasPrefix":   strings.HasPrefix,
 		"adminPages":  hasAdminPages,
+		"sigOf":       sigOf,
+		"int64":       func(n int) int64 { return int64(n) },
+		"safeLink":    safeLink,
 	}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {
@@ -275,6 +284,20 @@ func (u *UI) parseTemplates() (map[string]*template.Template, error) {
 		out[name] = t
 	}
 	return out, nil
+}
+
+// sigView is a signature status as the "sig" template shows it.
+type sigView struct {
+	Kind string
+	registry.SignatureStatus
+}
+
+func sigOf(kind string, s registry.SignatureStatus) sigView { return sigView{kind, s} }
+
+// safeLink reports whether a URL from a chart may be a link: http or https only.
+func safeLink(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }
 
 // hasAdminPages reports whether the page table has the admin pages' entry (/ui/admin/), which
