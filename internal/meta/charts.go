@@ -40,6 +40,9 @@ type ChartVersion struct {
 	Quarantined bool
 	// ReleaseFinding is what a warn semver discipline found wrong with the version's bump.
 	ReleaseFinding string
+	// UpstreamChanged is, in a proxy namespace, the digest the upstream later listed or served
+	// under this pinned version ("" when it never changed).
+	UpstreamChanged digest.Digest
 }
 
 // ChartConflictError means the chart version is already published (or tombstoned) with
@@ -58,7 +61,7 @@ func (e *ChartConflictError) Error() string {
 
 const chartColumns = `r.name, c.namespace, c.name, c.version, c.manifest_digest, c.chart_digest, c.chart_size, c.prov_digest,
 	c.app_version, c.description, c.metadata, c.created_at, c.pushed_by, c.deleted_at,
-	c.prov_status, c.prov_signer, c.prov_error, c.cosign_status, c.cosign_signer, c.cosign_error, c.quarantined, c.release_finding`
+	c.prov_status, c.prov_signer, c.prov_error, c.cosign_status, c.cosign_signer, c.cosign_error, c.quarantined, c.release_finding, c.upstream_changed`
 
 // chartEntryColumns are chartColumns and the version's JSON index entry (scanChartEntry).
 const chartEntryColumns = chartColumns + `, c.index_json`
@@ -81,7 +84,7 @@ func scanChart(row interface{ Scan(...any) error }, more ...any) (*ChartVersion,
 	var metadata string
 	err := row.Scan(append([]any{&c.Repository, &c.Namespace, &c.Name, &c.Version, &c.ManifestDigest, &c.ChartDigest, &c.ChartSize, &c.ProvDigest,
 		&c.AppVersion, &c.Description, &metadata, &created, &c.PushedBy, &deleted,
-		&c.Prov.Status, &c.Prov.Signer, &c.Prov.Error, &c.Cosign.Status, &c.Cosign.Signer, &c.Cosign.Error, &c.Quarantined, &c.ReleaseFinding}, more...)...)
+		&c.Prov.Status, &c.Prov.Signer, &c.Prov.Error, &c.Cosign.Status, &c.Cosign.Signer, &c.Cosign.Error, &c.Quarantined, &c.ReleaseFinding, &c.UpstreamChanged}, more...)...)
 	if err != nil {
 		return nil, err
 	}

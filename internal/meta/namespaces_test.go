@@ -98,6 +98,8 @@ func downgrade(t *testing.T, db *DB, to int) {
 	t.Helper()
 	ctx := context.Background()
 	stmts := []string{
+		`DROP TABLE IF EXISTS proxy_versions`, `DROP TABLE IF EXISTS proxies`, `ALTER TABLE chart_versions DROP COLUMN upstream_changed`,
+		`DELETE FROM schema_migrations WHERE version >= 10`,
 		`DROP TABLE IF EXISTS trust_keys`, `DROP INDEX IF EXISTS chart_versions_quarantined`,
 		`ALTER TABLE namespace_settings DROP COLUMN signed_only`, `ALTER TABLE namespace_settings DROP COLUMN semver_discipline`,
 		`ALTER TABLE chart_versions DROP COLUMN prov_status`, `ALTER TABLE chart_versions DROP COLUMN prov_signer`, `ALTER TABLE chart_versions DROP COLUMN prov_error`, `ALTER TABLE chart_versions DROP COLUMN cosign_status`, `ALTER TABLE chart_versions DROP COLUMN cosign_signer`, `ALTER TABLE chart_versions DROP COLUMN cosign_error`, `ALTER TABLE chart_versions DROP COLUMN quarantined`, `ALTER TABLE chart_versions DROP COLUMN release_finding`,

@@ -89,6 +89,8 @@ type chartIn struct {
 	// registry makes it from md.
 	config []byte
 	actor  string
+	// created is the version's date; zero means now.
+	created time.Time
 }
 
 // checkChart holds the rules on a loaded chart and returns the chart version to store, its
@@ -114,6 +116,9 @@ func (r *Registry) checkChart(in *chartIn) (*meta.ChartVersion, error) {
 		ChartSize:   in.size,
 		Created:     time.Now().UTC(),
 		PushedBy:    in.actor,
+	}
+	if !in.created.IsZero() {
+		c.Created = in.created.UTC()
 	}
 	// What the index and `helm show chart` say comes from the archive's Chart.yaml; a config
 	// that says otherwise is refused, naming the field.
