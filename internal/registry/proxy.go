@@ -251,7 +251,11 @@ func (r *Registry) RefreshProxies(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	now := time.Now()
 	for _, p := range ps {
+		if !p.LastAttempt.IsZero() && now.Sub(p.LastAttempt) < p.Refresh {
+			continue // not due: no write
+		}
 		if err := r.RefreshProxy(ctx, p.Namespace, false); err != nil && !errors.Is(err, ErrUpstream) && !errors.Is(err, meta.ErrProxyLeased) {
 			return err
 		}
