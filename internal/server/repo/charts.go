@@ -135,16 +135,18 @@ func (h *handler) deleteVersion(w http.ResponseWriter, r *http.Request, t target
 // by what chartroom knows of it: the status of its signatures ("signatures": "prov" and
 // "cosign", each {"status": unsigned|valid|invalid|unverified, "signer", "error"}), whether
 // its signed-only namespace quarantines it ("quarantined", only to callers who may publish),
-// and what a warn semver discipline found ("releaseFinding").
+// what a warn semver discipline found ("releaseFinding"), and, in a proxy namespace, the
+// digest its upstream later listed under this pinned version ("upstreamChanged").
 func (h *handler) writeChartVersion(b *bytes.Buffer, c *registry.ChartVersion) {
 	b.Write(c.Entry)
 	b.WriteString(`,"urls":[`)
 	writeJSONString(b, h.chartURL(c.Namespace, archiveName(c.Name, c.Version)))
 	b.WriteString("],")
 	status, _ := json.Marshal(versionStatus{
-		Signatures:     signatures{Prov: c.Prov, Cosign: c.Cosign},
-		Quarantined:    c.Quarantined,
-		ReleaseFinding: c.ReleaseFinding,
+		Signatures:      signatures{Prov: c.Prov, Cosign: c.Cosign},
+		Quarantined:     c.Quarantined,
+		ReleaseFinding:  c.ReleaseFinding,
+		UpstreamChanged: c.UpstreamChanged.String(),
 	})
 	b.Write(status[1:]) // its fields, and the entry's closing brace
 }
@@ -154,6 +156,8 @@ type versionStatus struct {
 	Signatures     signatures `json:"signatures"`
 	Quarantined    bool       `json:"quarantined,omitempty"`
 	ReleaseFinding string     `json:"releaseFinding,omitempty"`
+	// UpstreamChanged: the upstream's digest, when it changed the bytes of this pinned version.
+	UpstreamChanged string `json:"upstreamChanged,omitempty"`
 }
 
 type signatures struct {
