@@ -223,6 +223,28 @@ func TestProxy(t *testing.T) {
 		t.Error("no warning logged about the change")
 	}
 
+	t.Log("a mirroring proxy from serve's config file holds every listed version without a pull")
+	cfg := filepath.Join(work, "chartroom.yaml")
+	conf := "proxies:\n  - namespace: mirrored\n    upstream: " + up.url() + "\n    mirror: true\n    refresh: 1h\n" +
+		"    username: " + upstreamUser + "\n    password: " + upstreamPass + "\n"
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mirrorSrv := StartServer(t, "--config", cfg)
+	mc := adminClient(mirrorSrv)
+	awaitProxy(t, mirrorSrv, "mirrored", "a first refresh", func(st proxyStatus) bool { return st.LastRefresh != "" })
+	// (/api/<ns>/charts/<name> lists the versions held, not those only listed.)
+	var held []json.RawMessage
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		resp, body, err := mc.do("GET", "/api/mirrored/charts/demo", nil, nil)
+		if err == nil && resp.StatusCode == http.StatusOK && json.Unmarshal(body, &held) == nil && len(held) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the mirroring proxy holds %d version(s) (%v); want both", len(held), err)
+		}
+	}
+
 	t.Log("another chartroom proxied over OCI")
 	other := StartServer(t)
 	e.must(helm, "registry", "login", other.Host(), "--username", "admin", "--password", other.Password, "--plain-http")
