@@ -58,6 +58,7 @@ var commands = []func() *cobra.Command{
 	newBackupCmd,
 	newNamespaceCmd,
 	newTrustCmd,
+	newProxyCmd,
 	newPolicyCmd,
 	newWebhookCmd,
 	newUserCmd,

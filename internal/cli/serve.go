@@ -115,6 +115,13 @@ func (o *serveOptions) settings() settings {
 				c.TrustedPublishers = tps
 				return err
 			}},
+		{name: "proxies", typ: "list",
+			usage: "proxy namespaces to configure at start, each {namespace, upstream, refresh, mirror, username, password} (config file only; see chartroom proxy add)",
+			file: func(n *yaml.Node) error {
+				ps, err := parseProxies(n)
+				c.Proxies = ps
+				return err
+			}},
 		{name: "external-url", typ: "url",
 			usage: "URL clients reach this server at, e.g. https://charts.example.com (used by the classic chart repository and in webhook payloads)",
 			parse: parseExternalURL, store: str(&c.ExternalURL)},

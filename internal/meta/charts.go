@@ -43,6 +43,9 @@ type ChartVersion struct {
 	// Images are the container images the version deploys, written at publish (read back
 	// by GetChartImages only).
 	Images ChartImages
+	// UpstreamChanged is, in a proxy namespace, the digest the upstream later listed or served
+	// under this pinned version ("" when it never changed).
+	UpstreamChanged digest.Digest
 }
 
 // ChartConflictError means the chart version is already published (or tombstoned) with
@@ -61,7 +64,7 @@ func (e *ChartConflictError) Error() string {
 
 const chartColumns = `r.name, c.namespace, c.name, c.version, c.manifest_digest, c.chart_digest, c.chart_size, c.prov_digest,
 	c.app_version, c.description, c.metadata, c.created_at, c.pushed_by, c.deleted_at,
-	c.prov_status, c.prov_signer, c.prov_error, c.cosign_status, c.cosign_signer, c.cosign_error, c.quarantined, c.release_finding`
+	c.prov_status, c.prov_signer, c.prov_error, c.cosign_status, c.cosign_signer, c.cosign_error, c.quarantined, c.release_finding, c.upstream_changed`
 
 // chartEntryColumns are chartColumns and the version's JSON index entry (scanChartEntry).
 const chartEntryColumns = chartColumns + `, c.index_json`
@@ -84,7 +87,7 @@ func scanChart(row interface{ Scan(...any) error }, more ...any) (*ChartVersion,
 	var metadata string
 	err := row.Scan(append([]any{&c.Repository, &c.Namespace, &c.Name, &c.Version, &c.ManifestDigest, &c.ChartDigest, &c.ChartSize, &c.ProvDigest,
 		&c.AppVersion, &c.Description, &metadata, &created, &c.PushedBy, &deleted,
-		&c.Prov.Status, &c.Prov.Signer, &c.Prov.Error, &c.Cosign.Status, &c.Cosign.Signer, &c.Cosign.Error, &c.Quarantined, &c.ReleaseFinding}, more...)...)
+		&c.Prov.Status, &c.Prov.Signer, &c.Prov.Error, &c.Cosign.Status, &c.Cosign.Signer, &c.Cosign.Error, &c.Quarantined, &c.ReleaseFinding, &c.UpstreamChanged}, more...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -98,6 +98,7 @@ func downgrade(t *testing.T, db *DB, to int) {
 	t.Helper()
 	ctx := context.Background()
 	stmts := []string{
+		`DROP TABLE IF EXISTS proxy_versions`, `DROP TABLE IF EXISTS proxies`, `ALTER TABLE chart_versions DROP COLUMN upstream_changed`,
 		`ALTER TABLE chart_versions DROP COLUMN images`, `ALTER TABLE chart_versions DROP COLUMN images_error`, `ALTER TABLE chart_versions DROP COLUMN images_version`,
 		`DELETE FROM schema_migrations WHERE version >= 10`,
 		`DROP TABLE IF EXISTS trust_keys`, `DROP INDEX IF EXISTS chart_versions_quarantined`,

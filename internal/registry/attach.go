@@ -33,6 +33,9 @@ type AttachProvenanceRequest struct {
 // vouch for the published archive (ErrChartInvalid); a version that already has this .prov is
 // ErrVersionExists, another one ErrImmutable; an unpublished version ErrChartUnknown.
 func (r *Registry) AttachProvenance(ctx context.Context, req AttachProvenanceRequest) (*ChartVersion, error) {
+	if err := r.refuseProxy(ctx, req.Namespace, "attach a provenance file in"); err != nil {
+		return nil, err
+	}
 	if err := checkProvSize("the provenance file", int64(len(req.Prov))); err != nil {
 		return nil, err
 	}

@@ -251,6 +251,9 @@ func (r *Registry) StartUpload(ctx context.Context, repo, user string) (string, 
 	if err := ValidateName(repo); err != nil {
 		return "", err
 	}
+	if err := r.refuseProxyRepo(ctx, repo, "push to"); err != nil {
+		return "", err
+	}
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err

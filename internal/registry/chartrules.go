@@ -122,6 +122,9 @@ func (r *Registry) checkChart(in *chartIn) (*meta.ChartVersion, error) {
 		Created:     in.created,
 		PushedBy:    in.actor,
 	}
+	if !in.created.IsZero() {
+		c.Created = in.created.UTC()
+	}
 	// What the index and `helm show chart` say comes from the archive's Chart.yaml; a config
 	// that says otherwise is refused, naming the field.
 	if err := renderEntries(c, md); err != nil {

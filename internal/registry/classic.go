@@ -49,6 +49,9 @@ type ChartVersion struct {
 	// LatestChartVersion (Images then not nil), not by ChartVersions.
 	Images      []Image
 	ImagesError string
+	// UpstreamChanged is, in a proxy namespace, the digest its upstream later listed or served
+	// under this version, whose pinned bytes (ChartDigest) keep serving; "" when it never did.
+	UpstreamChanged digest.Digest
 }
 
 func chartVersionOf(c *meta.ChartVersion) *ChartVersion {
@@ -58,7 +61,7 @@ func chartVersionOf(c *meta.ChartVersion) *ChartVersion {
 		AppVersion: c.AppVersion, Description: c.Description, Created: c.Created, PushedBy: c.PushedBy,
 		Entry: c.IndexJSON,
 		Prov:  signatureStatusOf(c.Prov, c.ProvDigest != ""), Cosign: signatureStatusOf(c.Cosign, false),
-		Quarantined: c.Quarantined, ReleaseFinding: c.ReleaseFinding,
+		Quarantined: c.Quarantined, ReleaseFinding: c.ReleaseFinding, UpstreamChanged: c.UpstreamChanged,
 	}
 }
 
@@ -110,8 +113,12 @@ type Index struct {
 // a change follows the change, not the namespace; without one (or when the generation went
 // back: a restored database) it reads every live version. prev is not modified.
 func (r *Registry) Index(ctx context.Context, ns string, format IndexFormat, prev *Index) (*Index, error) {
+	p, err := r.proxyOf(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
 	var since int64
-	if prev != nil && prev.Namespace == ns && prev.Format == format {
+	if prev != nil && prev.Namespace == ns && prev.Format == format && p == nil {
 		since = prev.Generation
 	}
 	mf := meta.IndexYAML
@@ -151,6 +158,15 @@ func (r *Registry) Index(ctx context.Context, ns string, format IndexFormat, pre
 			entry.YAML = e.Entry
 		}
 		entries = append(entries, entry)
+	}
+	if p != nil {
+		if entries, err = r.proxyEntries(ctx, p, format, entries); err != nil {
+			return nil, err
+		}
+		// The listing may have been refreshed (and the generation raised) meanwhile.
+		if st, err = r.db.NamespaceState(ctx, ns); err != nil {
+			return nil, err
+		}
 	}
 	repoindex.Sort(entries)
 	return &Index{Namespace: ns, Format: format, IndexState: indexState(st), Entries: entries}, nil
@@ -217,8 +233,16 @@ func (r *Registry) liveChartVersion(ctx context.Context, ns, name, version strin
 }
 
 // OpenChart opens a live chart version's archive (prov false) or provenance file (prov true).
+// In a proxy namespace, a version its upstream lists is fetched at its first pull.
 func (r *Registry) OpenChart(ctx context.Context, ns, name, version string, prov bool) (io.ReadCloser, int64, digest.Digest, error) {
 	c, err := r.liveChartVersion(ctx, ns, name, version)
+	if errors.Is(err, ErrChartUnknown) {
+		if fetched, ferr := r.fetchProxied(ctx, ns, name, version); ferr != nil {
+			return nil, 0, "", ferr
+		} else if fetched != nil {
+			c, err = r.liveChartVersion(ctx, ns, name, version)
+		}
+	}
 	if err != nil {
 		return nil, 0, "", err
 	}
@@ -240,6 +264,9 @@ func (r *Registry) OpenChart(ctx context.Context, ns, name, version string, prov
 // can be published again only with the same content. Webhooks are told (chart.deleted, with
 // actor as who deleted it).
 func (r *Registry) DeleteChartVersion(ctx context.Context, ns, name, version, actor string) error {
+	if err := r.refuseProxy(ctx, ns, "delete from"); err != nil {
+		return err
+	}
 	c, err := r.liveChartVersion(WithQuarantined(ctx), ns, name, version)
 	if err != nil {
 		return err

@@ -55,6 +55,16 @@ var (
 	ErrMetadataUnknown = errors.New("repository metadata not found")
 )
 
+// Proxy namespace errors.
+var (
+	// ErrProxyNamespace: the namespace is a pull-through proxy of an upstream (chartroom
+	// proxy add): its content comes from the upstream only; users do not push or delete there.
+	ErrProxyNamespace = errors.New("namespace is a read-only proxy of an upstream")
+	// ErrUpstream: the upstream of a proxy namespace could not be read, or served bytes that
+	// do not match its own listing; the version is not stored.
+	ErrUpstream = errors.New("the upstream of a proxy namespace failed")
+)
+
 // reasons names each domain error for logs: a short, stable, machine-friendly phrase both
 // protocols log as a request's reason. Reason tries them in this order, so an error wrapping
 // several gets the first (a manifest over the size limit wraps ErrTooLarge and
@@ -82,6 +92,8 @@ var reasons = []struct {
 	{ErrChartUnknown, "chart_unknown"},
 	{ErrMetadataUnknown, "metadata_unknown"},
 	{ErrTagInvalid, "tag_invalid"},
+	{ErrProxyNamespace, "proxy_namespace"},
+	{ErrUpstream, "upstream_failed"},
 }
 
 // Reason returns the short name of the domain error err wraps, as logs give it

@@ -110,6 +110,9 @@ func (r *Registry) PutManifest(ctx context.Context, req PutManifestRequest) (*Pu
 			}
 		}
 	}
+	if err := r.refuseProxyRepo(ctx, repo, "push to"); err != nil {
+		return nil, err
+	}
 	doc, err := parseManifest(req.ContentType, req.Body)
 	if err != nil {
 		return nil, err
@@ -359,6 +362,15 @@ func (r *Registry) GetManifest(ctx context.Context, repo, reference string, with
 		}
 	}
 	m, err := r.db.GetManifest(ctx, repo, reference, byTag, withContent)
+	if errors.Is(err, meta.ErrNotFound) && byTag {
+		// A proxy namespace fetches a version its upstream lists at its first pull.
+		ns, name := SplitRepository(repo)
+		if fetched, ferr := r.fetchProxied(ctx, ns, name, chart.VersionOfOCITag(reference)); ferr != nil {
+			return nil, ferr
+		} else if fetched != nil {
+			m, err = r.db.GetManifest(ctx, repo, reference, byTag, withContent)
+		}
+	}
 	if errors.Is(err, meta.ErrNotFound) && !byTag {
 		if m, err := r.artifactHubManifest(ctx, repo, "", digest.Digest(reference), withContent); m != nil || err != nil {
 			return m, err
@@ -381,6 +393,9 @@ func (r *Registry) GetManifest(ctx context.Context, repo, reference string, with
 // same content again.
 func (r *Registry) DeleteManifest(ctx context.Context, repo, reference, actor string) error {
 	if err := ValidateName(repo); err != nil {
+		return err
+	}
+	if err := r.refuseProxyRepo(ctx, repo, "delete from"); err != nil {
 		return err
 	}
 	if !IsDigest(reference) {
@@ -414,6 +429,14 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo, reference, actor st
 func (r *Registry) Tags(ctx context.Context, repo string, n int, last string) ([]string, error) {
 	if err := ValidateName(repo); err != nil {
 		return nil, err
+	}
+	ns, name := SplitRepository(repo)
+	p, err := r.proxyOf(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	if p != nil {
+		return r.proxiedTags(ctx, p, repo, name, n, last)
 	}
 	tags, err := r.db.Tags(ctx, repo, n, last, !seesQuarantined(ctx))
 	if errors.Is(err, meta.ErrNotFound) {

@@ -96,6 +96,8 @@ type PublishChartRequest struct {
 	Prov []byte
 	// Actor is who publishes.
 	Actor string
+	// Created is the version's date; zero means now (a proxy namespace gives the upstream's).
+	Created time.Time
 	// RefuseExisting makes an upload of a version that is already published with the same
 	// bytes fail with ErrVersionExists instead of succeeding without change (ChartMuseum's
 	// API answers 409 to it). A version published with other bytes is always ErrImmutable.
@@ -107,6 +109,12 @@ type PublishChartRequest struct {
 // layers = archive (+ provenance), tagged with the version. Both protocols then serve the
 // identical bytes.
 func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*ChartVersion, error) {
+	return r.publishChart(ctx, req, false)
+}
+
+// publishChart is PublishChart; fromUpstream is a proxy namespace's own fetch, which is the
+// only way in to such a namespace.
+func (r *Registry) publishChart(ctx context.Context, req PublishChartRequest, fromUpstream bool) (*ChartVersion, error) {
 	if req.Namespace != "" {
 		if err := ValidateName(req.Namespace); err != nil {
 			return nil, err
@@ -127,12 +135,18 @@ func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*
 	if err != nil {
 		return nil, err
 	}
+	// (After the wait for a validation slot: a cancelled publish says so first.)
+	if !fromUpstream {
+		if err := r.refuseProxy(ctx, req.Namespace, "publish to"); err != nil {
+			return nil, err
+		}
+	}
 	if name := chart.ArchiveName(md.Name, md.Version); req.FileName != "" && req.FileName != name {
 		return nil, chartInvalid("the file is named %q but holds chart %s version %s: name it %s", req.FileName, md.Name, md.Version, name)
 	}
 	repo := joinRepository(req.Namespace, md.Name)
 	c, err := r.checkChart(&chartIn{repo: repo, md: md, archive: up.digest, size: up.size,
-		prov: req.Prov, provDigest: digest.FromBytes(req.Prov), provName: "the provenance file", actor: req.Actor})
+		prov: req.Prov, provDigest: digest.FromBytes(req.Prov), provName: "the provenance file", actor: req.Actor, created: req.Created})
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +170,9 @@ func (r *Registry) PublishChart(ctx context.Context, req PublishChartRequest) (*
 		provDesc = chart.ProvLayer(req.Prov)
 	}
 	created := time.Now().UTC()
+	if !req.Created.IsZero() {
+		created = req.Created.UTC()
+	}
 	art, err := chart.HelmArtifact(md, chartDesc, provDesc, created)
 	if err != nil {
 		return nil, chartInvalid("%v", err)

@@ -63,6 +63,9 @@ type Options struct {
 	// ReleaseCheckTimeout bounds the semver discipline's analysis of one publish (in a
 	// namespace whose policy asks for it); 0 means DefaultReleaseCheckTimeout.
 	ReleaseCheckTimeout time.Duration
+	// Upstream reads the upstreams of proxy namespaces (chartroom proxy add); nil: proxy
+	// namespaces serve only what they hold, and their refreshes fail.
+	Upstream Upstream
 	// Logger receives what the registry does on its own (rendering stored index entries of
 	// an older release again, at start); nil means slog.Default().
 	Logger *slog.Logger
@@ -80,6 +83,8 @@ type Registry struct {
 	// validations holds a token per chart archive being validated: at most GOMAXPROCS at once.
 	validations chan struct{}
 	keys        keyCache // namespaces' trusted keys, parsed
+	fetchMu     sync.Mutex
+	fetching    map[string]*fetchCall // proxied versions being fetched, by namespace, name and version
 }
 
 // New builds a registry over a metadata database and a blob store. Index entries an older

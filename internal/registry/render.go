@@ -34,7 +34,14 @@ func renderEntries(c *meta.ChartVersion, md *chart.Metadata) error {
 // renderEntriesFrom renders a chart version's index entries from metadata (Chart.yaml as
 // JSON) with this release's renderer.
 func renderEntriesFrom(c *meta.ChartVersion, metadata []byte, appVersion, description string) error {
-	y, j, err := repoindex.Render(metadata, c.Created, c.ChartDigest.Encoded())
+	shown := metadata
+	if c.UpstreamChanged != "" {
+		var err error
+		if shown, err = withUpstreamChanged(metadata, c.UpstreamChanged); err != nil {
+			return err
+		}
+	}
+	y, j, err := repoindex.Render(shown, c.Created, c.ChartDigest.Encoded())
 	if err != nil {
 		return err
 	}

@@ -82,6 +82,9 @@ type Config struct {
 	// TrustedPublishers are the OIDC issuers and rules of trusted publishing (config file
 	// key trusted-publishers).
 	TrustedPublishers []auth.TrustedPublisher
+	// Proxies are proxy namespaces to configure at start (config file key proxies), as
+	// chartroom proxy add would: each is created, or changed to what the file says.
+	Proxies []ProxyConfig
 
 	// TLSCert and TLSKey are PEM files of the certificate chain and its private key; when
 	// set, the server speaks HTTPS only and loads a renewed pair without a restart. Both or
@@ -231,6 +234,11 @@ func (c Config) Validate() error {
 	for i, tp := range c.TrustedPublishers {
 		if err := auth.ValidateTrustedPublisher(tp); err != nil {
 			errs = append(errs, fmt.Errorf("trusted-publishers entry %d (issuer %s): %w", i+1, tp.Issuer, err))
+		}
+	}
+	for i, p := range c.Proxies {
+		if err := ValidateProxy(p); err != nil {
+			errs = append(errs, fmt.Errorf("proxies entry %d (namespace %s): %w", i+1, p.Namespace, err))
 		}
 	}
 	if c.ExternalURL != "" {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/chartroom/chartroom/internal/blob"
 	"github.com/chartroom/chartroom/internal/meta"
+	"github.com/chartroom/chartroom/internal/proxy"
 	"github.com/chartroom/chartroom/internal/registry"
 	"github.com/chartroom/chartroom/internal/server/auth"
 	"github.com/chartroom/chartroom/internal/webhook"
@@ -160,10 +161,14 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB, st
 		UploadExpiry:         cfg.UploadExpiry,
 		MaxUploadsPerUser:    uploadLimit(cfg.MaxUploadsPerUser),
 		RedirectBlobs:        cfg.StorageRedirect,
+		Upstream:             proxy.New(proxy.Options{}),
 		Logger:               log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
+	}
+	if err := putConfigProxies(ctx, db, cfg.Proxies); err != nil {
+		return nil, err
 	}
 	expireUploads(ctx, reg, log)
 	empty, err := emptyDir(filepath.Join(cfg.DataDir, EmptyRegistryDir))
@@ -276,9 +281,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.runGC(sweepCtx)
 		}
 	}()
+	proxiesDone := make(chan struct{})
+	go func() {
+		defer close(proxiesDone)
+		s.refreshProxies(sweepCtx)
+	}()
 	defer func() {
 		stopSweeping()
 		<-gcDone
+		<-proxiesDone
 	}()
 	// Webhook deliveries go out until the shutdown starts; the attempts then in flight are
 	// finished and recorded before Serve returns (and the database closes).

@@ -42,6 +42,8 @@ var sentinels = map[string]error{
 	"ErrChartInvalid":        registry.ErrChartInvalid,
 	"ErrChartUnknown":        registry.ErrChartUnknown,
 	"ErrMetadataUnknown":     registry.ErrMetadataUnknown,
+	"ErrProxyNamespace":      registry.ErrProxyNamespace,
+	"ErrUpstream":            registry.ErrUpstream,
 }
 
 // Sentinels returns every exported error variable (Err…) the registry package declares, read

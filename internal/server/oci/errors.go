@@ -45,6 +45,8 @@ var (
 	codeTooManyRequests     = &errorCode{"TOOMANYREQUESTS", http.StatusTooManyRequests, "too many requests"} // for rate limits
 	codeRangeInvalid        = &errorCode{"RANGE_INVALID", http.StatusRequestedRangeNotSatisfiable, "requested range not satisfiable"}
 	codePaginationInvalid   = &errorCode{"PAGINATION_NUMBER_INVALID", http.StatusBadRequest, "invalid number of results requested"}
+	codeProxyNamespace      = &errorCode{"DENIED", http.StatusForbidden, "the namespace is a read-only proxy of an upstream"}
+	codeUpstream            = &errorCode{"UNKNOWN", http.StatusBadGateway, "the upstream of the proxy namespace failed"}
 	codeUnknown             = &errorCode{"UNKNOWN", http.StatusInternalServerError, "internal server error: the registry could not complete the request; its log has the details"}
 )
 
@@ -59,6 +61,8 @@ var sentinels = []struct {
 	{auth.ErrForbidden, codeDenied},
 	{auth.ErrThrottled, codeTooManyRequests},
 	{auth.ErrHidden, codeNameUnknown}, // (the dispatch answers hidden reads from an empty registry)
+	{registry.ErrProxyNamespace, codeProxyNamespace},
+	{registry.ErrUpstream, codeUpstream},
 	{registry.ErrImmutable, codeImmutable},
 	{registry.ErrBumpTooSmall, codeBumpTooSmall},
 	{registry.ErrVersionExists, codeImmutable},

@@ -137,17 +137,20 @@ func (h *handler) deleteVersion(w http.ResponseWriter, r *http.Request, t target
 // its signed-only namespace quarantines it ("quarantined", only to callers who may publish),
 // and what a warn semver discipline found ("releaseFinding"); for one version, the
 // container images it deploys ("images": [{"image", "name", "source", "whitelisted",
-// "platforms"}], and "imagesError" when rendered ones are missing).
+// "platforms"}], and "imagesError" when rendered ones are missing);
+// in a proxy namespace, the digest its upstream later listed under this pinned version
+// ("upstreamChanged").
 func (h *handler) writeChartVersion(b *bytes.Buffer, c *registry.ChartVersion) {
 	b.Write(c.Entry)
 	b.WriteString(`,"urls":[`)
 	writeJSONString(b, h.chartURL(c.Namespace, archiveName(c.Name, c.Version)))
 	b.WriteString("],")
 	st := versionStatus{
-		Signatures:     signatures{Prov: c.Prov, Cosign: c.Cosign},
-		Quarantined:    c.Quarantined,
-		ReleaseFinding: c.ReleaseFinding,
-		ImagesError:    c.ImagesError,
+		Signatures:      signatures{Prov: c.Prov, Cosign: c.Cosign},
+		Quarantined:     c.Quarantined,
+		ReleaseFinding:  c.ReleaseFinding,
+		ImagesError:     c.ImagesError,
+		UpstreamChanged: c.UpstreamChanged.String(),
 	}
 	if c.Images != nil {
 		st.Images = &c.Images
@@ -164,6 +167,8 @@ type versionStatus struct {
 	// Images: only in the answer about one version (nil in lists).
 	Images      *[]registry.Image `json:"images,omitempty"`
 	ImagesError string            `json:"imagesError,omitempty"`
+	// UpstreamChanged: the upstream's digest, when it changed the bytes of this pinned version.
+	UpstreamChanged string `json:"upstreamChanged,omitempty"`
 }
 
 type signatures struct {

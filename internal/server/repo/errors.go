@@ -39,6 +39,8 @@ var statuses = []struct {
 	{auth.ErrThrottled, http.StatusTooManyRequests},
 	{auth.ErrHidden, http.StatusNotFound}, // (the dispatch answers hidden reads from an empty registry)
 	{httpx.ErrBodyStalled, http.StatusRequestTimeout},
+	{registry.ErrProxyNamespace, http.StatusForbidden},
+	{registry.ErrUpstream, http.StatusBadGateway},
 	{registry.ErrChartInvalid, http.StatusBadRequest},
 	{registry.ErrNameInvalid, http.StatusBadRequest},
 	{registry.ErrManifestInvalid, http.StatusBadRequest},
