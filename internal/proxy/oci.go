@@ -34,7 +34,7 @@ func ociUpstream(src registry.UpstreamSource) (host, ns string, err error) {
 // ociClient is the oras client for src: its credentials for its host, token flow included.
 func (p *Upstreams) ociClient(src registry.UpstreamSource, host string) *auth.Client {
 	c := &auth.Client{
-		Client: p.opts.Client,
+		Client: p.client(src),
 		Cache:  auth.NewCache(),
 		Header: map[string][]string{"User-Agent": {p.opts.UserAgent}},
 	}

@@ -11,8 +11,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/chartroom/chartroom/internal/registry"
@@ -29,7 +31,9 @@ const (
 
 // Options tune the upstream reader; the zero value is the documented default of each field.
 type Options struct {
-	// Client makes the requests; nil means a client with DefaultTimeout per request.
+	// Client makes the requests; nil means a client with DefaultTimeout per request that
+	// refuses to connect to loopback and link-local addresses unless the upstream itself is
+	// on one (see [Upstreams.client]).
 	Client *http.Client
 	// MaxIndexSize bounds an upstream's index.yaml; 0 means DefaultMaxIndexSize.
 	MaxIndexSize int64
@@ -40,14 +44,19 @@ type Options struct {
 // Upstreams reads upstreams over HTTP. It is safe for concurrent use.
 type Upstreams struct {
 	opts Options
+	// local is the client for upstreams an admin named on a loopback or link-local address;
+	// opts.Client (strict unless Options gave one) is everyone else's.
+	local *http.Client
 }
 
 var _ registry.Upstream = (*Upstreams)(nil)
 
 // New returns an upstream reader.
 func New(opts Options) *Upstreams {
+	local := opts.Client
 	if opts.Client == nil {
-		opts.Client = &http.Client{Timeout: DefaultTimeout}
+		opts.Client = newHTTPClient(refuseLocal)
+		local = newHTTPClient(nil)
 	}
 	if opts.MaxIndexSize <= 0 {
 		opts.MaxIndexSize = DefaultMaxIndexSize
@@ -55,7 +64,64 @@ func New(opts Options) *Upstreams {
 	if opts.UserAgent == "" {
 		opts.UserAgent = "chartroom-proxy"
 	}
-	return &Upstreams{opts: opts}
+	return &Upstreams{opts: opts, local: local}
+}
+
+// ErrLocalAddress is why an upstream's URL (an archive URL its index names, a redirect, a
+// blob location) on a loopback or link-local address was not fetched.
+var ErrLocalAddress = errors.New("an upstream on another host may not send chartroom to loopback or link-local addresses (add the proxy with an upstream URL on such an address to allow them)")
+
+// client is the HTTP client for src's requests. An upstream's index names the URLs of its
+// archives, and a registry redirects blob reads: a third party chooses where the server
+// connects. So unless the admin named an upstream on a loopback or link-local address
+// themselves, connections to such addresses (this machine, a cloud's metadata service) are
+// refused, whatever name resolved to them.
+func (p *Upstreams) client(src registry.UpstreamSource) *http.Client {
+	if u, err := url.Parse(src.URL); err == nil && isLocal(u.Host) {
+		return p.local
+	}
+	return p.opts.Client
+}
+
+func newHTTPClient(control func(network, address string, _ syscall.RawConn) error) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: control}).DialContext
+	return &http.Client{Transport: tr, Timeout: DefaultTimeout}
+}
+
+// refuseLocal is the strict client's dial check: it runs on the address actually connected
+// to, after name resolution (and through any redirect).
+func refuseLocal(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return err
+	}
+	if localAddr(ip) {
+		return fmt.Errorf("refused to connect to %s: %w", ip, ErrLocalAddress)
+	}
+	return nil
+}
+
+func localAddr(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified()
+}
+
+// isLocal reports whether host (host[:port]) names a loopback or link-local address itself
+// (localhost or an IP literal; names are not resolved here).
+func isLocal(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && localAddr(ip)
 }
 
 // CheckUpstream checks the form of an upstream: an http(s) URL of a classic repository, or
@@ -125,7 +191,7 @@ func (p *Upstreams) get(ctx context.Context, src registry.UpstreamSource, rawURL
 			req.SetBasicAuth(src.Username, src.Password)
 		}
 	}
-	resp, err := p.opts.Client.Do(req)
+	resp, err := p.client(src).Do(req)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -119,4 +120,32 @@ func TestCheckUpstream(t *testing.T) {
 			t.Errorf("CheckUpstream(%q) = %v; want ok %v", u, err, ok)
 		}
 	}
+}
+
+// An upstream on another host names where its archives are: it must not send the server to
+// this machine or to a cloud's metadata service. The same URLs are fetched when the admin
+// named a local upstream.
+func TestUpstreamMayNotSendUsToLocalAddresses(t *testing.T) {
+	hits := 0
+	local := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		io.WriteString(w, "secret-of-this-machine")
+	}))
+	defer local.Close()
+	p := New(Options{})
+	remote := registry.UpstreamSource{URL: "https://charts.example.com/stable"}
+	for _, source := range []string{local.URL + "/a-1.0.0.tgz", "http://169.254.169.254/latest/meta-data/a-1.0.0.tgz", "http://[::1]:1/a.tgz"} {
+		_, _, err := p.Open(context.Background(), remote, registry.UpstreamVersion{Name: "a", Version: "1.0.0", Source: source})
+		if !errors.Is(err, ErrLocalAddress) {
+			t.Errorf("Open(%s) of an upstream on another host: %v, want ErrLocalAddress", source, err)
+		}
+	}
+	if hits != 0 {
+		t.Fatalf("the local server was reached %d times", hits)
+	}
+	rc, _, err := p.Open(context.Background(), registry.UpstreamSource{URL: local.URL}, registry.UpstreamVersion{Name: "a", Version: "1.0.0", Source: local.URL + "/a-1.0.0.tgz"})
+	if err != nil {
+		t.Fatalf("Open of a local upstream's archive: %v", err)
+	}
+	rc.Close()
 }
