@@ -30,9 +30,9 @@ import (
 // DefaultMemory is the memory limit of one render child when Renderer.Memory is zero.
 const DefaultMemory = 512 << 20
 
-// MinMemory is the least memory limit a child can run with: Go's runtime and the job's
-// archives must fit.
-const MinMemory = 64 << 20
+// MinMemory is the least memory limit a child can run with: Go's runtime reserves its heap
+// in arenas of 64 MiB, and the job's archives must fit.
+const MinMemory = 128 << 20
 
 // ChildCommand is the hidden chartroom subcommand that runs Child.
 const ChildCommand = "__render"

@@ -88,7 +88,7 @@ func hostile(t *testing.T, tmpl string) []byte {
 // process is gone.
 func TestLoopStoppedAtDeadline(t *testing.T) {
 	r, pidFile := renderer(t, 0)
-	archive := hostile(t, `{{ range until 100000 }}{{ range until 100000 }}{{ range until 100000 }}{{ end }}{{ end }}{{ end }}`)
+	archive := hostile(t, `{{ range until 1000 }}{{ range until 1000 }}{{ range until 1000 }}{{ range until 1000 }}{{ range until 1000 }}{{ end }}{{ end }}{{ end }}{{ end }}{{ end }}`)
 	cause := errors.New("the test's deadline")
 	ctx, cancel := context.WithTimeoutCause(context.Background(), 2*time.Second, cause)
 	defer cancel()

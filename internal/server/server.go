@@ -22,6 +22,7 @@ import (
 	"github.com/chartroom/chartroom/internal/blob"
 	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/registry"
+	"github.com/chartroom/chartroom/internal/sandbox"
 	"github.com/chartroom/chartroom/internal/server/auth"
 	"github.com/chartroom/chartroom/internal/webhook"
 )
@@ -160,6 +161,7 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB, st
 		UploadExpiry:         cfg.UploadExpiry,
 		MaxUploadsPerUser:    uploadLimit(cfg.MaxUploadsPerUser),
 		RedirectBlobs:        cfg.StorageRedirect,
+		Render:               renderer(cfg),
 		Logger:               log,
 	})
 	if err != nil {
@@ -191,6 +193,15 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB, st
 	s.metrics = newMetrics(reg, authz, db, cfg.Version, log)
 	s.handler = s.routes()
 	return s, nil
+}
+
+// renderer is how the registry renders charts from publishers: in a child process per render
+// when the config names one (serve does), else in this process.
+func renderer(cfg Config) registry.Renderer {
+	if len(cfg.RenderCommand) == 0 {
+		return nil
+	}
+	return &sandbox.Renderer{Command: cfg.RenderCommand, Memory: cfg.RenderMemory}
 }
 
 // emptyRegistry is a registry over an empty database (in dir, emptied at every start) and the
