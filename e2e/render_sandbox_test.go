@@ -13,12 +13,12 @@ import (
 
 // TestHostileTemplatesRenderedInAChild: charts whose templates allocate gigabytes or loop
 // for hours, pushed by the real helm over OCI to a server with one validation slot
-// (GOMAXPROCS=1) and --render-memory 256MiB: each push succeeds, its imagesError says why
+// (GOMAXPROCS=1) and CHARTROOM_RENDER_MEMORY=256MiB: each push succeeds, its imagesError says why
 // it was not rendered, the server's memory never holds the template's gigabyte, a normal
 // chart pushed right after gets the slot and its images, and no render child is left.
 func TestHostileTemplatesRenderedInAChild(t *testing.T) {
 	helm := need(t, helm3)
-	srv := StartServerEnv(t, []string{"GOMAXPROCS=1"}, "--render-memory", "256MiB")
+	srv := StartServerEnv(t, []string{"GOMAXPROCS=1", "CHARTROOM_RENDER_MEMORY=256MiB"})
 	e := newToolEnv(t)
 	host := srv.Host()
 	e.must(helm, "registry", "login", host, "--username", "admin", "--password", srv.Password, "--plain-http")
