@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/chartroom/chartroom/internal/sandbox"
 	"github.com/chartroom/chartroom/internal/termsafe"
 )
 
@@ -85,6 +86,7 @@ var commands = []func() *cobra.Command{
 	newPublishCmd,
 	newBumpCmd,
 	newReleaseCmd,
+	newRenderChildCmd,
 }
 
 // NewRoot builds the root command.
@@ -108,6 +110,20 @@ Exit codes: 0 ok, 1 a check failed, 2 usage, input or I/O error.`,
 		root.AddCommand(c())
 	}
 	return root
+}
+
+// newRenderChildCmd is the hidden command serve starts a child process with, per render of
+// a published chart's templates (internal/sandbox): the job on stdin, the result on stdout.
+func newRenderChildCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    sandbox.ChildCommand,
+		Short:  "Render one chart job from stdin (started by serve)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return sandbox.Child(c.InOrStdin(), c.OutOrStdout())
+		},
+	}
 }
 
 // usageError marks command-line mistakes.

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/chartroom/chartroom/internal/sandbox"
 	"github.com/chartroom/chartroom/internal/server"
 	"github.com/chartroom/chartroom/internal/server/auth"
 )
@@ -69,6 +70,9 @@ func (o *serveOptions) settings() settings {
 		{name: "max-chart-size", typ: "size", def: server.FormatSize(server.DefaultConfig().MaxChartSize),
 			usage: "largest chart archive accepted, over the classic upload API or as an OCI chart layer",
 			parse: parseSize(false), store: size(&c.MaxChartSize)},
+		{name: "render-memory", typ: "size", def: server.FormatSize(server.DefaultRenderMemory),
+			usage: "memory one render of a published chart's templates may use (each runs in a child process, stopped at this limit or after 20s)",
+			parse: parseRenderMemory, store: size(&c.RenderMemory)},
 		{name: "shutdown-timeout", typ: "duration", def: server.DefaultShutdownTimeout.String(),
 			usage: "on SIGTERM/SIGINT, how long in-flight requests (uploads) may still run",
 			parse: parseDuration, store: func(v any) { c.ShutdownTimeout = v.(time.Duration) }},
@@ -188,6 +192,11 @@ served, then stops accepting connections and lets in-flight requests finish with
 			}
 			o.cfg.AdminPassword, _ = getenv("CHARTROOM_ADMIN_PASSWORD")
 			o.cfg.Version = buildVersion()
+			exe, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("find this executable, to render charts in child processes: %w", err)
+			}
+			o.cfg.RenderCommand = []string{exe, sandbox.ChildCommand}
 			log := newLogger(c.ErrOrStderr(), o.logFormat, o.logLevel)
 
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
@@ -322,6 +331,18 @@ func parseSize(zeroOK bool) func(string) (any, error) {
 		}
 		return n, nil
 	}
+}
+
+// parseRenderMemory reads a size of at least sandbox.MinMemory.
+func parseRenderMemory(v string) (any, error) {
+	n, err := server.ParseSize(v)
+	if err != nil {
+		return nil, err
+	}
+	if n < sandbox.MinMemory {
+		return nil, fmt.Errorf("%q is too little: a render child needs at least %s", v, server.FormatSize(sandbox.MinMemory))
+	}
+	return n, nil
 }
 
 // parsePositiveDuration reads a duration above zero.

@@ -125,6 +125,8 @@ func TestServeBadValues(t *testing.T) {
 		{name: "size flag", args: []string{"--max-blob-size", "lots"}, want: []string{"--max-blob-size", "4MiB or 10GiB"}},
 		{name: "zero manifest size", args: []string{"--max-manifest-size=0"}, want: []string{"--max-manifest-size", "above 0"}},
 		{name: "zero chart size", args: []string{"--max-chart-size=0"}, want: []string{"--max-chart-size", "above 0"}},
+		{name: "render memory too small", args: []string{"--render-memory=64MiB"}, want: []string{"render-memory", "128MiB"}},
+		{name: "render memory env", env: map[string]string{"CHARTROOM_RENDER_MEMORY": "1MiB"}, want: []string{"render-memory", "128MiB"}},
 		{name: "duration flag", args: []string{"--shutdown-timeout=soon"}, want: []string{"--shutdown-timeout", "30s"}},
 		{name: "listen flag", args: []string{"--listen=8080"}, want: []string{"--listen", "host:port"}},
 		{name: "bool flag", args: []string{"--anonymous-read=maybe"}, want: []string{"--anonymous-read", "true or false"}},

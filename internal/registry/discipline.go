@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -60,8 +61,8 @@ func (r *Registry) applyPolicies(ctx context.Context, in *chartIn, c *meta.Chart
 // checkDiscipline runs chartroom check's analysis (internal/release) of chart version c
 // against the highest version of the chart published below it, and returns what is wrong
 // with its bump ("" when nothing, when it is the first version, or when it is already
-// published with these bytes). The analysis renders both charts: it waits for one of the
-// registry's validation slots and is bounded by Options.ReleaseCheckTimeout.
+// published with these bytes). The analysis renders both charts (Options.Render): it waits
+// for one of the registry's validation slots and is bounded by Options.ReleaseCheckTimeout.
 func (r *Registry) checkDiscipline(ctx context.Context, c *meta.ChartVersion, open func() (io.ReadCloser, error)) (string, error) {
 	cur, err := semver.StrictNewVersion(c.Version)
 	if err != nil {
@@ -98,28 +99,32 @@ func (r *Registry) checkDiscipline(ctx context.Context, c *meta.ChartVersion, op
 	actx, cancel := context.WithTimeoutCause(ctx, timeout, errReleaseCheckTimeout)
 	defer cancel()
 
-	rc, _, err := r.OpenBlob(actx, base.Repository, base.ChartDigest, 0)
-	if err != nil {
-		return "", fmt.Errorf("check the release of %s %s: read %s: %w", c.Name, c.Version, base.Version, err)
+	baseArchive, err := readArchive(func() (io.ReadCloser, error) {
+		rc, _, err := r.OpenBlob(actx, base.Repository, base.ChartDigest, 0)
+		return rc, err
+	})
+	if err == nil {
+		_, err = chart.ValidateArchive(bytes.NewReader(baseArchive), chart.Limits{})
 	}
-	baseChart, err := chart.LoadArchive(rc, chart.Limits{})
-	rc.Close()
 	if err != nil {
 		return "", fmt.Errorf("check the release of %s %s: load %s: %w", c.Name, c.Version, base.Version, err)
 	}
-	rc, err = open()
+	curArchive, err := readArchive(open)
 	if err != nil {
 		return "", err
 	}
-	curChart, err := chart.LoadArchive(rc, chart.Limits{})
-	rc.Close()
-	if err != nil {
+	if _, err := chart.ValidateArchive(bytes.NewReader(curArchive), chart.Limits{}); err != nil {
 		return "", chartInvalid("%v", err)
 	}
-	rep, err := release.Check(actx, baseChart, curChart, release.Options{Source: "published " + base.Version})
+	rep, err := r.opts.Render.Check(actx, baseArchive, curArchive, release.Options{Source: "published " + base.Version})
 	if errors.Is(context.Cause(actx), errReleaseCheckTimeout) {
 		return "", fmt.Errorf("%w: the semver discipline's analysis of %s %s against %s takes more than %s; make the chart smaller, or ask an admin to set the namespace's discipline to warn or off",
 			ErrTooLarge, c.Name, c.Version, base.Version, timeout)
+	}
+	if errors.Is(err, ErrTooLarge) {
+		// Stopped by the renderer's memory limit.
+		return "", fmt.Errorf("the semver discipline's analysis of %s %s against %s: %w; make the chart's templates use less memory, or ask an admin to set the namespace's discipline to warn or off",
+			c.Name, c.Version, base.Version, err)
 	}
 	if err != nil {
 		// The charts cannot be compared at all (a baseline that is not a version): nothing

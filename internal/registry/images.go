@@ -114,8 +114,11 @@ func (r *Registry) chartImages(ctx context.Context, md *chart.Metadata, open fun
 	return meta.ChartImages{JSON: js, Error: msg, Version: imagesVersion}, nil
 }
 
-// renderImages loads the archive open opens and renders it with default values, as helm
-// template does, in one of the registry's validation slots, for at most imagesRenderTimeout.
+// renderImages renders the archive open opens with default values, as helm template does,
+// through Options.Render, in one of the registry's validation slots, for at most
+// imagesRenderTimeout. A render in this process cannot be stopped: past the timeout the
+// publish (or read) goes on without rendered images, and the render keeps its slot until it
+// ends; a render in a child process (internal/sandbox) ends at the timeout.
 func (r *Registry) renderImages(ctx context.Context, open func() (io.ReadCloser, error)) ([]render.ContainerImage, error) {
 	select {
 	case r.validations <- struct{}{}:
@@ -150,29 +153,39 @@ func (r *Registry) renderImages(ctx context.Context, open func() (io.ReadCloser,
 			res.err = fmt.Errorf("the chart is not rendered for its images: %w", err)
 			return
 		}
-		if rc, err = open(); err != nil {
-			res.err = fmt.Errorf("the chart is not rendered for its images: %w", err)
-			return
-		}
-		ch, err := chart.LoadArchive(rc, lim)
-		rc.Close()
+		archive, err := readArchive(open)
 		if err != nil {
 			res.err = fmt.Errorf("the chart is not rendered for its images: %w", err)
 			return
 		}
-		if res.imgs, res.err = render.Images(rctx, ch, render.Options{}); res.err != nil {
+		if res.imgs, res.err = r.opts.Render.Images(rctx, archive, lim); res.err != nil {
 			res.err = fmt.Errorf("the chart does not render with its default values: %w", res.err)
 		}
 	}()
+	timedOut := func() bool { return errors.Is(context.Cause(rctx), errImagesTimeout) }
 	select {
 	case res := <-done:
+		if res.err != nil && timedOut() {
+			break // the renderer was stopped at the timeout
+		}
 		return res.imgs, res.err
 	case <-rctx.Done():
-		if errors.Is(context.Cause(rctx), errImagesTimeout) {
-			return nil, fmt.Errorf("the chart is not rendered for its images: rendering takes more than %s", imagesRenderTimeout)
-		}
-		return nil, context.Cause(rctx)
 	}
+	if timedOut() {
+		return nil, fmt.Errorf("the chart is not rendered for its images: rendering takes more than %s", imagesRenderTimeout)
+	}
+	return nil, context.Cause(rctx)
+}
+
+// readArchive reads the whole archive open opens: a chart archive the registry accepted,
+// bounded by the chart rules (--max-chart-size), for a renderer.
+func readArchive(open func() (io.ReadCloser, error)) ([]byte, error) {
+	rc, err := open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
 }
 
 // declaredImages parses the artifacthub.io/images annotation ("" when absent).

@@ -66,6 +66,11 @@ type Options struct {
 	// Upstream reads the upstreams of proxy namespaces (chartroom proxy add); nil: proxy
 	// namespaces serve only what they hold, and their refreshes fail.
 	Upstream Upstream
+	// Render renders the templates of published charts (their images, the semver
+	// discipline's analysis), each render within one of the registry's validation slots;
+	// nil means InProcess{}. A server sets a renderer that runs each render in a child
+	// process it kills at the deadline (internal/sandbox).
+	Render Renderer
 	// Logger receives what the registry does on its own (rendering stored index entries of
 	// an older release again, at start); nil means slog.Default().
 	Logger *slog.Logger
@@ -104,6 +109,9 @@ func New(ctx context.Context, db *meta.DB, blobs blob.Store, opts Options) (*Reg
 	}
 	if opts.ReleaseCheckTimeout <= 0 {
 		opts.ReleaseCheckTimeout = DefaultReleaseCheckTimeout
+	}
+	if opts.Render == nil {
+		opts.Render = InProcess{}
 	}
 	if opts.MaxUploadsPerUser == 0 {
 		opts.MaxUploadsPerUser = DefaultMaxUploadsPerUser

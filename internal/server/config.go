@@ -12,6 +12,7 @@ import (
 	blobs3 "github.com/chartroom/chartroom/internal/blob/s3"
 	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/registry"
+	"github.com/chartroom/chartroom/internal/sandbox"
 	"github.com/chartroom/chartroom/internal/server/auth"
 	"github.com/chartroom/chartroom/internal/webhook"
 )
@@ -79,6 +80,15 @@ type Config struct {
 	// TokenTTL is how long a registry token (/v2/token, /api/oidc/token) is valid; 0 means
 	// auth.DefaultTokenTTL (5 minutes).
 	TokenTTL time.Duration
+	// RenderCommand is the command line of a render child: a program that runs
+	// sandbox.Child, such as this executable with sandbox.ChildCommand. Charts from
+	// publishers are then rendered (for their images, for the semver discipline) each in a
+	// child process with RenderMemory, killed at the render's deadline. nil renders in this
+	// process, where a hostile template cannot be stopped (tests).
+	RenderCommand []string
+	// RenderMemory bounds one render child's memory in bytes; 0 means
+	// sandbox.DefaultMemory.
+	RenderMemory int64
 	// TrustedPublishers are the OIDC issuers and rules of trusted publishing (config file
 	// key trusted-publishers).
 	TrustedPublishers []auth.TrustedPublisher
@@ -123,6 +133,9 @@ const (
 	DefaultBodyIdleTimeout = 60 * time.Second
 )
 
+// DefaultRenderMemory is Config.RenderMemory's default.
+const DefaultRenderMemory = sandbox.DefaultMemory
+
 // Defaults of Config's upload session settings.
 const (
 	DefaultUploadExpiry      = registry.DefaultUploadExpiry
@@ -150,6 +163,7 @@ func DefaultConfig() Config {
 		MaxUploadsPerUser: DefaultMaxUploadsPerUser,
 		ShutdownDelay:     DefaultShutdownDelay,
 		BodyIdleTimeout:   DefaultBodyIdleTimeout,
+		RenderMemory:      DefaultRenderMemory,
 
 		WebhookTimeout:     DefaultWebhookTimeout,
 		WebhookRetryMin:    DefaultWebhookRetryMin,
@@ -189,6 +203,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxChartSize <= 0 {
 		errs = append(errs, errors.New("max-chart-size: expected a size > 0"))
+	}
+	if c.RenderMemory != 0 && c.RenderMemory < sandbox.MinMemory {
+		errs = append(errs, fmt.Errorf("render-memory: expected a size ≥ %s (Go's runtime and the chart must fit)", FormatSize(sandbox.MinMemory)))
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("shutdown-timeout: expected a duration ≥ 0"))

@@ -23,6 +23,7 @@ import (
 	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/proxy"
 	"github.com/chartroom/chartroom/internal/registry"
+	"github.com/chartroom/chartroom/internal/sandbox"
 	"github.com/chartroom/chartroom/internal/server/auth"
 	"github.com/chartroom/chartroom/internal/webhook"
 )
@@ -162,6 +163,7 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB, st
 		MaxUploadsPerUser:    uploadLimit(cfg.MaxUploadsPerUser),
 		RedirectBlobs:        cfg.StorageRedirect,
 		Upstream:             proxy.New(proxy.Options{}),
+		Render:               renderer(cfg),
 		Logger:               log,
 	})
 	if err != nil {
@@ -199,6 +201,15 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB, st
 		return nil, err
 	}
 	return s, nil
+}
+
+// renderer is how the registry renders charts from publishers: in a child process per render
+// when the config names one (serve does), else in this process.
+func renderer(cfg Config) registry.Renderer {
+	if len(cfg.RenderCommand) == 0 {
+		return nil
+	}
+	return &sandbox.Renderer{Command: cfg.RenderCommand, Memory: cfg.RenderMemory}
 }
 
 // emptyRegistry is a registry over an empty database (in dir, emptied at every start) and the
