@@ -1,10 +1,12 @@
 package registry
 
 import (
+	"bytes"
 	"container/list"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 
 	"golang.org/x/sync/singleflight"
@@ -75,17 +77,21 @@ func (r *Registry) analyzeVersions(ctx context.Context, fc, tc *ChartVersion) (*
 	timeout := r.opts.ReleaseCheckTimeout
 	actx, cancel := context.WithTimeoutCause(ctx, timeout, errReleaseCheckTimeout)
 	defer cancel()
-	load := func(c *ChartVersion) (*chart.Chart, error) {
-		rc, _, err := r.OpenBlob(actx, c.Repository, c.ChartDigest, 0)
+	// The archives (stored, so within the chart size limit) are read here; they are loaded
+	// and compared by the renderer, which a server runs in a child process it kills at the
+	// deadline or when it outgrows its memory (internal/sandbox).
+	load := func(c *ChartVersion) ([]byte, error) {
+		archive, err := readArchive(func() (io.ReadCloser, error) {
+			rc, _, err := r.OpenBlob(actx, c.Repository, c.ChartDigest, 0)
+			return rc, err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("compare versions of %s: read %s: %w", c.Name, c.Version, err)
 		}
-		defer rc.Close()
-		ch, err := chart.LoadArchive(rc, chart.Limits{})
-		if err != nil {
+		if _, err := chart.ValidateArchive(bytes.NewReader(archive), chart.Limits{}); err != nil {
 			return nil, chartInvalid("compare versions of %s: load %s: %v", c.Name, c.Version, err)
 		}
-		return ch, nil
+		return archive, nil
 	}
 	tooLong := func() error {
 		return fmt.Errorf("%w: comparing %s %s with %s takes more than %s (the registry's release check timeout)",
@@ -105,12 +111,15 @@ func (r *Registry) analyzeVersions(ctx context.Context, fc, tc *ChartVersion) (*
 		}
 		return nil, err
 	}
-	rep, err := release.Check(actx, base, cur, release.Options{Source: "version " + fc.Version})
+	rep, err := r.opts.Render.Check(actx, base, cur, release.Options{Source: "version " + fc.Version})
 	switch {
 	case err == nil:
 		return rep, nil
 	case errors.Is(context.Cause(actx), errReleaseCheckTimeout):
 		return nil, tooLong()
+	case errors.Is(err, ErrTooLarge):
+		// Stopped by the renderer's memory limit.
+		return nil, fmt.Errorf("comparing %s %s with %s: %w", tc.Name, tc.Version, fc.Version, err)
 	case ctx.Err() != nil:
 		return nil, err
 	}

@@ -80,4 +80,12 @@ func TestRegistryRendersInAChild(t *testing.T) {
 	if len(c.Images) != 0 || !strings.Contains(c.ImagesError, memoryError) {
 		t.Errorf("images %+v, error %q; want none, with the memory error", c.Images, c.ImagesError)
 	}
+
+	// The web UI's comparison of two versions renders both: through the renderer too.
+	if _, err := e.DiffChartVersions(ctx, ns, "app", "1.0.3", "1.0.4"); !errors.Is(err, registry.ErrTooLarge) || !strings.Contains(err.Error(), memoryError) {
+		t.Errorf("comparing 1.0.3 with 1.0.4: %v; want ErrTooLarge with the memory error", err)
+	}
+	if d, err := e.DiffChartVersions(ctx, ns, "app", "1.0.0", "1.0.3"); err != nil || d.Report == nil {
+		t.Errorf("comparing 1.0.0 with 1.0.3: %+v, %v", d, err)
+	}
 }
