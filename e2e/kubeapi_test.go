@@ -446,8 +446,8 @@ func (k *fakeKube) openAPIV3(w http.ResponseWriter, r *http.Request, gvPath stri
 		}
 		paths[p+kr.resource+"/{name}"] = map[string]any{"patch": map[string]any{
 			"x-kubernetes-group-version-kind": map[string]any{"group": kr.group, "version": kr.version, "kind": kr.kind},
-			"parameters": []any{map[string]any{"name": "fieldValidation", "in": "query", "schema": map[string]any{"type": "string"}}},
-			"responses":  map[string]any{"200": map[string]any{"description": "OK"}},
+			"parameters":                      []any{map[string]any{"name": "fieldValidation", "in": "query", "schema": map[string]any{"type": "string"}}},
+			"responses":                       map[string]any{"200": map[string]any{"description": "OK"}},
 		}}
 	}
 	if len(paths) == 0 {
