@@ -472,8 +472,12 @@ func (k *fakeKube) resourceList(w http.ResponseWriter, r *http.Request, group, v
 		k.unsupported(w, r, http.StatusNotFound, "no such group version")
 		return
 	}
-	k.count(r, "/apis/{group}/{version}")
 	gv := kubeResource{group: group, version: version}.groupVersion()
+	if group == "" {
+		k.count(r, "/api/"+version)
+	} else {
+		k.count(r, "/apis/{group}/{version}")
+	}
 	writeKubeJSON(w, http.StatusOK, map[string]any{"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": res})
 }
 
@@ -750,6 +754,10 @@ func (k *fakeKube) create(w http.ResponseWriter, r *http.Request, res *kubeResou
 func (k *fakeKube) update(w http.ResponseWriter, r *http.Request, res *kubeResource, ns, name string) {
 	obj, ok := k.readObject(w, r, res)
 	if !ok {
+		return
+	}
+	if n, _ := obj["metadata"].(map[string]any)["name"].(string); n != "" && n != name {
+		k.fail(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", n, name), nil)
 		return
 	}
 	old := k.objects[objectKey(res.group, res.resource, ns, name)]
