@@ -32,13 +32,17 @@ import (
 //   - get, list (labelSelector equality forms: k=v, k==v, k!=v, k, !k), create, update (PUT),
 //     patch (server-side apply and JSON merge patch) and delete of objects kept in memory,
 //     namespaced objects only in a namespace that exists (default, kube-system, kube-public);
+//   - bodies in JSON, and in protobuf for Secrets only (helm's release storage writes them
+//     through client-go's typed client, which sends protobuf; kubeapi_proto_test.go);
+//   - /openapi/v3: just enough for kubectl's validation inside helm to learn that the server
+//     takes the fieldValidation parameter, so it does not download schemas to validate;
 //   - dryRun=All is honoured (nothing is stored); errors are metav1.Status objects with the
 //     reason and code a real server gives (NotFound, AlreadyExists, Conflict, …).
 //
 // It does not run controllers (a Deployment never gets Pods or a status), does not watch,
-// does not validate objects against schemas (no OpenAPI documents), and approximates
-// server-side apply with a single field manager (the applied object is merged over the stored
-// one). Anything else is answered 404 or 405 as a Status, and recorded in unknown so that a
+// does not validate objects (it holds no schemas, though it says it validates), and
+// approximates server-side apply with a single field manager (the applied object is merged
+// over the stored one). Anything else is answered 404 or 405 as a Status, and recorded in unknown so that a
 // test can show what a newer helm started asking for.
 type fakeKube struct {
 	t     testing.TB
