@@ -11,4 +11,9 @@
 //	cd e2e && CHARTROOM_BIN=$PWD/../bin/chartroom go test ./...
 //
 // A missing tool skips its tests locally and fails them when CI is set.
+//
+// There is no Kubernetes cluster on the test machines or in CI: tests that `helm install`
+// (TestProxy, TestInstallCommandsFromTheUI, TestFakeKube) point helm's KUBECONFIG at a minimal
+// API server in the test process (fakeKube, kubeapi_test.go) that stores what helm sends and
+// lets the test assert it.
 package e2e

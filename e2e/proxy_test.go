@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,7 +17,9 @@ import (
 
 // Proxy namespaces with the real binary and the real helm: a static chart repository served
 // by a file server (behind Basic auth, its index.yaml made by chartroom index with URLs
-// relative to it), proxied by chartroom serve; then another chartroom proxied over OCI.
+// relative to it), proxied by chartroom serve over HTTPS, installed from the proxy with helm
+// v3 and v4 into the fake Kubernetes API server (kubeapi_test.go); then another chartroom
+// proxied over OCI.
 
 // staticUpstream is a static chart repository on a file server that can be stopped and
 // started again on the same address.
@@ -117,6 +122,9 @@ func TestProxy(t *testing.T) {
 	}
 	for _, v := range [][2]string{{"0.1.0", "1.0"}, {"0.2.0", "2.0"}} {
 		dir := repoChartDir(t, filepath.Join(work, "src-"+v[0]), "demo", v[0], v[1])
+		if err := os.WriteFile(filepath.Join(dir, "templates", "deployment.yaml"), []byte(proxyDeployment), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		e.must(helm, "package", "--sign", "--key", key.name, "--keyring", key.secring, dir, "--destination", stable)
 	}
 	chartroomIn(t, "", "index", stable)
@@ -129,8 +137,22 @@ func TestProxy(t *testing.T) {
 	}
 	up := newStaticUpstream(t, repoDir)
 
-	srv := StartServer(t)
+	t.Log("chartroom serves HTTPS with a certificate from a test CA that helm gets with --ca-file")
+	caKey, caCert, caDER := newTestCert(t, nil, nil, "e2e proxy CA", 0)
+	caFile := filepath.Join(work, "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(work, "tls.crt"), filepath.Join(work, "tls.key")
+	writeServerPair(t, caCert, caKey, "chartroom", certFile, keyFile)
+	srv := StartServer(t, "--tls-cert", certFile, "--tls-key", keyFile)
 	host := srv.Host()
+	ca := []string{"--ca-file", caFile}
+	pool := x509.NewCertPool()
+	pool.AddCert(caCert)
+	c := adminClient(srv)
+	c.base = "https://" + host
+	c.http.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
 	t.Log("chartroom proxy add: the upstream's credentials from standard input")
 	chartroomIn(t, upstreamPass+"\n", "proxy", "add", "up", up.url(), "--refresh", "1s", "--username", upstreamUser, "--password-stdin", "--data-dir", srv.DataDir)
 	if out := chartroomIn(t, "", "proxy", "list", "--data-dir", srv.DataDir); !strings.Contains(out, "up\t"+up.url()) {
@@ -138,8 +160,8 @@ func TestProxy(t *testing.T) {
 	}
 	awaitProxy(t, srv, "up", "a first refresh listing 2 versions", func(st proxyStatus) bool { return st.Listed == 2 })
 
-	t.Log("helm repo add over http://…/up: the upstream's versions, before any is fetched")
-	e.must(helm, "repo", "add", "proxied", "http://"+host+"/up", "--username", "admin", "--password", srv.Password)
+	t.Log("helm repo add over https://…/up: the upstream's versions, before any is fetched")
+	e.must(helm, append([]string{"repo", "add", "proxied", "https://" + host + "/up", "--username", "admin", "--password", srv.Password}, ca...)...)
 	if got := searchVersions(t, e.must(helm, "search", "repo", "proxied/demo", "--versions")); len(got) != 2 || got[0][0] != "0.2.0" || got[1][0] != "0.1.0" {
 		t.Fatalf("helm search through the proxy = %v; want 0.2.0 and 0.1.0", got)
 	}
@@ -151,26 +173,23 @@ func TestProxy(t *testing.T) {
 		t.Errorf("helm pull --verify did not verify:\n%s", out)
 	}
 	sameFile(t, filepath.Join(pulled, "demo-0.1.0.tgz"), filepath.Join(stable, "demo-0.1.0.tgz"))
-	rendered := e.must(helm, "template", "rel", "proxied/demo", "--version", "0.2.0")
-	if !strings.Contains(rendered, "name: rel-demo") {
-		t.Errorf("helm template through the proxy:\n%s", rendered)
+
+	for _, h := range helmVersions {
+		t.Run("helm install "+h.name, func(t *testing.T) { proxyInstall(t, h, srv, caFile) })
 	}
-	// (No cluster here, and helm install --dry-run=client still asks one for its version:
-	// helm template renders what an install would.)
 
 	t.Log("the same bytes and digest over oci://…/up")
-	e.must(helm, "registry", "login", host, "--username", "admin", "--password", srv.Password, "--plain-http")
+	e.must(helm, append([]string{"registry", "login", host, "--username", "admin", "--password", srv.Password}, ca...)...)
 	ociPulled := t.TempDir()
-	out = e.must(helm, "pull", "oci://"+host+"/up/demo", "--version", "0.1.0", "--plain-http", "--destination", ociPulled)
+	out = e.must(helm, append([]string{"pull", "oci://" + host + "/up/demo", "--version", "0.1.0", "--destination", ociPulled}, ca...)...)
 	sameFile(t, filepath.Join(ociPulled, "demo-0.1.0.tgz"), filepath.Join(stable, "demo-0.1.0.tgz"))
-	c := adminClient(srv)
 	layers := chartLayers(t, c, "up/demo", printedDigest(t, out))
 	if layers[chartLayer] != "sha256:"+sha256Hex(original) || indexDigest(repoGetIndex(t, c, "up"), "demo", "0.1.0") != sha256Hex(original) {
 		t.Fatalf("OCI layer %s, index digest %s, upstream file sha256:%s", layers[chartLayer], indexDigest(repoGetIndex(t, c, "up"), "demo", "0.1.0"), sha256Hex(original))
 	}
 
 	t.Log("pushes into a proxy namespace are refused, saying why")
-	out, err = e.run(helm, "push", filepath.Join(stable, "demo-0.2.0.tgz"), "oci://"+host+"/up", "--plain-http")
+	out, err = e.run(helm, append([]string{"push", filepath.Join(stable, "demo-0.2.0.tgz"), "oci://" + host + "/up"}, ca...)...)
 	wantRefused(t, "helm push into a proxy namespace", out, err, "proxy")
 
 	t.Log("the upstream stopped: cached versions still serve and the index still lists both")
@@ -251,10 +270,75 @@ func TestProxy(t *testing.T) {
 	e.must(helm, "push", filepath.Join(stable, "demo-0.2.0.tgz"), "oci://"+other.Host()+"/team", "--plain-http")
 	chartroomIn(t, other.Password+"\n", "proxy", "add", "fromoci", "oci://"+other.Host()+"/team", "--username", "admin", "--password-stdin", "--data-dir", srv.DataDir)
 	ociPulled = t.TempDir()
-	e.must(helm, "pull", "oci://"+host+"/fromoci/demo", "--version", "0.2.0", "--plain-http", "--destination", ociPulled)
+	e.must(helm, append([]string{"pull", "oci://" + host + "/fromoci/demo", "--version", "0.2.0", "--destination", ociPulled}, ca...)...)
 	sameFile(t, filepath.Join(ociPulled, "demo-0.2.0.tgz"), filepath.Join(stable, "demo-0.2.0.tgz"))
-	e.must(helm, "repo", "add", "fromoci", "http://"+host+"/fromoci", "--username", "admin", "--password", srv.Password)
+	e.must(helm, append([]string{"repo", "add", "fromoci", "https://" + host + "/fromoci", "--username", "admin", "--password", srv.Password}, ca...)...)
 	pulled = t.TempDir()
 	e.must(helm, "pull", "fromoci/demo", "--version", "0.2.0", "--verify", "--keyring", key.pubring, "--destination", pulled)
 	sameFile(t, filepath.Join(pulled, "demo-0.2.0.tgz"), filepath.Join(stable, "demo-0.2.0.tgz"))
+}
+
+// proxyDeployment is a Deployment template for the proxied charts, whose image shows the
+// chart's app version.
+const proxyDeployment = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-{{ .Chart.Name }}
+  labels:
+    app.kubernetes.io/instance: {{ .Release.Name }}
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app.kubernetes.io/instance: {{ .Release.Name }}
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/instance: {{ .Release.Name }}
+    spec:
+      containers:
+        - name: demo
+          image: "registry.example/demo:{{ .Chart.AppVersion }}"
+`
+
+// proxyInstall installs the proxied demo chart with helm h into a fake cluster, over
+// https://…/up (demo 0.2.0, whose first fetch from the upstream this is for helm v3) and over
+// oci://…/up (demo 0.1.0), checks what the cluster received, and uninstalls both.
+func proxyInstall(t *testing.T, h tool, srv *Server, caFile string) {
+	helm := need(t, h)
+	e := newToolEnv(t)
+	kube := newFakeKube(t)
+	kube.Use(e)
+	host := srv.Host()
+	ca := []string{"--ca-file", caFile}
+	e.must(helm, append([]string{"repo", "add", "proxied", "https://" + host + "/up", "--username", "admin", "--password", srv.Password}, ca...)...)
+	e.must(helm, "install", "web", "proxied/demo", "--version", "0.2.0")
+	e.must(helm, append([]string{"registry", "login", host, "--username", "admin", "--password", srv.Password}, ca...)...)
+	e.must(helm, append([]string{"install", "api", "oci://" + host + "/up/demo", "--version", "0.1.0"}, ca...)...)
+
+	for _, want := range []struct{ release, version, app string }{{"web", "0.2.0", "2.0"}, {"api", "0.1.0", "1.0"}} {
+		if img := kube.Image("default", want.release+"-demo"); img != "registry.example/demo:"+want.app {
+			t.Errorf("Deployment %s-demo has image %q; want registry.example/demo:%s", want.release, img, want.app)
+		}
+		cm := kube.Object("", "configmaps", "default", want.release+"-demo")
+		if data, _ := cm["data"].(map[string]any); data["app"] != want.app {
+			t.Errorf("ConfigMap %s-demo = %v; want data.app %s", want.release, cm, want.app)
+		}
+		rel, labels, ok := kube.Release("default", want.release, 1)
+		if !ok || rel.Info.Status != "deployed" || labels["status"] != "deployed" || rel.Chart.Metadata.Name != "demo" || rel.Chart.Metadata.Version != want.version {
+			t.Errorf("release Secret of %s: found %v, %+v, labels %v; want demo %s deployed", want.release, ok, rel, labels, want.version)
+		}
+	}
+	for _, rel := range []string{"web", "api"} {
+		e.must(helm, "uninstall", rel)
+		if kube.Object("apps", "deployments", "default", rel+"-demo") != nil || kube.Object("", "configmaps", "default", rel+"-demo") != nil {
+			t.Errorf("helm uninstall %s left its objects: %v", rel, kube.Events())
+		}
+		if _, _, ok := kube.Release("default", rel, 1); ok {
+			t.Errorf("helm uninstall %s left its release Secret", rel)
+		}
+	}
+	if u := kube.Unknown(); len(u) > 0 {
+		t.Errorf("helm asked the fake cluster for what it does not serve: %v", u)
+	}
 }
