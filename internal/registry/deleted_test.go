@@ -41,3 +41,29 @@ func TestDeletedChartVersions(t *testing.T) {
 		t.Fatalf("zeta: %+v %v", one, err)
 	}
 }
+
+// The versions of every chart of a namespace (name "", what the web UI's lists read) keep
+// each chart, also when charts share version numbers, by chart name, each newest first.
+func TestChartVersionsOfANamespaceKeepsChartsSharingAVersion(t *testing.T) {
+	ctx := context.Background()
+	r := newTestRegistry(t, Options{})
+	for _, c := range [][2]string{{"web", "1.0.0"}, {"api", "1.0.0"}, {"api", "1.10.0"}, {"api", "1.9.0"}, {"web", "2.0.0"}} {
+		if _, err := r.publishBytes(ctx, charttest.Archive(t, c[0], c[1], ""), PublishChartRequest{Namespace: "team"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := r.ChartVersions(ctx, "team", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, v := range got {
+		names = append(names, v.Name+" "+v.Version)
+		if v.Repository != "team/"+v.Name {
+			t.Errorf("%s %s: repository %s", v.Name, v.Version, v.Repository)
+		}
+	}
+	if want := "[api 1.10.0 api 1.9.0 api 1.0.0 web 2.0.0 web 1.0.0]"; fmt.Sprint(names) != want {
+		t.Fatalf("versions %s, want %s", fmt.Sprint(names), want)
+	}
+}
