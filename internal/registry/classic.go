@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/Masterminds/semver/v3"
@@ -173,22 +175,28 @@ func (r *Registry) Index(ctx context.Context, ns string, format IndexFormat, pre
 }
 
 // ChartVersions lists a chart's live versions in a namespace, newest first (none: an empty
-// list), each with its index entry.
+// list), each with its index entry; with name "", those of every chart of the namespace, by
+// chart name, each chart's newest first.
 func (r *Registry) ChartVersions(ctx context.Context, ns, name string) ([]ChartVersion, error) {
 	rows, _, err := r.db.ChartVersions(ctx, ns, name, seesQuarantined(ctx))
 	if err != nil {
 		return nil, err
 	}
-	keys := make([]string, len(rows))
-	byVersion := make(map[string]*meta.ChartVersion, len(rows))
+	// Keyed by name and version: charts of one namespace share version numbers.
+	keys := make([]chart.VersionKey, len(rows))
+	idx := make([]int, len(rows))
 	for i := range rows {
-		keys[i] = rows[i].Version
-		byVersion[rows[i].Version] = &rows[i]
+		keys[i], idx[i] = chart.KeyOf(rows[i].Version), i
 	}
-	chart.SortVersions(keys)
-	out := make([]ChartVersion, len(keys))
-	for i, k := range keys {
-		out[i] = *chartVersionOf(byVersion[k])
+	slices.SortFunc(idx, func(a, b int) int {
+		if c := strings.Compare(rows[a].Name, rows[b].Name); c != 0 {
+			return c
+		}
+		return keys[b].Compare(keys[a])
+	})
+	out := make([]ChartVersion, len(rows))
+	for i, j := range idx {
+		out[i] = *chartVersionOf(&rows[j])
 	}
 	return out, nil
 }

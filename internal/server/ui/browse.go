@@ -52,6 +52,15 @@ type versionRow struct {
 	Prov, Cosign        registry.SignatureStatus
 	Deprecated          bool
 	Quarantined         bool
+	// UpstreamChanged: in a proxy namespace, the digest the upstream later listed under this
+	// pinned version ("" when it never changed).
+	UpstreamChanged digest.Digest
+	// Deleted is when the version was deleted (zero for a live one): its tombstone, shown
+	// greyed, without links.
+	Deleted time.Time
+	// Previous is the live version before this one (the next row down), which the table
+	// offers to compare it with ("" for the oldest, and for deleted versions).
+	Previous string
 }
 
 // nsSummary is a namespace's charts at one generation.
@@ -61,6 +70,9 @@ type nsSummary struct {
 	// versions are every live version of each chart, quarantined ones included (flagged),
 	// newest first.
 	versions map[string][]versionRow
+	// deleted are the tombstones of each chart's deleted versions (Deleted set), quarantined
+	// ones included (flagged), newest first.
+	deleted map[string][]versionRow
 }
 
 type browseCache struct {
@@ -92,7 +104,16 @@ func (b *browseCache) summary(ctx context.Context, ns string, gen int64) (*nsSum
 		if err != nil {
 			return nil, err
 		}
+		deleted, err := b.reg.DeletedChartVersions(registry.WithQuarantined(ctx), ns, "")
+		if err != nil {
+			return nil, err
+		}
 		s := summarize(ns, versions)
+		s.deleted = map[string][]versionRow{}
+		for _, d := range deleted {
+			s.deleted[d.Name] = append(s.deleted[d.Name], versionRow{Version: d.Version, AppVersion: d.AppVersion, Created: d.Created,
+				ChartDigest: d.ChartDigest, ChartSize: d.ChartSize, PushedBy: d.PushedBy, Quarantined: d.Quarantined, Deleted: d.Deleted})
+		}
 		// versions may be newer than st (a publish in between): then the next read
 		// rebuilds; it is never older than st, so keeping it at st's generation is safe.
 		s.generation = st.Generation
@@ -178,7 +199,7 @@ func summarize(ns string, versions []registry.ChartVersion) *nsSummary {
 		v := &versions[i]
 		rows[v.Name] = append(rows[v.Name], versionRow{Version: v.Version, AppVersion: v.AppVersion, Created: v.Created,
 			ChartDigest: v.ChartDigest, ChartSize: v.ChartSize, HasProv: v.ProvDigest != "", PushedBy: v.PushedBy,
-			Prov: v.Prov, Cosign: v.Cosign, Deprecated: deprecated(v.Entry), Quarantined: v.Quarantined})
+			Prov: v.Prov, Cosign: v.Cosign, Deprecated: deprecated(v.Entry), Quarantined: v.Quarantined, UpstreamChanged: v.UpstreamChanged})
 		if v.Quarantined {
 			continue
 		}

@@ -28,7 +28,8 @@ type chartPageData struct {
 	Newest          string // the chart's newest version (what helm picks without --version)
 	Pieces          *pieces
 	PiecesError     string
-	Versions        []versionRow
+	Versions        []versionRow // live versions the visitor sees, then (chartPage) with the deleted ones merged in
+	Deleted         []versionRow // deleted versions the visitor sees
 	VersionsTotal   int
 	AllVersions     bool
 	Install         []installCmd
@@ -91,6 +92,12 @@ func (u *UI) chartVersionFor(q *Request) (*chartPageData, context.Context, error
 	if len(d.Versions) == 0 {
 		return nil, nil, errNotFound
 	}
+	for _, v := range s.deleted[name] {
+		if v.Quarantined && !seesQuarantined {
+			continue
+		}
+		d.Deleted = append(d.Deleted, v)
+	}
 	for _, c := range s.charts {
 		if c.Name == name {
 			d.Newest = c.Version
@@ -125,6 +132,7 @@ func (u *UI) chartPage(q *Request) error {
 	}
 	d.Meta = parseEntry(d.V.Entry)
 	d.Verify = d.V.Prov.Status == registry.SignatureValid
+	d.Versions = withDeleted(d.Versions, d.Deleted)
 	d.VersionsTotal = len(d.Versions)
 	d.AllVersions = q.R.URL.Query().Get("versions") == "all"
 	if !d.AllVersions && len(d.Versions) > versionsShown {
@@ -338,6 +346,31 @@ func localNamespace(repository string, hosts ...string) (string, bool) {
 	return "", false
 }
 
+// withDeleted sets each live version's Previous (the live version below it) and merges the
+// deleted versions in, newest version first (both lists are).
+func withDeleted(live, deleted []versionRow) []versionRow {
+	for i := range live {
+		if i+1 < len(live) {
+			live[i].Previous = live[i+1].Version
+		}
+	}
+	if len(deleted) == 0 {
+		return live
+	}
+	out := make([]versionRow, 0, len(live)+len(deleted))
+	i, j := 0, 0
+	for i < len(live) || j < len(deleted) {
+		if j == len(deleted) || (i < len(live) && chart.KeyOf(live[i].Version).Compare(chart.KeyOf(deleted[j].Version)) >= 0) {
+			out = append(out, live[i])
+			i++
+		} else {
+			out = append(out, deleted[j])
+			j++
+		}
+	}
+	return out
+}
+
 // versionsRows renders the rows of the versions table. They are written here rather than in
 // the template: html/template costs tens of microseconds a row (reflection at each action), and
 // a chart may list thousands of versions. Every value is escaped (html.EscapeString) and every
@@ -347,6 +380,10 @@ func versionsRows(d *chartPageData) template.HTML {
 	b.Grow(len(d.Versions) * 600)
 	esc := html.EscapeString
 	for _, v := range d.Versions {
+		if !v.Deleted.IsZero() {
+			deletedRow(&b, v)
+			continue
+		}
 		b.WriteString("<tr>\n<td>")
 		if v.Version == d.V.Version {
 			b.WriteString(`<strong aria-current="page">` + esc(v.Version) + `</strong>`)
@@ -365,9 +402,36 @@ func versionsRows(d *chartPageData) template.HTML {
 		if v.Quarantined {
 			b.WriteString(` <span class="badge bad">quarantined</span>`)
 		}
+		if v.UpstreamChanged != "" {
+			b.WriteString(` <span class="badge bad upstream-changed" title="The upstream now lists other bytes under this version (` +
+				esc(v.UpstreamChanged.String()) + `); this registry keeps serving the bytes it pinned">upstream changed: <span class="digest">` +
+				esc(v.UpstreamChanged.String()) + `</span></span>`)
+		}
+		b.WriteString("</td>\n<td>")
+		if v.Previous != "" {
+			b.WriteString(`<a class="compare" href="` + esc(diffURL(d.Namespace, d.Name)+"?from="+url.QueryEscape(v.Previous)+"&to="+url.QueryEscape(v.Version)) +
+				`" aria-label="` + esc("Compare "+v.Version+" with "+v.Previous) + `">vs ` + esc(v.Previous) + `</a>`)
+		}
 		b.WriteString("</td>\n</tr>\n")
 	}
 	return template.HTML(b.String()) // #nosec: every value escaped above
+}
+
+// deletedRow writes the row of a deleted version: greyed, no link (its pages are gone), with
+// when it was deleted.
+func deletedRow(b *strings.Builder, v versionRow) {
+	esc := html.EscapeString
+	b.WriteString(`<tr class="deleted">` + "\n<td><del>" + esc(v.Version) + "</del></td>\n<td>" + esc(v.AppVersion) + "</td>\n")
+	b.WriteString(`<td><time datetime="` + v.Created.UTC().Format("2006-01-02T15:04:05Z") + `" title="` +
+		v.Created.UTC().Format("2006-01-02 15:04 UTC") + `">` + v.Created.UTC().Format("2006-01-02") + "</time></td>\n")
+	b.WriteString(`<td><span class="digest" title="` + esc(v.ChartDigest.String()) + `">` + esc(shortDigest(v.ChartDigest)) + "</span></td>\n")
+	b.WriteString("<td>" + humanSize(v.ChartSize) + "</td>\n<td>" + esc(v.PushedBy) + "</td>\n<td></td>\n<td>")
+	b.WriteString(`<span class="badge">deleted</span> <time class="deleted-at" datetime="` + v.Deleted.UTC().Format("2006-01-02T15:04:05Z") + `">` +
+		v.Deleted.UTC().Format("2006-01-02 15:04 UTC") + "</time>")
+	if v.Quarantined {
+		b.WriteString(` <span class="badge bad">quarantined</span>`)
+	}
+	b.WriteString("</td>\n<td></td>\n</tr>\n")
 }
 
 // sigBadge is the badge of a signature status (the "sig" template's, in Go for versionsRows).

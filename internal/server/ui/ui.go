@@ -53,6 +53,7 @@ type Charts interface {
 	IndexState(ctx context.Context, ns string) (registry.IndexState, error)
 	ChartVersions(ctx context.Context, ns, name string) ([]registry.ChartVersion, error)
 	ChartVersion(ctx context.Context, ns, name, version string) (*registry.ChartVersion, error)
+	DeletedChartVersions(ctx context.Context, ns, name string) ([]registry.DeletedChartVersion, error)
 	OpenChart(ctx context.Context, ns, name, version string, prov bool) (io.ReadCloser, int64, digest.Digest, error)
 }
 
