@@ -135,7 +135,7 @@ func compareRendered(ctx context.Context, r *Report, base, cur *chart.Chart, opt
 		r.Problems = append(r.Problems, Problem{Level: LevelWarning, Rule: RuleResourcesNotCompared,
 			Message: "resources not compared: " + cerr.Error()})
 	case berr == nil && cerr == nil:
-		r.Changes = append(r.Changes, diffResources(bres, cres, cur)...)
+		r.Changes = append(r.Changes, diffResources(bres, cres, base, cur)...)
 		r.Notes = append(r.Notes, fmt.Sprintf("resources: helm template with default values, Kubernetes %s: %d in the baseline, %d now", cres.KubeVersion, len(bres.Resources)+len(bres.CRDs), len(cres.Resources)+len(cres.CRDs)))
 	case berr != nil && cerr != nil:
 		r.Problems = append(r.Problems, Problem{Level: LevelWarning, Rule: RuleResourcesNotCompared,

@@ -13,7 +13,8 @@
 //     changed, the chart's name or type changed;
 //   - minor: new values keys, new optional schema properties, new
 //     templates or rendered resources, new dependencies;
-//   - patch: any other change to the chart's content;
+//   - patch: any other change to the chart's content, among them a resource
+//     rendered differently (apart from the chart's version and appVersion);
 //   - none: the same content (Chart.yaml's version aside).
 //
 // Resources are found by rendering both charts with Helm's engine

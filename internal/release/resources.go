@@ -2,6 +2,7 @@ package release
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/chartroom/chartroom/internal/chart"
 	"github.com/chartroom/chartroom/internal/render"
@@ -9,8 +10,10 @@ import (
 
 // diffResources compares what the two charts render with default values
 // (and their CRDs): a resource gone, or whose kind, name or namespace
-// changed, is major; a new one minor. cur locates templates for annotations.
-func diffResources(base, changed *render.Result, cur *chart.Chart) []Change {
+// changed, is major; a new one minor; one rendered differently (apart from
+// the chart's version and appVersion, which labels such as helm.sh/chart
+// carry) a patch. cur locates templates for annotations.
+func diffResources(base, changed *render.Result, baseChart, cur *chart.Chart) []Change {
 	all := func(r *render.Result) []render.Resource {
 		return append(append([]render.Resource{}, r.Resources...), r.CRDs...)
 	}
@@ -59,6 +62,9 @@ func diffResources(base, changed *render.Result, cur *chart.Chart) []Change {
 				add(Major, c, c.Template, "became a hook: an upgrade deletes the released object")
 			case r.Hook && !c.Hook:
 				add(Patch, c, c.Template, "is no longer a hook")
+			case withoutVersions(r.Doc, baseChart) != withoutVersions(c.Doc, cur):
+				removed, added := lineDelta(withoutVersions(r.Doc, baseChart), withoutVersions(c.Doc, cur))
+				add(Patch, c, c.Template, fmt.Sprintf("rendered differently with default values (%d line(s) removed, %d added)", removed, added))
 			}
 			continue
 		}
@@ -88,4 +94,43 @@ func diffResources(base, changed *render.Result, cur *chart.Chart) []Change {
 		}
 	}
 	return out
+}
+
+// lineDelta counts the lines of a that b lacks and those of b that a lacks, each line as
+// often as it occurs (a summary of how much a rendered object changed, not a diff).
+func lineDelta(a, b string) (removed, added int) {
+	count := map[string]int{}
+	for _, l := range strings.Split(a, "\n") {
+		count[l]++
+	}
+	for _, l := range strings.Split(b, "\n") {
+		count[l]--
+	}
+	for _, n := range count {
+		if n > 0 {
+			removed += n
+		} else {
+			added -= n
+		}
+	}
+	return removed, added
+}
+
+// withoutVersions replaces ch's version and appVersion in a rendered document by
+// placeholders, so that two releases' objects compare equal when only those moved (a
+// version bump changes every object carrying helm create's helm.sh/chart label).
+func withoutVersions(doc string, ch *chart.Chart) string {
+	if ch == nil || ch.Metadata == nil {
+		return doc
+	}
+	vs := []struct{ v, placeholder string }{{ch.Metadata.Version, "\x00version"}, {ch.Metadata.AppVersion, "\x00appVersion"}}
+	if len(vs[1].v) > len(vs[0].v) {
+		vs[0], vs[1] = vs[1], vs[0]
+	}
+	for _, v := range vs {
+		if v.v != "" {
+			doc = strings.ReplaceAll(doc, v.v, v.placeholder)
+		}
+	}
+	return doc
 }

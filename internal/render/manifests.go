@@ -58,6 +58,7 @@ func resources(hc *helmchart.Chart, out map[string]string, ns string) ([]Resourc
 				continue
 			}
 			r.Template = strings.TrimPrefix(name, prefix)
+			r.Doc = doc
 			if r.Namespace == "" {
 				r.Namespace = ns
 			}

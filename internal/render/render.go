@@ -154,7 +154,7 @@ func crdResources(hc *helmchart.Chart) ([]Resource, error) {
 			}
 			res = append(res, Resource{
 				APIVersion: head.APIVersion, Kind: head.Kind, Name: head.Metadata.Name,
-				Template: strings.TrimPrefix(crd.Filename, hc.Name()+"/"),
+				Template: strings.TrimPrefix(crd.Filename, hc.Name()+"/"), Doc: doc,
 			})
 		}
 	}

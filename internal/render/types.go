@@ -60,6 +60,8 @@ type Resource struct {
 	Template string `json:"template"`
 	// Hook is true for Helm hooks (helm.sh/hook annotation).
 	Hook bool `json:"hook,omitempty"`
+	// Doc is the rendered YAML document, as Helm split it (for comparing two renders).
+	Doc string `json:"-"`
 }
 
 // Group is the API group of APIVersion ("" for the core group).

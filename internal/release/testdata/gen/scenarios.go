@@ -21,14 +21,14 @@ var contentScenarios = []scenario{
 		changed: func(f files) { templateFix(f); f.version("1.4.3") },
 		expect: Expect{Description: "a template change that keeps every resource is a patch",
 			Required: "patch", Verdict: "ok", Suggested: "1.4.3",
-			Changes: []string{"patch templates templates/deployment.yaml | changed"}},
+			Changes: []string{"patch templates templates/deployment.yaml | changed", "patch resources Deployment/release-name-webapp | rendered differently"}},
 	},
 	{
 		name:    "content-changed-without-bump",
 		changed: templateFix,
 		expect: Expect{Description: "content changed but the version did not: a published version never changes",
 			Required: "patch", Verdict: "fail", Suggested: "1.4.3",
-			Changes:  []string{"patch templates templates/deployment.yaml"},
+			Changes:  []string{"patch templates templates/deployment.yaml", "patch resources Deployment/release-name-webapp | rendered differently"},
 			Problems: []string{"error version-unchanged | a published version never changes: bump to 1.4.3"}},
 	},
 	{
@@ -124,7 +124,7 @@ var contentScenarios = []scenario{
 		},
 		expect: Expect{Description: "a new values key is a new feature (minor)",
 			Required: "minor", Verdict: "ok", Suggested: "1.5.0",
-			Changes: []string{"minor values .podLabels | added", "patch templates templates/deployment.yaml"}},
+			Changes: []string{"minor values .podLabels | added", "patch templates templates/deployment.yaml", "patch resources Deployment/release-name-webapp | rendered differently"}},
 	},
 	{
 		name: "values-key-added-patch-bump",
@@ -145,7 +145,7 @@ var contentScenarios = []scenario{
 		},
 		expect: Expect{Description: "a changed default is a patch",
 			Required: "patch", Verdict: "ok", Suggested: "1.4.3",
-			Changes: []string{"patch values .replicaCount | default changed from 1 to 2"}},
+			Changes: []string{"patch values .replicaCount | default changed from 1 to 2", "patch resources Deployment/release-name-webapp | rendered differently"}},
 	},
 	{
 		name: "values-comments-only",

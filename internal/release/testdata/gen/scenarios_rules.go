@@ -224,7 +224,7 @@ var ruleScenarios = []scenario{
 		},
 		expect: Expect{Description: "the default image tag moved but appVersion did not: a warning",
 			Required: "patch", Verdict: "warn", Suggested: "1.4.3",
-			Changes:  []string{`patch values .image.tag | default changed from "1.25.3" to "1.25.4"`},
+			Changes:  []string{`patch values .image.tag | default changed from "1.25.3" to "1.25.4"`, "patch resources Deployment/release-name-webapp | rendered differently"},
 			Problems: []string{`warning frozen-appversion | set appVersion to "1.25.4"`}},
 	},
 	{
@@ -236,7 +236,7 @@ var ruleScenarios = []scenario{
 		expect: Expect{Description: "with --strict the frozen appVersion fails the check",
 			Options:  &Options{Strict: true},
 			Required: "patch", Verdict: "fail", Suggested: "1.4.3",
-			Changes:  []string{"patch values .image.tag"},
+			Changes:  []string{"patch values .image.tag", "patch resources Deployment/release-name-webapp | rendered differently"},
 			Problems: []string{"error frozen-appversion"}},
 	},
 	{
@@ -263,7 +263,7 @@ var ruleScenarios = []scenario{
 		},
 		expect: Expect{Description: "appVersion and the default image tag disagree: a warning",
 			Required: "patch", Verdict: "warn", Suggested: "1.4.3",
-			Changes:  []string{`patch chart appVersion | changed from "1.25.3" to "1.26.0"`, "patch values .image.tag"},
+			Changes:  []string{`patch chart appVersion | changed from "1.25.3" to "1.26.0"`, "patch values .image.tag", "patch resources Deployment/release-name-webapp | rendered differently"},
 			Problems: []string{"warning appversion-image-tag-mismatch"}},
 	},
 	{
@@ -282,7 +282,7 @@ var ruleScenarios = []scenario{
 		changed: func(f files) { templateFix(f); f.version("1.4.1") },
 		expect: Expect{Description: "the version must be greater than the published one",
 			Required: "patch", Verdict: "fail", Suggested: "1.4.3",
-			Changes:  []string{"patch templates templates/deployment.yaml"},
+			Changes:  []string{"patch templates templates/deployment.yaml", "patch resources Deployment/release-name-webapp | rendered differently"},
 			Problems: []string{"error version-not-greater | use 1.4.3 or later"}},
 	},
 	{
@@ -290,7 +290,7 @@ var ruleScenarios = []scenario{
 		changed: func(f files) { templateFix(f); f.version(`"1.4"`) },
 		expect: Expect{Description: "versions are strict SemVer (MAJOR.MINOR.PATCH)",
 			Required: "patch", Verdict: "fail", Suggested: "1.4.3",
-			Changes:  []string{"patch templates templates/deployment.yaml"},
+			Changes:  []string{"patch templates templates/deployment.yaml", "patch resources Deployment/release-name-webapp | rendered differently"},
 			Problems: []string{"error version-not-semver | write it as 1.4.0"}},
 	},
 	{
