@@ -33,6 +33,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"github.com/chartroom/chartroom/bench/internal/benchserver"
 	"github.com/chartroom/chartroom/internal/provenance"
 )
 
@@ -142,14 +143,14 @@ func once(bin, srcURL, srcPass string, parallel int, files map[string]*version) 
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	srv, err := startServer(bin, filepath.Join(dir, "data"), "bench-admin")
+	srv, err := benchserver.Start(bin, filepath.Join(dir, "data"), benchserver.Options{Password: "bench-admin"})
 	if err != nil {
 		return 0, err
 	}
-	defer srv.stop()
-	cmd := exec.Command(bin, "import", srcURL, "--to", srv.addr+"/bench", "--plain-http", "--parallel", fmt.Sprint(parallel),
+	defer srv.Stop()
+	cmd := exec.Command(bin, "import", srcURL, "--to", srv.Addr+"/bench", "--plain-http", "--parallel", fmt.Sprint(parallel),
 		"--username", "museum", "--password-stdin", "-o", "json")
-	cmd.Env = append(os.Environ(), "CHARTROOM_USERNAME=admin", "CHARTROOM_PASSWORD=bench-admin", "HOME="+dir, "CI=1")
+	cmd.Env = append(os.Environ(), "CHARTROOM_USERNAME=admin", "CHARTROOM_PASSWORD="+srv.Password, "HOME="+dir, "CI=1")
 	cmd.Stdin = strings.NewReader(srcPass + "\n")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -163,9 +164,7 @@ func once(bin, srcURL, srcPass string, parallel int, files map[string]*version) 
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil || rep.Imported != len(files) || rep.Failed != 0 {
 		return 0, fmt.Errorf("import report: imported %d, failed %d of %d (%v)", rep.Imported, rep.Failed, len(files), err)
 	}
-	req, _ := http.NewRequest("GET", srv.url("/bench/index.json"), nil)
-	req.SetBasicAuth("admin", "bench-admin")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := srv.Request("GET", "/bench/index.json", nil)
 	if err != nil {
 		return 0, err
 	}

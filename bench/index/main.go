@@ -26,14 +26,16 @@ import (
 	"compress/gzip"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/chartroom/chartroom/bench/internal/benchserver"
 )
 
 func main() {
@@ -65,13 +67,8 @@ func run(n, charts, window, small, runs int, helm, bin string) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	if bin == "" {
-		bin = filepath.Join(work, "chartroom")
-		build := exec.Command("go", "build", "-o", bin, "./cmd/chartroom")
-		build.Stderr = os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("build chartroom: %w", err)
-		}
+	if bin, err = benchserver.Binary(bin, work); err != nil {
+		return err
 	}
 	archiveDir := filepath.Join(work, "archives")
 	os.MkdirAll(archiveDir, 0o755)
@@ -89,11 +86,12 @@ func run(n, charts, window, small, runs int, helm, bin string) error {
 	}
 	logf("wrote %d archives", n)
 
-	srv, err := startServer(bin, filepath.Join(work, "data"), "bench-password")
+	opts := benchserver.Options{Args: serveArgs}
+	srv, err := benchserver.Start(bin, filepath.Join(work, "data"), opts)
 	if err != nil {
 		return err
 	}
-	defer func() { srv.stop() }()
+	defer func() { srv.Stop() }()
 
 	// Fill: the large namespace up to n-window versions, the small one up to small.
 	fillStart := time.Now()
@@ -107,12 +105,12 @@ func run(n, charts, window, small, runs int, helm, bin string) error {
 	// Measure: one upload to each namespace in turn.
 	var atSmall, atBig []time.Duration
 	for k := 0; k < window; k++ {
-		d, err := srv.upload("big", archives[n-window+k])
+		d, err := srv.Upload("big", archives[n-window+k])
 		if err != nil {
 			return err
 		}
 		atBig = append(atBig, d)
-		if d, err = srv.upload("small", smallArchives[small+k]); err != nil {
+		if d, err = srv.Upload("small", smallArchives[small+k]); err != nil {
 			return err
 		}
 		atSmall = append(atSmall, d)
@@ -122,75 +120,75 @@ func run(n, charts, window, small, runs int, helm, bin string) error {
 	// The index of the large namespace, now at n versions.
 	const idx = "/big/index.yaml"
 	identity, gz := []string{"Accept-Encoding", "identity"}, []string{"Accept-Encoding", "gzip"}
-	coldPlain, _, plainSize, _, err := srv.fetch(idx, identity...)
+	coldPlain, _, plainSize, _, err := fetch(srv, idx, identity...)
 	if err != nil {
 		return err
 	}
-	warmPlain := median(runs, func() (time.Duration, error) { d, _, _, _, err := srv.fetch(idx, identity...); return d, err })
-	firstGzip, _, gzipSize, gzHdr, err := srv.fetch(idx, gz...)
+	warmPlain := median(runs, func() (time.Duration, error) { d, _, _, _, err := fetch(srv, idx, identity...); return d, err })
+	firstGzip, _, gzipSize, gzHdr, err := fetch(srv, idx, gz...)
 	if err != nil {
 		return err
 	}
-	warmGzip := median(runs, func() (time.Duration, error) { d, _, _, _, err := srv.fetch(idx, gz...); return d, err })
+	warmGzip := median(runs, func() (time.Duration, error) { d, _, _, _, err := fetch(srv, idx, gz...); return d, err })
 	notModified := median(runs, func() (time.Duration, error) {
-		d, status, _, _, err := srv.fetch(idx, "Accept-Encoding", "gzip", "If-None-Match", gzHdr.Get("ETag"))
+		d, status, _, _, err := fetch(srv, idx, "Accept-Encoding", "gzip", "If-None-Match", gzHdr.Get("ETag"))
 		if err == nil && status != 304 {
 			err = fmt.Errorf("If-None-Match answered %d, want 304", status)
 		}
 		return d, err
 	})
-	coldJSON, _, jsonSize, _, _ := srv.fetch("/big/index.json", identity...)
+	coldJSON, _, jsonSize, _, _ := fetch(srv, "/big/index.json", identity...)
 	warmJSON := median(runs, func() (time.Duration, error) {
-		d, _, _, _, err := srv.fetch("/big/index.json", identity...)
+		d, _, _, _, err := fetch(srv, "/big/index.json", identity...)
 		return d, err
 	})
-	_, _, jsonGzipSize, _, _ := srv.fetch("/big/index.json", gz...)
+	_, _, jsonGzipSize, _, _ := fetch(srv, "/big/index.json", gz...)
 
 	// An index that is cached catches up with one change by reading only what changed: a
 	// version deleted, then the same bytes published again (a tombstone allows exactly that).
 	var afterDelete, afterUpload []time.Duration
 	for k := 0; k < runs; k++ {
 		name, version := chartOf("app", k, charts)
-		if err := srv.remove("big", name, version); err != nil {
+		if err := remove(srv, "big", name, version); err != nil {
 			return err
 		}
-		d, _, _, _, err := srv.fetch(idx, identity...)
+		d, _, _, _, err := fetch(srv, idx, identity...)
 		if err != nil {
 			return err
 		}
 		afterDelete = append(afterDelete, d)
-		if _, err := srv.upload("big", archives[k]); err != nil {
+		if _, err := srv.Upload("big", archives[k]); err != nil {
 			return err
 		}
-		if d, _, _, _, err = srv.fetch(idx, identity...); err != nil {
+		if d, _, _, _, err = fetch(srv, idx, identity...); err != nil {
 			return err
 		}
 		afterUpload = append(afterUpload, d)
 	}
 	// The ETag the restarted server must keep: the index as it is now.
-	_, _, _, hdr, err := srv.fetch(idx, identity...)
+	_, _, _, hdr, err := fetch(srv, idx, identity...)
 	if err != nil {
 		return err
 	}
 	etag := hdr.Get("ETag")
-	rss1, _ := srv.peakRSS()
+	_, rss1, _ := srv.Memory()
 
 	// Restart: the first index GET reads the database, not the blob store.
-	srv.stop()
+	srv.Stop()
 	start := time.Now()
-	if srv, err = startServer(bin, filepath.Join(work, "data"), "bench-password"); err != nil {
+	if srv, err = benchserver.Start(bin, filepath.Join(work, "data"), opts); err != nil {
 		return err
 	}
 	startup := time.Since(start)
 	// One request first that authenticates (bcrypt, once a minute per credential) without
 	// touching the index, so that the index GET is timed alone.
-	authTime, _, _, _, _ := srv.fetch("/v2/")
-	restartFirst, _, _, restartHdr, err := srv.fetch(idx, identity...)
+	authTime, _, _, _, _ := fetch(srv, "/v2/")
+	restartFirst, _, _, restartHdr, err := fetch(srv, idx, identity...)
 	if err != nil {
 		return err
 	}
-	restartWarm := median(runs, func() (time.Duration, error) { d, _, _, _, err := srv.fetch(idx, identity...); return d, err })
-	rss2, _ := srv.peakRSS()
+	restartWarm := median(runs, func() (time.Duration, error) { d, _, _, _, err := fetch(srv, idx, identity...); return d, err })
+	_, rss2, _ := srv.Memory()
 
 	// helm repo index over the same archives.
 	var helmTime time.Duration
@@ -245,37 +243,37 @@ var (
 )
 
 // fill uploads archives to ns, fillConcurrency at a time, logging progress.
-func fill(srv *server, ns string, archives [][]byte) error {
-	var next, done atomic.Int64
-	errs := make(chan error, fillConcurrency)
-	var wg sync.WaitGroup
-	for w := 0; w < fillConcurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(archives) {
-					return
-				}
-				if _, err := srv.upload(ns, archives[i]); err != nil {
-					errs <- err
-					next.Store(int64(len(archives)))
-					return
-				}
-				if d := done.Add(1); d%5000 == 0 {
-					logf("uploaded %d to %s", d, ns)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	select {
-	case err := <-errs:
+func fill(srv *benchserver.Server, ns string, archives [][]byte) error {
+	return srv.UploadAll(ns, archives, fillConcurrency, func(done int) {
+		if done%5000 == 0 {
+			logf("uploaded %d to %s", done, ns)
+		}
+	})
+}
+
+// remove deletes one version over the API.
+func remove(srv *benchserver.Server, ns, name, version string) error {
+	status, body, _, err := srv.Do("DELETE", "/api/"+ns+"/charts/"+name+"/"+version, nil)
+	if err != nil {
 		return err
-	default:
-		return nil
 	}
+	if status != http.StatusOK {
+		return fmt.Errorf("delete %s %s: %d %s", name, version, status, body)
+	}
+	return nil
+}
+
+// fetch GETs a path with extra headers (pairs of name and value) and returns the duration
+// (until the body is read), the status, the body size and the response headers.
+func fetch(srv *benchserver.Server, path string, header ...string) (time.Duration, int, int, http.Header, error) {
+	start := time.Now()
+	resp, err := srv.Request("GET", path, nil, header...)
+	if err != nil {
+		return 0, 0, 0, nil, err
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return time.Since(start), resp.StatusCode, int(n), resp.Header, err
 }
 
 // chartOf is the name and version of archive i of a series.

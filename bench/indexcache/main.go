@@ -8,22 +8,20 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/chartroom/chartroom/bench/internal/benchserver"
 )
 
 func main() {
@@ -95,15 +93,15 @@ func measure(bin string, n, c int) (result, error) {
 		return res, err
 	}
 	defer os.RemoveAll(dataDir)
-	srv, err := start(bin, dataDir)
+	srv, err := benchserver.Start(bin, dataDir, benchserver.Options{Args: []string{"--anonymous-read"}})
 	if err != nil {
 		return res, err
 	}
-	defer srv.stop()
+	defer srv.Stop()
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c}}
 	get := func(ns string) error {
-		resp, err := client.Get(srv.url("/" + ns + "/index.yaml"))
+		resp, err := client.Get(srv.URL("/" + ns + "/index.yaml"))
 		if err != nil {
 			return err
 		}
@@ -121,7 +119,7 @@ func measure(bin string, n, c int) (result, error) {
 		}
 	}
 	time.Sleep(time.Second)
-	if res.rssBefore, err = srv.rss(); err != nil {
+	if res.rssBefore, _, err = srv.Memory(); err != nil {
 		return res, err
 	}
 	var next atomic.Int64
@@ -150,7 +148,7 @@ func measure(bin string, n, c int) (result, error) {
 		return res, err
 	}
 	time.Sleep(2 * time.Second) // background writes of index copies land
-	if res.rssAfter, err = srv.rss(); err != nil {
+	if res.rssAfter, _, err = srv.Memory(); err != nil {
 		return res, err
 	}
 	res.cacheFiles, res.cacheBytes, err = diskUsage(filepath.Join(dataDir, "index-cache"))
@@ -179,77 +177,4 @@ func diskUsage(dir string) (files int, bytes int64, err error) {
 		return nil
 	})
 	return files, bytes, err
-}
-
-// server is one `chartroom serve --anonymous-read` process.
-type server struct {
-	cmd  *exec.Cmd
-	addr string
-	done chan struct{}
-}
-
-func start(bin, dataDir string) (*server, error) {
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--anonymous-read", "--log-format", "json")
-	cmd.Env = append(os.Environ(), "CHARTROOM_ADMIN_PASSWORD=bench-password")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &server{cmd: cmd, done: make(chan struct{})}
-	listening := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			var rec struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "listening" {
-				select {
-				case listening <- rec.Addr:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, stderr)
-		cmd.Wait()
-		close(s.done)
-	}()
-	select {
-	case s.addr = <-listening:
-	case <-s.done:
-		return nil, fmt.Errorf("chartroom exited before listening")
-	case <-time.After(30 * time.Second):
-		s.stop()
-		return nil, fmt.Errorf("chartroom did not start within 30s")
-	}
-	return s, nil
-}
-
-func (s *server) url(path string) string { return "http://" + s.addr + path }
-
-func (s *server) stop() {
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(60 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-	}
-}
-
-// rss is the process's resident set size (VmRSS), in bytes.
-func (s *server) rss() (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", s.cmd.Process.Pid)
 }

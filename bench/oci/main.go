@@ -23,14 +23,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/chartroom/chartroom/bench/internal/benchserver"
 )
 
 func main() {
@@ -127,39 +127,16 @@ func waitCmd(ctx context.Context, args []string) error {
 	if *url == "" {
 		return errors.New("wait: -url is required")
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	var last error
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK || *anyStatus {
-				return nil
-			}
-			err = fmt.Errorf("status %s", resp.Status)
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait %s: not ready after %s: %v", *url, *timeout, last)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return benchserver.WaitReady(ctx, *url, *timeout, *anyStatus)
 }
 
 // portCmd prints a TCP port on 127.0.0.1 that was free a moment ago.
 func portCmd() error {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := benchserver.FreePort()
 	if err != nil {
 		return err
 	}
-	defer l.Close()
-	fmt.Println(l.Addr().(*net.TCPAddr).Port)
+	fmt.Println(port)
 	return nil
 }
 

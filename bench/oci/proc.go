@@ -8,50 +8,16 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/chartroom/chartroom/bench/internal/benchserver"
 )
 
-// The server's memory and CPU time, read from /proc (Linux).
+// The server's CPU time and RSS over time, read from /proc (Linux); its memory at one moment
+// is benchserver.Memory.
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat: 100 on every
 // Linux architecture Go supports.
 const clockTicks = 100
-
-// memory reads VmRSS and VmHWM (peak RSS) of pid, in bytes.
-func memory(pid int) (rss, hwm int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	for line := range strings.Lines(string(b)) {
-		key, val, ok := strings.Cut(line, ":")
-		if !ok || (key != "VmRSS" && key != "VmHWM") {
-			continue
-		}
-		f := strings.Fields(val) // "12345 kB"
-		if len(f) != 2 || f[1] != "kB" {
-			return 0, 0, fmt.Errorf("/proc/%d/status: unexpected %s line %q", pid, key, line)
-		}
-		kb, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return 0, 0, err
-		}
-		if key == "VmRSS" {
-			rss = kb << 10
-		} else {
-			hwm = kb << 10
-		}
-	}
-	if rss == 0 {
-		return 0, 0, fmt.Errorf("/proc/%d/status: no VmRSS (is it a kernel thread or gone?)", pid)
-	}
-	return rss, hwm, nil
-}
-
-// resetPeak resets pid's VmHWM to its current RSS (Linux ≥ 4.0, needs the right to write
-// /proc/<pid>/clear_refs: the same user, or root).
-func resetPeak(pid int) error {
-	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
-}
 
 // cpuTime reads the user + system CPU time pid has used.
 func cpuTime(pid int) (time.Duration, error) {
@@ -110,7 +76,7 @@ func startSampler(pid int, every time.Duration) *sampler {
 }
 
 func (s *sampler) sample() {
-	rss, _, err := memory(s.pid)
+	rss, _, err := benchserver.Memory(s.pid)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/chartroom/chartroom/bench/internal/benchserver"
 )
 
 // config is what one run does.
@@ -76,7 +78,7 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	}
 	pid, repo := cfg.PID, cfg.Repo
 
-	rss, _, err := memory(pid)
+	rss, _, err := benchserver.Memory(pid)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +157,7 @@ func run(ctx context.Context, cfg config) (*result, error) {
 		return nil, err
 	}
 	progress("manifests     %8.0f PUT/s, %.0f GET/s", res.Figures["manifest_put"], res.Figures["manifest_get"])
-	_, hwm, err := memory(pid)
+	_, hwm, err := benchserver.Memory(pid)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +169,7 @@ func run(ctx context.Context, cfg config) (*result, error) {
 		big = newBigBlob(seed, cfg.BigSize)
 		bigDigest = big.digest()
 		progress("big blob digest ready")
-		if err := resetPeak(pid); err != nil {
+		if err := benchserver.ResetPeak(pid); err != nil {
 			res.Notes = append(res.Notes, fmt.Sprintf("could not reset VmHWM (%v): big-blob VmHWM is the process's lifetime peak", err))
 		}
 		s := startSampler(pid, 50*time.Millisecond)
@@ -200,7 +202,7 @@ func run(ctx context.Context, cfg config) (*result, error) {
 		throughput("big_pull", cfg.BigSize, d, cpu)
 		fig("big_pull_rss", float64(peak)/mib)
 		res.Notes = append(res.Notes, fmt.Sprintf("big pull: %d RSS samples", n))
-		if _, hwm, err = memory(pid); err != nil {
+		if _, hwm, err = benchserver.Memory(pid); err != nil {
 			return nil, err
 		}
 		fig("big_hwm", float64(hwm)/mib)
@@ -226,7 +228,7 @@ func run(ctx context.Context, cfg config) (*result, error) {
 		progress("verified %d blobs", res.Verified)
 	}
 
-	if rss, _, err = memory(pid); err != nil {
+	if rss, _, err = benchserver.Memory(pid); err != nil {
 		return nil, err
 	}
 	fig("rss_after", float64(rss)/mib)

@@ -13,7 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +21,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/chartroom/chartroom/bench/internal/benchserver"
 )
 
 const password = "bench-password-1"
@@ -64,23 +65,20 @@ func run(bin string, n int) error {
 	upstream := httptest.NewServer(http.FileServer(http.Dir(repo)))
 	defer upstream.Close()
 
-	port, err := freePort()
+	port, err := benchserver.FreePort()
 	if err != nil {
 		return err
 	}
+	// Requests are not logged (--log-level warn), so that they cost what they cost without
+	// the log; the address is therefore chosen here rather than read from the log.
 	data := filepath.Join(work, "data")
-	srv := exec.Command(bin, "serve", "--listen", port, "--data-dir", data, "--log-level", "warn")
-	srv.Env = append(os.Environ(), "CHARTROOM_ADMIN_PASSWORD="+password)
-	var logs bytes.Buffer
-	srv.Stderr = &logs
-	if err := srv.Start(); err != nil {
+	srv, err := benchserver.Start(bin, data, benchserver.Options{Password: password,
+		Listen: fmt.Sprintf("127.0.0.1:%d", port), Args: []string{"--log-level", "warn"}})
+	if err != nil {
 		return err
 	}
-	defer func() { srv.Process.Signal(os.Interrupt); srv.Wait() }()
-	base := "http://" + port
-	if err := waitReady(base); err != nil {
-		return fmt.Errorf("%v\n%s", err, logs.String())
-	}
+	defer srv.Stop()
+	base := srv.URL("")
 	if out, err := exec.Command(bin, "proxy", "add", "up", upstream.URL, "--data-dir", data).CombinedOutput(); err != nil {
 		return fmt.Errorf("chartroom proxy add: %v\n%s", err, out)
 	}
@@ -192,27 +190,6 @@ func pct(ds []time.Duration, p int) time.Duration {
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[(len(s)-1)*p/100]
-}
-
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func waitReady(base string) error {
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get(base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-	}
-	return fmt.Errorf("chartroom serve did not become ready")
 }
 
 // archive is a chart archive of a typical size: Chart.yaml, a ~16 KB values.yaml and a few

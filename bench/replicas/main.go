@@ -24,12 +24,12 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -41,6 +41,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/chartroom/chartroom/bench/internal/benchserver"
 	"github.com/chartroom/chartroom/internal/chart"
 )
 
@@ -52,16 +53,15 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "port":
-		var ln net.Listener
-		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err == nil {
-			fmt.Println(ln.Addr().(*net.TCPAddr).Port)
-			ln.Close()
+		var port int
+		if port, err = benchserver.FreePort(); err == nil {
+			fmt.Println(port)
 		}
 	case "wait":
 		fs := flag.NewFlagSet("wait", flag.ExitOnError)
 		u := fs.String("url", "", "URL that answers 200 once the server is ready")
 		fs.Parse(os.Args[2:])
-		err = wait(*u)
+		err = benchserver.WaitReady(context.Background(), *u, 60*time.Second, false)
 	case "run":
 		err = runCmd(os.Args[2:])
 	case "report":
@@ -73,18 +73,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "replbench:", err)
 		os.Exit(1)
 	}
-}
-
-func wait(u string) error {
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get(u); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-	}
-	return fmt.Errorf("%s did not answer 200 within 60s", u)
 }
 
 // Result is one run's figures.

@@ -28,6 +28,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/chartroom/chartroom/bench/internal/benchserver"
 	"github.com/chartroom/chartroom/internal/chart"
 )
 
@@ -55,13 +56,8 @@ func run(n, charts, runs int, helm, bin, dir string, large bool) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	if bin == "" {
-		bin = filepath.Join(work, "chartroom")
-		build := exec.Command("go", "build", "-o", bin, "./cmd/chartroom")
-		build.Stderr = os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("build chartroom (run from the repository root): %w", err)
-		}
+	if bin, err = benchserver.Binary(bin, work); err != nil {
+		return err
 	}
 	if dir == "" {
 		dir = filepath.Join(work, "repo")

@@ -27,14 +27,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/chartroom/chartroom/bench/internal/benchserver"
 )
 
 // goal is the target for the chart and search pages, warm.
@@ -69,26 +68,26 @@ func run(n, charts, runs, fillC int, bin string) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	if bin == "" {
-		bin = filepath.Join(work, "chartroom")
-		build := exec.Command("go", "build", "-o", bin, "./cmd/chartroom")
-		build.Stderr = os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("build chartroom: %w", err)
-		}
+	if bin, err = benchserver.Binary(bin, work); err != nil {
+		return err
 	}
 	archives := make([][]byte, n)
 	for i := range archives {
 		archives[i] = archive(chartOf(i, charts))
 	}
-	srv, err := startServer(bin, filepath.Join(work, "data"), "bench-password")
+	srv, err := startServer(bin, filepath.Join(work, "data"))
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
+	defer srv.Stop()
 
 	start := time.Now()
-	if err := fill(srv, "team", archives, fillC); err != nil {
+	err = srv.UploadAll("team", archives, fillC, func(done int) {
+		if done%2000 == 0 {
+			logf("uploaded %d", done)
+		}
+	})
+	if err != nil {
 		return err
 	}
 	logf("published %d versions in %s", n, time.Since(start).Round(time.Second))
@@ -148,7 +147,7 @@ func run(n, charts, runs, fillC int, bin string) error {
 		fmt.Printf("%-52s %10s %10s %10s %12s %10s %10s  %s\n", r.page.label, ms(r.first), ms(med), ms(p95), ms(quantile(r.client, 0.5)), size(r.bytes), goalText, verdict)
 	}
 	fmt.Println("\nServer time: duration_ms of the server's request log line (first: the first request after the fill).")
-	rss, _ := srv.peakRSS()
+	_, rss, _ := srv.Memory()
 	fmt.Printf("Server peak RSS: %s\n", size(int(rss)))
 	return nil
 }
@@ -183,39 +182,6 @@ func archive(name, version string) []byte {
 	tw.Close()
 	zw.Close()
 	return buf.Bytes()
-}
-
-func fill(srv *server, ns string, archives [][]byte, c int) error {
-	var next, done atomic.Int64
-	errs := make(chan error, c)
-	var wg sync.WaitGroup
-	for range c {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(archives) {
-					return
-				}
-				if err := srv.upload(ns, archives[i]); err != nil {
-					errs <- err
-					next.Store(int64(len(archives)))
-					return
-				}
-				if d := done.Add(1); d%2000 == 0 {
-					logf("uploaded %d", d)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	select {
-	case err := <-errs:
-		return err
-	default:
-		return nil
-	}
 }
 
 // quantile is the q-quantile of ds (nearest rank).

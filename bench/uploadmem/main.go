@@ -35,12 +35,15 @@ import (
 	"math/rand/v2"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/chartroom/chartroom/bench/internal/benchserver"
 )
 
 func main() {
@@ -156,18 +159,18 @@ func measure(bin string, uploads, pushes [][]byte, asMultipart bool, serveArgs [
 		return nil, err
 	}
 	defer os.RemoveAll(work)
-	srv, err := startServer(bin, filepath.Join(work, "data"), "bench-password", serveArgs...)
+	srv, err := benchserver.Start(bin, filepath.Join(work, "data"), benchserver.Options{Args: serveArgs})
 	if err != nil {
 		return nil, err
 	}
-	defer srv.stop()
+	defer srv.Stop()
 	r := &result{uploadStatus: map[int]int{}, manifestStatus: map[int]int{}}
-	if r.idleRSS, r.idleHWM, err = srv.memory(); err != nil {
+	if r.idleRSS, r.idleHWM, err = srv.Memory(); err != nil {
 		return nil, err
 	}
 
 	// Phase 1: the upload API.
-	if err := srv.resetPeak(); err != nil {
+	if err := srv.ResetPeak(); err != nil {
 		return nil, fmt.Errorf("reset VmHWM: %w", err)
 	}
 	bodies, contentTypes := uploads, make([]string, len(uploads))
@@ -181,13 +184,13 @@ func measure(bin string, uploads, pushes [][]byte, asMultipart bool, serveArgs [
 		}
 	}
 	concurrently(len(bodies), func(i int) {
-		status, body, _, err := srv.do("POST", "/api/team/charts", contentTypes[i], bodies[i])
+		status, body, _, err := srv.Do("POST", "/api/team/charts", bodies[i], "Content-Type", contentTypes[i])
 		record(r.uploadStatus, status, body, err)
 	})
-	if !srv.alive() {
+	if !srv.Alive() {
 		return r, nil
 	}
-	if _, r.uploadPeak, err = srv.memory(); err != nil {
+	if _, r.uploadPeak, err = srv.Memory(); err != nil {
 		return nil, err
 	}
 
@@ -198,32 +201,58 @@ func measure(bin string, uploads, pushes [][]byte, asMultipart bool, serveArgs [
 	for i, tgz := range pushes {
 		config, _ := json.Marshal(map[string]string{"apiVersion": "v2", "name": "ocibig", "version": version(i)})
 		layer, cfg := descriptor("application/vnd.cncf.helm.chart.content.v1.tar+gzip", tgz), descriptor("application/vnd.cncf.helm.config.v1+json", config)
-		if err := srv.pushBlob(repo, layer["digest"].(string), tgz); err != nil {
+		if err := pushBlob(srv, repo, layer["digest"].(string), tgz); err != nil {
 			return nil, err
 		}
-		if err := srv.pushBlob(repo, cfg["digest"].(string), config); err != nil {
+		if err := pushBlob(srv, repo, cfg["digest"].(string), config); err != nil {
 			return nil, err
 		}
 		manifests[i], _ = json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
 			"config": cfg, "layers": []any{layer}})
 	}
-	if err := srv.resetPeak(); err != nil {
+	if err := srv.ResetPeak(); err != nil {
 		return nil, fmt.Errorf("reset VmHWM: %w", err)
 	}
 	concurrently(len(manifests), func(i int) {
-		status, body, _, err := srv.do("PUT", "/v2/"+repo+"/manifests/"+version(i), "application/vnd.oci.image.manifest.v1+json", manifests[i])
+		status, body, _, err := srv.Do("PUT", "/v2/"+repo+"/manifests/"+version(i), manifests[i], "Content-Type", "application/vnd.oci.image.manifest.v1+json")
 		record(r.manifestStatus, status, body, err)
 	})
-	if !srv.alive() {
+	if !srv.Alive() {
 		return r, nil
 	}
-	if _, r.manifestPeak, err = srv.memory(); err != nil {
+	if _, r.manifestPeak, err = srv.Memory(); err != nil {
 		return nil, err
 	}
-	if status, _, _, err := srv.do("GET", "/healthz", "", nil); err == nil && status == http.StatusOK {
+	if status, _, _, err := srv.Do("GET", "/healthz", nil); err == nil && status == http.StatusOK {
 		r.survived = true
 	}
 	return r, nil
+}
+
+// pushBlob uploads data into repo (POST, then PUT with the whole body) under its digest.
+func pushBlob(srv *benchserver.Server, repo, digest string, data []byte) error {
+	status, body, h, err := srv.Do("POST", "/v2/"+repo+"/blobs/uploads/", nil)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusAccepted {
+		return fmt.Errorf("POST blob upload to %s: %d %s", repo, status, body)
+	}
+	loc, err := url.Parse(h.Get("Location"))
+	if err != nil {
+		return err
+	}
+	q := loc.Query()
+	q.Set("digest", digest)
+	loc.RawQuery = q.Encode()
+	status, body, _, err = srv.Do("PUT", loc.RequestURI(), data, "Content-Type", "application/octet-stream")
+	if err != nil {
+		return err
+	}
+	if status != http.StatusCreated {
+		return fmt.Errorf("PUT blob %s to %s: %d %s", digest, repo, status, body)
+	}
+	return nil
 }
 
 var statusMu sync.Mutex
