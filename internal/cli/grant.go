@@ -15,7 +15,6 @@ team/charts/sub), a namespace and every one below it (team/*: team/<chart>,
 team/charts/<chart>, …), * (every namespace) or / (the root namespace).`
 
 func newGrantCmd() *cobra.Command {
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "grant USER|TOKEN NAMESPACE ROLE",
 		Short: "Give a user or an API token a role on namespaces",
@@ -41,36 +40,33 @@ A token may also do what its user may, limited by the token's scopes.` + accessH
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkSubject(args[0]); err != nil {
-				return err
-			}
-			pattern, err := auth.ParseNamespacePattern(args[1])
-			if err != nil {
-				return usageError{err}
-			}
-			role, err := auth.ParseRole(args[2])
-			if err != nil {
-				return usageError{err}
-			}
-			db, m, err := accessDB(cmd, dd, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			if err := m.Grant(cmd.Context(), args[0], pattern, role); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s has role %s on %s\n", subjectText(args[0]), role, auth.PatternString(pattern))
-			return nil
-		},
 	}
-	dd.register(c)
+	dbCommand(c, dbWrite, func(cmd *cobra.Command, args []string, open openDB, _ string) error {
+		if err := checkSubject(args[0]); err != nil {
+			return err
+		}
+		pattern, err := auth.ParseNamespacePattern(args[1])
+		if err != nil {
+			return usageError{err}
+		}
+		role, err := auth.ParseRole(args[2])
+		if err != nil {
+			return usageError{err}
+		}
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		if err := cliManager(db).Grant(cmd.Context(), args[0], pattern, role); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "%s has role %s on %s\n", subjectText(args[0]), role, auth.PatternString(pattern))
+		return nil
+	}, nil)
 	return c
 }
 
 func newRevokeCmd() *cobra.Command {
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "revoke USER|TOKEN NAMESPACE",
 		Short: "Remove the role a user or an API token has on namespaces",
@@ -88,27 +84,25 @@ token revoke.
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkSubject(args[0]); err != nil {
-				return err
-			}
-			pattern, err := auth.ParseNamespacePattern(args[1])
-			if err != nil {
-				return usageError{err}
-			}
-			db, m, err := accessDB(cmd, dd, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			if err := m.Revoke(cmd.Context(), args[0], pattern); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s has no role on %s any more\n", subjectText(args[0]), auth.PatternString(pattern))
-			return nil
-		},
 	}
-	dd.register(c)
+	dbCommand(c, dbWrite, func(cmd *cobra.Command, args []string, open openDB, _ string) error {
+		if err := checkSubject(args[0]); err != nil {
+			return err
+		}
+		pattern, err := auth.ParseNamespacePattern(args[1])
+		if err != nil {
+			return usageError{err}
+		}
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		if err := cliManager(db).Revoke(cmd.Context(), args[0], pattern); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "%s has no role on %s any more\n", subjectText(args[0]), auth.PatternString(pattern))
+		return nil
+	}, nil)
 	return c
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/chartroom/chartroom/internal/artifacthub"
 	"github.com/chartroom/chartroom/internal/meta"
@@ -54,12 +55,11 @@ as the tag artifacthub.io of each chart repository of the namespace
 
 func newNamespaceSetCmd() *cobra.Command {
 	var (
-		repoID, file, output, anonymous string
-		keepPre, preAge                 string
-		owners                          []string
-		remove                          bool
+		repoID, file, anonymous string
+		keepPre, preAge         string
+		owners                  []string
+		remove                  bool
 	)
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "set NAMESPACE",
 		Short: "Set a namespace's anonymous read, retention of prereleases or Artifact Hub repository metadata",
@@ -81,99 +81,93 @@ repository, oci://HOST/<namespace>/<chart>.` + exitCodesHelp,
   chartroom namespace set public/charts --data-dir /var/lib/chartroom --anonymous-read
   chartroom namespace set team/charts --data-dir /var/lib/chartroom --keep-prereleases 5 --delete-prereleases-older-than 30d`,
 		Args: oneArg("the namespace, e.g. team/charts"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutputFormat(output); err != nil {
-				return err
-			}
-			ns, err := namespaceArg(args[0])
-			if err != nil {
-				return err
-			}
-			fl := cmd.Flags()
-			fromFlags := fl.Changed("artifacthub-repo-id") || fl.Changed("owner")
-			var anon *bool
-			setAnon := fl.Changed("anonymous-read")
-			if setAnon {
-				if anon, err = parseAnonymousRead(anonymous); err != nil {
-					return err
-				}
-			}
-			setHub := remove || fromFlags || fl.Changed("artifacthub-repo-file")
-			setRetention := fl.Changed("keep-prereleases") || fl.Changed("delete-prereleases-older-than")
-			switch {
-			case remove && (fromFlags || fl.Changed("artifacthub-repo-file")):
-				return usageError{errors.New("--no-artifacthub removes the metadata: give it alone")}
-			case fromFlags && fl.Changed("artifacthub-repo-file"):
-				return usageError{errors.New("--artifacthub-repo-file sets the whole file: give it without --artifacthub-repo-id and --owner")}
-			case !setHub && !setAnon && !setRetention:
-				return usageError{fmt.Errorf("nothing to set: give --anonymous-read, --keep-prereleases, --delete-prereleases-older-than, --artifacthub-repo-id and --owner, --artifacthub-repo-file, or --no-artifacthub (see %s --help)", cmd.CommandPath())}
-			}
-			var keep *int
-			var age *time.Duration
-			if fl.Changed("keep-prereleases") {
-				if keep, err = parseKeepPrereleases(keepPre); err != nil {
-					return err
-				}
-			}
-			if fl.Changed("delete-prereleases-older-than") {
-				if age, err = parsePrereleaseAge(preAge); err != nil {
-					return err
-				}
-			}
-			var fileData []byte
-			if fl.Changed("artifacthub-repo-file") {
-				if fileData, err = readMetadataFile(file); err != nil {
-					return err
-				}
-			}
-			ctx := cmd.Context()
-			db, err := dataDirDB(cmd, dd, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			if err := db.Migrate(ctx); err != nil {
-				return fmt.Errorf("namespace set %s: %w", args[0], err)
-			}
-			if setHub {
-				s := meta.NamespaceSettings{Namespace: ns}
-				switch {
-				case remove:
-				case fileData != nil:
-					s.ArtifactHubRepo = fileData
-				default:
-					if s.ArtifactHubRepo, err = metadataFromFlags(ctx, db, ns, fl.Changed("artifacthub-repo-id"), repoID, fl.Changed("owner"), owners); err != nil {
-						return err
-					}
-				}
-				if err := db.SetNamespaceSettings(ctx, s); err != nil {
-					return err
-				}
-			}
-			if setRetention {
-				if err := setNamespaceRetention(ctx, db, ns, fl.Changed("keep-prereleases"), keep, fl.Changed("delete-prereleases-older-than"), age); err != nil {
-					return err
-				}
-			}
-			if setAnon {
-				m := &auth.Manager{DB: db, Actor: "cli:" + osUser(), Address: "local"}
-				if err := m.SetAnonymousRead(ctx, ns, anon); err != nil {
-					return err
-				}
-			}
-			return showNamespace(ctx, cmd.OutOrStdout(), db, ns, output)
-		},
 	}
-	dd.register(c)
-	c.Flags().StringVar(&anonymous, "anonymous-read", "", "let requests without credentials read the namespace: true (the flag alone), false, or default (as serve --anonymous-read says)")
-	c.Flags().Lookup("anonymous-read").NoOptDefVal = "true"
-	c.Flags().StringVar(&keepPre, "keep-prereleases", "", "retention: keep the newest N prerelease versions of each chart (by publication), delete older ones at each garbage collection; off removes the rule")
-	c.Flags().StringVar(&preAge, "delete-prereleases-older-than", "", "retention: delete prerelease versions published longer ago than this (e.g. 30d, 72h) at each garbage collection; off removes the rule")
-	c.Flags().StringVar(&repoID, "artifacthub-repo-id", "", "the repository ID Artifact Hub gave the repository (a UUID); \"\" removes it")
-	c.Flags().StringArrayVar(&owners, "owner", nil, "an owner who may claim the repository on Artifact Hub, 'Name <email>' or an e-mail; repeatable; replaces the owners set before (--owner '' removes them)")
-	c.Flags().StringVar(&file, "artifacthub-repo-file", "", "an artifacthub-repo.yml to store and serve as it is (- for standard input)")
-	c.Flags().BoolVar(&remove, "no-artifacthub", false, "remove the namespace's Artifact Hub metadata: the file and the artifacthub.io tags are no longer served")
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
+	dbCommand(c, dbWrite|dbOutput, func(cmd *cobra.Command, args []string, open openDB, output string) error {
+		ns, err := namespaceArg(args[0])
+		if err != nil {
+			return err
+		}
+		fl := cmd.Flags()
+		fromFlags := fl.Changed("artifacthub-repo-id") || fl.Changed("owner")
+		var anon *bool
+		setAnon := fl.Changed("anonymous-read")
+		if setAnon {
+			if anon, err = parseAnonymousRead(anonymous); err != nil {
+				return err
+			}
+		}
+		setHub := remove || fromFlags || fl.Changed("artifacthub-repo-file")
+		setRetention := fl.Changed("keep-prereleases") || fl.Changed("delete-prereleases-older-than")
+		switch {
+		case remove && (fromFlags || fl.Changed("artifacthub-repo-file")):
+			return usageError{errors.New("--no-artifacthub removes the metadata: give it alone")}
+		case fromFlags && fl.Changed("artifacthub-repo-file"):
+			return usageError{errors.New("--artifacthub-repo-file sets the whole file: give it without --artifacthub-repo-id and --owner")}
+		case !setHub && !setAnon && !setRetention:
+			return usageError{fmt.Errorf("nothing to set: give --anonymous-read, --keep-prereleases, --delete-prereleases-older-than, --artifacthub-repo-id and --owner, --artifacthub-repo-file, or --no-artifacthub (see %s --help)", cmd.CommandPath())}
+		}
+		var keep *int
+		var age *time.Duration
+		if fl.Changed("keep-prereleases") {
+			if keep, err = parseKeepPrereleases(keepPre); err != nil {
+				return err
+			}
+		}
+		if fl.Changed("delete-prereleases-older-than") {
+			if age, err = parsePrereleaseAge(preAge); err != nil {
+				return err
+			}
+		}
+		var fileData []byte
+		if fl.Changed("artifacthub-repo-file") {
+			if fileData, err = readMetadataFile(file); err != nil {
+				return err
+			}
+		}
+		ctx := cmd.Context()
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		if err := db.Migrate(ctx); err != nil {
+			return fmt.Errorf("namespace set %s: %w", args[0], err)
+		}
+		if setHub {
+			s := meta.NamespaceSettings{Namespace: ns}
+			switch {
+			case remove:
+			case fileData != nil:
+				s.ArtifactHubRepo = fileData
+			default:
+				if s.ArtifactHubRepo, err = metadataFromFlags(ctx, db, ns, fl.Changed("artifacthub-repo-id"), repoID, fl.Changed("owner"), owners); err != nil {
+					return err
+				}
+			}
+			if err := db.SetNamespaceSettings(ctx, s); err != nil {
+				return err
+			}
+		}
+		if setRetention {
+			if err := setNamespaceRetention(ctx, db, ns, fl.Changed("keep-prereleases"), keep, fl.Changed("delete-prereleases-older-than"), age); err != nil {
+				return err
+			}
+		}
+		if setAnon {
+			if err := cliManager(db).SetAnonymousRead(ctx, ns, anon); err != nil {
+				return err
+			}
+		}
+		return showNamespace(ctx, cmd.OutOrStdout(), db, ns, output)
+	}, func(f *pflag.FlagSet) {
+		f.StringVar(&anonymous, "anonymous-read", "", "let requests without credentials read the namespace: true (the flag alone), false, or default (as serve --anonymous-read says)")
+		f.Lookup("anonymous-read").NoOptDefVal = "true"
+		f.StringVar(&keepPre, "keep-prereleases", "", "retention: keep the newest N prerelease versions of each chart (by publication), delete older ones at each garbage collection; off removes the rule")
+		f.StringVar(&preAge, "delete-prereleases-older-than", "", "retention: delete prerelease versions published longer ago than this (e.g. 30d, 72h) at each garbage collection; off removes the rule")
+		f.StringVar(&repoID, "artifacthub-repo-id", "", "the repository ID Artifact Hub gave the repository (a UUID); \"\" removes it")
+		f.StringArrayVar(&owners, "owner", nil, "an owner who may claim the repository on Artifact Hub, 'Name <email>' or an e-mail; repeatable; replaces the owners set before (--owner '' removes them)")
+		f.StringVar(&file, "artifacthub-repo-file", "", "an artifacthub-repo.yml to store and serve as it is (- for standard input)")
+		f.BoolVar(&remove, "no-artifacthub", false, "remove the namespace's Artifact Hub metadata: the file and the artifacthub.io tags are no longer served")
+	})
 	c.Flags().SortFlags = false
 	return c
 }
@@ -197,26 +191,18 @@ where the server serves it, and the namespace's chart repositories.` + exitCodes
 // NAMESPACE of serve's database (safe while the server runs): it takes -o text|json and the
 // data-directory flags, and runs show on the database opened read-only.
 func readNamespaceCmd(c *cobra.Command, show func(ctx context.Context, w io.Writer, db *meta.DB, ns, output string) error) {
-	var output string
-	dd := &dataDirFlags{}
 	c.Args = oneArg("the namespace, e.g. team/charts")
-	c.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkOutputFormat(output); err != nil {
-			return err
-		}
+	dbCommand(c, dbRead|dbOutput, func(cmd *cobra.Command, args []string, open openDB, output string) error {
 		ns, err := namespaceArg(args[0])
 		if err != nil {
 			return err
 		}
-		db, err := dataDirDB(cmd, dd, true)
+		db, err := open()
 		if err != nil {
 			return err
 		}
-		defer db.Close()
 		return show(cmd.Context(), cmd.OutOrStdout(), db, ns, output)
-	}
-	dd.register(c)
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
+	}, nil)
 }
 
 // namespaceArg reads a NAMESPACE argument: "/" is the root namespace; any other must be a
@@ -545,7 +531,5 @@ func setNamespaceRetention(ctx context.Context, db *meta.DB, ns string, setKeep 
 		a := registry.FormatAge(*r.DeletePrereleasesOlderThan)
 		detail.DeletePrereleasesOlderThan = &a
 	}
-	audit := &meta.AuditRecord{Actor: "cli:" + osUser(), Address: "local", Action: "namespace.retention",
-		Repository: ns, Outcome: "ok", Detail: detail.describe()}
-	return db.SetNamespaceRetention(ctx, ns, r, audit)
+	return db.SetNamespaceRetention(ctx, ns, r, cliAudit("namespace.retention", ns, detail.describe()))
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/chartroom/chartroom/internal/cosign"
 	"github.com/chartroom/chartroom/internal/meta"
@@ -49,8 +50,7 @@ without a valid signature are quarantined).`,
 }
 
 func newTrustAddCmd() *cobra.Command {
-	var keyring, cosignKey, output string
-	dd := &dataDirFlags{}
+	var keyring, cosignKey string
 	c := &cobra.Command{
 		Use:   "add NAMESPACE (--gpg-keyring FILE | --cosign-key FILE)",
 		Short: "Trust the public keys of an OpenPGP keyring, or a cosign public key, in a namespace",
@@ -61,47 +61,41 @@ chartroom keygen) to sign cosign signatures.` + exitCodesHelp,
 		Example: `  chartroom trust add team/charts --data-dir /var/lib/chartroom --gpg-keyring release-team.gpg
   chartroom trust add team/charts --data-dir /var/lib/chartroom --cosign-key cosign.pub`,
 		Args: oneArg("the namespace, e.g. team/charts"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutputFormat(output); err != nil {
-				return err
-			}
-			ns, err := namespaceArg(args[0])
-			if err != nil {
-				return err
-			}
-			if (keyring == "") == (cosignKey == "") {
-				return usageError{errors.New("give exactly one of --gpg-keyring FILE and --cosign-key FILE")}
-			}
-			var keys []meta.TrustedKey
-			if keyring != "" {
-				keys, err = gpgKeys(ns, keyring)
-			} else {
-				keys, err = cosignKeys(ns, cosignKey)
-			}
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			db, err := dataDirDB(cmd, dd, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			audit := &meta.AuditRecord{Actor: "cli:" + osUser(), Address: "local", Action: "trust.add", Repository: ns, Outcome: "ok", Detail: keys[0].Kind}
-			added, err := db.AddTrustedKeys(ctx, keys, audit)
-			if err != nil {
-				return err
-			}
-			if output != "json" {
-				fmt.Fprintf(cmd.OutOrStdout(), "%d key(s) added, %d already trusted\n", added, len(keys)-added)
-			}
-			return showTrust(ctx, cmd.OutOrStdout(), db, ns, output)
-		},
 	}
-	dd.register(c)
-	c.Flags().StringVar(&keyring, "gpg-keyring", "", "an OpenPGP keyring whose public keys sign .prov files (gpg --export [--armor])")
-	c.Flags().StringVar(&cosignKey, "cosign-key", "", "a cosign public key (cosign.pub) that signs cosign signatures")
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
+	dbCommand(c, dbWrite|dbOutput, func(cmd *cobra.Command, args []string, open openDB, output string) error {
+		ns, err := namespaceArg(args[0])
+		if err != nil {
+			return err
+		}
+		if (keyring == "") == (cosignKey == "") {
+			return usageError{errors.New("give exactly one of --gpg-keyring FILE and --cosign-key FILE")}
+		}
+		var keys []meta.TrustedKey
+		if keyring != "" {
+			keys, err = gpgKeys(ns, keyring)
+		} else {
+			keys, err = cosignKeys(ns, cosignKey)
+		}
+		if err != nil {
+			return err
+		}
+		ctx := cmd.Context()
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		added, err := db.AddTrustedKeys(ctx, keys, cliAudit("trust.add", ns, keys[0].Kind))
+		if err != nil {
+			return err
+		}
+		if output != "json" {
+			fmt.Fprintf(cmd.OutOrStdout(), "%d key(s) added, %d already trusted\n", added, len(keys)-added)
+		}
+		return showTrust(ctx, cmd.OutOrStdout(), db, ns, output)
+	}, func(f *pflag.FlagSet) {
+		f.StringVar(&keyring, "gpg-keyring", "", "an OpenPGP keyring whose public keys sign .prov files (gpg --export [--armor])")
+		f.StringVar(&cosignKey, "cosign-key", "", "a cosign public key (cosign.pub) that signs cosign signatures")
+	})
 	c.Flags().SortFlags = false
 	return c
 }
@@ -153,8 +147,6 @@ func newTrustListCmd() *cobra.Command {
 }
 
 func newTrustRemoveCmd() *cobra.Command {
-	var output string
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "remove NAMESPACE FINGERPRINT",
 		Short: "Stop trusting a key in a namespace",
@@ -167,36 +159,29 @@ signature are quarantined.` + exitCodesHelp,
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutputFormat(output); err != nil {
-				return err
-			}
-			ns, err := namespaceArg(args[0])
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			db, err := dataDirDB(cmd, dd, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			audit := &meta.AuditRecord{Actor: "cli:" + osUser(), Address: "local", Action: "trust.remove", Repository: ns, Outcome: "ok", Detail: args[1]}
-			k, err := db.RemoveTrustedKey(ctx, ns, args[1], audit)
-			if errors.Is(err, meta.ErrNotFound) {
-				return fmt.Errorf("namespace %s trusts no key %s: chartroom trust list %s shows the keys it trusts", args[0], args[1], args[0])
-			}
-			if err != nil {
-				return err
-			}
-			if output != "json" {
-				fmt.Fprintf(cmd.OutOrStdout(), "removed %s key %s\n", k.Kind, k.Fingerprint)
-			}
-			return showTrust(ctx, cmd.OutOrStdout(), db, ns, output)
-		},
 	}
-	dd.register(c)
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
+	dbCommand(c, dbWrite|dbOutput, func(cmd *cobra.Command, args []string, open openDB, output string) error {
+		ns, err := namespaceArg(args[0])
+		if err != nil {
+			return err
+		}
+		ctx := cmd.Context()
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		k, err := db.RemoveTrustedKey(ctx, ns, args[1], cliAudit("trust.remove", ns, args[1]))
+		if errors.Is(err, meta.ErrNotFound) {
+			return fmt.Errorf("namespace %s trusts no key %s: chartroom trust list %s shows the keys it trusts", args[0], args[1], args[0])
+		}
+		if err != nil {
+			return err
+		}
+		if output != "json" {
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %s key %s\n", k.Kind, k.Fingerprint)
+		}
+		return showTrust(ctx, cmd.OutOrStdout(), db, ns, output)
+	}, nil)
 	return c
 }
 
@@ -265,9 +250,7 @@ func newPolicySetCmd() *cobra.Command {
 	var (
 		signedOnly bool
 		discipline string
-		output     string
 	)
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "set NAMESPACE [--signed-only[=false]] [--semver-discipline enforce|warn|off]",
 		Short: "Set a namespace's signed-only and semver-discipline policies",
@@ -278,49 +261,42 @@ turning it off releases them. See chartroom policy --help.` + exitCodesHelp,
   chartroom policy set team/charts --data-dir /var/lib/chartroom --semver-discipline enforce
   chartroom policy set team/charts --data-dir /var/lib/chartroom --signed-only=false --semver-discipline off`,
 		Args: oneArg("the namespace, e.g. team/charts"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutputFormat(output); err != nil {
-				return err
-			}
-			ns, err := namespaceArg(args[0])
-			if err != nil {
-				return err
-			}
-			fl := cmd.Flags()
-			var signed *bool
-			var disc *string
-			if fl.Changed("signed-only") {
-				signed = &signedOnly
-			}
-			if fl.Changed("semver-discipline") {
-				switch discipline {
-				case meta.DisciplineOff, meta.DisciplineWarn, meta.DisciplineEnforce:
-				default:
-					return usageError{fmt.Errorf("--semver-discipline %q: use enforce, warn or off", discipline)}
-				}
-				disc = &discipline
-			}
-			if signed == nil && disc == nil {
-				return usageError{fmt.Errorf("nothing to set: give --signed-only[=false] or --semver-discipline enforce|warn|off (see %s --help)", cmd.CommandPath())}
-			}
-			ctx := cmd.Context()
-			db, err := dataDirDB(cmd, dd, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			audit := &meta.AuditRecord{Actor: "cli:" + osUser(), Address: "local", Action: "policy.set", Repository: ns, Outcome: "ok",
-				Detail: policyDetail(signed, disc)}
-			if err := db.SetNamespacePolicy(ctx, ns, signed, disc, audit); err != nil {
-				return err
-			}
-			return showPolicy(ctx, cmd.OutOrStdout(), db, ns, output)
-		},
 	}
-	dd.register(c)
-	c.Flags().BoolVar(&signedOnly, "signed-only", false, "quarantine the versions without a valid signature by a trusted key (--signed-only=false: off)")
-	c.Flags().StringVar(&discipline, "semver-discipline", "", "check each publish's bump against its changes: enforce, warn or off")
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
+	dbCommand(c, dbWrite|dbOutput, func(cmd *cobra.Command, args []string, open openDB, output string) error {
+		ns, err := namespaceArg(args[0])
+		if err != nil {
+			return err
+		}
+		fl := cmd.Flags()
+		var signed *bool
+		var disc *string
+		if fl.Changed("signed-only") {
+			signed = &signedOnly
+		}
+		if fl.Changed("semver-discipline") {
+			switch discipline {
+			case meta.DisciplineOff, meta.DisciplineWarn, meta.DisciplineEnforce:
+			default:
+				return usageError{fmt.Errorf("--semver-discipline %q: use enforce, warn or off", discipline)}
+			}
+			disc = &discipline
+		}
+		if signed == nil && disc == nil {
+			return usageError{fmt.Errorf("nothing to set: give --signed-only[=false] or --semver-discipline enforce|warn|off (see %s --help)", cmd.CommandPath())}
+		}
+		ctx := cmd.Context()
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		if err := db.SetNamespacePolicy(ctx, ns, signed, disc, cliAudit("policy.set", ns, policyDetail(signed, disc))); err != nil {
+			return err
+		}
+		return showPolicy(ctx, cmd.OutOrStdout(), db, ns, output)
+	}, func(f *pflag.FlagSet) {
+		f.BoolVar(&signedOnly, "signed-only", false, "quarantine the versions without a valid signature by a trusted key (--signed-only=false: off)")
+		f.StringVar(&discipline, "semver-discipline", "", "check each publish's bump against its changes: enforce, warn or off")
+	})
 	c.Flags().SortFlags = false
 	return c
 }

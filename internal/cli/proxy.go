@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/chartroom/chartroom/internal/meta"
@@ -51,9 +52,7 @@ func newProxyAddCmd() *cobra.Command {
 		username      string
 		passwordStdin bool
 		mirror        bool
-		output        string
 	)
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "add NAMESPACE UPSTREAM",
 		Short: "Make NAMESPACE a proxy of UPSTREAM (a chart repository URL or oci://HOST/NAMESPACE)",
@@ -74,134 +73,114 @@ NAMESPACE must hold no chart of its own: users cannot publish there afterwards.`
 		Example: `  chartroom proxy add bitnami https://charts.bitnami.com/bitnami --data-dir /var/lib/chartroom
   chartroom proxy add upstream/team oci://registry.example.com/team --refresh 1h --username ci --password-stdin < token.txt`,
 		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutputFormat(output); err != nil {
-				return err
-			}
-			ns, err := namespaceArg(args[0])
-			if err != nil {
-				return err
-			}
-			if ns == "" {
-				return usageError{errors.New("the root namespace cannot be a proxy: give a namespace, e.g. upstream/bitnami")}
-			}
-			p := server.ProxyConfig{Namespace: ns, Upstream: args[1], Refresh: refresh, Username: username, Mirror: mirror}
-			if passwordStdin {
-				if p.Password, err = readPasswordStdin(cmd.InOrStdin()); err != nil {
-					return err
-				}
-			}
-			if err := server.ValidateProxy(p); err != nil {
-				return usageError{err}
-			}
-			ctx := cmd.Context()
-			db, err := dataDirDB(cmd, dd, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			if versions, _, err := db.ChartVersions(ctx, ns, "", true); err != nil {
-				return err
-			} else if len(versions) > 0 {
-				if _, err := db.GetProxy(ctx, ns); errors.Is(err, meta.ErrNotFound) {
-					return fmt.Errorf("namespace %s holds %d chart version(s) of its own: a proxy namespace holds only what it fetches; choose another namespace", ns, len(versions))
-				}
-			}
-			audit := &meta.AuditRecord{Actor: "cli:" + osUser(), Address: "local", Action: "proxy.add", Repository: ns, Outcome: "ok", Detail: p.Upstream}
-			if err := db.PutProxy(ctx, p.MetaProxy(), audit); err != nil {
-				return err
-			}
-			if output != "json" {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s now proxies %s\n", ns, termsafe.Text(p.Upstream))
-			}
-			return showProxyStatus(ctx, cmd.OutOrStdout(), db, &ns, output)
-		},
 	}
-	dd.register(c)
-	c.Flags().DurationVar(&refresh, "refresh", server.DefaultProxyRefresh, "how often the upstream's listing is read again (at least 1s)")
-	c.Flags().StringVarP(&username, "username", "u", "", "the upstream's username")
-	c.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the upstream's password or token from standard input")
-	c.Flags().BoolVar(&mirror, "mirror", false, "fetch every listed version at every refresh, not only at its first pull")
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
+	dbCommand(c, dbWrite|dbOutput, func(cmd *cobra.Command, args []string, open openDB, output string) error {
+		ns, err := namespaceArg(args[0])
+		if err != nil {
+			return err
+		}
+		if ns == "" {
+			return usageError{errors.New("the root namespace cannot be a proxy: give a namespace, e.g. upstream/bitnami")}
+		}
+		p := server.ProxyConfig{Namespace: ns, Upstream: args[1], Refresh: refresh, Username: username, Mirror: mirror}
+		if passwordStdin {
+			if p.Password, err = readPasswordStdin(cmd.InOrStdin()); err != nil {
+				return err
+			}
+		}
+		if err := server.ValidateProxy(p); err != nil {
+			return usageError{err}
+		}
+		ctx := cmd.Context()
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		if versions, _, err := db.ChartVersions(ctx, ns, "", true); err != nil {
+			return err
+		} else if len(versions) > 0 {
+			if _, err := db.GetProxy(ctx, ns); errors.Is(err, meta.ErrNotFound) {
+				return fmt.Errorf("namespace %s holds %d chart version(s) of its own: a proxy namespace holds only what it fetches; choose another namespace", ns, len(versions))
+			}
+		}
+		if err := db.PutProxy(ctx, p.MetaProxy(), cliAudit("proxy.add", ns, p.Upstream)); err != nil {
+			return err
+		}
+		if output != "json" {
+			fmt.Fprintf(cmd.OutOrStdout(), "%s now proxies %s\n", ns, termsafe.Text(p.Upstream))
+		}
+		return showProxyStatus(ctx, cmd.OutOrStdout(), db, &ns, output)
+	}, func(f *pflag.FlagSet) {
+		f.DurationVar(&refresh, "refresh", server.DefaultProxyRefresh, "how often the upstream's listing is read again (at least 1s)")
+		f.StringVarP(&username, "username", "u", "", "the upstream's username")
+		f.BoolVar(&passwordStdin, "password-stdin", false, "read the upstream's password or token from standard input")
+		f.BoolVar(&mirror, "mirror", false, "fetch every listed version at every refresh, not only at its first pull")
+	})
 	c.Flags().SortFlags = false
 	return c
 }
 
 func newProxyListCmd() *cobra.Command {
-	var output string
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "list",
 		Short: "List the proxy namespaces and their upstreams",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutputFormat(output); err != nil {
-				return err
-			}
-			db, err := dataDirDB(cmd, dd, true)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			ps, err := db.Proxies(cmd.Context())
-			if err != nil {
-				return err
-			}
-			out := []proxyJSON{}
-			for _, p := range ps {
-				out = append(out, proxyJSONOf(p))
-			}
-			w := cmd.OutOrStdout()
-			if output == "json" {
-				return writeJSONResult(w, map[string]any{"proxies": out})
-			}
-			if len(out) == 0 {
-				fmt.Fprintln(w, "no proxy namespace (chartroom proxy add NAMESPACE UPSTREAM)")
-			}
-			for _, p := range out {
-				fmt.Fprintf(w, "%s\t%s\trefresh %s%s\n", p.Namespace, termsafe.Text(p.Upstream), p.Refresh, map[bool]string{true: "\tmirror"}[p.Mirror])
-			}
-			return nil
-		},
 	}
-	dd.register(c)
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
+	dbCommand(c, dbRead|dbOutput, func(cmd *cobra.Command, _ []string, open openDB, output string) error {
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		ps, err := db.Proxies(cmd.Context())
+		if err != nil {
+			return err
+		}
+		out := []proxyJSON{}
+		for _, p := range ps {
+			out = append(out, proxyJSONOf(p))
+		}
+		w := cmd.OutOrStdout()
+		if output == "json" {
+			return writeJSONResult(w, map[string]any{"proxies": out})
+		}
+		if len(out) == 0 {
+			fmt.Fprintln(w, "no proxy namespace (chartroom proxy add NAMESPACE UPSTREAM)")
+		}
+		for _, p := range out {
+			fmt.Fprintf(w, "%s\t%s\trefresh %s%s\n", p.Namespace, termsafe.Text(p.Upstream), p.Refresh, map[bool]string{true: "\tmirror"}[p.Mirror])
+		}
+		return nil
+	}, nil)
 	return c
 }
 
 func newProxyRemoveCmd() *cobra.Command {
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "remove NAMESPACE",
 		Short: "Make a proxy namespace an ordinary one (the versions it fetched stay)",
 		Args:  oneArg("the namespace, e.g. upstream/bitnami"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ns, err := namespaceArg(args[0])
-			if err != nil {
-				return err
-			}
-			db, err := dataDirDB(cmd, dd, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			audit := &meta.AuditRecord{Actor: "cli:" + osUser(), Address: "local", Action: "proxy.remove", Repository: ns, Outcome: "ok"}
-			if err := db.RemoveProxy(cmd.Context(), ns, audit); errors.Is(err, meta.ErrNotFound) {
-				return fmt.Errorf("%s is not a proxy namespace (chartroom proxy list shows them)", namespaceArgOf(ns))
-			} else if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s is no longer a proxy; the versions it fetched stay\n", namespaceArgOf(ns))
-			return nil
-		},
 	}
-	dd.register(c)
+	dbCommand(c, dbWrite, func(cmd *cobra.Command, args []string, open openDB, _ string) error {
+		ns, err := namespaceArg(args[0])
+		if err != nil {
+			return err
+		}
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		if err := db.RemoveProxy(cmd.Context(), ns, cliAudit("proxy.remove", ns, "")); errors.Is(err, meta.ErrNotFound) {
+			return fmt.Errorf("%s is not a proxy namespace (chartroom proxy list shows them)", namespaceArgOf(ns))
+		} else if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "%s is no longer a proxy; the versions it fetched stay\n", namespaceArgOf(ns))
+		return nil
+	}, nil)
 	return c
 }
 
 func newProxyStatusCmd() *cobra.Command {
-	var output string
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "status [NAMESPACE]",
 		Short: "Show proxies' last refresh, its error, and the versions whose upstream changed",
@@ -209,28 +188,22 @@ func newProxyStatusCmd() *cobra.Command {
 the last attempt's error, how many versions the upstream lists, and the pinned versions the
 upstream later listed with other bytes (chartroom keeps serving the pinned ones).`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutputFormat(output); err != nil {
-				return err
-			}
-			var ns *string
-			if len(args) == 1 {
-				n, err := namespaceArg(args[0])
-				if err != nil {
-					return err
-				}
-				ns = &n
-			}
-			db, err := dataDirDB(cmd, dd, true)
+	}
+	dbCommand(c, dbRead|dbOutput, func(cmd *cobra.Command, args []string, open openDB, output string) error {
+		var ns *string
+		if len(args) == 1 {
+			n, err := namespaceArg(args[0])
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			return showProxyStatus(cmd.Context(), cmd.OutOrStdout(), db, ns, output)
-		},
-	}
-	dd.register(c)
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
+			ns = &n
+		}
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		return showProxyStatus(cmd.Context(), cmd.OutOrStdout(), db, ns, output)
+	}, nil)
 	return c
 }
 

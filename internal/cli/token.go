@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/server/auth"
@@ -37,10 +38,9 @@ once, when created: only its hash is stored.` + accessHelp,
 
 func newTokenCreateCmd() *cobra.Command {
 	var (
-		userName, expires, description, output string
-		scopes                                 []string
+		userName, expires, description string
+		scopes                         []string
 	)
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "create --user NAME [--scope NAMESPACE:ACTIONS]...",
 		Short: "Create an API token and print it once",
@@ -54,64 +54,59 @@ token that does not expire).` + accessHelp + exitCodesHelp,
 		Example: `  chartroom token create --user ci --scope team/charts:push --expires 90d --data-dir /var/lib/chartroom
   chartroom token create --user ci --scope 'team/*:pull' --description 'deploy pipeline' --config /etc/chartroom.yaml -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutputFormat(output); err != nil {
-				return err
-			}
-			if userName == "" {
-				return usageError{fmt.Errorf("--user is required: the user the token signs in as (see %s --help)", cmd.CommandPath())}
-			}
-			req := auth.NewTokenRequest{User: userName, Description: description}
-			for _, s := range scopes {
-				sc, err := auth.ParseScope(s)
-				if err != nil {
-					return usageError{fmt.Errorf("--scope: %w", err)}
-				}
-				req.Scopes = append(req.Scopes, sc)
-			}
-			if expires != "never" {
-				d, err := parseDays(expires)
-				if err != nil || d <= 0 {
-					return usageError{fmt.Errorf("--expires %q: expected a duration above 0, such as 90d or 12h, or never", expires)}
-				}
-				req.Expires = time.Now().Add(d).UTC().Truncate(time.Second)
-			}
-			db, m, err := accessDB(cmd, dd, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			id, token, err := m.CreateToken(cmd.Context(), req)
-			if err != nil {
-				return err
-			}
-			res := tokenJSON{ID: id, User: userName, Scopes: scopeStrings(req.Scopes), Description: description, Token: token, State: "active"}
-			if !req.Expires.IsZero() {
-				res.Expires = &req.Expires
-			}
-			out := cmd.OutOrStdout()
-			if output == "json" {
-				return writeJSONResult(out, res)
-			}
-			fmt.Fprintf(out, "created API token %s of user %s", id, userName)
-			if len(res.Scopes) > 0 {
-				fmt.Fprintf(out, ", scopes %s", strings.Join(res.Scopes, " "))
-			}
-			if res.Expires != nil {
-				fmt.Fprintf(out, ", expires %s", res.Expires.Format(time.RFC3339))
-			} else {
-				fmt.Fprint(out, ", never expires")
-			}
-			fmt.Fprintf(out, "\ntoken: %s\n(shown only now; sign in with user name %s and this token as the password)\n", token, userName)
-			return nil
-		},
 	}
-	dd.register(c)
-	c.Flags().StringVar(&userName, "user", "", "the user the token signs in as (required)")
-	c.Flags().StringArrayVar(&scopes, "scope", nil, "limit the token to NAMESPACE:ACTIONS (e.g. team/charts:push, 'team/*:pull'); repeatable")
-	c.Flags().StringVar(&expires, "expires", defaultTokenExpiry, "how long the token works: a duration (90d, 12h) or never")
-	c.Flags().StringVar(&description, "description", "", "what the token is for, shown by token list")
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
+	dbCommand(c, dbWrite|dbOutput, func(cmd *cobra.Command, _ []string, open openDB, output string) error {
+		if userName == "" {
+			return usageError{fmt.Errorf("--user is required: the user the token signs in as (see %s --help)", cmd.CommandPath())}
+		}
+		req := auth.NewTokenRequest{User: userName, Description: description}
+		for _, s := range scopes {
+			sc, err := auth.ParseScope(s)
+			if err != nil {
+				return usageError{fmt.Errorf("--scope: %w", err)}
+			}
+			req.Scopes = append(req.Scopes, sc)
+		}
+		if expires != "never" {
+			d, err := parseDays(expires)
+			if err != nil || d <= 0 {
+				return usageError{fmt.Errorf("--expires %q: expected a duration above 0, such as 90d or 12h, or never", expires)}
+			}
+			req.Expires = time.Now().Add(d).UTC().Truncate(time.Second)
+		}
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		id, token, err := cliManager(db).CreateToken(cmd.Context(), req)
+		if err != nil {
+			return err
+		}
+		res := tokenJSON{ID: id, User: userName, Scopes: scopeStrings(req.Scopes), Description: description, Token: token, State: "active"}
+		if !req.Expires.IsZero() {
+			res.Expires = &req.Expires
+		}
+		out := cmd.OutOrStdout()
+		if output == "json" {
+			return writeJSONResult(out, res)
+		}
+		fmt.Fprintf(out, "created API token %s of user %s", id, userName)
+		if len(res.Scopes) > 0 {
+			fmt.Fprintf(out, ", scopes %s", strings.Join(res.Scopes, " "))
+		}
+		if res.Expires != nil {
+			fmt.Fprintf(out, ", expires %s", res.Expires.Format(time.RFC3339))
+		} else {
+			fmt.Fprint(out, ", never expires")
+		}
+		fmt.Fprintf(out, "\ntoken: %s\n(shown only now; sign in with user name %s and this token as the password)\n", token, userName)
+		return nil
+	}, func(f *pflag.FlagSet) {
+		f.StringVar(&userName, "user", "", "the user the token signs in as (required)")
+		f.StringArrayVar(&scopes, "scope", nil, "limit the token to NAMESPACE:ACTIONS (e.g. team/charts:push, 'team/*:pull'); repeatable")
+		f.StringVar(&expires, "expires", defaultTokenExpiry, "how long the token works: a duration (90d, 12h) or never")
+		f.StringVar(&description, "description", "", "what the token is for, shown by token list")
+	})
 	c.Flags().SortFlags = false
 	return c
 }
@@ -159,10 +154,9 @@ func timePtr(t time.Time) *time.Time {
 
 func newTokenListCmd() *cobra.Command {
 	var (
-		output, userName string
-		all              bool
+		userName string
+		all      bool
 	)
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "list",
 		Short: "List API tokens (never their secrets)",
@@ -173,65 +167,60 @@ while the server runs.` + exitCodesHelp,
 		Example: `  chartroom token list --data-dir /var/lib/chartroom
   chartroom token list --user ci --all --config /etc/chartroom.yaml -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutputFormat(output); err != nil {
-				return err
-			}
-			db, _, err := accessDB(cmd, dd, true)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			tokens, err := db.ListTokens(cmd.Context(), userName)
-			if err != nil {
-				return err
-			}
-			grants, err := db.ListGrants(cmd.Context())
-			if err != nil {
-				return err
-			}
-			roles := map[string][]grantJSON{}
-			for _, g := range grants {
-				if g.TokenID != "" {
-					roles[g.TokenID] = append(roles[g.TokenID], grantJSON{Namespace: auth.PatternString(g.Namespace), Role: g.Role})
-				}
-			}
-			now := time.Now()
-			res := []tokenJSON{}
-			for _, t := range tokens {
-				st := tokenState(t, now)
-				if st != "active" && !all {
-					continue
-				}
-				res = append(res, tokenJSON{ID: t.ID, User: t.User, Scopes: append([]string{}, t.Scopes...), Roles: roles[t.ID],
-					Description: t.Description, Created: timePtr(t.Created), Expires: timePtr(t.Expires),
-					LastUsed: timePtr(t.LastUsed), Revoked: timePtr(t.Revoked), State: st})
-			}
-			out := cmd.OutOrStdout()
-			if output == "json" {
-				return writeJSONResult(out, res)
-			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tUSER\tSCOPES\tROLES\tEXPIRES\tLAST USED\tSTATE\tDESCRIPTION")
-			for _, t := range res {
-				scopes := strings.Join(t.Scopes, ",")
-				if scopes == "" {
-					scopes = "(its user's)"
-				}
-				roles := "none"
-				if len(t.Roles) > 0 {
-					roles = rolesText(t.Roles)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, termsafe.Text(t.User), scopes, roles,
-					timeText(t.Expires, "never"), timeText(t.LastUsed, "never"), t.State, termsafe.Text(t.Description))
-			}
-			return tw.Flush()
-		},
 	}
-	dd.register(c)
-	c.Flags().StringVar(&userName, "user", "", "only this user's tokens")
-	c.Flags().BoolVar(&all, "all", false, "also revoked and expired tokens")
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
+	dbCommand(c, dbRead|dbOutput, func(cmd *cobra.Command, _ []string, open openDB, output string) error {
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		tokens, err := db.ListTokens(cmd.Context(), userName)
+		if err != nil {
+			return err
+		}
+		grants, err := db.ListGrants(cmd.Context())
+		if err != nil {
+			return err
+		}
+		roles := map[string][]grantJSON{}
+		for _, g := range grants {
+			if g.TokenID != "" {
+				roles[g.TokenID] = append(roles[g.TokenID], grantJSON{Namespace: auth.PatternString(g.Namespace), Role: g.Role})
+			}
+		}
+		now := time.Now()
+		res := []tokenJSON{}
+		for _, t := range tokens {
+			st := tokenState(t, now)
+			if st != "active" && !all {
+				continue
+			}
+			res = append(res, tokenJSON{ID: t.ID, User: t.User, Scopes: append([]string{}, t.Scopes...), Roles: roles[t.ID],
+				Description: t.Description, Created: timePtr(t.Created), Expires: timePtr(t.Expires),
+				LastUsed: timePtr(t.LastUsed), Revoked: timePtr(t.Revoked), State: st})
+		}
+		out := cmd.OutOrStdout()
+		if output == "json" {
+			return writeJSONResult(out, res)
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tUSER\tSCOPES\tROLES\tEXPIRES\tLAST USED\tSTATE\tDESCRIPTION")
+		for _, t := range res {
+			scopes := strings.Join(t.Scopes, ",")
+			if scopes == "" {
+				scopes = "(its user's)"
+			}
+			roles := "none"
+			if len(t.Roles) > 0 {
+				roles = rolesText(t.Roles)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, termsafe.Text(t.User), scopes, roles,
+				timeText(t.Expires, "never"), timeText(t.LastUsed, "never"), t.State, termsafe.Text(t.Description))
+		}
+		return tw.Flush()
+	}, func(f *pflag.FlagSet) {
+		f.StringVar(&userName, "user", "", "only this user's tokens")
+		f.BoolVar(&all, "all", false, "also revoked and expired tokens")
+	})
 	c.Flags().SortFlags = false
 	return c
 }
@@ -244,7 +233,6 @@ func timeText(t *time.Time, none string) string {
 }
 
 func newTokenRevokeCmd() *cobra.Command {
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "revoke ID",
 		Short: "Revoke an API token",
@@ -252,26 +240,24 @@ func newTokenRevokeCmd() *cobra.Command {
 server: within a second), and stays listed (token list --all).` + accessHelp + exitCodesHelp,
 		Example: `  chartroom token revoke tok-k3m9x2q7ab --data-dir /var/lib/chartroom`,
 		Args:    oneArg("the token id (tok-…)"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if strings.HasPrefix(args[0], auth.TokenPrefix) {
-				return usageError{fmt.Errorf("that is a token, not its id: give the id (tok-…, the part after %s up to the next _; chartroom token list shows them)", auth.TokenPrefix)}
-			}
-			if !auth.IsTokenID(args[0]) {
-				return usageError{fmt.Errorf("%q is not a token id: ids look like tok-k3m9x2q7ab (chartroom token list shows them; never pass the token itself)", termsafe.Text(args[0]))}
-			}
-			db, m, err := accessDB(cmd, dd, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			if err := m.RevokeToken(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "revoked API token %s\n", args[0])
-			return nil
-		},
 	}
-	dd.register(c)
+	dbCommand(c, dbWrite, func(cmd *cobra.Command, args []string, open openDB, _ string) error {
+		if strings.HasPrefix(args[0], auth.TokenPrefix) {
+			return usageError{fmt.Errorf("that is a token, not its id: give the id (tok-…, the part after %s up to the next _; chartroom token list shows them)", auth.TokenPrefix)}
+		}
+		if !auth.IsTokenID(args[0]) {
+			return usageError{fmt.Errorf("%q is not a token id: ids look like tok-k3m9x2q7ab (chartroom token list shows them; never pass the token itself)", termsafe.Text(args[0]))}
+		}
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		if err := cliManager(db).RevokeToken(cmd.Context(), args[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "revoked API token %s\n", args[0])
+		return nil
+	}, nil)
 	return c
 }
 

@@ -38,8 +38,6 @@ type tokenKeyJSON struct {
 }
 
 func newTokenKeysListCmd() *cobra.Command {
-	var output string
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "list",
 		Short: "List the token signing keys (never the keys themselves)",
@@ -48,55 +46,48 @@ signed), algorithm, when created and retired, and state (signing or retired). Re
 safe while the server runs.` + exitCodesHelp,
 		Example: `  chartroom token-keys list --data-dir /var/lib/chartroom -o json`,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutputFormat(output); err != nil {
-				return err
-			}
-			db, _, err := accessDB(cmd, dd, true)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			keys, err := db.TokenKeys(cmd.Context())
-			if err != nil {
-				return err
-			}
-			res := []tokenKeyJSON{}
-			for _, k := range keys {
-				j := tokenKeyJSON{ID: k.ID, Algorithm: k.Algorithm, Created: k.Created, State: "signing"}
-				if !k.Retired.IsZero() {
-					r := k.Retired
-					j.Retired, j.State = &r, "retired"
-				}
-				res = append(res, j)
-			}
-			out := cmd.OutOrStdout()
-			if output == "json" {
-				return writeJSONResult(out, res)
-			}
-			if len(res) == 0 {
-				fmt.Fprintln(out, "no token signing keys yet: chartroom serve creates the first at its first start")
-				return nil
-			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tALGORITHM\tCREATED\tRETIRED\tSTATE")
-			for _, k := range res {
-				retired := "-"
-				if k.Retired != nil {
-					retired = k.Retired.Format(time.RFC3339)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.Created.Format(time.RFC3339), retired, k.State)
-			}
-			return tw.Flush()
-		},
 	}
-	dd.register(c)
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
+	dbCommand(c, dbRead|dbOutput, func(cmd *cobra.Command, _ []string, open openDB, output string) error {
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		keys, err := db.TokenKeys(cmd.Context())
+		if err != nil {
+			return err
+		}
+		res := []tokenKeyJSON{}
+		for _, k := range keys {
+			j := tokenKeyJSON{ID: k.ID, Algorithm: k.Algorithm, Created: k.Created, State: "signing"}
+			if !k.Retired.IsZero() {
+				r := k.Retired
+				j.Retired, j.State = &r, "retired"
+			}
+			res = append(res, j)
+		}
+		out := cmd.OutOrStdout()
+		if output == "json" {
+			return writeJSONResult(out, res)
+		}
+		if len(res) == 0 {
+			fmt.Fprintln(out, "no token signing keys yet: chartroom serve creates the first at its first start")
+			return nil
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tALGORITHM\tCREATED\tRETIRED\tSTATE")
+		for _, k := range res {
+			retired := "-"
+			if k.Retired != nil {
+				retired = k.Retired.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.Created.Format(time.RFC3339), retired, k.State)
+		}
+		return tw.Flush()
+	}, nil)
 	return c
 }
 
 func newTokenKeysRotateCmd() *cobra.Command {
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "rotate",
 		Short: "Make a new token signing key and retire the current one",
@@ -106,20 +97,18 @@ signed in is cut off. Keys retired more than 24 h ago are removed. Recorded in t
 log. Running servers on the data directory follow within a second.` + exitCodesHelp,
 		Example: `  chartroom token-keys rotate --data-dir /var/lib/chartroom`,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, m, err := accessDB(cmd, dd, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			id, err := m.RotateTokenKey(cmd.Context())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "new token signing key %s; the previous key verifies the tokens it signed until they expire\n", id)
-			return nil
-		},
 	}
-	dd.register(c)
+	dbCommand(c, dbWrite, func(cmd *cobra.Command, _ []string, open openDB, _ string) error {
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		id, err := cliManager(db).RotateTokenKey(cmd.Context())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "new token signing key %s; the previous key verifies the tokens it signed until they expire\n", id)
+		return nil
+	}, nil)
 	return c
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/server/auth"
@@ -44,16 +45,6 @@ new user may do nothing until it is granted a role.` + accessHelp,
 	return c
 }
 
-// accessDB opens a data directory's database for the access commands (migrated to this
-// release's schema when writing) and the manager that changes it, as the OS user.
-func accessDB(cmd *cobra.Command, dd *dataDirFlags, readOnly bool) (*meta.DB, *auth.Manager, error) {
-	db, err := dataDirDB(cmd, dd, readOnly)
-	if err != nil {
-		return nil, nil, err
-	}
-	return db, &auth.Manager{DB: db, Actor: "cli:" + osUser(), Address: "local"}, nil
-}
-
 // osUser names who runs the command, for the audit log.
 func osUser() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
@@ -70,8 +61,8 @@ type passwordFlags struct {
 	stdin bool
 }
 
-func (p *passwordFlags) register(c *cobra.Command) {
-	c.Flags().BoolVar(&p.stdin, "password-stdin", false, "read the password from standard input (its first line); without it a random password is made and printed once")
+func (p *passwordFlags) register(f *pflag.FlagSet) {
+	f.BoolVar(&p.stdin, "password-stdin", false, "read the password from standard input (its first line); without it a random password is made and printed once")
 }
 
 // read returns the password and whether it was made here (to be shown).
@@ -96,11 +87,9 @@ func (p *passwordFlags) read(in io.Reader) (string, bool, error) {
 
 func newUserAddCmd() *cobra.Command {
 	var (
-		output string
-		admin  bool
-		pw     passwordFlags
+		admin bool
+		pw    passwordFlags
 	)
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "add NAME",
 		Short: "Add a user",
@@ -112,67 +101,58 @@ characters. A new user may do nothing until it is granted a role (chartroom gran
   chartroom user add ci --config /etc/chartroom.yaml          # prints a random password once
   chartroom user add root2 --data-dir /var/lib/chartroom --admin`,
 		Args: oneArg("the user name"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutputFormat(output); err != nil {
-				return err
-			}
-			if err := auth.ValidateUserName(args[0]); err != nil {
-				return usageError{err}
-			}
-			password, made, err := pw.read(cmd.InOrStdin())
-			if err != nil {
-				return err
-			}
-			if err := auth.ValidatePassword(password); err != nil {
-				return usageError{err}
-			}
-			db, m, err := accessDB(cmd, dd, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			if err := m.AddUser(cmd.Context(), args[0], password, admin); err != nil {
-				return err
-			}
-			res := struct {
-				User     string `json:"user"`
-				Admin    bool   `json:"admin"`
-				Password string `json:"password,omitempty"`
-			}{User: args[0], Admin: admin}
-			if made {
-				res.Password = password
-			}
-			out := cmd.OutOrStdout()
-			if output == "json" {
-				return writeJSONResult(out, res)
-			}
-			fmt.Fprintf(out, "added user %s", args[0])
-			if admin {
-				fmt.Fprint(out, ", a global admin (role admin on *)")
-			} else {
-				fmt.Fprintf(out, "; it may do nothing until granted a role: chartroom grant %s NAMESPACE ROLE", args[0])
-			}
-			fmt.Fprintln(out)
-			if made {
-				fmt.Fprintf(out, "password: %s\n(shown only now)\n", password)
-			}
-			return nil
-		},
 	}
-	dd.register(c)
-	pw.register(c)
-	c.Flags().BoolVar(&admin, "admin", false, "make the user a global admin: role admin on every namespace (*), and the audit log")
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
+	dbCommand(c, dbWrite|dbOutput, func(cmd *cobra.Command, args []string, open openDB, output string) error {
+		if err := auth.ValidateUserName(args[0]); err != nil {
+			return usageError{err}
+		}
+		password, made, err := pw.read(cmd.InOrStdin())
+		if err != nil {
+			return err
+		}
+		if err := auth.ValidatePassword(password); err != nil {
+			return usageError{err}
+		}
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		if err := cliManager(db).AddUser(cmd.Context(), args[0], password, admin); err != nil {
+			return err
+		}
+		res := struct {
+			User     string `json:"user"`
+			Admin    bool   `json:"admin"`
+			Password string `json:"password,omitempty"`
+		}{User: args[0], Admin: admin}
+		if made {
+			res.Password = password
+		}
+		out := cmd.OutOrStdout()
+		if output == "json" {
+			return writeJSONResult(out, res)
+		}
+		fmt.Fprintf(out, "added user %s", args[0])
+		if admin {
+			fmt.Fprint(out, ", a global admin (role admin on *)")
+		} else {
+			fmt.Fprintf(out, "; it may do nothing until granted a role: chartroom grant %s NAMESPACE ROLE", args[0])
+		}
+		fmt.Fprintln(out)
+		if made {
+			fmt.Fprintf(out, "password: %s\n(shown only now)\n", password)
+		}
+		return nil
+	}, func(f *pflag.FlagSet) {
+		pw.register(f)
+		f.BoolVar(&admin, "admin", false, "make the user a global admin: role admin on every namespace (*), and the audit log")
+	})
 	c.Flags().SortFlags = false
 	return c
 }
 
 func newUserPasswdCmd() *cobra.Command {
-	var (
-		output string
-		pw     passwordFlags
-	)
-	dd := &dataDirFlags{}
+	var pw passwordFlags
 	c := &cobra.Command{
 		Use:   "passwd NAME",
 		Short: "Change a user's password",
@@ -181,52 +161,44 @@ random and printed once. The old password stops working (a running server: withi
 second); the user's API tokens keep working (revoke them with chartroom token revoke).` + accessHelp + exitCodesHelp,
 		Example: `  echo "$NEW_PASSWORD" | chartroom user passwd admin --data-dir /var/lib/chartroom --password-stdin`,
 		Args:    oneArg("the user name"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutputFormat(output); err != nil {
-				return err
-			}
-			password, made, err := pw.read(cmd.InOrStdin())
-			if err != nil {
-				return err
-			}
-			if err := auth.ValidatePassword(password); err != nil {
-				return usageError{err}
-			}
-			db, m, err := accessDB(cmd, dd, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			if err := m.SetPassword(cmd.Context(), args[0], password); err != nil {
-				return err
-			}
-			res := struct {
-				User     string `json:"user"`
-				Password string `json:"password,omitempty"`
-			}{User: args[0]}
-			if made {
-				res.Password = password
-			}
-			out := cmd.OutOrStdout()
-			if output == "json" {
-				return writeJSONResult(out, res)
-			}
-			fmt.Fprintf(out, "changed the password of user %s\n", args[0])
-			if made {
-				fmt.Fprintf(out, "password: %s\n(shown only now)\n", password)
-			}
-			return nil
-		},
 	}
-	dd.register(c)
-	pw.register(c)
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
+	dbCommand(c, dbWrite|dbOutput, func(cmd *cobra.Command, args []string, open openDB, output string) error {
+		password, made, err := pw.read(cmd.InOrStdin())
+		if err != nil {
+			return err
+		}
+		if err := auth.ValidatePassword(password); err != nil {
+			return usageError{err}
+		}
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		if err := cliManager(db).SetPassword(cmd.Context(), args[0], password); err != nil {
+			return err
+		}
+		res := struct {
+			User     string `json:"user"`
+			Password string `json:"password,omitempty"`
+		}{User: args[0]}
+		if made {
+			res.Password = password
+		}
+		out := cmd.OutOrStdout()
+		if output == "json" {
+			return writeJSONResult(out, res)
+		}
+		fmt.Fprintf(out, "changed the password of user %s\n", args[0])
+		if made {
+			fmt.Fprintf(out, "password: %s\n(shown only now)\n", password)
+		}
+		return nil
+	}, pw.register)
 	c.Flags().SortFlags = false
 	return c
 }
 
 func newUserDeleteCmd() *cobra.Command {
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete a user with its tokens and roles",
@@ -234,20 +206,18 @@ func newUserDeleteCmd() *cobra.Command {
 within a second). What it published stays.` + accessHelp + exitCodesHelp,
 		Example: `  chartroom user delete alice --data-dir /var/lib/chartroom`,
 		Args:    oneArg("the user name"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			db, m, err := accessDB(cmd, dd, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			if err := m.DeleteUser(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted user %s with its tokens and roles\n", args[0])
-			return nil
-		},
 	}
-	dd.register(c)
+	dbCommand(c, dbWrite, func(cmd *cobra.Command, args []string, open openDB, _ string) error {
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		if err := cliManager(db).DeleteUser(cmd.Context(), args[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "deleted user %s with its tokens and roles\n", args[0])
+		return nil
+	}, nil)
 	return c
 }
 
@@ -265,8 +235,6 @@ type grantJSON struct {
 }
 
 func newUserListCmd() *cobra.Command {
-	var output string
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "list",
 		Short: "List the users with their roles",
@@ -275,33 +243,27 @@ and how many API tokens of theirs are active. Read-only: safe while the server r
 		Example: `  chartroom user list --data-dir /var/lib/chartroom
   chartroom user list --config /etc/chartroom.yaml -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutputFormat(output); err != nil {
-				return err
-			}
-			db, _, err := accessDB(cmd, dd, true)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			users, err := listUsers(cmd.Context(), db)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if output == "json" {
-				return writeJSONResult(out, users)
-			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "USER\tROLES\tACTIVE TOKENS\tCREATED")
-			for _, u := range users {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", termsafe.Text(u.Name), rolesText(u.Roles), u.Tokens, u.Created.Format(time.RFC3339))
-			}
-			return tw.Flush()
-		},
 	}
-	dd.register(c)
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
+	dbCommand(c, dbRead|dbOutput, func(cmd *cobra.Command, _ []string, open openDB, output string) error {
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		users, err := listUsers(cmd.Context(), db)
+		if err != nil {
+			return err
+		}
+		out := cmd.OutOrStdout()
+		if output == "json" {
+			return writeJSONResult(out, users)
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "USER\tROLES\tACTIVE TOKENS\tCREATED")
+		for _, u := range users {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", termsafe.Text(u.Name), rolesText(u.Roles), u.Tokens, u.Created.Format(time.RFC3339))
+		}
+		return tw.Flush()
+	}, nil)
 	return c
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/chartroom/chartroom/internal/meta"
 	"github.com/chartroom/chartroom/internal/registry"
@@ -65,10 +66,8 @@ func newWebhookAddCmd() *cobra.Command {
 	var (
 		events             []string
 		secret, secretFile string
-		output             string
 		allowLocal         bool
 	)
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "add NAMESPACE URL",
 		Short: "Add a webhook: URL is told about the events of NAMESPACE",
@@ -92,77 +91,70 @@ allowed.` + exitCodesHelp,
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutputFormat(output); err != nil {
-				return err
-			}
-			ns, err := webhookNamespaceArg(args[0])
-			if err != nil {
-				return err
-			}
-			if err := webhook.CheckURL(args[1]); err != nil {
-				return usageError{err}
-			}
-			if err := webhook.CheckLocal(args[1], allowLocal); err != nil {
-				return usageError{err}
-			}
-			types, err := webhook.ParseEvents(events)
-			if err != nil {
-				return usageError{fmt.Errorf("--events: %w", err)}
-			}
-			generated := false
-			switch {
-			case cmd.Flags().Changed("secret") && cmd.Flags().Changed("secret-file"):
-				return usageError{errors.New("give --secret or --secret-file, not both")}
-			case cmd.Flags().Changed("secret-file"):
-				if secret, err = readSecretFile(secretFile); err != nil {
-					return err
-				}
-			case !cmd.Flags().Changed("secret"):
-				secret, generated = webhook.NewSecret(), true
-			}
-			if err := webhook.CheckSecret(secret); err != nil {
-				return usageError{err}
-			}
-			ctx := cmd.Context()
-			db, err := dataDirDB(cmd, dd, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			w, err := db.AddWebhook(ctx, meta.Webhook{Namespace: ns, URL: args[1], Events: types, Secret: secret, AllowLocal: allowLocal},
-				cliAudit("webhook.add", ns, strings.Join(types, " ")))
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if output == "json" {
-				res := webhookResultOf(w)
-				if generated {
-					res.Secret = secret
-				}
-				return writeJSONResult(out, res)
-			}
-			fmt.Fprintf(out, "webhook %d: %s events of %s go to %s\n", w.ID, strings.Join(w.Events, ", "), namespaceLabelOf(ns), w.URL)
-			if generated {
-				fmt.Fprintf(out, "secret (shown this once; the receiver checks %s with it):\n%s\n", webhook.HeaderSignature, secret)
-			}
-			return nil
-		},
 	}
-	dd.register(c)
-	c.Flags().StringSliceVar(&events, "events", nil, "event types to send, comma-separated or repeated: "+strings.Join(meta.EventTypes, ", ")+" (default all)")
-	c.Flags().StringVar(&secret, "secret", "", fmt.Sprintf("the signing secret (at least %d characters); default: generated and printed once", webhook.MinSecretLength))
-	c.Flags().StringVar(&secretFile, "secret-file", "", "read the signing secret from this file (- for standard input), keeping it out of the shell's history")
-	c.Flags().BoolVar(&allowLocal, "allow-local", false, "allow deliveries to loopback and link-local addresses (a receiver on this machine); refused by default")
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
+	dbCommand(c, dbWrite|dbOutput, func(cmd *cobra.Command, args []string, open openDB, output string) error {
+		ns, err := webhookNamespaceArg(args[0])
+		if err != nil {
+			return err
+		}
+		if err := webhook.CheckURL(args[1]); err != nil {
+			return usageError{err}
+		}
+		if err := webhook.CheckLocal(args[1], allowLocal); err != nil {
+			return usageError{err}
+		}
+		types, err := webhook.ParseEvents(events)
+		if err != nil {
+			return usageError{fmt.Errorf("--events: %w", err)}
+		}
+		generated := false
+		switch {
+		case cmd.Flags().Changed("secret") && cmd.Flags().Changed("secret-file"):
+			return usageError{errors.New("give --secret or --secret-file, not both")}
+		case cmd.Flags().Changed("secret-file"):
+			if secret, err = readSecretFile(secretFile); err != nil {
+				return err
+			}
+		case !cmd.Flags().Changed("secret"):
+			secret, generated = webhook.NewSecret(), true
+		}
+		if err := webhook.CheckSecret(secret); err != nil {
+			return usageError{err}
+		}
+		ctx := cmd.Context()
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		w, err := db.AddWebhook(ctx, meta.Webhook{Namespace: ns, URL: args[1], Events: types, Secret: secret, AllowLocal: allowLocal},
+			cliAudit("webhook.add", ns, strings.Join(types, " ")))
+		if err != nil {
+			return err
+		}
+		out := cmd.OutOrStdout()
+		if output == "json" {
+			res := webhookResultOf(w)
+			if generated {
+				res.Secret = secret
+			}
+			return writeJSONResult(out, res)
+		}
+		fmt.Fprintf(out, "webhook %d: %s events of %s go to %s\n", w.ID, strings.Join(w.Events, ", "), namespaceLabelOf(ns), w.URL)
+		if generated {
+			fmt.Fprintf(out, "secret (shown this once; the receiver checks %s with it):\n%s\n", webhook.HeaderSignature, secret)
+		}
+		return nil
+	}, func(f *pflag.FlagSet) {
+		f.StringSliceVar(&events, "events", nil, "event types to send, comma-separated or repeated: "+strings.Join(meta.EventTypes, ", ")+" (default all)")
+		f.StringVar(&secret, "secret", "", fmt.Sprintf("the signing secret (at least %d characters); default: generated and printed once", webhook.MinSecretLength))
+		f.StringVar(&secretFile, "secret-file", "", "read the signing secret from this file (- for standard input), keeping it out of the shell's history")
+		f.BoolVar(&allowLocal, "allow-local", false, "allow deliveries to loopback and link-local addresses (a receiver on this machine); refused by default")
+	})
 	c.Flags().SortFlags = false
 	return c
 }
 
 func newWebhookListCmd() *cobra.Command {
-	var output string
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "list",
 		Short: "List the webhooks, with their pending and failed deliveries",
@@ -172,51 +164,44 @@ while chartroom serve runs.` + exitCodesHelp,
 		Example: `  chartroom webhook list --data-dir /var/lib/chartroom
   chartroom webhook list --config /etc/chartroom.yaml -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutputFormat(output); err != nil {
-				return err
-			}
-			db, err := dataDirDB(cmd, dd, true)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			hooks, err := db.Webhooks(cmd.Context())
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if output == "json" {
-				res := make([]webhookResult, 0, len(hooks))
-				for i := range hooks {
-					res = append(res, webhookResultOf(&hooks[i]))
-				}
-				return writeJSONResult(out, res)
-			}
-			if len(hooks) == 0 {
-				fmt.Fprintln(out, "no webhooks (chartroom webhook add NAMESPACE URL adds one)")
-				return nil
-			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAMESPACE\tEVENTS\tPENDING\tFAILED\tCREATED\tURL")
-			for _, w := range hooks {
-				u := w.URL
-				if w.AllowLocal {
-					u += " (local allowed)"
-				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%s\n", w.ID, namespaceArgOf(w.Namespace), strings.Join(w.Events, ","),
-					w.Pending, w.Failed, w.Created.Format(time.RFC3339), termsafe.Text(u))
-			}
-			return tw.Flush()
-		},
 	}
-	dd.register(c)
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
+	dbCommand(c, dbRead|dbOutput, func(cmd *cobra.Command, _ []string, open openDB, output string) error {
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		hooks, err := db.Webhooks(cmd.Context())
+		if err != nil {
+			return err
+		}
+		out := cmd.OutOrStdout()
+		if output == "json" {
+			res := make([]webhookResult, 0, len(hooks))
+			for i := range hooks {
+				res = append(res, webhookResultOf(&hooks[i]))
+			}
+			return writeJSONResult(out, res)
+		}
+		if len(hooks) == 0 {
+			fmt.Fprintln(out, "no webhooks (chartroom webhook add NAMESPACE URL adds one)")
+			return nil
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAMESPACE\tEVENTS\tPENDING\tFAILED\tCREATED\tURL")
+		for _, w := range hooks {
+			u := w.URL
+			if w.AllowLocal {
+				u += " (local allowed)"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%s\n", w.ID, namespaceArgOf(w.Namespace), strings.Join(w.Events, ","),
+				w.Pending, w.Failed, w.Created.Format(time.RFC3339), termsafe.Text(u))
+		}
+		return tw.Flush()
+	}, nil)
 	return c
 }
 
 func newWebhookDeleteCmd() *cobra.Command {
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "delete ID",
 		Short: "Delete a webhook and its deliveries",
@@ -224,29 +209,27 @@ func newWebhookDeleteCmd() *cobra.Command {
 never sent. A delivery being sent at that moment finishes.` + exitCodesHelp,
 		Example: `  chartroom webhook delete 3 --data-dir /var/lib/chartroom`,
 		Args:    oneArg("the webhook's ID (chartroom webhook list)"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := idArg(args[0], "webhook", "chartroom webhook list")
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			db, err := dataDirDB(cmd, dd, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			pending, err := db.DeleteWebhook(ctx, id, cliAudit("webhook.delete", "", fmt.Sprintf("webhook %d", id)))
-			if errors.Is(err, meta.ErrNotFound) {
-				return fmt.Errorf("there is no webhook %d: chartroom webhook list shows the webhooks", id)
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted webhook %d (%d pending deliveries dropped)\n", id, pending)
-			return nil
-		},
 	}
-	dd.register(c)
+	dbCommand(c, dbWrite, func(cmd *cobra.Command, args []string, open openDB, _ string) error {
+		id, err := idArg(args[0], "webhook", "chartroom webhook list")
+		if err != nil {
+			return err
+		}
+		ctx := cmd.Context()
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		pending, err := db.DeleteWebhook(ctx, id, cliAudit("webhook.delete", "", fmt.Sprintf("webhook %d", id)))
+		if errors.Is(err, meta.ErrNotFound) {
+			return fmt.Errorf("there is no webhook %d: chartroom webhook list shows the webhooks", id)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "deleted webhook %d (%d pending deliveries dropped)\n", id, pending)
+		return nil
+	}, nil)
 	return c
 }
 
@@ -291,9 +274,7 @@ func newWebhookDeliveriesCmd() *cobra.Command {
 	var (
 		failing bool
 		limit   int
-		output  string
 	)
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "deliveries [WEBHOOK-ID]",
 		Short: "List webhook deliveries, newest first: state, attempts, last error, next attempt",
@@ -305,47 +286,42 @@ deliveries are kept 30 days. Read-only: safe while chartroom serve runs.` + exit
 		Example: `  chartroom webhook deliveries --data-dir /var/lib/chartroom
   chartroom webhook deliveries 3 --failed --config /etc/chartroom.yaml -o json`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutputFormat(output); err != nil {
-				return err
-			}
-			f := meta.DeliveryFilter{Failing: failing, Limit: limit}
-			if len(args) == 1 {
-				id, err := idArg(args[0], "webhook", "chartroom webhook list")
-				if err != nil {
-					return err
-				}
-				f.WebhookID = id
-			}
-			db, err := dataDirDB(cmd, dd, true)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			ds, err := db.Deliveries(cmd.Context(), f)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if output == "json" {
-				res := make([]deliveryResult, 0, len(ds))
-				for i := range ds {
-					res = append(res, deliveryResultOf(&ds[i]))
-				}
-				return writeJSONResult(out, res)
-			}
-			if len(ds) == 0 {
-				fmt.Fprintln(out, "no deliveries")
-				return nil
-			}
-			printDeliveries(out, ds)
-			return nil
-		},
 	}
-	dd.register(c)
-	c.Flags().BoolVar(&failing, "failed", false, "only deliveries whose last attempt failed: failed for good, or pending a retry")
-	c.Flags().IntVar(&limit, "limit", 50, "list at most this many; 0 for all")
-	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text, or json for scripts")
+	dbCommand(c, dbRead|dbOutput, func(cmd *cobra.Command, args []string, open openDB, output string) error {
+		f := meta.DeliveryFilter{Failing: failing, Limit: limit}
+		if len(args) == 1 {
+			id, err := idArg(args[0], "webhook", "chartroom webhook list")
+			if err != nil {
+				return err
+			}
+			f.WebhookID = id
+		}
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		ds, err := db.Deliveries(cmd.Context(), f)
+		if err != nil {
+			return err
+		}
+		out := cmd.OutOrStdout()
+		if output == "json" {
+			res := make([]deliveryResult, 0, len(ds))
+			for i := range ds {
+				res = append(res, deliveryResultOf(&ds[i]))
+			}
+			return writeJSONResult(out, res)
+		}
+		if len(ds) == 0 {
+			fmt.Fprintln(out, "no deliveries")
+			return nil
+		}
+		printDeliveries(out, ds)
+		return nil
+	}, func(f *pflag.FlagSet) {
+		f.BoolVar(&failing, "failed", false, "only deliveries whose last attempt failed: failed for good, or pending a retry")
+		f.IntVar(&limit, "limit", 50, "list at most this many; 0 for all")
+	})
 	c.Flags().SortFlags = false
 	return c
 }
@@ -380,7 +356,6 @@ func printDeliveries(w io.Writer, ds []meta.Delivery) {
 }
 
 func newWebhookRedeliverCmd() *cobra.Command {
-	dd := &dataDirFlags{}
 	c := &cobra.Command{
 		Use:   "redeliver DELIVERY-ID",
 		Short: "Send a finished delivery again",
@@ -389,31 +364,29 @@ it goes out at once, with a fresh round of attempts, before the webhook's later 
 deliveries. The receiver gets the same event id again.` + exitCodesHelp,
 		Example: `  chartroom webhook redeliver 42 --data-dir /var/lib/chartroom`,
 		Args:    oneArg("the delivery's ID (chartroom webhook deliveries)"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := idArg(args[0], "delivery", "chartroom webhook deliveries")
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			db, err := dataDirDB(cmd, dd, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			d, err := db.Redeliver(ctx, id)
-			switch {
-			case errors.Is(err, meta.ErrNotFound):
-				return fmt.Errorf("there is no delivery %d: chartroom webhook deliveries lists them (finished ones are kept 30 days)", id)
-			case errors.Is(err, meta.ErrDeliveryPending):
-				return fmt.Errorf("delivery %d is still pending: it will be sent (chartroom webhook deliveries shows when)", id)
-			case err != nil:
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "delivery %d (%s of %s) queued again for webhook %d\n", d.ID, d.Event.Type, termsafe.Text(d.Event.Repository), d.WebhookID)
-			return nil
-		},
 	}
-	dd.register(c)
+	dbCommand(c, dbWrite, func(cmd *cobra.Command, args []string, open openDB, _ string) error {
+		id, err := idArg(args[0], "delivery", "chartroom webhook deliveries")
+		if err != nil {
+			return err
+		}
+		ctx := cmd.Context()
+		db, err := open()
+		if err != nil {
+			return err
+		}
+		d, err := db.Redeliver(ctx, id)
+		switch {
+		case errors.Is(err, meta.ErrNotFound):
+			return fmt.Errorf("there is no delivery %d: chartroom webhook deliveries lists them (finished ones are kept 30 days)", id)
+		case errors.Is(err, meta.ErrDeliveryPending):
+			return fmt.Errorf("delivery %d is still pending: it will be sent (chartroom webhook deliveries shows when)", id)
+		case err != nil:
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "delivery %d (%s of %s) queued again for webhook %d\n", d.ID, d.Event.Type, termsafe.Text(d.Event.Repository), d.WebhookID)
+		return nil
+	}, nil)
 	return c
 }
 
@@ -460,9 +433,4 @@ func readSecretFile(path string) (string, error) {
 		return "", fmt.Errorf("--secret-file: %w", err)
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
-}
-
-// cliAudit is the audit record of an admin command run on the data directory.
-func cliAudit(action, namespace, detail string) *meta.AuditRecord {
-	return &meta.AuditRecord{Actor: "cli:" + osUser(), Address: "local", Action: action, Repository: namespace, Outcome: "ok", Detail: detail}
 }
