@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
@@ -45,7 +46,25 @@ func TestWebUIWithoutJavaScriptByKeyboard(t *testing.T) {
 			return fmt.Errorf("%s not reached with %d Tab presses (focus on %s)", sel, max, at)
 		})
 	}
-	enter := chromedp.KeyEvent("\r")
+	// until waits for a JavaScript condition on the page, across the navigation a key press
+	// started (an evaluation fails while the old page goes away: it is tried again).
+	until := func(cond string) chromedp.Action {
+		return chromedp.ActionFunc(func(ctx context.Context) error {
+			var err error
+			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				var ok bool
+				if err = chromedp.Evaluate(cond, &ok).Do(ctx); err == nil && ok {
+					return nil
+				}
+			}
+			return fmt.Errorf("waiting for %s: %v", cond, err)
+		})
+	}
+	// follow presses Enter on a link or form control and waits for the page it leads to.
+	follow := func(path string) chromedp.Action {
+		return chromedp.Tasks{chromedp.KeyEvent("\r"),
+			until(fmt.Sprintf(`location.pathname.startsWith(%q) && document.readyState === "complete"`, path))}
+	}
 	var who, readmeText, required, flux string
 	var fluxOpen, copyHidden bool
 	err := chromedp.Run(ctx,
@@ -55,25 +74,25 @@ func TestWebUIWithoutJavaScriptByKeyboard(t *testing.T) {
 		chromedp.KeyEvent("admin"),
 		tabTo(`#password`, 3),
 		chromedp.KeyEvent(srv.Password),
-		enter,
+		follow("/ui/"),
 		chromedp.WaitVisible(`#user`, chromedp.ByQuery),
 		chromedp.Text(`#user`, &who, chromedp.ByQuery),
 		ub.shot("nojs-signed-in"),
 
 		tabTo(`#q`, 15),
 		chromedp.KeyEvent("webapp"),
-		enter,
+		follow("/ui/search"),
 		chromedp.WaitVisible(`main a[href="/ui/chart/team/webapp"]`, chromedp.ByQuery),
 		ub.shot("nojs-search"),
 		tabTo(`main a[href="/ui/chart/team/webapp"]`, 30),
-		enter,
+		follow("/ui/chart/team/webapp"),
 		chromedp.WaitVisible(`#readme`, chromedp.ByQuery),
 		chromedp.Text(`#readme`, &readmeText, chromedp.ByQuery),
 
 		// An install snippet behind a <details> summary opens with Enter (the install column
 		// comes after the versions table in the focus order).
 		tabTo(`details.install:not([open]) summary`, 80),
-		enter,
+		chromedp.KeyEvent("\r"),
 		chromedp.Evaluate(`document.activeElement.parentElement.open`, &fluxOpen),
 		chromedp.Evaluate(`document.activeElement.parentElement.innerText`, &flux),
 		// The copy buttons are the UI's one enhancement by script: they stay hidden.
@@ -85,10 +104,12 @@ func TestWebUIWithoutJavaScriptByKeyboard(t *testing.T) {
 		chromedp.Navigate(srv.URL("/ui/chart/team/webapp")),
 		chromedp.WaitVisible(`#readme`, chromedp.ByQuery),
 		tabTo(`#versions a.compare`, 80),
-		enter,
+		follow("/ui/diff/team/webapp"),
 		chromedp.WaitVisible(`#diff-required`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.title = "before the form was sent"`, nil),
 		tabTo(`main form button, main form input[type=submit]`, 30),
-		enter,
+		chromedp.KeyEvent("\r"),
+		until(`document.title !== "before the form was sent" && document.readyState === "complete"`),
 		chromedp.WaitVisible(`#diff-required`, chromedp.ByQuery),
 		chromedp.Text(`#diff-required`, &required, chromedp.ByQuery),
 		ub.shot("nojs-diff"),
