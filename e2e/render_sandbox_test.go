@@ -14,8 +14,10 @@ import (
 // TestHostileTemplatesRenderedInAChild: charts whose templates allocate gigabytes or loop
 // for hours, pushed by the real helm over OCI to a server with one validation slot
 // (GOMAXPROCS=1) and CHARTROOM_RENDER_MEMORY=256MiB: each push succeeds, its imagesError says why
-// it was not rendered, the server's memory never holds the template's gigabyte, a normal
-// chart pushed right after gets the slot and its images, and no render child is left.
+// it was not rendered, the server's memory never holds the template's gigabyte, and no
+// child of a stopped render is left; a normal chart pushed right after gets the slot and its
+// images, its child is kept for the next render (one: one slot), and is gone once the server
+// stopped.
 func TestHostileTemplatesRenderedInAChild(t *testing.T) {
 	helm := need(t, helm3)
 	srv := StartServerEnv(t, []string{"GOMAXPROCS=1", "CHARTROOM_RENDER_MEMORY=256MiB"})
@@ -69,10 +71,16 @@ func TestHostileTemplatesRenderedInAChild(t *testing.T) {
 	if hwm := peakRSS(t, srv.cmd.Process.Pid); hwm > 512<<20 {
 		t.Errorf("the server's peak resident memory is %d MiB: the template's gigabyte was allocated in it", hwm>>20)
 	}
+	if kids := children(t, srv.cmd.Process.Pid); len(kids) != 0 {
+		t.Errorf("render children still running after the render that ran out of memory: %v", kids)
+	}
 
 	push("spin", fmt.Sprintf(deployment, `{{ range until 1000 }}{{ range until 1000 }}{{ range until 1000 }}{{ range until 1000 }}{{ range until 1000 }}{{ end }}{{ end }}{{ end }}{{ end }}{{ end }}`))
 	if v := get("spin"); len(v.Images) != 0 || !strings.Contains(v.ImagesError, "rendering takes more than 20s") {
 		t.Errorf("the chart that loops for hours: %+v", v)
+	}
+	if kids := children(t, srv.cmd.Process.Pid); len(kids) != 0 {
+		t.Errorf("render children still running after the render stopped at its deadline: %v", kids)
 	}
 
 	// The only validation slot is free again: a normal chart is published and rendered.
@@ -82,14 +90,23 @@ func TestHostileTemplatesRenderedInAChild(t *testing.T) {
 	if v := get("fine"); len(v.Images) != 1 || v.Images[0].Image != "nginx:1.27" || v.ImagesError != "" {
 		t.Errorf("the normal chart: %+v", v)
 	}
-	if kids := children(t, srv.cmd.Process.Pid); len(kids) != 0 {
-		t.Errorf("render children still running: %v", kids)
+	kept := children(t, srv.cmd.Process.Pid)
+	if len(kept) != 1 {
+		t.Errorf("render children after the normal chart: %v; want one, kept for the next render", kept)
 	}
 	resp, err := http.Get(srv.URL("/healthz"))
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	if code := srv.Stop(); code != 0 {
+		t.Fatalf("chartroom exited with %d", code)
+	}
+	for _, pid := range kept {
+		if _, err := os.Stat(filepath.Join("/proc", pid)); err == nil {
+			t.Errorf("the render child %s is still there after the server stopped", pid)
+		}
+	}
 }
 
 // peakRSS is the peak resident memory of process pid (VmHWM), in bytes.

@@ -112,12 +112,12 @@ Exit codes: 0 ok, 1 a check failed, 2 usage, input or I/O error.`,
 	return root
 }
 
-// newRenderChildCmd is the hidden command serve starts a child process with, per render of
-// a published chart's templates (internal/sandbox): the job on stdin, the result on stdout.
+// newRenderChildCmd is the hidden command serve starts its render children with, which
+// render published charts' templates (internal/sandbox): jobs on stdin, results on stdout.
 func newRenderChildCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:    sandbox.ChildCommand,
-		Short:  "Render one chart job from stdin (started by serve)",
+		Short:  "Render chart jobs from stdin (started by serve)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {

@@ -17,7 +17,7 @@ import (
 	"github.com/chartroom/chartroom/internal/release"
 )
 
-// exitLate is the child's exit status when it outlived its job's deadline by lateGrace (the
+// exitLate is the child's exit status when it outlived a job's deadline by lateGrace (the
 // parent, which should have killed it, is gone).
 const (
 	exitLate  = 3
@@ -25,9 +25,10 @@ const (
 )
 
 // Child is the render child: it reads the memory limit from stdin and applies it before
-// anything else, then reads one job, runs it in this process (registry.InProcess) and
-// writes the result to stdout. A render's failure is in the result; the returned error is
-// for a child that cannot do its job (a broken protocol, a limit that cannot be set).
+// anything else, then reads jobs, one frame each, runs each in this process
+// (registry.InProcess) and writes its result, one frame, to stdout, until the end of stdin.
+// A render's failure is in its result; the returned error is for a child that cannot do its
+// job (a broken protocol, a limit that cannot be set).
 func Child(stdin io.Reader, stdout io.Writer) error {
 	br := bufio.NewReader(io.LimitReader(stdin, 32))
 	line, err := br.ReadString('\n')
@@ -41,30 +42,54 @@ func Child(stdin io.Reader, stdout io.Writer) error {
 	if err := limitMemory(memory); err != nil {
 		return fmt.Errorf("%s: set the memory limit: %w", ChildCommand, err)
 	}
-	// What br read past the line is still in its buffer: read the job through it.
-	rest := io.MultiReader(br, stdin)
-	var j job
-	if err := json.NewDecoder(rest).Decode(&j); err != nil {
-		return fmt.Errorf("%s: read the job from stdin: %w", ChildCommand, err)
+	// What br read past the line is still in its buffer: read the jobs through it.
+	jobs := bufio.NewReader(io.MultiReader(br, stdin))
+	for {
+		in, err := readFrame(jobs, maxJob(memory))
+		if errors.Is(err, io.EOF) {
+			return nil // the parent is done with this child, or gone
+		}
+		if err != nil {
+			return fmt.Errorf("%s: read a job from stdin: %w", ChildCommand, err)
+		}
+		var j job
+		if err := json.Unmarshal(in, &j); err != nil {
+			return fmt.Errorf("%s: decode a job: %w", ChildCommand, err)
+		}
+		out, err := json.Marshal(serve(j))
+		if err != nil {
+			return fmt.Errorf("%s: encode a result: %w", ChildCommand, err)
+		}
+		if err := writeFrame(stdout, out); err != nil {
+			return fmt.Errorf("%s: write a result: %w", ChildCommand, err)
+		}
+		// The job's archives and the render's garbage are not kept while this child waits.
+		debug.FreeOSMemory()
 	}
+}
+
+// serve runs j. Should it outlive its deadline by lateGrace (the parent, which kills a
+// render at its deadline, is gone), this process exits.
+func serve(j job) result {
 	if !j.Deadline.IsZero() {
-		time.AfterFunc(time.Until(j.Deadline)+lateGrace, func() { os.Exit(exitLate) })
+		late := time.AfterFunc(time.Until(j.Deadline)+lateGrace, func() { os.Exit(exitLate) })
+		defer late.Stop()
 	}
 	ctx := context.Background()
 	var res result
-	var rerr error
+	var err error
 	switch j.Kind {
 	case kindImages:
-		res.Images, rerr = registry.InProcess{}.Images(ctx, j.Archive, j.Limits)
+		res.Images, err = registry.InProcess{}.Images(ctx, j.Archive, j.Limits)
 	case kindCheck:
-		res.Report, rerr = registry.InProcess{}.Check(ctx, j.Base, j.Cur, release.Options(j.Check))
+		res.Report, err = registry.InProcess{}.Check(ctx, j.Base, j.Cur, release.Options(j.Check))
 	default:
-		rerr = errors.New("unknown job " + strconv.Quote(j.Kind))
+		err = errors.New("unknown job " + strconv.Quote(j.Kind))
 	}
-	if rerr != nil {
-		res = result{Error: rerr.Error()}
+	if err != nil {
+		return result{Error: err.Error()}
 	}
-	return json.NewEncoder(stdout).Encode(res)
+	return res
 }
 
 // softLimit sets the garbage collector's goal below the hard limit, so that a render that

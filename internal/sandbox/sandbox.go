@@ -1,13 +1,17 @@
-// Package sandbox renders charts from publishers in a child process with limits: the
-// registry's Renderer (registry.Options.Render) whose every render runs in a new process of
-// this program (Renderer.Command, which calls Child), with a memory limit it sets itself
-// before it reads its job, and which the parent kills, process group and all, when the
-// render's context ends. A template that loops or allocates without end (repeat with a huge
-// count, nested range until, deep include recursion) then costs one child's bounded memory
-// and time, instead of a goroutine Helm's engine never stops and the server's memory.
+// Package sandbox renders charts from publishers in child processes with limits: the
+// registry's Renderer (registry.Options.Render) whose renders run in long-lived children of
+// this program (Renderer.Command, which calls Child), each with a memory limit it sets itself
+// when it starts, before it reads any job. A child renders one job at a time and serves many
+// in turn (so a render costs no process start); when a render's context ends before its
+// answer, the parent kills that child, process group and all, and discards it. A template
+// that loops or allocates without end (repeat with a huge count, nested range until, deep
+// include recursion) then costs one child's bounded memory and time, instead of a goroutine
+// Helm's engine never stops and the server's memory.
 //
-// The protocol, parent to child: on stdin one line with the memory limit in bytes, then the
-// job as JSON; the child answers one JSON result on stdout and exits 0, or dies.
+// The protocol, parent to child: on stdin one line with the memory limit in bytes, then
+// frames, each a job as JSON; the child answers each with one frame, the result as JSON, on
+// stdout, and exits 0 at the end of stdin, or dies. A frame is a 4-byte big-endian length,
+// then that many bytes.
 package sandbox
 
 import (
@@ -17,8 +21,8 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/chartroom/chartroom/internal/chart"
@@ -29,6 +33,13 @@ import (
 
 // DefaultMemory is the memory limit of one render child when Renderer.Memory is zero.
 const DefaultMemory = 512 << 20
+
+// DefaultMaxJobs is how many renders a child serves, when Renderer.MaxJobs is zero.
+const DefaultMaxJobs = 200
+
+// DefaultIdleTimeout is how long a child is kept without a render, when
+// Renderer.IdleTimeout is zero.
+const DefaultIdleTimeout = time.Minute
 
 // MinMemory is the least memory limit a child can run with: Go's runtime reserves its heap
 // in arenas of 64 MiB, and the job's archives must fit.
@@ -43,8 +54,9 @@ const (
 	maxStderr = 8 << 10  // the start of what the child wrote on stderr (the runtime's fatal error)
 )
 
-// Renderer is a registry.Renderer that runs each render in a child process. Its zero value
-// is not usable: set Command.
+// Renderer is a registry.Renderer that runs each render in a child process, keeping idle
+// children for the next renders. Its zero value is not usable: set Command. Close kills its
+// children.
 type Renderer struct {
 	// Command is the child's command line: a program that runs Child with its standard
 	// streams, such as this executable with ChildCommand.
@@ -55,6 +67,19 @@ type Renderer struct {
 	// Memory bounds the address space a child may add to what it has at start, in bytes; 0
 	// means DefaultMemory.
 	Memory int64
+	// Idle is how many children are kept, between renders, for the next ones; 0 means
+	// GOMAXPROCS, the registry's validation slots (as many renders as run at once).
+	Idle int
+	// MaxJobs is how many renders a child serves before it is retired; 0 means
+	// DefaultMaxJobs.
+	MaxJobs int
+	// IdleTimeout is how long a child is kept without a render; 0 means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+
+	mu     sync.Mutex
+	idle   []*worker            // most recently used last
+	all    map[*worker]struct{} // idle and busy, for Close
+	closed bool
 }
 
 var _ registry.Renderer = (*Renderer)(nil)
@@ -148,7 +173,7 @@ func (e *MemoryError) Error() string {
 // Unwrap returns registry.ErrTooLarge.
 func (e *MemoryError) Unwrap() error { return registry.ErrTooLarge }
 
-// run runs j in a new child and returns its result, or why there is none.
+// run runs j in an idle child, or a new one, and returns its result, or why there is none.
 func (r *Renderer) run(ctx context.Context, j job) (result, error) {
 	if len(r.Command) == 0 {
 		return result{}, errors.New("sandbox: no child command")
@@ -156,69 +181,75 @@ func (r *Renderer) run(ctx context.Context, j job) (result, error) {
 	if err := ctx.Err(); err != nil {
 		return result{}, context.Cause(ctx)
 	}
-	memory := r.Memory
-	if memory == 0 {
-		memory = DefaultMemory
-	}
+	memory := r.memory()
 	start := time.Now()
 	if dl, ok := ctx.Deadline(); ok {
 		j.Deadline = dl
 	} else {
 		j.Deadline = start.Add(time.Hour)
 	}
-	var in bytes.Buffer
-	in.WriteString(strconv.FormatInt(memory, 10) + "\n")
-	if err := json.NewEncoder(&in).Encode(j); err != nil {
+	in, err := json.Marshal(j)
+	if err != nil {
 		return result{}, fmt.Errorf("sandbox: encode the job: %w", err)
 	}
-
-	cmd := exec.Command(r.Command[0], r.Command[1:]...)
-	cmd.Env = r.Env
-	if cmd.Env == nil {
-		cmd.Env = []string{}
+	if int64(len(in)) > maxJob(memory) {
+		return result{}, fmt.Errorf("%w: the render job of %s is more than a render child's memory limit allows (%s); raise --render-memory",
+			registry.ErrTooLarge, formatMiB(int64(len(in))), formatMiB(maxJob(memory)))
 	}
-	cmd.Stdin = &in
-	stdout := &capped{max: maxResult}
-	stderr := &capped{max: maxStderr}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.WaitDelay = time.Second // a grandchild holding the pipes does not hold the parent
-	ownGroup(cmd)
-	if err := cmd.Start(); err != nil {
-		return result{}, fmt.Errorf("start the render child: %w", err)
+	w, err := r.get()
+	if err != nil {
+		return result{}, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	var werr error
-	select {
-	case werr = <-exited:
-	case <-ctx.Done():
-		killGroup(cmd)
-		<-exited
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return result{}, &TimeoutError{After: roundDuration(j.Deadline.Sub(start)), Cause: context.Cause(ctx)}
-		}
-		return result{}, context.Cause(ctx)
-	}
-	if werr != nil {
-		return result{}, r.exitError(werr, stderr.String(), memory)
-	}
-	if stdout.over {
-		return result{}, fmt.Errorf("the render child answered more than %s", formatMiB(maxResult))
-	}
+	out, err := w.do(ctx, in)
 	var res result
-	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
-		return result{}, fmt.Errorf("the render child answered no result (%v): %s", err, firstLine(stderr.String()))
+	if err == nil {
+		if uerr := json.Unmarshal(out, &res); uerr != nil {
+			err = &garbageError{fmt.Sprintf("the render child answered no result (%v)", uerr)}
+		}
 	}
+	if err != nil {
+		r.discard(w)
+		switch {
+		case ctx.Err() != nil:
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return result{}, &TimeoutError{After: roundDuration(j.Deadline.Sub(start)), Cause: context.Cause(ctx)}
+			}
+			return result{}, context.Cause(ctx)
+		case r.isClosed():
+			return result{}, errors.New("sandbox: the renderer was closed during the render")
+		}
+		return result{}, r.childError(err, w, memory)
+	}
+	r.put(w)
 	if res.Error != "" {
 		return result{}, errors.New(res.Error)
 	}
 	return res, nil
 }
 
+// childError says why w, which was discarded, gave no result: it died (see exitError), or it
+// answered something else than a frame.
+func (r *Renderer) childError(err error, w *worker, memory int64) error {
+	var g *garbageError
+	if errors.As(err, &g) {
+		if line := firstLine(w.stderr.String()); line != "" {
+			return fmt.Errorf("%w: %s", err, line)
+		}
+		return err
+	}
+	return exitError(w.werr, w.stderr.String(), memory)
+}
+
 // exitError says why a child ended without a result: its memory limit (Go's runtime fails
 // an allocation beyond RLIMIT_AS with "fatal error: out of memory"; the kernel's OOM killer
 // sends SIGKILL), or a crash.
-func (r *Renderer) exitError(werr error, stderr string, memory int64) error {
+func exitError(werr error, stderr string, memory int64) error {
+	if werr == nil {
+		if line := firstLine(stderr); line != "" {
+			return fmt.Errorf("the render child exited without a result: %s", line)
+		}
+		return errors.New("the render child exited without a result")
+	}
 	if outOfMemory(stderr) {
 		return &MemoryError{Limit: memory}
 	}
@@ -243,23 +274,38 @@ func outOfMemory(stderr string) bool {
 	return false
 }
 
-// capped is a buffer that keeps the first max bytes written to it and notes whether more
-// came.
+// capped is a buffer, safe for concurrent use, that keeps the first max bytes written to it
+// since it was last reset.
 type capped struct {
-	bytes.Buffer
-	max  int
-	over bool
+	mu  sync.Mutex
+	buf bytes.Buffer
+	max int
 }
 
 func (c *capped) Write(p []byte) (int, error) {
-	if room := c.max - c.Len(); len(p) > room {
-		c.over = true
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if room := c.max - c.buf.Len(); len(p) > room {
 		if room > 0 {
-			c.Buffer.Write(p[:room])
+			c.buf.Write(p[:room])
 		}
 		return len(p), nil
 	}
-	return c.Buffer.Write(p)
+	return c.buf.Write(p)
+}
+
+// reset forgets what was written.
+func (c *capped) reset() {
+	c.mu.Lock()
+	c.buf.Reset()
+	c.mu.Unlock()
+}
+
+// String is what was written since the last reset, up to max bytes.
+func (c *capped) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String()
 }
 
 // firstLine is the first non-empty line of s, trimmed.

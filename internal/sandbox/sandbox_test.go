@@ -22,10 +22,18 @@ import (
 
 // The test binary is its own render child: started with envChild set, it runs
 // sandbox.Child (after writing its pid to the file envPidFile names) instead of the tests.
+// With envGarbage set to a key of garbage, the child writes that answer and waits for an
+// hour instead.
 const (
 	envChild   = "CHARTROOM_SANDBOX_TEST_CHILD"
 	envPidFile = "CHARTROOM_SANDBOX_TEST_PIDFILE"
+	envGarbage = "CHARTROOM_SANDBOX_TEST_GARBAGE"
 )
+
+var garbage = map[string][]byte{
+	"huge frame": {0xff, 0xff, 0xff, 0xff, 'x'},
+	"not json":   {0, 0, 0, 4, 'n', 'o', 'p', 'e'},
+}
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envChild) == "1" {
@@ -33,6 +41,10 @@ func TestMain(m *testing.M) {
 			if err := os.WriteFile(f, []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
 				os.Exit(10)
 			}
+		}
+		if answer, ok := garbage[os.Getenv(envGarbage)]; ok {
+			os.Stdout.Write(answer)
+			time.Sleep(time.Hour)
 		}
 		if err := sandbox.Child(os.Stdin, os.Stdout); err != nil {
 			os.Stderr.WriteString(err.Error() + "\n")
@@ -47,15 +59,17 @@ func TestMain(m *testing.M) {
 // default), and the file where the child writes its pid.
 func renderer(t *testing.T, memory int64) (*sandbox.Renderer, string) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
-	return &sandbox.Renderer{
+	r := &sandbox.Renderer{
 		Command: []string{os.Args[0]},
 		Env:     []string{envChild + "=1", envPidFile + "=" + pidFile},
 		Memory:  memory,
-	}, pidFile
+	}
+	t.Cleanup(r.Close)
+	return r, pidFile
 }
 
-// childGone reports whether the child whose pid is in pidFile is gone, with its group.
-func childGone(t *testing.T, pidFile string) {
+// childPID is the pid of the child that started last, from pidFile.
+func childPID(t *testing.T, pidFile string) int {
 	t.Helper()
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
@@ -65,6 +79,18 @@ func childGone(t *testing.T, pidFile string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pid
+}
+
+// childGone reports whether the child whose pid is in pidFile is gone, with its group.
+func childGone(t *testing.T, pidFile string) {
+	t.Helper()
+	pidGone(t, childPID(t, pidFile))
+}
+
+// pidGone reports whether the child pid is gone, with its group.
+func pidGone(t *testing.T, pid int) {
+	t.Helper()
 	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Errorf("the child %d is still there after the render returned (kill 0: %v)", pid, err)
 	}

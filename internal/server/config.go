@@ -82,8 +82,9 @@ type Config struct {
 	TokenTTL time.Duration
 	// RenderCommand is the command line of a render child: a program that runs
 	// sandbox.Child, such as this executable with sandbox.ChildCommand. Charts from
-	// publishers are then rendered (for their images, for the semver discipline) each in a
-	// child process with RenderMemory, killed at the render's deadline. nil renders in this
+	// publishers are then rendered (for their images, for the semver discipline) in child
+	// processes with RenderMemory, kept for the next renders, a child killed at its render's
+	// deadline. nil renders in this
 	// process, where a hostile template cannot be stopped (tests).
 	RenderCommand []string
 	// RenderMemory bounds one render child's memory in bytes; 0 means

@@ -63,6 +63,9 @@ type Server struct {
 	db   *meta.DB
 	reg  *registry.Registry
 	auth *auth.Service
+	// render runs the renders of charts from publishers in child processes; nil renders in
+	// this process. Close kills its children.
+	render *sandbox.Renderer
 	// missing holds nothing (over missingDB): reads a caller may not make are answered from it.
 	missing   *registry.Registry
 	missingDB *meta.DB
@@ -152,6 +155,13 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB, st
 	if err != nil {
 		return nil, err
 	}
+	render := sandboxRenderer(cfg)
+	built := false
+	defer func() {
+		if !built && render != nil {
+			render.Close() // New failed: no child is left behind
+		}
+	}()
 	reg, err := registry.New(ctx, db, blobs, registry.Options{
 		AllowSparseManifests: cfg.AllowSparseManifests,
 		ImmutableTags:        cfg.ImmutableTags,
@@ -163,7 +173,7 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB, st
 		MaxUploadsPerUser:    uploadLimit(cfg.MaxUploadsPerUser),
 		RedirectBlobs:        cfg.StorageRedirect,
 		Upstream:             proxy.New(proxy.Options{}),
-		Render:               renderer(cfg),
+		Render:               renderer(render),
 		Logger:               log,
 	})
 	if err != nil {
@@ -191,7 +201,7 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB, st
 		missingDB.Close()
 		return nil, fmt.Errorf("create the key signing registry tokens: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, db: db, reg: reg, missing: missing, missingDB: missingDB, auth: authz, storage: st.where, writable: []writableCheck{
+	s := &Server{cfg: cfg, log: log, db: db, reg: reg, render: render, missing: missing, missingDB: missingDB, auth: authz, storage: st.where, writable: []writableCheck{
 		{name: "blob store", check: blobs, fix: st.fix()},
 		{name: "database", check: db},
 	}}
@@ -200,16 +210,26 @@ func assemble(ctx context.Context, cfg Config, log *slog.Logger, db *meta.DB, st
 		missingDB.Close()
 		return nil, err
 	}
+	built = true
 	return s, nil
 }
 
-// renderer is how the registry renders charts from publishers: in a child process per render
-// when the config names one (serve does), else in this process.
-func renderer(cfg Config) registry.Renderer {
+// sandboxRenderer runs the renders of charts from publishers in child processes when the
+// config names one (serve does): nil otherwise. Close kills its children.
+func sandboxRenderer(cfg Config) *sandbox.Renderer {
 	if len(cfg.RenderCommand) == 0 {
 		return nil
 	}
 	return &sandbox.Renderer{Command: cfg.RenderCommand, Memory: cfg.RenderMemory}
+}
+
+// renderer is how the registry renders charts from publishers: in sb's children, else (sb
+// nil) in this process.
+func renderer(sb *sandbox.Renderer) registry.Renderer {
+	if sb == nil {
+		return nil
+	}
+	return sb
 }
 
 // emptyRegistry is a registry over an empty database (in dir, emptied at every start) and the
@@ -445,11 +465,15 @@ func (s *Server) waitHandlers(d time.Duration) {
 	}
 }
 
-// Close writes the audit records still waiting and closes the database.
+// Close writes the audit records still waiting, kills the render children and closes the
+// database.
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	s.auth.Flush(ctx)
 	cancel()
+	if s.render != nil {
+		s.render.Close()
+	}
 	err := errors.Join(s.db.Close(), s.missingDB.Close())
 	if s.lock != nil {
 		s.lock.Close() // releases the data directory's lock
