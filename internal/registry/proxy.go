@@ -163,19 +163,31 @@ func (r *Registry) fetchVersion(ctx context.Context, p *meta.Proxy, v UpstreamVe
 	}
 	if call, ok := r.fetching[key]; ok {
 		r.fetchMu.Unlock()
-		<-call.done
-		return call.err
+		select {
+		case <-call.done:
+			return call.err
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
 	}
 	call := &fetchCall{done: make(chan struct{})}
 	r.fetching[key] = call
 	r.fetchMu.Unlock()
-	call.err = r.fetchOnce(ctx, p, v)
+	// The fetch outlives the request that started it: other pulls of the version wait for
+	// it, and a client that goes away must not fail theirs.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), upstreamFetchTimeout)
+	call.err = r.fetchOnce(fctx, p, v)
+	cancel()
 	r.fetchMu.Lock()
 	delete(r.fetching, key)
 	r.fetchMu.Unlock()
 	close(call.done)
 	return call.err
 }
+
+// upstreamFetchTimeout bounds one fetch of a version from an upstream (the archive, its
+// .prov and the publish), whoever waits for it.
+const upstreamFetchTimeout = 10 * time.Minute
 
 // fetchCall is a fetch in flight, which concurrent pulls of the same version wait for.
 type fetchCall struct {

@@ -27,6 +27,8 @@ type memUpstream struct {
 	archives map[string][]byte                   // served, by name@version
 	down     bool
 	opened   int
+	// gate, when set, holds every Open until it is closed (or the fetch's context ends).
+	gate chan struct{}
 }
 
 func newMemUpstream() *memUpstream {
@@ -58,7 +60,19 @@ func (u *memUpstream) List(ctx context.Context, src registry.UpstreamSource) ([]
 
 func (u *memUpstream) Open(ctx context.Context, src registry.UpstreamSource, v registry.UpstreamVersion) (io.ReadCloser, []byte, error) {
 	u.mu.Lock()
+	gate := u.gate
+	u.opened++
+	u.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
+	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.opened--
 	if u.down {
 		return nil, nil, errors.New("connection refused")
 	}
@@ -284,4 +298,61 @@ func TestProxyMirror(t *testing.T) {
 	if err != nil || len(vs) != 6 {
 		t.Fatalf("versions held after a mirroring refresh: %d, %v; want 6", len(vs), err)
 	}
+}
+
+// A client that goes away while its pull fetches a version from the upstream does not fail
+// the pulls waiting for the same fetch: the fetch finishes and they get the version.
+func TestProxyFetchOutlivesTheFirstPuller(t *testing.T) {
+	up := newMemUpstream()
+	archive := charttest.Archive(t, "app", "1.0.0", "x")
+	up.add("app", "1.0.0", archive, time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC))
+	env := proxyEnv(t, up, false)
+	if _, err := env.Index(context.Background(), "up", registry.IndexYAML, nil); err != nil {
+		t.Fatal(err)
+	}
+	up.mu.Lock()
+	up.gate = make(chan struct{})
+	up.mu.Unlock()
+
+	first, leave := context.WithCancel(context.Background())
+	firstDone := make(chan error, 1)
+	go func() {
+		rc, _, _, err := env.OpenChart(first, "up", "app", "1.0.0", false)
+		if err == nil {
+			rc.Close()
+		}
+		firstDone <- err
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		up.mu.Lock()
+		opened := up.opened
+		up.mu.Unlock()
+		if opened > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first pull never reached the upstream")
+		}
+	}
+	second := make(chan error, 1)
+	var got []byte
+	go func() {
+		rc, _, _, err := env.OpenChart(context.Background(), "up", "app", "1.0.0", false)
+		if err == nil {
+			got, err = io.ReadAll(rc)
+			rc.Close()
+		}
+		second <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // the second pull waits for the fetch in flight
+	leave()
+	time.Sleep(50 * time.Millisecond)
+	close(up.gate)
+	if err := <-second; err != nil {
+		t.Fatalf("the waiting pull failed when the first puller left: %v", err)
+	}
+	if !bytes.Equal(got, archive) {
+		t.Fatal("the waiting pull got other bytes")
+	}
+	<-firstDone
 }
