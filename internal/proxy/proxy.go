@@ -11,12 +11,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/chartroom/chartroom/internal/netguard"
 	"github.com/chartroom/chartroom/internal/registry"
 )
 
@@ -55,7 +55,7 @@ var _ registry.Upstream = (*Upstreams)(nil)
 func New(opts Options) *Upstreams {
 	local := opts.Client
 	if opts.Client == nil {
-		opts.Client = newHTTPClient(refuseLocal)
+		opts.Client = newHTTPClient(netguard.RefuseLocal(ErrLocalAddress))
 		local = newHTTPClient(nil)
 	}
 	if opts.MaxIndexSize <= 0 {
@@ -77,7 +77,7 @@ var ErrLocalAddress = errors.New("an upstream on another host may not send chart
 // themselves, connections to such addresses (this machine, a cloud's metadata service) are
 // refused, whatever name resolved to them.
 func (p *Upstreams) client(src registry.UpstreamSource) *http.Client {
-	if u, err := url.Parse(src.URL); err == nil && isLocal(u.Host) {
+	if u, err := url.Parse(src.URL); err == nil && netguard.HostKind(u.Hostname()) != "" {
 		return p.local
 	}
 	return p.opts.Client
@@ -87,41 +87,6 @@ func newHTTPClient(control func(network, address string, _ syscall.RawConn) erro
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: control}).DialContext
 	return &http.Client{Transport: tr, Timeout: DefaultTimeout}
-}
-
-// refuseLocal is the strict client's dial check: it runs on the address actually connected
-// to, after name resolution (and through any redirect).
-func refuseLocal(_, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return err
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return err
-	}
-	if localAddr(ip) {
-		return fmt.Errorf("refused to connect to %s: %w", ip, ErrLocalAddress)
-	}
-	return nil
-}
-
-func localAddr(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	return ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified()
-}
-
-// isLocal reports whether host (host[:port]) names a loopback or link-local address itself
-// (localhost or an IP literal; names are not resolved here).
-func isLocal(host string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
-	return err == nil && localAddr(ip)
 }
 
 // CheckUpstream checks the form of an upstream: an http(s) URL of a classic repository, or

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"unicode"
 
 	"github.com/chartroom/chartroom/internal/meta"
+	"github.com/chartroom/chartroom/internal/netguard"
 )
 
 // maxAnswer bounds what is read of a receiver's answer (the rest is not read; the
@@ -38,7 +38,7 @@ type client struct {
 
 func newClient(timeout time.Duration, agent string) *client {
 	return &client{
-		strict:  newHTTPClient(timeout, refuseLocal),
+		strict:  newHTTPClient(timeout, netguard.RefuseLocal(ErrLocalAddress)),
 		local:   newHTTPClient(timeout, nil),
 		timeout: timeout,
 		agent:   agent,
@@ -59,40 +59,9 @@ func newHTTPClient(timeout time.Duration, control func(network, address string, 
 	}
 }
 
-// refuseLocal is the strict client's dial check: it runs on the address actually connected to,
-// after name resolution, so a name that resolves to a local address is refused too.
-func refuseLocal(_, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return err
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return err
-	}
-	if kind := localKind(ip); kind != "" {
-		return fmt.Errorf("refused to connect to %s, %s: %w", ip, kind, ErrLocalAddress)
-	}
-	return nil
-}
-
 // ErrLocalAddress is why a delivery of a webhook added without AllowLocal was not sent to a
 // loopback or link-local address.
 var ErrLocalAddress = errors.New("webhooks are sent to loopback and link-local addresses only when added with --allow-local")
-
-// localKind names what makes ip local (loopback, link-local, unspecified), or "".
-func localKind(ip netip.Addr) string {
-	ip = ip.Unmap()
-	switch {
-	case ip.IsLoopback():
-		return "a loopback address"
-	case ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast():
-		return "a link-local address (such as a cloud's metadata service)"
-	case ip.IsUnspecified():
-		return "an unspecified address (this machine)"
-	}
-	return ""
-}
 
 // send makes one attempt of delivery c: the payload POSTed to the webhook's URL, signed.
 func (c *client) send(ctx context.Context, d meta.Claim, base string) meta.DeliveryOutcome {

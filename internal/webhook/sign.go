@@ -7,13 +7,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/chartroom/chartroom/internal/meta"
+	"github.com/chartroom/chartroom/internal/netguard"
 )
 
 // Headers of a delivery.
@@ -95,10 +95,8 @@ func CheckLocal(raw string, allowLocal bool) error {
 		return nil // CheckURL says what is wrong with it
 	}
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
-	kind := ""
-	if ip, err := netip.ParseAddr(host); err == nil {
-		kind = localKind(ip)
-	} else if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+	kind := netguard.HostKind(host)
+	if kind == "" && strings.HasSuffix(host, ".localhost") {
 		kind = "this machine"
 	}
 	if kind != "" {
